@@ -1,0 +1,66 @@
+//! The error vocabulary that crosses service boundaries.
+//!
+//! Each service maps its own failures onto an [`ErrorCode`] at its edge (gRPC
+//! status, or the `err` of a message reply), and the gateway maps an
+//! [`ErrorCode`] to an HTTP status in exactly one place. The codes follow the
+//! gRPC canonical codes so the two transports agree on meaning.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a request failed, independent of the transport that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The input is malformed (a field is missing, too long, not a UUID...).
+    InvalidArgument,
+    /// The addressed entity does not exist.
+    NotFound,
+    /// The entity to create exists already (e.g. a taken email).
+    AlreadyExists,
+    /// The request is valid but the current state forbids it (e.g. stock).
+    FailedPrecondition,
+    /// A dependency is down; retrying later may succeed.
+    Unavailable,
+    /// The deadline passed before an answer arrived.
+    DeadlineExceeded,
+    /// A bug or an unexpected failure; details are in the server's logs.
+    Internal,
+}
+
+/// A failure as it travels between services: a code and a message a human can
+/// act on. Messages never carry SQL, stack traces or other internals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ServiceError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_screaming_snake_case_like_grpc_code_names() {
+        let err = ServiceError::new(ErrorCode::NotFound, "no user 42");
+        let json = serde_json::to_string(&err).unwrap();
+        assert_eq!(json, r#"{"code":"NOT_FOUND","message":"no user 42"}"#);
+        assert_eq!(serde_json::from_str::<ServiceError>(&json).unwrap(), err);
+    }
+}

@@ -1,0 +1,26 @@
+//! The contracts every service shares, and nothing else: generated gRPC code
+//! for `proto/`, the JSON shapes the gateway speaks, and the error type that
+//! crosses service boundaries. No runtime plumbing lives here (that is the
+//! `platform` crate beside it), so depending on the contracts is cheap.
+//!
+//! # Layout
+//! - [`user`]: the `user.UserService` gRPC contract, generated at build time,
+//!   plus [`user::FILE_DESCRIPTOR_SET`] for server reflection.
+//! - [`users`]: the gateway's JSON request/response bodies for users, with
+//!   conversions from the gRPC messages.
+//! - [`error`]: [`ErrorCode`], the cross-service error vocabulary.
+
+pub mod error;
+pub mod users;
+
+pub use error::{ErrorCode, ServiceError};
+
+/// The `user` proto package: messages, client and server.
+#[allow(unreachable_pub, missing_debug_implementations, clippy::all)]
+pub mod user {
+    tonic::include_proto!("user");
+
+    /// Encoded `FileDescriptorSet` of every proto in `proto/`, for gRPC
+    /// server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+}

@@ -1,0 +1,66 @@
+//! Typed configuration from environment variables.
+//!
+//! Each service has one `Config` struct built with these helpers. Defaults are
+//! named constants in the service and work against Postgres and RabbitMQ on
+//! localhost; a value that does not parse stops start-up with an error that
+//! names the variable, the value and what was expected.
+
+use std::{str::FromStr, time::Duration};
+
+/// A configuration variable that is set but unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid value {value:?} for environment variable {name}: {reason}")]
+pub struct ConfigError {
+    pub name: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Reads `name` and parses it, or returns `default` when it is unset or empty.
+pub fn parse_or<T>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    match raw(name) {
+        None => Ok(default),
+        Some(value) => value.parse().map_err(|e: T::Err| ConfigError {
+            name: name.to_owned(),
+            reason: e.to_string(),
+            value,
+        }),
+    }
+}
+
+/// Reads `name` as a string, or returns `default` when it is unset or empty.
+pub fn string_or(name: &str, default: &str) -> String {
+    raw(name).unwrap_or_else(|| default.to_owned())
+}
+
+/// Reads `name` as a human-readable duration (`"3s"`, `"250ms"`, `"1m 30s"`).
+pub fn duration_or(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match raw(name) {
+        None => Ok(default),
+        Some(value) => humantime::parse_duration(&value).map_err(|e| ConfigError {
+            name: name.to_owned(),
+            reason: format!("{e} (expected a duration such as \"3s\" or \"250ms\")"),
+            value,
+        }),
+    }
+}
+
+/// Builds a [`ConfigError`] for checks beyond parsing (ranges, URL schemes).
+pub fn invalid(name: &str, value: impl ToString, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name: name.to_owned(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn raw(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}

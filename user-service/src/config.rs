@@ -1,0 +1,65 @@
+//! user-service configuration, from environment variables (see the table in
+//! docs/configuration.md and `.env.example`).
+
+use std::{net::SocketAddr, time::Duration};
+
+use platform::env::{ConfigError, duration_or, invalid, parse_or, string_or};
+use secrecy::SecretString;
+
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/users";
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 10;
+pub const DEFAULT_DATABASE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `USER_SERVICE_LISTEN_ADDR`: where the gRPC server listens.
+    pub listen_addr: SocketAddr,
+    /// `DATABASE_URL`: this service's own database. It is created at start-up
+    /// when missing. Secret: it may hold a password.
+    pub database_url: SecretString,
+    /// `DATABASE_MAX_CONNECTIONS`: pool size.
+    pub database_max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT`: how long a request waits for a pooled
+    /// connection before failing with UNAVAILABLE; bounds the wait when the
+    /// database is down.
+    pub database_acquire_timeout: Duration,
+    /// `HEALTH_CHECK_INTERVAL`: how often the database is pinged to keep the
+    /// `grpc.health.v1` status true.
+    pub health_check_interval: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let database_url = string_or("DATABASE_URL", DEFAULT_DATABASE_URL);
+        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
+            return Err(invalid(
+                "DATABASE_URL",
+                "<redacted>",
+                "expected a postgres:// URL",
+            ));
+        }
+        let database_max_connections =
+            parse_or("DATABASE_MAX_CONNECTIONS", DEFAULT_DATABASE_MAX_CONNECTIONS)?;
+        if database_max_connections == 0 {
+            return Err(invalid("DATABASE_MAX_CONNECTIONS", 0, "must be at least 1"));
+        }
+        Ok(Self {
+            listen_addr: parse_or(
+                "USER_SERVICE_LISTEN_ADDR",
+                DEFAULT_LISTEN_ADDR.parse().expect("valid default address"),
+            )?,
+            database_url: database_url.into(),
+            database_max_connections,
+            database_acquire_timeout: duration_or(
+                "DATABASE_ACQUIRE_TIMEOUT",
+                DEFAULT_DATABASE_ACQUIRE_TIMEOUT,
+            )?,
+            health_check_interval: duration_or(
+                "HEALTH_CHECK_INTERVAL",
+                DEFAULT_HEALTH_CHECK_INTERVAL,
+            )?,
+        })
+    }
+}

@@ -1,0 +1,86 @@
+//! user-service's one error type and its one mapping to gRPC status codes.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use uuid::Uuid;
+
+/// A field that failed validation, and why, in words a client can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: &'static str,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("no user with id {0}")]
+    NotFound(Uuid),
+    #[error("a user with email {0:?} already exists")]
+    EmailTaken(String),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[source] sqlx::Error),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![FieldViolation {
+            field,
+            description: description.into(),
+        }])
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    /// Sorts database failures into "try again later" and "bug". Connection
+    /// and pool failures mean Postgres is down or overloaded: UNAVAILABLE
+    /// tells clients that a retry may succeed.
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
+            _ => Self::Internal(e),
+        }
+    }
+}
+
+impl From<Error> for Status {
+    /// The only place user-service errors become gRPC statuses. Database
+    /// errors are logged here, once, with their source; the status a client
+    /// sees never carries SQL.
+    fn from(e: Error) -> Self {
+        match &e {
+            Error::InvalidArgument(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in violations {
+                    details.add_bad_request_violation(v.field, &v.description);
+                }
+                Status::with_error_details(Code::InvalidArgument, e.to_string(), details)
+            }
+            Error::NotFound(_) => Status::not_found(e.to_string()),
+            Error::EmailTaken(_) => Status::already_exists(e.to_string()),
+            Error::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                Status::unavailable(e.to_string())
+            }
+            Error::Internal(source) => {
+                tracing::error!(error = %source, "database error");
+                Status::internal(e.to_string())
+            }
+        }
+    }
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,99 @@
+//! user-service: users and (from the saga issue on) their store credit, served
+//! over gRPC (`proto/user.proto`) from its own Postgres database.
+//!
+//! Besides `user.UserService` the server speaks `grpc.health.v1.Health` (real
+//! status: NOT_SERVING while the database is down) and gRPC server reflection,
+//! so `grpcurl -plaintext localhost:5000 list` works without the proto file.
+//!
+//! # Layout
+//! - [`config`]: [`Config`] from environment variables.
+//! - [`db`]: connect, create the database when missing, migrate ([`MIGRATOR`]).
+//! - [`users`]: validation and SQL.
+//! - [`grpc`]: the `UserService` implementation.
+//! - [`error`]: [`Error`] and its single mapping to `tonic::Status`.
+//! - [`health`]: the database watcher behind `grpc.health.v1`.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grpc;
+pub mod health;
+pub mod users;
+
+use std::{future::Future, net::SocketAddr};
+
+use anyhow::Context;
+use contracts::user::{FILE_DESCRIPTOR_SET, user_service_server::UserServiceServer};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use config::Config;
+pub use db::MIGRATOR;
+pub use error::Error;
+
+use crate::grpc::UserGrpc;
+
+/// A user-service bound to its port and connected to its database, not yet
+/// serving. Tests build it on port 0 and read [`App::local_addr`].
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    pool: PgPool,
+    listener: TcpListener,
+}
+
+impl App {
+    /// Connects to (and migrates) the configured database, then binds.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = db::connect_and_migrate(&config).await?;
+        Self::with_pool(config, pool).await
+    }
+
+    /// Binds with an existing, migrated pool (tests use `#[sqlx::test]`'s).
+    pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", config.listen_addr))?;
+        Ok(Self {
+            config,
+            pool,
+            listener,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight calls finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let watcher = tokio::spawn(health::watch_database(
+            reporter,
+            self.pool.clone(),
+            self.config.health_check_interval,
+        ));
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building the reflection service")?;
+
+        tracing::info!(addr = %self.local_addr(), "user-service listening (gRPC)");
+        let served = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(UserServiceServer::new(UserGrpc::new(self.pool.clone())))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await;
+
+        watcher.abort();
+        self.pool.close().await;
+        tracing::info!("user-service stopped");
+        served.context("serving gRPC")
+    }
+}
