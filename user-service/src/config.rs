@@ -62,4 +62,15 @@ impl Config {
             )?,
         })
     }
+
+    /// Defaults with a chosen listen address; for tests and embedding.
+    pub fn new(listen_addr: SocketAddr) -> Self {
+        Self {
+            listen_addr,
+            database_url: DEFAULT_DATABASE_URL.into(),
+            database_max_connections: DEFAULT_DATABASE_MAX_CONNECTIONS,
+            database_acquire_timeout: DEFAULT_DATABASE_ACQUIRE_TIMEOUT,
+            health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
+        }
+    }
 }

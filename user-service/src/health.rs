@@ -5,32 +5,51 @@ use std::time::Duration;
 
 use contracts::user::user_service_server::UserServiceServer;
 use sqlx::PgPool;
+use tokio::task::JoinHandle;
 use tonic::server::NamedService;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::grpc::UserGrpc;
 
-/// Pings the database every `interval` and publishes the result as the status
-/// of both the whole server (`""`) and `user.UserService`. Runs until aborted.
-pub async fn watch_database(reporter: HealthReporter, pool: PgPool, interval: Duration) {
-    let mut last = None;
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        // The pool's acquire timeout bounds this when Postgres is down, but a
-        // half-open connection could still stall: bound it by the interval.
-        let ping = tokio::time::timeout(interval, sqlx::query("SELECT 1").execute(&pool)).await;
-        let status = match ping {
-            Ok(Ok(_)) => ServingStatus::Serving,
-            _ => ServingStatus::NotServing,
-        };
-        if last != Some(status) {
-            tracing::info!(?status, "database health changed");
-            for service in ["", UserServiceServer::<UserGrpc>::NAME] {
-                reporter.set_service_status(service, status).await;
-            }
-            last = Some(status);
+/// Publishes the database's state as the status of both the whole server
+/// (`""`) and `user.UserService`: probes once before returning, so the first
+/// health check after start-up already has a true answer, then every
+/// `interval` in a task the caller aborts at shutdown.
+pub async fn watch_database(
+    reporter: HealthReporter,
+    pool: PgPool,
+    interval: Duration,
+) -> JoinHandle<()> {
+    let mut last = probe_and_publish(&reporter, &pool, interval, None).await;
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await; // the first tick is immediate; we just probed
+        loop {
+            ticker.tick().await;
+            last = probe_and_publish(&reporter, &pool, interval, Some(last)).await;
+        }
+    })
+}
+
+async fn probe_and_publish(
+    reporter: &HealthReporter,
+    pool: &PgPool,
+    timeout: Duration,
+    last: Option<ServingStatus>,
+) -> ServingStatus {
+    // The pool's acquire timeout bounds this when Postgres is down, but a
+    // half-open connection could still stall: bound it by the interval too.
+    let ping = tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await;
+    let status = match ping {
+        Ok(Ok(_)) => ServingStatus::Serving,
+        _ => ServingStatus::NotServing,
+    };
+    if last != Some(status) {
+        tracing::info!(?status, "database health changed");
+        for service in ["", UserServiceServer::<UserGrpc>::NAME] {
+            reporter.set_service_status(service, status).await;
         }
     }
+    status
 }

@@ -71,11 +71,12 @@ impl App {
     /// Serves until `shutdown` completes, then lets in-flight calls finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let (reporter, health) = tonic_health::server::health_reporter();
-        let watcher = tokio::spawn(health::watch_database(
+        let watcher = health::watch_database(
             reporter,
             self.pool.clone(),
             self.config.health_check_interval,
-        ));
+        )
+        .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -69,8 +69,7 @@ impl NewUser {
 
 /// Parses a user id, naming the field when it is not a UUID.
 pub fn parse_id(id: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(id.trim())
-        .map_err(|_| Error::invalid("id", format!("{id:?} is not a UUID")))
+    Uuid::parse_str(id.trim()).map_err(|_| Error::invalid("id", format!("{id:?} is not a UUID")))
 }
 
 /// Inserts a user. A taken email is detected by the unique index, atomically,
@@ -138,7 +137,9 @@ fn check_name(name: &str) -> Option<String> {
     if chars == 0 {
         Some("must not be empty".into())
     } else if chars > NAME_MAX_CHARS {
-        Some(format!("must be at most {NAME_MAX_CHARS} characters, got {chars}"))
+        Some(format!(
+            "must be at most {NAME_MAX_CHARS} characters, got {chars}"
+        ))
     } else if name.chars().any(char::is_control) {
         Some("must not contain control characters".into())
     } else {
@@ -155,7 +156,9 @@ fn check_email(email: &str) -> Option<String> {
         return Some("must not be empty".into());
     }
     if chars > EMAIL_MAX_CHARS {
-        return Some(format!("must be at most {EMAIL_MAX_CHARS} characters, got {chars}"));
+        return Some(format!(
+            "must be at most {EMAIL_MAX_CHARS} characters, got {chars}"
+        ));
     }
     let valid = match email.split_once('@') {
         Some((local, domain)) => {
@@ -192,22 +195,43 @@ mod tests {
 
     #[test]
     fn reports_every_bad_field_at_once() {
-        assert_eq!(fields(NewUser::parse(" ", "nope").unwrap_err()), ["name", "email"]);
+        assert_eq!(
+            fields(NewUser::parse(" ", "nope").unwrap_err()),
+            ["name", "email"]
+        );
     }
 
     #[test]
     fn rejects_oversized_and_control_character_names() {
         let long = "x".repeat(NAME_MAX_CHARS + 1);
-        assert_eq!(fields(NewUser::parse(&long, "a@b.co").unwrap_err()), ["name"]);
-        assert_eq!(fields(NewUser::parse("a\u{0}b", "a@b.co").unwrap_err()), ["name"]);
+        assert_eq!(
+            fields(NewUser::parse(&long, "a@b.co").unwrap_err()),
+            ["name"]
+        );
+        assert_eq!(
+            fields(NewUser::parse("a\u{0}b", "a@b.co").unwrap_err()),
+            ["name"]
+        );
         // Multi-byte characters count as one each.
         assert!(NewUser::parse(&"é".repeat(NAME_MAX_CHARS), "a@b.co").is_ok());
     }
 
     #[test]
     fn rejects_malformed_emails() {
-        for bad in ["plain", "@example.com", "a@b", "a@@b.co", "a b@c.co", "a@.co", "a@co."] {
-            assert_eq!(fields(NewUser::parse("Ada", bad).unwrap_err()), ["email"], "{bad}");
+        for bad in [
+            "plain",
+            "@example.com",
+            "a@b",
+            "a@@b.co",
+            "a b@c.co",
+            "a@.co",
+            "a@co.",
+        ] {
+            assert_eq!(
+                fields(NewUser::parse("Ada", bad).unwrap_err()),
+                ["email"],
+                "{bad}"
+            );
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(fields(NewUser::parse("Ada", &long).unwrap_err()), ["email"]);

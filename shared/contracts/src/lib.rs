@@ -22,5 +22,6 @@ pub mod user {
 
     /// Encoded `FileDescriptorSet` of every proto in `proto/`, for gRPC
     /// server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
 }

@@ -23,11 +23,20 @@ pub fn init(service: &'static str) -> TelemetryGuard {
     let registry = tracing_subscriber::registry().with(filter);
     if json {
         registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(true))
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            )
             .init();
     } else {
         registry.with(fmt::layer().with_target(false)).init();
     }
-    tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "telemetry initialised");
+    tracing::info!(
+        service,
+        version = env!("CARGO_PKG_VERSION"),
+        "telemetry initialised"
+    );
     TelemetryGuard { _private: () }
 }

@@ -1,0 +1,76 @@
+//! api-gateway configuration, from environment variables (see the table in
+//! docs/configuration.md and `.env.example`).
+
+use std::{net::SocketAddr, time::Duration};
+
+use platform::env::{ConfigError, duration_or, invalid, parse_or, string_or};
+
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
+pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_USER_SERVICE_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `GATEWAY_LISTEN_ADDR`: where the HTTP server listens.
+    pub listen_addr: SocketAddr,
+    /// `USER_SERVICE_URL`: user-service's gRPC endpoint (`http://host:port`).
+    pub user_service_url: String,
+    /// `USER_SERVICE_CONNECT_TIMEOUT`: how long to wait for a TCP connection
+    /// to user-service; bounds the answer when it is down.
+    pub connect_timeout: Duration,
+    /// `USER_SERVICE_TIMEOUT`: deadline of each gRPC call; past it the
+    /// gateway answers 504 and user-service sees the call cancelled.
+    pub user_service_timeout: Duration,
+    /// `REQUEST_TIMEOUT`: upper bound on any HTTP request, whatever it waits on.
+    pub request_timeout: Duration,
+    /// `HEALTH_TIMEOUT`: how long `/health` waits for each dependency.
+    pub health_timeout: Duration,
+    /// `BODY_LIMIT_BYTES`: larger request bodies get 413.
+    pub body_limit_bytes: usize,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let user_service_url = string_or("USER_SERVICE_URL", DEFAULT_USER_SERVICE_URL);
+        if !user_service_url.starts_with("http://") && !user_service_url.starts_with("https://") {
+            return Err(invalid(
+                "USER_SERVICE_URL",
+                &user_service_url,
+                "expected an http:// or https:// URL such as http://127.0.0.1:5000",
+            ));
+        }
+        Ok(Self {
+            listen_addr: parse_or(
+                "GATEWAY_LISTEN_ADDR",
+                DEFAULT_LISTEN_ADDR.parse().expect("valid default address"),
+            )?,
+            user_service_url,
+            connect_timeout: duration_or("USER_SERVICE_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)?,
+            user_service_timeout: duration_or(
+                "USER_SERVICE_TIMEOUT",
+                DEFAULT_USER_SERVICE_TIMEOUT,
+            )?,
+            request_timeout: duration_or("REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT)?,
+            health_timeout: duration_or("HEALTH_TIMEOUT", DEFAULT_HEALTH_TIMEOUT)?,
+            body_limit_bytes: parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?,
+        })
+    }
+
+    /// Defaults with a chosen listen address and user-service URL; for tests
+    /// and embedding.
+    pub fn new(listen_addr: SocketAddr, user_service_url: impl Into<String>) -> Self {
+        Self {
+            listen_addr,
+            user_service_url: user_service_url.into(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            user_service_timeout: DEFAULT_USER_SERVICE_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            health_timeout: DEFAULT_HEALTH_TIMEOUT,
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+        }
+    }
+}

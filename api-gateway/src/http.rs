@@ -1,0 +1,104 @@
+//! The middleware stack, applied once to every route: request ids, tracing,
+//! a request timeout, panic recovery, the body limit, and a last net that
+//! turns any bare error response into problem+json.
+
+use std::any::Any;
+
+use axum::{
+    BoxError, Router,
+    body::{Body, Bytes, HttpBody},
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderValue, StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+};
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{
+    Config,
+    error::{PROBLEM_JSON, Problem},
+};
+
+pub fn layers(router: Router, config: &Config) -> Router {
+    // Outermost first: the request id exists before the span that logs it,
+    // and the problem rewrite sees what the timeout and panic layers produce.
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(make_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::map_response(problem_for_bare_errors))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            config.request_timeout,
+        ));
+    router
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(stack)
+}
+
+/// One span per request. The name is constant and the route is the matched
+/// template (`/users/{id}`), not the raw path, to keep cardinality low.
+fn make_span(req: &Request) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", MatchedPath::as_str);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("http", method = %req.method(), route, request_id)
+}
+
+/// Rewrites error responses that are not problem+json yet — axum's 404 and
+/// 405, the timeout's empty 504 — keeping their status and headers (`Allow`).
+async fn problem_for_bare_errors<B>(response: axum::http::Response<B>) -> Response
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response.map(Body::new);
+    }
+    let detail = match status {
+        StatusCode::NOT_FOUND => "no resource at this path",
+        StatusCode::METHOD_NOT_ALLOWED => "this path does not accept this method; see `Allow`",
+        StatusCode::GATEWAY_TIMEOUT => "the request did not complete in time",
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than the gateway accepts",
+        _ => status.canonical_reason().unwrap_or("error"),
+    };
+    let (mut parts, _) = response.into_parts();
+    let problem = Problem::new(status, detail).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    Response::from_parts(parts, problem.into_body())
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %message, "handler panicked");
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "an unexpected error occurred",
+    )
+    .into_response()
+}

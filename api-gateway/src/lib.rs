@@ -1,0 +1,106 @@
+//! api-gateway: the only public entry point. It speaks HTTP/JSON to clients
+//! and gRPC (later also RabbitMQ) to the services behind it.
+//!
+//! Every error a client sees is RFC 9457 `application/problem+json`: handler
+//! errors through [`error::ApiError`], extractor rejections through
+//! [`extract`], and anything else the stack produces (unknown route, timeout,
+//! panic) through the fallback in [`http`].
+//!
+//! # Layout
+//! - [`config`]: [`Config`] from environment variables.
+//! - [`users`]: `/users` routes.
+//! - [`health`]: `GET /health`.
+//! - [`user_client`]: the gRPC client for user-service, with deadlines.
+//! - [`error`]: [`error::ApiError`], gRPC→HTTP mapping, problem+json.
+//! - [`extract`]: JSON/path/query extractors with problem+json rejections.
+//! - [`http`]: the middleware stack, applied once.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod http;
+pub mod user_client;
+pub mod users;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+use crate::user_client::UserClient;
+
+/// What every handler can reach. Cheap to clone: an `Arc` and a channel.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    config: Arc<Config>,
+    users: UserClient,
+}
+
+impl AppState {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn users(&self) -> &UserClient {
+        &self.users
+    }
+}
+
+/// The gateway bound to its port, not yet serving. Tests build it on port 0.
+#[derive(Debug)]
+pub struct App {
+    router: Router,
+    listener: TcpListener,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let users =
+            UserClient::connect_lazy(&config).context("configuring the user-service client")?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", config.listen_addr))?;
+        let state = AppState {
+            config: Arc::new(config),
+            users,
+        };
+        Ok(Self {
+            router: router(state),
+            listener,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr(), "api-gateway listening (HTTP)");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        tracing::info!("api-gateway stopped");
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface: every resource's routes, then the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let routes = Router::new()
+        .merge(users::router())
+        .merge(health::router())
+        .with_state(state);
+    http::layers(routes, &config)
+}

@@ -1,0 +1,103 @@
+//! The gateway's client for user-service: one lazily connected HTTP/2 channel
+//! shared by every request, a deadline on every call, and errors already
+//! mapped to [`ApiError`].
+
+use std::{future::Future, time::Duration};
+
+use contracts::user::{self as pb, user_service_client::UserServiceClient};
+use tonic::{
+    Request, Response, Status,
+    transport::{Channel, Endpoint},
+};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::{Config, error::ApiError};
+
+const SERVICE: &str = "user-service";
+
+#[derive(Debug, Clone)]
+pub struct UserClient {
+    users: UserServiceClient<Channel>,
+    health: HealthClient<Channel>,
+    timeout: Duration,
+}
+
+impl UserClient {
+    /// Builds the channel without connecting: the gateway starts (and answers
+    /// 503) while user-service is still down, and connects on first use.
+    pub fn connect_lazy(config: &Config) -> anyhow::Result<Self> {
+        let channel = Endpoint::from_shared(config.user_service_url.clone())?
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true)
+            // Detects a dead peer on an idle connection instead of waiting for
+            // the next call to time out.
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .connect_lazy();
+        Ok(Self {
+            users: UserServiceClient::new(channel.clone()),
+            health: HealthClient::new(channel),
+            timeout: config.user_service_timeout,
+        })
+    }
+
+    pub async fn create(&self, req: pb::CreateUser) -> Result<pb::User, ApiError> {
+        let mut client = self.users.clone();
+        self.call(client.create(self.request(req))).await
+    }
+
+    pub async fn find_one(&self, req: pb::UserById) -> Result<pb::User, ApiError> {
+        let mut client = self.users.clone();
+        self.call(client.find_one(self.request(req))).await
+    }
+
+    pub async fn find_all(&self, req: pb::ListUsers) -> Result<pb::Users, ApiError> {
+        let mut client = self.users.clone();
+        self.call(client.find_all(self.request(req))).await
+    }
+
+    /// Asks `grpc.health.v1` whether `user.UserService` is serving. Returns a
+    /// human-readable reason when it is not.
+    pub async fn check_health(&self, timeout: Duration) -> Result<(), String> {
+        let mut client = self.health.clone();
+        let mut req = Request::new(HealthCheckRequest {
+            service: "user.UserService".into(),
+        });
+        req.set_timeout(timeout);
+        match tokio::time::timeout(timeout, client.check(req)).await {
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+            Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
+            Ok(Ok(resp)) => match resp.into_inner().status() {
+                ServingStatus::Serving => Ok(()),
+                other => Err(format!("reports {}", other.as_str_name())),
+            },
+        }
+    }
+
+    /// Wraps a message with the call's deadline. The `grpc-timeout` header
+    /// lets user-service abandon work nobody waits for any more.
+    fn request<T>(&self, msg: T) -> Request<T> {
+        let mut req = Request::new(msg);
+        req.set_timeout(self.timeout);
+        req
+    }
+
+    /// Runs a call under the deadline. The local timer, not only the header,
+    /// is what bounds the wait: a peer that accepted the connection and went
+    /// silent never sends DEADLINE_EXCEEDED back.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<Response<T>, Status>>,
+    ) -> Result<T, ApiError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(resp)) => Ok(resp.into_inner()),
+            Ok(Err(status)) => Err(ApiError::from_grpc(SERVICE, status)),
+            Err(_) => Err(ApiError::from_grpc(
+                SERVICE,
+                Status::deadline_exceeded("deadline exceeded"),
+            )),
+        }
+    }
+}
