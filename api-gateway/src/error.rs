@@ -87,8 +87,13 @@ impl ApiError {
             Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => {
                 Self::Conflict(message)
             }
-            Code::DeadlineExceeded => Self::Timeout(format!("{service} did not answer in time")),
-            Code::Unavailable | Code::Cancelled | Code::ResourceExhausted => {
+            // tonic enforces a request's `grpc-timeout` on the client side too
+            // and reports its expiry as CANCELLED ("Timeout expired"); the
+            // gateway cancels nothing else, so both codes mean "too slow".
+            Code::DeadlineExceeded | Code::Cancelled => {
+                Self::Timeout(format!("{service} did not answer in time"))
+            }
+            Code::Unavailable | Code::ResourceExhausted => {
                 // Transport failures (connection refused, reset) arrive as
                 // UNAVAILABLE with a hyper error as message: log it, do not
                 // show it.
@@ -207,6 +212,7 @@ mod tests {
             (Code::FailedPrecondition, StatusCode::CONFLICT),
             (Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             (Code::DeadlineExceeded, StatusCode::GATEWAY_TIMEOUT),
+            (Code::Cancelled, StatusCode::GATEWAY_TIMEOUT),
             (Code::Internal, StatusCode::INTERNAL_SERVER_ERROR),
             (Code::Unknown, StatusCode::INTERNAL_SERVER_ERROR),
         ];

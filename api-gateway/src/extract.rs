@@ -4,20 +4,41 @@
 
 use axum::{
     extract::{
-        FromRequest, FromRequestParts,
+        FromRequest, FromRequestParts, Request,
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::StatusCode,
 };
 
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
 use crate::error::ApiError;
 
 /// `axum::Json` with problem+json rejections: 415 without a JSON content
-/// type, 400 for malformed JSON, 422 for a wrong shape, 413 for a body over
-/// the limit.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// type, 400 for malformed JSON, 413 for a body over the limit, 422 for a
+/// wrong shape.
+///
+/// Every body this API accepts is a JSON object, and only an object is
+/// accepted: serde would otherwise also read a struct from a positional
+/// array (`["Ada", "ada@example.com"]`), a form no client should rely on.
+#[derive(Debug)]
 pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(object) = axum::Json::<Map<String, Value>>::from_request(req, state).await?;
+        T::deserialize(Value::Object(object))
+            .map(Json)
+            .map_err(|e| ApiError::Unprocessable(format!("invalid request body: {e}")))
+    }
+}
 
 /// `axum::extract::Path` with problem+json rejections (400).
 #[derive(Debug, FromRequestParts)]

@@ -66,38 +66,34 @@ impl UserClient {
             service: "user.UserService".into(),
         });
         req.set_timeout(timeout);
-        match tokio::time::timeout(timeout, client.check(req)).await {
-            Err(_) => Err(format!("no answer within {timeout:?}")),
-            Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
-            Ok(Ok(resp)) => match resp.into_inner().status() {
+        match client.check(req).await {
+            Err(status) if status.code() == tonic::Code::Cancelled => {
+                Err(format!("no answer within {timeout:?}"))
+            }
+            Err(status) => Err(format!("{:?}: {}", status.code(), status.message())),
+            Ok(resp) => match resp.into_inner().status() {
                 ServingStatus::Serving => Ok(()),
                 other => Err(format!("reports {}", other.as_str_name())),
             },
         }
     }
 
-    /// Wraps a message with the call's deadline. The `grpc-timeout` header
-    /// lets user-service abandon work nobody waits for any more.
+    /// Wraps a message with the call's deadline. tonic enforces it on this
+    /// side (a peer that accepted the connection and went silent still gets
+    /// a timely answer) and sends it as `grpc-timeout`, so user-service can
+    /// abandon work nobody waits for any more.
     fn request<T>(&self, msg: T) -> Request<T> {
         let mut req = Request::new(msg);
         req.set_timeout(self.timeout);
         req
     }
 
-    /// Runs a call under the deadline. The local timer, not only the header,
-    /// is what bounds the wait: a peer that accepted the connection and went
-    /// silent never sends DEADLINE_EXCEEDED back.
     async fn call<T>(
         &self,
         call: impl Future<Output = Result<Response<T>, Status>>,
     ) -> Result<T, ApiError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(resp)) => Ok(resp.into_inner()),
-            Ok(Err(status)) => Err(ApiError::from_grpc(SERVICE, status)),
-            Err(_) => Err(ApiError::from_grpc(
-                SERVICE,
-                Status::deadline_exceeded("deadline exceeded"),
-            )),
-        }
+        call.await
+            .map(Response::into_inner)
+            .map_err(|status| ApiError::from_grpc(SERVICE, status))
     }
 }

@@ -2,6 +2,9 @@
 //! Postgres database per test (`#[sqlx::test]` with the service's migrator),
 //! real tonic clients.
 
+// A panic is how a test reports failure; helpers unwrap like tests do.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 mod ops;
 mod users;

@@ -117,15 +117,16 @@ async fn duplicate_email_differing_only_in_case_already_exists(pool: PgPool) {
 async fn concurrent_creates_with_one_email_make_exactly_one_user(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
 
-    let attempts = (0..8).map(|i| {
+    let mut attempts = tokio::task::JoinSet::new();
+    for i in 0..8 {
         let mut client = app.users.clone();
-        async move {
+        attempts.spawn(async move {
             client
                 .create(create(&format!("Racer {i}"), "race@example.com"))
                 .await
-        }
-    });
-    let results = futures_join_all(attempts).await;
+        });
+    }
+    let results = attempts.join_all().await;
 
     let created = results.iter().filter(|r| r.is_ok()).count();
     let taken = results
@@ -192,19 +193,4 @@ async fn find_all_pages_in_creation_order_and_caps_the_limit(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(capped.into_inner().users.len(), 100);
-}
-
-/// Awaits all futures concurrently (a tiny `join_all`, to avoid a
-/// dependency for one test).
-async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
 }

@@ -1,0 +1,95 @@
+//! The gateway when user-service is down, silent, or healthy: a fast, clear
+//! answer every time, never a hang.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::helpers::{TestApp, assert_problem, gateway_config};
+
+/// An address nothing listens on: bind a port, then release it.
+async fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn user_service_down_is_503() {
+    let app = TestApp::spawn_gateway(gateway_config(&closed_port_url().await)).await;
+
+    let get = app
+        .http
+        .get(app.url(&format!("/users/{}", uuid::Uuid::now_v7())))
+        .send()
+        .await
+        .unwrap();
+    let post = app.create_user("Ada", "ada@example.com").await;
+
+    let body = assert_problem(get, 503).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("user-service"),
+        "{body}"
+    );
+    assert_problem(post, 503).await;
+}
+
+#[tokio::test]
+async fn user_service_that_accepts_but_never_answers_is_504() {
+    // A peer that completes the TCP handshake and then says nothing: the
+    // case only a client-side deadline catches.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let _held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let mut config = gateway_config(&url);
+    config.user_service_timeout = Duration::from_millis(300);
+    let app = TestApp::spawn_gateway(config).await;
+
+    let response = app
+        .http
+        .get(app.url(&format!("/users/{}", uuid::Uuid::now_v7())))
+        .send()
+        .await
+        .unwrap();
+
+    let body = assert_problem(response, 504).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("in time"),
+        "{body}"
+    );
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn health_is_200_naming_each_dependency_when_all_are_up(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    let response = app.http.get(app.url("/health")).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "up", "{body}");
+    assert_eq!(
+        body["dependencies"]["user-service"]["status"], "up",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn health_is_503_naming_the_dependency_that_is_down() {
+    let app = TestApp::spawn_gateway(gateway_config(&closed_port_url().await)).await;
+
+    let response = app.http.get(app.url("/health")).send().await.unwrap();
+
+    let body = assert_problem(response, 503).await;
+    let user_service = &body["dependencies"]["user-service"];
+    assert_eq!(user_service["status"], "down", "{body}");
+    assert!(user_service["detail"].is_string(), "{body}");
+}

@@ -1,0 +1,150 @@
+use reqwest::{StatusCode, header::LOCATION};
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::helpers::{TestApp, assert_problem, count_users};
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn post_users_creates_201_with_location_then_get_returns_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    let response = app.create_user("Ada Lovelace", "ada@example.com").await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/users/{}", created["id"].as_str().unwrap())
+    );
+    assert_eq!(created["name"], "Ada Lovelace");
+    assert_eq!(created["email"], "ada@example.com");
+
+    let fetched = app.http.get(app.url(&location)).send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.json::<Value>().await.unwrap(), created);
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn get_unknown_user_is_404(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    let response = app
+        .http
+        .get(app.url(&format!("/users/{}", uuid::Uuid::now_v7())))
+        .send()
+        .await
+        .unwrap();
+
+    let body = assert_problem(response, 404).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("no user"),
+        "{body}"
+    );
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn get_user_with_a_non_uuid_id_is_400(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    let response = app.http.get(app.url("/users/42")).send().await.unwrap();
+
+    let body = assert_problem(response, 400).await;
+    assert!(body["detail"].as_str().unwrap().contains("UUID"), "{body}");
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn invalid_fields_are_400_listing_each_field(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+
+    let response = app.create_user("   ", "not-an-email").await;
+
+    let body = assert_problem(response, 400).await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "email"], "{body}");
+    assert_eq!(count_users(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn duplicate_email_is_409_whatever_its_case(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    assert_eq!(
+        app.create_user("Ada", "ada@example.com").await.status(),
+        201
+    );
+
+    let response = app.create_user("Imposter", "ADA@EXAMPLE.com").await;
+
+    assert_problem(response, 409).await;
+    assert_eq!(count_users(&pool).await, 1);
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn concurrent_sign_ups_with_one_email_give_exactly_one_201(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+
+    let (a, b) = tokio::join!(
+        app.create_user("First", "race@example.com"),
+        app.create_user("Second", "RACE@example.com"),
+    );
+
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409]);
+    assert_eq!(count_users(&pool).await, 1);
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn list_users_pages_with_limit_and_offset(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for i in 0..3 {
+        let response = app
+            .create_user(&format!("User {i}"), &format!("u{i}@example.com"))
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+
+    let page = |query: &'static str| {
+        let request = app.http.get(app.url(&format!("/users{query}")));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            body["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(page("").await, ["User 0", "User 1", "User 2"]);
+    assert_eq!(page("?limit=2").await, ["User 0", "User 1"]);
+    assert_eq!(page("?limit=2&offset=2").await, ["User 2"]);
+    assert_eq!(
+        page("?limit=100000").await.len(),
+        3,
+        "limit is capped, not rejected"
+    );
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn list_users_with_a_malformed_query_is_400(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    for query in ["?limit=abc", "?offset=-1", "?limit=5000000000"] {
+        let response = app
+            .http
+            .get(app.url(&format!("/users{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 400).await;
+    }
+}
