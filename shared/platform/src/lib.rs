@@ -13,3 +13,17 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use shutdown::shutdown_signal;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// The address a process on the same host dials to reach a server listening
+/// on `listen`: a wildcard (`0.0.0.0`, `::`) becomes loopback. Container
+/// health probes use it.
+pub fn local_dial_addr(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}

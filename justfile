@@ -1,0 +1,32 @@
+# Reference e-commerce microservices in Rust. `just` lists the recipes.
+
+# Postgres database that #[sqlx::test] uses as the parent of its per-test databases.
+test_database_url := env("TEST_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres")
+
+# List the recipes.
+default:
+    @just --list
+
+# Build and start all four services against Postgres and RabbitMQ on localhost; Ctrl-C stops them.
+run *cargo_flags: check-deps
+    scripts/run.sh {{cargo_flags}}
+
+# Everything CI runs: format check, clippy with -D warnings, unit and integration tests.
+test: check-deps fmt-check lint
+    DATABASE_URL={{test_database_url}} cargo test --workspace --locked
+
+# Check formatting without changing files.
+fmt-check:
+    cargo fmt --all -- --check
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Clippy on every crate and target, warnings as errors.
+lint:
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Fail with one clear line (and how to fix it) when Postgres or RabbitMQ is unreachable.
+check-deps:
+    scripts/check-deps.sh

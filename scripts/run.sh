@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `just run`: builds the workspace, starts the four services natively with
+# the defaults from .env.example, waits until the gateway reports healthy,
+# and stops every service it started on Ctrl-C (or when one of them exits).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --workspace --bins --locked "$@"
+profile=debug
+for arg in "$@"; do [[ $arg == --release ]] && profile=release; done
+bin=target/$profile
+
+# Each service gets its own database; these override a DATABASE_URL that may
+# be exported in the shell for tests.
+users_db=${USERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/users}
+gateway_addr=${GATEWAY_LISTEN_ADDR:-127.0.0.1:3000}
+user_service_addr=${USER_SERVICE_LISTEN_ADDR:-127.0.0.1:5000}
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    echo "stopping services..."
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait "${pids[@]}" 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr "$bin/user-service" & pids+=($!)
+"$bin/order-service" & pids+=($!)
+"$bin/notification-service" & pids+=($!)
+GATEWAY_LISTEN_ADDR=$gateway_addr USER_SERVICE_URL=http://$user_service_addr "$bin/api-gateway" & pids+=($!)
+
+# Bounded wait for readiness: 30 s, then say what is wrong and stop.
+for _ in $(seq 1 60); do
+    if curl -fsS "http://$gateway_addr/health" >/dev/null 2>&1; then
+        echo
+        echo "ready: the gateway is at http://$gateway_addr  (try: curl http://$gateway_addr/health)"
+        echo "press Ctrl-C to stop every service"
+        # Returns when any service exits; the trap then stops the others.
+        wait -n "${pids[@]}"
+        exit 1
+    fi
+    sleep 0.5
+done
+echo "error: the gateway did not become healthy within 30 s; see the logs above" >&2
+exit 1
