@@ -1,0 +1,208 @@
+//! docker-compose.yml and the Dockerfile, checked against the workspace and
+//! `just run` (scripts/run.sh). There is no Docker engine on CI, so these
+//! structural checks are what keeps the Docker path from rotting.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    path::{Path, PathBuf},
+};
+
+use serde_json::Value;
+
+/// Binaries that only start and stop until their issues land: they listen on
+/// nothing yet, so they have no healthcheck to declare.
+const PLACEHOLDERS: &[&str] = &["order-service", "notification-service"];
+/// Services that may publish ports to the host, and which.
+const PUBLISHED: &[(&str, &str)] = &[("api-gateway", "3000:3000"), ("rabbitmq", "15672:15672")];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn read(path: &str) -> String {
+    fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+/// Every binary the workspace builds: members with a `src/main.rs`.
+fn workspace_binaries() -> BTreeSet<String> {
+    let manifest: toml::Table = read("Cargo.toml").parse().unwrap();
+    manifest["workspace"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .filter(|m| root().join(m).join("src/main.rs").exists())
+        .map(|m| m.rsplit('/').next().unwrap().to_owned())
+        .collect()
+}
+
+fn compose() -> Value {
+    serde_norway::from_str(&read("docker-compose.yml")).unwrap()
+}
+
+fn services(compose: &Value) -> &serde_json::Map<String, Value> {
+    compose["services"].as_object().unwrap()
+}
+
+/// Environment variables `just run` sets for each binary, read from the lines
+/// of scripts/run.sh that start one (`VAR=... "$bin/name" &`).
+fn run_script_env() -> BTreeMap<String, BTreeSet<String>> {
+    let mut env = BTreeMap::new();
+    for line in read("scripts/run.sh").lines() {
+        let Some((assignments, rest)) = line.split_once("\"$bin/") else {
+            continue;
+        };
+        let name = rest.split('"').next().unwrap().to_owned();
+        let vars = assignments
+            .split_whitespace()
+            .filter_map(|word| word.split_once('=').map(|(var, _)| var.to_owned()))
+            .collect();
+        env.insert(name, vars);
+    }
+    env
+}
+
+#[test]
+fn dockerfile_builds_and_ships_every_workspace_binary() {
+    let dockerfile = read("Dockerfile");
+    assert!(
+        dockerfile.contains("cargo build --release --locked --workspace --bins"),
+        "the Dockerfile must build what a native release build builds"
+    );
+    assert!(
+        dockerfile.matches("\nFROM ").count() >= 2,
+        "multi-stage build expected"
+    );
+    assert!(
+        dockerfile.contains("\nUSER nonroot"),
+        "runtime must not run as root"
+    );
+    for bin in workspace_binaries() {
+        let copy = format!("/app/target/release/{bin} /usr/local/bin/{bin}");
+        assert!(dockerfile.contains(&copy), "Dockerfile does not ship {bin}");
+    }
+}
+
+#[test]
+fn compose_runs_every_binary_from_the_repo_image() {
+    let compose = compose();
+    let services = services(&compose);
+    for bin in workspace_binaries() {
+        let service = services
+            .get(&bin)
+            .unwrap_or_else(|| panic!("no compose service for {bin}"));
+        assert_eq!(
+            service["build"]["context"], ".",
+            "{bin} builds from the repo"
+        );
+        assert_eq!(
+            service["entrypoint"][0],
+            format!("/usr/local/bin/{bin}"),
+            "{bin} runs its own binary"
+        );
+        assert!(service["mem_limit"].is_string(), "{bin} has a memory limit");
+    }
+    for infra in ["postgres", "rabbitmq"] {
+        assert!(services.contains_key(infra), "no {infra} service");
+    }
+}
+
+#[test]
+fn every_service_is_healthchecked_and_waited_for() {
+    let compose = compose();
+    let services = services(&compose);
+    for (name, service) in services {
+        if !PLACEHOLDERS.contains(&name.as_str()) {
+            assert!(
+                service["healthcheck"]["test"].is_array(),
+                "{name} has no healthcheck"
+            );
+        }
+        if let Some(deps) = service["depends_on"].as_object() {
+            for (dep, condition) in deps {
+                assert_eq!(
+                    condition["condition"], "service_healthy",
+                    "{name} must wait for {dep} to be healthy"
+                );
+                assert!(
+                    services[dep]["healthcheck"].is_object(),
+                    "{name} waits for {dep}, which has no healthcheck"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn only_the_gateway_and_dev_uis_are_published() {
+    let compose = compose();
+    for (name, service) in services(&compose) {
+        for port in service["ports"].as_array().into_iter().flatten() {
+            assert!(
+                PUBLISHED.contains(&(name.as_str(), port.as_str().unwrap())),
+                "{name} publishes {port}, which is not allowed"
+            );
+        }
+    }
+}
+
+#[test]
+fn compose_sets_what_just_run_sets_and_listens_on_all_interfaces() {
+    let compose = compose();
+    let services = services(&compose);
+    let run_env = run_script_env();
+    assert_eq!(
+        run_env.keys().cloned().collect::<BTreeSet<_>>(),
+        workspace_binaries(),
+        "scripts/run.sh starts every binary"
+    );
+    for (bin, vars) in run_env {
+        let env = services[&bin]["environment"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for var in vars {
+            assert!(
+                env.contains_key(&var),
+                "compose's {bin} lacks {var}, which just run sets"
+            );
+        }
+        for (var, value) in env {
+            if var.ends_with("_LISTEN_ADDR") {
+                assert!(
+                    value.as_str().unwrap().starts_with("0.0.0.0:"),
+                    "{bin}'s {var} must listen on all interfaces in a container"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_variable_compose_passes_to_a_binary_is_documented() {
+    let compose = compose();
+    let example = read(".env.example");
+    let table = read("docs/configuration.md");
+    for bin in workspace_binaries() {
+        let env = services(&compose)[&bin]["environment"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for var in env.keys() {
+            assert!(
+                example.contains(&format!("\n{var}=")),
+                "{var} missing from .env.example"
+            );
+            assert!(
+                table.contains(&format!("`{var}`")),
+                "{var} missing from docs/configuration.md"
+            );
+        }
+    }
+}
