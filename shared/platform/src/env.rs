@@ -22,7 +22,15 @@ where
     T: FromStr,
     T::Err: std::fmt::Display,
 {
-    match raw(name) {
+    parse_value(name, raw(name), default)
+}
+
+fn parse_value<T>(name: &str, raw: Option<String>, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    match raw {
         None => Ok(default),
         Some(value) => value.parse().map_err(|e: T::Err| ConfigError {
             name: name.to_owned(),
@@ -39,7 +47,15 @@ pub fn string_or(name: &str, default: &str) -> String {
 
 /// Reads `name` as a human-readable duration (`"3s"`, `"250ms"`, `"1m 30s"`).
 pub fn duration_or(name: &str, default: Duration) -> Result<Duration, ConfigError> {
-    match raw(name) {
+    duration_value(name, raw(name), default)
+}
+
+fn duration_value(
+    name: &str,
+    raw: Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match raw {
         None => Ok(default),
         Some(value) => humantime::parse_duration(&value).map_err(|e| ConfigError {
             name: name.to_owned(),
@@ -63,4 +79,31 @@ fn raw(name: &str) -> Option<String> {
         .ok()
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_means_default_and_a_bad_value_names_the_variable() {
+        assert_eq!(parse_value("PORT", None, 7u16).unwrap(), 7);
+        assert_eq!(parse_value("PORT", Some("8".into()), 7u16).unwrap(), 8);
+
+        let err = parse_value("PORT", Some("eighty".into()), 7u16).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("PORT") && message.contains("\"eighty\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn durations_are_human_readable() {
+        let parsed = duration_value("T", Some("1m 30s".into()), Duration::ZERO).unwrap();
+        assert_eq!(parsed, Duration::from_secs(90));
+
+        let err = duration_value("T", Some("soon".into()), Duration::ZERO).unwrap_err();
+        assert!(err.to_string().contains("expected a duration"), "{err}");
+    }
 }
