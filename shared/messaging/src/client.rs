@@ -1,0 +1,340 @@
+//! The client face: `send` (request-response with a deadline) and `emit`
+//! (fire-and-forget event), like NestJS's `ClientProxy`, minus its failure
+//! modes: every `send` has a deadline, every publish is confirmed, and a lost
+//! connection fails in-flight requests at once and is re-established in the
+//! background.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, RwLock, Weak},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use lapin::{
+    BasicProperties, Channel, Confirmation, Consumer,
+    options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions},
+    types::{AMQPValue, FieldTable},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use tokio::{sync::oneshot, time::Instant};
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    AmqpConfig, RpcError,
+    connection::{Backoff, connect},
+    topology::declare_queue,
+    wire::{self, DIRECT_REPLY_TO, Reply},
+};
+
+/// AMQP header carrying a request's deadline (Unix epoch milliseconds), so a
+/// server that dequeues it late — it sat in a prefetch buffer — skips it
+/// instead of doing work nobody waits for. NestJS peers neither send nor need it.
+pub const DEADLINE_HEADER: &str = "x-deadline";
+
+/// Persistent delivery mode (AMQP 0-9-1 `delivery-mode` 2): the broker writes
+/// the message to disk on a durable queue.
+const PERSISTENT: u8 = 2;
+
+type PendingReply = oneshot::Sender<Result<Reply, RpcError>>;
+
+/// A client bound to one queue, like a NestJS `ClientProxy`. Cheap to clone:
+/// every clone shares one connection, one channel and one reply consumer.
+#[derive(Debug, Clone)]
+pub struct RpcClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    queue: String,
+    timeout: Duration,
+    /// `None` while disconnected: `send` fails fast instead of waiting.
+    channel: RwLock<Option<Channel>>,
+    pending: Mutex<HashMap<String, PendingReply>>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl RpcClient {
+    /// Starts connecting in the background and returns at once: a caller
+    /// that starts before the broker gets `Unavailable`, not a hang, and the
+    /// client connects when the broker appears. `timeout` is the deadline of
+    /// every `send`.
+    pub fn start(config: AmqpConfig, queue: impl Into<String>, timeout: Duration) -> Self {
+        let inner = Arc::new(Inner {
+            queue: queue.into(),
+            timeout,
+            channel: RwLock::new(None),
+            pending: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+        });
+        let shutdown = inner.shutdown.clone();
+        tokio::spawn(supervise(Arc::downgrade(&inner), config, shutdown));
+        Self { inner }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.inner.channel().is_some()
+    }
+
+    /// Waits (bounded) until the client is connected; for start-up and tests.
+    pub async fn wait_connected(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.is_connected() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.is_connected()
+    }
+
+    /// Sends a request and waits for its reply, within the client's deadline.
+    pub async fn send<D: Serialize, R: DeserializeOwned>(
+        &self,
+        pattern: &str,
+        data: &D,
+    ) -> Result<R, RpcError> {
+        let response = self
+            .send_value(pattern, serde_json::to_value(data)?)
+            .await?;
+        Ok(serde_json::from_value(response)?)
+    }
+
+    pub async fn send_value(&self, pattern: &str, data: Value) -> Result<Value, RpcError> {
+        let timeout = self.inner.timeout;
+        let deadline = Instant::now() + timeout;
+        let channel = self.inner.channel().ok_or(RpcError::NotConnected)?;
+
+        // Any string works as an id; NestJS uses 21-character random ones.
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = wire::encode(pattern, &data, Some(&id))?;
+        let (tx, rx) = oneshot::channel();
+        let _registration = self.inner.register(&id, tx);
+
+        let properties = BasicProperties::default()
+            .with_reply_to(DIRECT_REPLY_TO.into())
+            .with_correlation_id(id.as_str().into())
+            .with_message_id(id.as_str().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(PERSISTENT)
+            // The broker drops the request if nobody dequeued it by its
+            // deadline, so a late consumer never executes it.
+            .with_expiration(timeout.as_millis().max(1).to_string().into())
+            .with_headers(deadline_header(timeout));
+
+        let publish = publish_confirmed(&channel, &self.inner.queue, &body, properties);
+        tokio::time::timeout_at(deadline, publish)
+            .await
+            .map_err(|_| RpcError::Timeout(timeout))??;
+
+        match tokio::time::timeout_at(deadline, rx).await {
+            Err(_) => Err(RpcError::Timeout(timeout)),
+            Ok(Err(_)) => Err(RpcError::ConnectionLost),
+            Ok(Ok(reply)) => reply?.into_result().map_err(RpcError::Remote),
+        }
+    }
+
+    /// Publishes an event (no reply) and waits for the broker's confirm.
+    pub async fn emit<D: Serialize>(&self, pattern: &str, data: &D) -> Result<(), RpcError> {
+        let channel = self.inner.channel().ok_or(RpcError::NotConnected)?;
+        let body = wire::encode(pattern, data, None)?;
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(PERSISTENT);
+        let publish = publish_confirmed(&channel, &self.inner.queue, &body, properties);
+        tokio::time::timeout(self.inner.timeout, publish)
+            .await
+            .map_err(|_| RpcError::Timeout(self.inner.timeout))?
+    }
+
+    /// Stops reconnecting and closes the connection.
+    pub fn close(&self) {
+        self.inner.shutdown.cancel();
+    }
+}
+
+impl Inner {
+    fn channel(&self) -> Option<Channel> {
+        self.channel
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_channel(&self, channel: Option<Channel>) {
+        *self.channel.write().unwrap_or_else(PoisonError::into_inner) = channel;
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingReply>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn register<'a>(&'a self, id: &str, tx: PendingReply) -> Registration<'a> {
+        self.pending().insert(id.to_owned(), tx);
+        Registration {
+            inner: self,
+            id: id.to_owned(),
+        }
+    }
+
+    /// Answers every waiting `send` at once: after a lost connection their
+    /// replies can never arrive (direct reply-to is bound to the channel).
+    fn fail_pending(&self) {
+        for (_, tx) in self.pending().drain() {
+            let _ = tx.send(Err(RpcError::ConnectionLost));
+        }
+    }
+}
+
+/// Removes a request from the pending map however `send` ends (reply,
+/// deadline, or the caller dropping the future).
+struct Registration<'a> {
+    inner: &'a Inner,
+    id: String,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.inner.pending().remove(&self.id);
+    }
+}
+
+fn deadline_header(timeout: Duration) -> FieldTable {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let deadline_ms = (now + timeout).as_millis();
+    let mut headers = FieldTable::default();
+    headers.insert(
+        DEADLINE_HEADER.into(),
+        AMQPValue::LongLongInt(i64::try_from(deadline_ms).unwrap_or(i64::MAX)),
+    );
+    headers
+}
+
+/// Publishes to `queue` through the default exchange and waits for the
+/// broker's confirm: a message is only "sent" once the broker has it.
+pub(crate) async fn publish_confirmed(
+    channel: &Channel,
+    queue: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), RpcError> {
+    let confirm = channel
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
+        .await?
+        .await?;
+    match confirm {
+        Confirmation::Nack(_) => Err(RpcError::Rejected),
+        Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+    }
+}
+
+/// Keeps one connection up for as long as the client lives: connect, declare,
+/// consume replies; when the connection is lost, fail what is in flight and
+/// reconnect with backoff.
+async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: CancellationToken) {
+    let mut backoff = Backoff::new(&config);
+    while !shutdown.is_cancelled() {
+        let Some(queue) = inner.upgrade().map(|i| i.queue.clone()) else {
+            return;
+        };
+        match open(&config, &queue).await {
+            Ok((connection, channel, replies)) => {
+                backoff.reset();
+                if let Some(i) = inner.upgrade() {
+                    i.set_channel(Some(channel));
+                }
+                tracing::info!(queue, "rpc client connected");
+                dispatch_replies(&inner, replies, &shutdown).await;
+                if let Some(i) = inner.upgrade() {
+                    i.set_channel(None);
+                    i.fail_pending();
+                }
+                let _ = connection.close(200, "client closing".into()).await;
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                tracing::warn!(queue, "rpc client lost its connection; reconnecting");
+            }
+            Err(e) => tracing::warn!(queue, error = %e, "rpc client cannot connect; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn open(
+    config: &AmqpConfig,
+    queue: &str,
+) -> lapin::Result<(lapin::Connection, Channel, Consumer)> {
+    let connection = connect(config, "rpc-client").await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    // Declared as the server declares it, so requests sent before the server
+    // first starts wait in the queue (until their expiration) instead of
+    // being dropped as unroutable.
+    declare_queue(&channel, queue).await?;
+    // Direct reply-to: no reply queue to declare or clean up. The consumer
+    // must exist, in no-ack mode, before the first request is published.
+    let replies = channel
+        .basic_consume(
+            DIRECT_REPLY_TO.into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((connection, channel, replies))
+}
+
+async fn dispatch_replies(
+    inner: &Weak<Inner>,
+    mut replies: Consumer,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let delivery = tokio::select! {
+            () = shutdown.cancelled() => return,
+            next = replies.next() => match next {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "reply consumer failed");
+                    return;
+                }
+                None => return,
+            },
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let Some(id) = delivery.properties.correlation_id().as_ref() else {
+            tracing::warn!("reply without correlation_id dropped");
+            continue;
+        };
+        // A reply whose sender gave up (deadline) finds no entry: ignored.
+        if let Some(tx) = inner.pending().remove(id.as_str()) {
+            let reply = serde_json::from_slice::<Reply>(&delivery.data).map_err(RpcError::from);
+            let _ = tx.send(reply);
+        }
+    }
+}

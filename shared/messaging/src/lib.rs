@@ -1,0 +1,59 @@
+//! RabbitMQ messaging in the NestJS wire format, with two faces, like
+//! `@nestjs/microservices`:
+//!
+//! - [`RpcClient`]: `send` (request-response over direct reply-to, with a
+//!   deadline) and `emit` (events), both with publisher confirms;
+//! - [`serve`] with a [`Router`]: consume a durable queue with manual ack
+//!   and prefetch, route by pattern, reply, retry transient failures, and
+//!   dead-letter what can never succeed.
+//!
+//! Both reconnect with backoff when the broker goes away. See
+//! docs/messaging.md for the wire format, the settlement policy and why
+//! dead-lettering is done by publishing.
+//!
+//! # Layout
+//! - [`wire`]: envelopes and pattern routing, NestJS byte for byte.
+//! - [`client`]: the [`RpcClient`].
+//! - [`server`]: [`serve`], [`Router`], [`HandlerError`].
+//! - `settle`: the exactly-once settlement of a delivery.
+//! - `topology`, `connection`: declarations, connecting, backoff.
+
+pub mod client;
+mod connection;
+pub mod server;
+mod settle;
+mod topology;
+pub mod wire;
+
+use std::time::Duration;
+
+pub use client::RpcClient;
+pub use connection::AmqpConfig;
+pub use server::{HandlerError, Message, Router, ServerConfig, serve};
+pub use settle::{ORIGINAL_QUEUE_HEADER, REASON_HEADER};
+
+/// Why a `send` or `emit` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// Not connected to RabbitMQ right now (it is down or restarting); the
+    /// client reconnects in the background. Fail fast rather than queue up.
+    #[error("not connected to RabbitMQ")]
+    NotConnected,
+    /// The connection was lost while waiting for the reply: the outcome is
+    /// unknown (the request may or may not have run).
+    #[error("the connection to RabbitMQ was lost before the reply arrived")]
+    ConnectionLost,
+    /// No reply within the deadline: the outcome is unknown.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The broker refused the message (publisher confirm nack).
+    #[error("RabbitMQ refused the message")]
+    Rejected,
+    /// The remote handler answered with an error (the reply's `err`).
+    #[error("remote error: {0}")]
+    Remote(serde_json::Value),
+    #[error("AMQP error: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("cannot encode or decode JSON: {0}")]
+    Codec(#[from] serde_json::Error),
+}

@@ -1,0 +1,145 @@
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use lapin::{
+    BasicProperties, Channel, Connection, ConnectionProperties,
+    message::BasicGetMessage,
+    options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions},
+    types::FieldTable,
+};
+use messaging::{AmqpConfig, Router, RpcClient, ServerConfig};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// One test's queues, a client bound to them, and an admin channel to
+/// publish raw bytes and inspect queues. Queues are deleted by `cleanup`.
+pub(crate) struct Bus {
+    pub(crate) config: ServerConfig,
+    pub(crate) admin: Channel,
+    _admin_connection: Connection,
+    servers: Vec<CancellationToken>,
+}
+
+impl Bus {
+    pub(crate) async fn new() -> Self {
+        Self::with_url(amqp_url()).await
+    }
+
+    pub(crate) async fn with_url(url: String) -> Self {
+        let queue = format!("test.{}", uuid::Uuid::new_v4());
+        let mut config = ServerConfig::new(AmqpConfig::new(url.clone()), queue);
+        config.retry_delay = Duration::from_millis(10);
+        let connection = Connection::connect(&url, ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ must run on 127.0.0.1:5672 (see README)");
+        let admin = connection.create_channel().await.unwrap();
+        Self {
+            config,
+            admin,
+            _admin_connection: connection,
+            servers: Vec::new(),
+        }
+    }
+
+    pub(crate) fn start_server(&mut self, router: Router) {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(messaging::serve(
+            self.config.clone(),
+            router,
+            shutdown.clone(),
+        ));
+        self.servers.push(shutdown);
+    }
+
+    pub(crate) async fn client(&self, timeout: Duration) -> RpcClient {
+        let client = RpcClient::start(self.config.amqp.clone(), &self.config.queue, timeout);
+        assert!(
+            client.wait_connected(Duration::from_secs(5)).await,
+            "client never connected"
+        );
+        client
+    }
+
+    pub(crate) async fn publish_raw(&self, body: &[u8], properties: BasicProperties) {
+        self.admin
+            .basic_publish(
+                "".into(),
+                self.config.queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    /// Polls the dead-letter queue (bounded: 5 s) for its next message.
+    pub(crate) async fn next_dead_letter(&self) -> BasicGetMessage {
+        for _ in 0..500 {
+            if let Some(message) = self
+                .admin
+                .basic_get(
+                    self.config.dead_letter_queue.as_str().into(),
+                    BasicGetOptions { no_ack: true },
+                )
+                .await
+                .unwrap()
+            {
+                return message;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("nothing arrived in {}", self.config.dead_letter_queue);
+    }
+
+    pub(crate) async fn depth(&self, queue: &str) -> u32 {
+        self.admin
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap()
+            .message_count()
+    }
+
+    pub(crate) async fn cleanup(self) {
+        for server in &self.servers {
+            server.cancel();
+        }
+        for queue in [&self.config.queue, &self.config.dead_letter_queue] {
+            let _ = self
+                .admin
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+    }
+}
+
+/// Counts the runs of a handler.
+#[derive(Clone, Default)]
+pub(crate) struct Counter(Arc<AtomicUsize>);
+
+impl Counter {
+    pub(crate) fn bump(&self) -> usize {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,11 @@
+//! messaging against the real RabbitMQ on this machine. Each test uses its
+//! own queue names (or, to cut connections, its own vhost), so the suite runs
+//! in parallel without crosstalk.
+
+// A panic is how a test reports failure; helpers unwrap like tests do.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+mod recovery;
+mod request_response;
+mod settlement;

@@ -1,0 +1,100 @@
+//! The broker drops every connection (as on a RabbitMQ restart): in-flight
+//! sends fail at once, and client and server reconnect by themselves.
+
+use std::{process::Command, time::Duration};
+
+use messaging::{Router, RpcError};
+use serde_json::{Value, json};
+
+use crate::helpers::Bus;
+
+/// A vhost of this test's own, so closing its connections touches no other
+/// test. Needs `rabbitmqctl` with rights on the broker; set `RABBITMQCTL` to
+/// reach one elsewhere, e.g. `docker compose exec -T rabbitmq rabbitmqctl`.
+struct Vhost(String);
+
+impl Vhost {
+    fn create() -> Self {
+        let name = format!("test-{}", uuid::Uuid::new_v4());
+        rabbitmqctl(&["add_vhost", &name]);
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
+        Self(name)
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.0)
+    }
+
+    fn close_all_connections(&self) {
+        rabbitmqctl(&[
+            "close_all_connections",
+            "--vhost",
+            &self.0,
+            "test: simulated broker restart",
+        ]);
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        rabbitmqctl(&["delete_vhost", &self.0]);
+    }
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let status = Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(args)
+        .status()
+        .expect("rabbitmqctl must be on PATH");
+    assert!(status.success(), "rabbitmqctl {args:?} failed");
+}
+
+#[tokio::test]
+async fn client_and_server_recover_after_the_broker_drops_their_connections() {
+    let vhost = Vhost::create();
+    let mut bus = Bus::with_url(vhost.url()).await;
+    let slow = Router::new()
+        .route("echo", |m| async move { Ok(m.data) })
+        .route("slow", |_| async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok(Value::Null)
+        });
+    bus.start_server(slow);
+    let client = bus.client(Duration::from_secs(10)).await;
+    let _: Value = client.send("echo", &json!("warm")).await.unwrap();
+
+    // A request in flight when the connections drop fails fast, not after
+    // its 10 s deadline.
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let started = std::time::Instant::now();
+            (
+                client.send_value("slow", json!({})).await,
+                started.elapsed(),
+            )
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    vhost.close_all_connections();
+    let (result, waited) = in_flight.await.unwrap();
+    assert!(
+        matches!(result, Err(RpcError::ConnectionLost)),
+        "{result:?}"
+    );
+    assert!(waited < Duration::from_secs(5), "failed after {waited:?}");
+
+    // Both sides reconnect by themselves; poll (bounded) until served again.
+    let mut recovered = false;
+    for _ in 0..100 {
+        if let Ok(answer) = client.send::<_, Value>("echo", &json!("back")).await {
+            assert_eq!(answer, json!("back"));
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "not serving 10 s after the connections dropped");
+    bus.cleanup().await;
+}

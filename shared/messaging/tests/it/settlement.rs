@@ -1,0 +1,138 @@
+//! Every delivery settled exactly once: acked, retried then acked, or
+//! dead-lettered with its reason — never requeued forever, never dropped.
+
+use std::time::Duration;
+
+use lapin::BasicProperties;
+use messaging::{HandlerError, REASON_HEADER, Router, RpcError};
+use serde_json::{Value, json};
+
+use crate::helpers::{Bus, Counter};
+
+fn reason(message: &lapin::message::BasicGetMessage) -> String {
+    let headers = message.delivery.properties.headers().clone().unwrap();
+    match headers.inner().get(REASON_HEADER).unwrap() {
+        lapin::types::AMQPValue::LongString(s) => {
+            String::from_utf8_lossy(s.as_bytes()).into_owned()
+        }
+        other => panic!("unexpected header {other:?}"),
+    }
+}
+
+fn echo() -> Router {
+    Router::new().route("echo", |m| async move { Ok(m.data) })
+}
+
+#[tokio::test]
+async fn a_poison_body_is_dead_lettered_and_the_next_request_is_served() {
+    let mut bus = Bus::new().await;
+    bus.start_server(echo());
+    let client = bus.client(Duration::from_secs(5)).await;
+
+    bus.publish_raw(b"\xff not json", BasicProperties::default())
+        .await;
+    bus.publish_raw(br#"{"data": 1}"#, BasicProperties::default())
+        .await;
+    let answer: Value = client
+        .send("echo", &json!({"still": "serving"}))
+        .await
+        .unwrap();
+
+    assert_eq!(answer, json!({"still": "serving"}));
+    let first = bus.next_dead_letter().await;
+    let second = bus.next_dead_letter().await;
+    assert_eq!(
+        first.delivery.data, b"\xff not json",
+        "the original bytes are kept"
+    );
+    assert!(
+        reason(&first).contains("not a NestJS envelope"),
+        "{}",
+        reason(&first)
+    );
+    assert!(
+        reason(&second).contains("not a NestJS envelope"),
+        "{}",
+        reason(&second)
+    );
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_until_it_succeeds() {
+    let mut bus = Bus::new().await;
+    let runs = Counter::default();
+    let counter = runs.clone();
+    bus.start_server(Router::new().route("flaky", move |_| {
+        let counter = counter.clone();
+        async move {
+            match counter.bump() {
+                1 | 2 => Err(HandlerError::Transient("database restarting".into())),
+                n => Ok(json!(n)),
+            }
+        }
+    }));
+    let client = bus.client(Duration::from_secs(5)).await;
+
+    let answer: usize = client.send("flaky", &json!({})).await.unwrap();
+
+    assert_eq!((answer, runs.get()), (3, 3));
+    assert_eq!(bus.depth(&bus.config.dead_letter_queue).await, 0);
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn exhausted_retries_answer_unavailable_and_dead_letter_the_request() {
+    let mut bus = Bus::new().await;
+    let runs = Counter::default();
+    let counter = runs.clone();
+    bus.start_server(Router::new().route("down", move |_| {
+        let counter = counter.clone();
+        async move {
+            counter.bump();
+            Err::<Value, _>(HandlerError::Transient("user-service unavailable".into()))
+        }
+    }));
+    let client = bus.client(Duration::from_secs(5)).await;
+
+    let err = client.send_value("down", json!({})).await.unwrap_err();
+
+    let RpcError::Remote(err) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(err["code"], "UNAVAILABLE", "{err}");
+    assert_eq!(runs.get(), bus.config.max_attempts as usize);
+    let dead = bus.next_dead_letter().await;
+    assert!(
+        reason(&dead).contains("gave up after 3 attempts"),
+        "{}",
+        reason(&dead)
+    );
+    assert_eq!(bus.depth(&bus.config.queue).await, 0, "not requeued");
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn events_run_their_handler_without_a_reply() {
+    let mut bus = Bus::new().await;
+    let seen = Counter::default();
+    let counter = seen.clone();
+    bus.start_server(echo().route("user_created", move |_| {
+        let counter = counter.clone();
+        async move {
+            counter.bump();
+            Ok(Value::Null)
+        }
+    }));
+    let client = bus.client(Duration::from_secs(5)).await;
+
+    client
+        .emit("user_created", &json!({"id": "u1"}))
+        .await
+        .unwrap();
+    // FIFO: once a later request is answered, the event has been handled.
+    let _: Value = client.send("echo", &json!(1)).await.unwrap();
+
+    assert_eq!(seen.get(), 1);
+    bus.cleanup().await;
+}
