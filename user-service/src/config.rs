@@ -3,8 +3,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use platform::env::{ConfigError, duration_or, invalid, parse_or, string_or};
-use secrecy::SecretString;
+use platform::{
+    db::DbConfig,
+    env::{ConfigError, duration_or, invalid, parse_or, string_or},
+};
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/users";
@@ -16,15 +18,9 @@ pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 pub struct Config {
     /// `USER_SERVICE_LISTEN_ADDR`: where the gRPC server listens.
     pub listen_addr: SocketAddr,
-    /// `DATABASE_URL`: this service's own database. It is created at start-up
-    /// when missing. Secret: it may hold a password.
-    pub database_url: SecretString,
-    /// `DATABASE_MAX_CONNECTIONS`: pool size.
-    pub database_max_connections: u32,
-    /// `DATABASE_ACQUIRE_TIMEOUT`: how long a request waits for a pooled
-    /// connection before failing with UNAVAILABLE; bounds the wait when the
-    /// database is down.
-    pub database_acquire_timeout: Duration,
+    /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT`:
+    /// this service's own database (created at start-up when missing).
+    pub database: DbConfig,
     /// `HEALTH_CHECK_INTERVAL`: how often the database is pinged to keep the
     /// `grpc.health.v1` status true.
     pub health_check_interval: Duration,
@@ -50,12 +46,14 @@ impl Config {
                 "USER_SERVICE_LISTEN_ADDR",
                 DEFAULT_LISTEN_ADDR.parse().expect("valid default address"),
             )?,
-            database_url: database_url.into(),
-            database_max_connections,
-            database_acquire_timeout: duration_or(
-                "DATABASE_ACQUIRE_TIMEOUT",
-                DEFAULT_DATABASE_ACQUIRE_TIMEOUT,
-            )?,
+            database: DbConfig {
+                url: database_url.into(),
+                max_connections: database_max_connections,
+                acquire_timeout: duration_or(
+                    "DATABASE_ACQUIRE_TIMEOUT",
+                    DEFAULT_DATABASE_ACQUIRE_TIMEOUT,
+                )?,
+            },
             health_check_interval: duration_or(
                 "HEALTH_CHECK_INTERVAL",
                 DEFAULT_HEALTH_CHECK_INTERVAL,
@@ -67,9 +65,11 @@ impl Config {
     pub fn new(listen_addr: SocketAddr) -> Self {
         Self {
             listen_addr,
-            database_url: DEFAULT_DATABASE_URL.into(),
-            database_max_connections: DEFAULT_DATABASE_MAX_CONNECTIONS,
-            database_acquire_timeout: DEFAULT_DATABASE_ACQUIRE_TIMEOUT,
+            database: DbConfig {
+                url: DEFAULT_DATABASE_URL.into(),
+                max_connections: DEFAULT_DATABASE_MAX_CONNECTIONS,
+                acquire_timeout: DEFAULT_DATABASE_ACQUIRE_TIMEOUT,
+            },
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
         }
     }

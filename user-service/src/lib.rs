@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`] from environment variables.
-//! - [`db`]: connect, create the database when missing, migrate ([`MIGRATOR`]).
+//! - [`db`]: the migrations ([`MIGRATOR`]), applied at start-up.
 //! - [`users`]: validation and SQL.
 //! - [`grpc`]: the `UserService` implementation.
 //! - [`error`]: [`Error`] and its single mapping to `tonic::Status`.
@@ -46,7 +46,7 @@ pub struct App {
 impl App {
     /// Connects to (and migrates) the configured database, then binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = db::connect_and_migrate(&config).await?;
+        let pool = platform::db::connect_and_migrate(&config.database, &MIGRATOR).await?;
         Self::with_pool(config, pool).await
     }
 

@@ -8,9 +8,14 @@
 //!   plus [`user::FILE_DESCRIPTOR_SET`] for server reflection.
 //! - [`users`]: the gateway's JSON request/response bodies for users, with
 //!   conversions from the gRPC messages.
+//! - [`patterns`]: RabbitMQ message pattern names and queue names.
+//! - [`orders`]: order and product shapes, shared by the gateway's JSON and
+//!   order-service's messages.
 //! - [`error`]: [`ErrorCode`], the cross-service error vocabulary.
 
 pub mod error;
+pub mod orders;
+pub mod patterns;
 pub mod users;
 
 pub use error::{ErrorCode, ServiceError};

@@ -7,7 +7,10 @@
 //!   fails start-up with an error naming the variable.
 //! - [`telemetry`]: one `init()` for structured logs.
 //! - [`shutdown`]: the SIGINT/SIGTERM future every service runs until.
+//! - `db` (feature `postgres`): create-if-missing, pool, migrations.
 
+#[cfg(feature = "postgres")]
+pub mod db;
 pub mod env;
 pub mod shutdown;
 pub mod telemetry;

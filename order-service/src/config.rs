@@ -1,0 +1,106 @@
+//! order-service configuration, from environment variables (see the table in
+//! docs/configuration.md and `.env.example`).
+
+use std::time::Duration;
+
+use contracts::patterns::ORDERS_QUEUE;
+use platform::{
+    db::DbConfig,
+    env::{ConfigError, duration_or, invalid, parse_or, string_or},
+};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/orders";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT`.
+    pub database: DbConfig,
+    /// `AMQP_URL`.
+    pub amqp_url: String,
+    /// `ORDERS_QUEUE`: the queue this service consumes; its dead-letter
+    /// queue is `<queue>.dead-letter`.
+    pub queue: String,
+    /// `ORDERS_PREFETCH`: deliveries in flight at once.
+    pub prefetch: u16,
+    /// `ORDERS_MAX_ATTEMPTS`: runs of a transiently failing request.
+    pub max_attempts: u32,
+    /// `ORDERS_RETRY_DELAY`: before the second run; doubles after.
+    pub retry_delay: Duration,
+    /// `USER_SERVICE_URL`: to check that an order's user exists.
+    pub user_service_url: String,
+    /// `USER_SERVICE_TIMEOUT`: deadline of each gRPC call.
+    pub user_service_timeout: Duration,
+    /// `SHUTDOWN_GRACE_PERIOD`: time for in-flight messages at shutdown.
+    pub grace_period: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let database_url = string_or("DATABASE_URL", DEFAULT_DATABASE_URL);
+        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
+            return Err(invalid(
+                "DATABASE_URL",
+                "<redacted>",
+                "expected a postgres:// URL",
+            ));
+        }
+        let amqp_url = string_or("AMQP_URL", DEFAULT_AMQP_URL);
+        if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
+            return Err(invalid("AMQP_URL", "<redacted>", "expected an amqp:// URL"));
+        }
+        let prefetch = parse_or("ORDERS_PREFETCH", 10u16)?;
+        if prefetch == 0 {
+            return Err(invalid(
+                "ORDERS_PREFETCH",
+                0,
+                "must be at least 1 (0 means unlimited in AMQP)",
+            ));
+        }
+        let defaults = Self::new(database_url, amqp_url);
+        Ok(Self {
+            database: DbConfig {
+                max_connections: parse_or(
+                    "DATABASE_MAX_CONNECTIONS",
+                    defaults.database.max_connections,
+                )?,
+                acquire_timeout: duration_or(
+                    "DATABASE_ACQUIRE_TIMEOUT",
+                    defaults.database.acquire_timeout,
+                )?,
+                ..defaults.database
+            },
+            queue: string_or("ORDERS_QUEUE", &defaults.queue),
+            prefetch,
+            max_attempts: parse_or("ORDERS_MAX_ATTEMPTS", defaults.max_attempts)?.max(1),
+            retry_delay: duration_or("ORDERS_RETRY_DELAY", defaults.retry_delay)?,
+            user_service_url: string_or("USER_SERVICE_URL", &defaults.user_service_url),
+            user_service_timeout: duration_or(
+                "USER_SERVICE_TIMEOUT",
+                defaults.user_service_timeout,
+            )?,
+            grace_period: duration_or("SHUTDOWN_GRACE_PERIOD", defaults.grace_period)?,
+            amqp_url: defaults.amqp_url,
+        })
+    }
+
+    /// Defaults around a database and a broker; for tests and embedding.
+    pub fn new(database_url: impl Into<String>, amqp_url: impl Into<String>) -> Self {
+        Self {
+            database: DbConfig {
+                url: database_url.into().into(),
+                max_connections: 10,
+                acquire_timeout: Duration::from_secs(3),
+            },
+            amqp_url: amqp_url.into(),
+            queue: ORDERS_QUEUE.to_owned(),
+            prefetch: 10,
+            max_attempts: 3,
+            retry_delay: Duration::from_millis(100),
+            user_service_url: DEFAULT_USER_SERVICE_URL.to_owned(),
+            user_service_timeout: Duration::from_secs(2),
+            grace_period: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! order-service's one error type, and its one mapping onto the settlement
+//! of a message: a business answer, a retry, or the dead-letter queue.
+
+use contracts::{ErrorCode, ServiceError};
+use messaging::HandlerError;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request's data does not even have the expected shape: nothing a
+    /// retry can fix, and no client of ours sends it (the gateway checks
+    /// shapes), so it is dead-lettered for a human to look at.
+    #[error("malformed request data: {0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no user with id {0}")]
+    UnknownUser(Uuid),
+    #[error("no order with id {0}")]
+    OrderNotFound(Uuid),
+    #[error("insufficient stock for {sku}: {requested} requested, {available} available")]
+    InsufficientStock {
+        sku: String,
+        requested: i64,
+        available: i64,
+    },
+    #[error("this Idempotency-Key was already used for a different order")]
+    IdempotencyKeyReused,
+    #[error("user-service is unavailable: {0}")]
+    UserServiceUnavailable(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<Error> for HandlerError {
+    fn from(e: Error) -> Self {
+        let reply = |code| HandlerError::Reply(ServiceError::new(code, e.to_string()));
+        match &e {
+            Error::Malformed(reason) => HandlerError::Poison(reason.clone()),
+            Error::Invalid(_) => reply(ErrorCode::InvalidArgument),
+            Error::UnknownUser(_) | Error::OrderNotFound(_) => reply(ErrorCode::NotFound),
+            Error::InsufficientStock { .. } | Error::IdempotencyKeyReused => {
+                reply(ErrorCode::FailedPrecondition)
+            }
+            Error::UserServiceUnavailable(reason) => HandlerError::Transient(reason.clone()),
+            Error::Database(source) if is_transient(source) => {
+                HandlerError::Transient(format!("database unavailable: {source}"))
+            }
+            Error::Database(source) => {
+                // Logged here, once; the reply carries no SQL.
+                tracing::error!(error = %source, "database error");
+                HandlerError::Reply(ServiceError::new(ErrorCode::Internal, "internal error"))
+            }
+        }
+    }
+}
+
+/// Connection-level failures: Postgres is down, restarting or overloaded.
+fn is_transient(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
+}

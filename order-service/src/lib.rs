@@ -1,0 +1,85 @@
+//! order-service: the catalogue, stock and orders, served over RabbitMQ
+//! request-response in the NestJS wire format (`orders_queue`), from its own
+//! Postgres database. It checks users with user-service over gRPC.
+//!
+//! # Layout
+//! - [`config`]: [`Config`] from environment variables.
+//! - [`patterns`]: the message patterns (`create_order`, `get_order`,
+//!   `list_orders`, `list_products`) and the [`messaging::Router`].
+//! - [`orders`]: validation, idempotent placement, queries.
+//! - [`products`]: the catalogue.
+//! - [`users`]: the gRPC client to user-service.
+//! - [`error`]: [`Error`] and its single mapping to a message settlement.
+
+pub mod config;
+pub mod error;
+pub mod orders;
+pub mod patterns;
+pub mod products;
+pub mod users;
+
+use std::future::Future;
+
+use anyhow::Context;
+use messaging::{AmqpConfig, ServerConfig};
+use sqlx::{PgPool, migrate::Migrator};
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use error::Error;
+
+/// This service's migrations (schema and seed catalogue).
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// An order-service connected to its database, not yet consuming.
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    state: patterns::State,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = platform::db::connect_and_migrate(&config.database, &MIGRATOR).await?;
+        Self::with_pool(config, pool)
+    }
+
+    /// With an existing, migrated pool (tests use `#[sqlx::test]`'s).
+    pub fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let users = users::UserDirectory::connect_lazy(&config)
+            .context("configuring the user-service client")?;
+        Ok(Self {
+            config,
+            state: patterns::State { pool, users },
+        })
+    }
+
+    /// Consumes until `shutdown` completes, then stops taking deliveries,
+    /// settles those in flight (within the grace period) and closes.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let token = CancellationToken::new();
+        let cancel = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            cancel.cancel();
+        });
+
+        let mut server = ServerConfig::new(
+            AmqpConfig::new(self.config.amqp_url.clone()),
+            &self.config.queue,
+        );
+        server.prefetch = self.config.prefetch;
+        server.max_attempts = self.config.max_attempts;
+        server.retry_delay = self.config.retry_delay;
+        server.grace_period = self.config.grace_period;
+
+        let pool = self.state.pool.clone();
+        messaging::serve(server, patterns::router(self.state), token).await;
+        pool.close().await;
+        tracing::info!("order-service stopped");
+        Ok(())
+    }
+}

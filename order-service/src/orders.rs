@@ -1,0 +1,331 @@
+//! Orders: validating a request, placing it (stock and order in one
+//! transaction, idempotently), and reading orders back.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use contracts::orders::{CreateOrder, Order, OrderItem};
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use crate::error::Error;
+
+pub const MAX_LINES: usize = 50;
+pub const MAX_QUANTITY: i64 = 1_000;
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// A validated order request. Lines are merged by SKU and sorted, which is
+/// also the order rows are locked in, so concurrent orders cannot deadlock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub user_id: Uuid,
+    pub lines: BTreeMap<String, i64>,
+    pub idempotency_key: String,
+    pub fingerprint: String,
+}
+
+impl NewOrder {
+    /// `message_id` keys the order when the client sent no Idempotency-Key,
+    /// so a redelivered message finds the order its first delivery placed.
+    pub fn parse(req: CreateOrder, message_id: &str) -> Result<Self, Error> {
+        let user_id = Uuid::parse_str(req.user_id.trim())
+            .map_err(|_| Error::Invalid(format!("user_id {:?} is not a UUID", req.user_id)))?;
+        if req.items.is_empty() {
+            return Err(Error::Invalid(
+                "items must list at least one product".into(),
+            ));
+        }
+        if req.items.len() > MAX_LINES {
+            return Err(Error::Invalid(format!(
+                "items may list at most {MAX_LINES} lines"
+            )));
+        }
+        let mut lines = BTreeMap::new();
+        for line in req.items {
+            let sku = line.sku.trim().to_owned();
+            if sku.is_empty() {
+                return Err(Error::Invalid("every item needs a sku".into()));
+            }
+            if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+                return Err(Error::Invalid(format!(
+                    "quantity of {sku} must be between 1 and {MAX_QUANTITY}, got {}",
+                    line.quantity
+                )));
+            }
+            let total = lines.entry(sku.clone()).or_insert(0);
+            *total += line.quantity;
+            if *total > MAX_QUANTITY {
+                return Err(Error::Invalid(format!(
+                    "quantity of {sku} must be at most {MAX_QUANTITY} in all"
+                )));
+            }
+        }
+        let idempotency_key = match req.idempotency_key {
+            Some(key) if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS => {
+                return Err(Error::Invalid(format!(
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+                )));
+            }
+            // Scoped by user: two users' keys never collide.
+            Some(key) => format!("key:{user_id}:{key}"),
+            None if !message_id.is_empty() => format!("msg:{message_id}"),
+            None => format!("none:{}", Uuid::now_v7()),
+        };
+        let fingerprint = std::iter::once(user_id.to_string())
+            .chain(lines.iter().map(|(sku, q)| format!("{sku}x{q}")))
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Self {
+            user_id,
+            lines,
+            idempotency_key,
+            fingerprint,
+        })
+    }
+}
+
+/// Places an order: reserves stock for every line and records the order, in
+/// one transaction. A request whose key already placed an order gets that
+/// order back, whether the first copy committed long ago or a moment ago in
+/// a concurrent transaction.
+pub async fn place(pool: &PgPool, new: NewOrder) -> Result<Order, Error> {
+    if let Some(existing) = replay(pool, &new).await? {
+        return Ok(existing);
+    }
+    match insert(pool, &new).await {
+        Err(Error::Database(sqlx::Error::Database(e)))
+            if e.constraint() == Some("orders_idempotency_key") =>
+        {
+            replay(pool, &new).await?.ok_or(Error::IdempotencyKeyReused)
+        }
+        result => result,
+    }
+}
+
+async fn replay(pool: &PgPool, new: &NewOrder) -> Result<Option<Order>, Error> {
+    let found: Option<(Uuid, String)> =
+        sqlx::query_as("SELECT id, request_fingerprint FROM orders WHERE idempotency_key = $1")
+            .bind(&new.idempotency_key)
+            .fetch_optional(pool)
+            .await?;
+    match found {
+        None => Ok(None),
+        Some((_, fingerprint)) if fingerprint != new.fingerprint => {
+            Err(Error::IdempotencyKeyReused)
+        }
+        Some((id, _)) => {
+            tracing::info!(order_id = %id, "duplicate request; returning the original order");
+            find(pool, id).await.map(Some)
+        }
+    }
+}
+
+async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
+    let skus: Vec<&str> = new.lines.keys().map(String::as_str).collect();
+    let mut tx = pool.begin().await?;
+
+    let prices: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT sku, price_cents FROM products WHERE sku = ANY($1)",
+    )
+    .bind(&skus)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let unknown: Vec<&str> = skus
+        .iter()
+        .copied()
+        .filter(|s| !prices.contains_key(*s))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Invalid(format!(
+            "unknown sku: {}",
+            unknown.join(", ")
+        )));
+    }
+
+    // Conditional decrements, in SKU order: the row lock and the check are
+    // one statement, so stock never goes negative under concurrency.
+    for (sku, &quantity) in &new.lines {
+        let reserved: Option<(i32,)> = sqlx::query_as(
+            "UPDATE products SET stock = stock - $2 WHERE sku = $1 AND stock >= $2 RETURNING stock",
+        )
+        .bind(sku)
+        .bind(quantity)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if reserved.is_none() {
+            let (available,): (i32,) = sqlx::query_as("SELECT stock FROM products WHERE sku = $1")
+                .bind(sku)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Err(Error::InsufficientStock {
+                sku: sku.clone(),
+                requested: quantity,
+                available: i64::from(available),
+            });
+        }
+    }
+
+    let id = Uuid::now_v7();
+    let total: i64 = new.lines.iter().map(|(sku, q)| prices[sku] * q).sum();
+    sqlx::query(
+        r#"
+        INSERT INTO orders (id, user_id, status, total_cents, idempotency_key, request_fingerprint)
+        VALUES ($1, $2, 'confirmed', $3, $4, $5)
+        "#,
+    )
+    .bind(id)
+    .bind(new.user_id)
+    .bind(total)
+    .bind(&new.idempotency_key)
+    .bind(&new.fingerprint)
+    .execute(&mut *tx)
+    .await?;
+    let quantities: Vec<i64> = new.lines.values().copied().collect();
+    let unit_prices: Vec<i64> = skus.iter().map(|s| prices[*s]).collect();
+    sqlx::query(
+        r#"
+        INSERT INTO order_items (order_id, sku, quantity, unit_price_cents)
+        SELECT $1, sku, quantity, price
+        FROM UNNEST($2::text[], $3::bigint[], $4::bigint[]) AS line (sku, quantity, price)
+        "#,
+    )
+    .bind(id)
+    .bind(&skus)
+    .bind(&quantities)
+    .bind(&unit_prices)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    tracing::info!(order_id = %id, total_cents = total, "order placed");
+    find(pool, id).await
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: Uuid,
+    user_id: Uuid,
+    status: String,
+    total_cents: i64,
+    created_at: DateTime<Utc>,
+}
+
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Order, Error> {
+    let row: OrderRow = sqlx::query_as(
+        "SELECT id, user_id, status, total_cents, created_at FROM orders WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::OrderNotFound(id))?;
+    let mut items = items_of(pool, &[id]).await?;
+    Ok(to_order(row, &mut items))
+}
+
+/// The user's most recent orders, newest first.
+pub async fn list_for_user(pool: &PgPool, user_id: Uuid, limit: i64) -> Result<Vec<Order>, Error> {
+    let rows: Vec<OrderRow> = sqlx::query_as(
+        r#"
+        SELECT id, user_id, status, total_cents, created_at
+        FROM orders
+        WHERE user_id = $1
+        ORDER BY created_at DESC, id DESC
+        LIMIT $2
+        "#,
+    )
+    .bind(user_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut items = items_of(pool, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| to_order(row, &mut items))
+        .collect())
+}
+
+async fn items_of(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<OrderItem>>, Error> {
+    let rows: Vec<(Uuid, String, i32, i64)> = sqlx::query_as(
+        "SELECT order_id, sku, quantity, unit_price_cents FROM order_items WHERE order_id = ANY($1) ORDER BY sku",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    let mut items: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
+    for (order_id, sku, quantity, unit_price_cents) in rows {
+        items.entry(order_id).or_default().push(OrderItem {
+            sku,
+            quantity: i64::from(quantity),
+            unit_price_cents,
+        });
+    }
+    Ok(items)
+}
+
+fn to_order(row: OrderRow, items: &mut HashMap<Uuid, Vec<OrderItem>>) -> Order {
+    Order {
+        id: row.id.to_string(),
+        user_id: row.user_id.to_string(),
+        status: row.status,
+        total_cents: row.total_cents,
+        items: items.remove(&row.id).unwrap_or_default(),
+        created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use contracts::orders::OrderLine;
+
+    use super::*;
+
+    fn request(items: &[(&str, i64)], key: Option<&str>) -> CreateOrder {
+        CreateOrder {
+            user_id: "0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d".into(),
+            items: items
+                .iter()
+                .map(|(sku, quantity)| OrderLine {
+                    sku: (*sku).into(),
+                    quantity: *quantity,
+                })
+                .collect(),
+            idempotency_key: key.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn merges_lines_of_one_sku_and_sorts_them() {
+        let new =
+            NewOrder::parse(request(&[("MUG", 1), ("CAP", 2), ("MUG", 3)], None), "m1").unwrap();
+        assert_eq!(
+            new.lines.into_iter().collect::<Vec<_>>(),
+            [("CAP".into(), 2), ("MUG".into(), 4)]
+        );
+    }
+
+    #[test]
+    fn keys_by_the_clients_key_scoped_by_user_else_by_message_id() {
+        let keyed = NewOrder::parse(request(&[("MUG", 1)], Some("k")), "m1").unwrap();
+        assert_eq!(
+            keyed.idempotency_key,
+            "key:0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d:k"
+        );
+        let unkeyed = NewOrder::parse(request(&[("MUG", 1)], None), "m1").unwrap();
+        assert_eq!(unkeyed.idempotency_key, "msg:m1");
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_line_order_but_not_content() {
+        let a = NewOrder::parse(request(&[("MUG", 1), ("CAP", 2)], None), "m").unwrap();
+        let b = NewOrder::parse(request(&[("CAP", 2), ("MUG", 1)], None), "m").unwrap();
+        let c = NewOrder::parse(request(&[("CAP", 3), ("MUG", 1)], None), "m").unwrap();
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.fingerprint, c.fingerprint);
+    }
+}

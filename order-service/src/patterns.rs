@@ -1,0 +1,98 @@
+//! The message patterns order-service answers, like a NestJS controller's
+//! `@MessagePattern`s: each decodes its `data`, calls the domain, and returns
+//! the reply. Errors become settlements through `From<Error> for HandlerError`.
+
+use std::future::Future;
+
+use contracts::{
+    orders::{CreateOrder, GetOrder, ListOrders, OrderList, ProductList},
+    patterns::{CREATE_ORDER, GET_ORDER, LIST_ORDERS, LIST_PRODUCTS},
+};
+use messaging::{HandlerError, Message, Router};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    error::Error,
+    orders::{self, NewOrder},
+    products,
+    users::UserDirectory,
+};
+
+/// Most orders `list_orders` returns.
+const ORDER_LIST_LIMIT: i64 = 100;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub pool: PgPool,
+    pub users: UserDirectory,
+}
+
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route(CREATE_ORDER, handler(&state, create_order))
+        .route(GET_ORDER, handler(&state, get_order))
+        .route(LIST_ORDERS, handler(&state, list_orders))
+        .route(LIST_PRODUCTS, handler(&state, list_products))
+}
+
+async fn create_order(state: State, message: Message) -> Result<Value, Error> {
+    let request: CreateOrder = decode(message.data)?;
+    let new = NewOrder::parse(request, &message.message_id)?;
+    state.users.ensure_exists(new.user_id).await?;
+    encode(orders::place(&state.pool, new).await?)
+}
+
+async fn get_order(state: State, message: Message) -> Result<Value, Error> {
+    let GetOrder { id } = decode(message.data)?;
+    let id = parse_uuid("id", &id)?;
+    encode(orders::find(&state.pool, id).await?)
+}
+
+async fn list_orders(state: State, message: Message) -> Result<Value, Error> {
+    let ListOrders { user_id } = decode(message.data)?;
+    let user_id = parse_uuid("user_id", &user_id)?;
+    let orders = orders::list_for_user(&state.pool, user_id, ORDER_LIST_LIMIT).await?;
+    encode(OrderList { orders })
+}
+
+async fn list_products(state: State, _message: Message) -> Result<Value, Error> {
+    encode(ProductList {
+        products: products::list(&state.pool).await?,
+    })
+}
+
+/// Binds a handler to the shared state and maps its errors once.
+fn handler<F, Fut>(
+    state: &State,
+    f: F,
+) -> impl Fn(Message) -> std::pin::Pin<Box<dyn Future<Output = Result<Value, HandlerError>> + Send>>
++ Send
++ Sync
++ 'static
+where
+    F: Fn(State, Message) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, Error>> + Send + 'static,
+{
+    let state = state.clone();
+    move |message| {
+        let state = state.clone();
+        Box::pin(async move { f(state, message).await.map_err(HandlerError::from) })
+    }
+}
+
+fn decode<T: DeserializeOwned>(data: Value) -> Result<T, Error> {
+    serde_json::from_value(data).map_err(|e| Error::Malformed(e.to_string()))
+}
+
+fn encode<T: Serialize>(value: T) -> Result<Value, Error> {
+    serde_json::to_value(value).map_err(|e| Error::Malformed(e.to_string()))
+}
+
+fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw.trim())
+        .map_err(|_| Error::Invalid(format!("{field} {raw:?} is not a UUID")))
+}

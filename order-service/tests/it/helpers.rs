@@ -1,0 +1,144 @@
+use std::{path::Path, time::Duration};
+
+use lapin::{Channel, Connection, ConnectionProperties, options::QueueDeleteOptions};
+use messaging::{AmqpConfig, RpcClient};
+use order_service::{App, Config};
+use serde_json::{Value, json};
+use sqlx::{PgPool, migrate::Migrator};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub(crate) fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub(crate) struct TestApp {
+    pub(crate) client: RpcClient,
+    pub(crate) pool: PgPool,
+    pub(crate) queue: String,
+    pub(crate) admin: Channel,
+    _admin_connection: Connection,
+    _shutdown: Vec<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub(crate) async fn spawn(pool: PgPool) -> Self {
+        migrate_users_into(&pool).await;
+        let mut shutdown = Vec::new();
+
+        let users = user_service::App::with_pool(
+            user_service::Config::new("127.0.0.1:0".parse().unwrap()),
+            pool.clone(),
+        )
+        .await
+        .unwrap();
+        let user_service_url = format!("http://{}", users.local_addr());
+        shutdown.push(spawn_until_dropped(|rx| {
+            users.run_until(async {
+                let _ = rx.await;
+            })
+        }));
+
+        let queue = format!("test.orders.{}", Uuid::new_v4());
+        let mut config = Config::new("postgres://unused", amqp_url());
+        config.queue = queue.clone();
+        config.user_service_url = user_service_url;
+        config.retry_delay = Duration::from_millis(10);
+        let app = App::with_pool(config, pool.clone()).unwrap();
+        shutdown.push(spawn_until_dropped(|rx| {
+            app.run_until(async {
+                let _ = rx.await;
+            })
+        }));
+
+        let client = RpcClient::start(AmqpConfig::new(amqp_url()), &queue, Duration::from_secs(10));
+        assert!(client.wait_connected(Duration::from_secs(5)).await);
+        let admin_connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let admin = admin_connection.create_channel().await.unwrap();
+        Self {
+            client,
+            pool,
+            queue,
+            admin,
+            _admin_connection: admin_connection,
+            _shutdown: shutdown,
+        }
+    }
+
+    /// A user row straight in the users table (user-service's own API is
+    /// tested in its crate).
+    pub(crate) async fn user(&self) -> Uuid {
+        let id = Uuid::now_v7();
+        sqlx::query("INSERT INTO users (id, name, email) VALUES ($1, 'Buyer', $2)")
+            .bind(id)
+            .bind(format!("{id}@example.com"))
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        id
+    }
+
+    pub(crate) async fn stock(&self, sku: &str) -> i32 {
+        sqlx::query_scalar("SELECT stock FROM products WHERE sku = $1")
+            .bind(sku)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn order_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM orders")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn create_order(
+        &self,
+        user: Uuid,
+        items: Value,
+    ) -> Result<Value, messaging::RpcError> {
+        self.client
+            .send_value("create_order", json!({"user_id": user, "items": items}))
+            .await
+    }
+
+    pub(crate) async fn cleanup(self) {
+        for queue in [self.queue.clone(), format!("{}.dead-letter", self.queue)] {
+            let _ = self
+                .admin
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+    }
+}
+
+/// The `code` of a remote error, or a panic naming what came back instead.
+pub(crate) fn error_code(result: Result<Value, messaging::RpcError>) -> String {
+    match result {
+        Err(messaging::RpcError::Remote(err)) => err["code"].as_str().unwrap().to_owned(),
+        other => panic!("expected a remote error, got {other:?}"),
+    }
+}
+
+fn spawn_until_dropped<F, Fut>(run: F) -> oneshot::Sender<()>
+where
+    F: FnOnce(oneshot::Receiver<()>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(run(rx));
+    tx
+}
+
+/// Both services' tables in the one per-test database: user-service's
+/// migrations run beside order-service's, so the shared migrations table
+/// must tolerate versions it does not know.
+async fn migrate_users_into(pool: &PgPool) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../user-service/migrations");
+    let mut migrator = Migrator::new(dir).await.unwrap();
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await.unwrap();
+}

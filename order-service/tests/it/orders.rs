@@ -1,0 +1,170 @@
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, error_code};
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn an_order_is_placed_priced_and_stock_reserved(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = app.user().await;
+
+    let order = app
+        .create_order(
+            user,
+            json!([{"sku": "TEE-BLACK-M", "quantity": 2}, {"sku": "MUG-STEEL", "quantity": 1}]),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(order["status"], "confirmed");
+    assert_eq!(order["user_id"], user.to_string());
+    assert_eq!(order["total_cents"], 2 * 1999 + 1250);
+    assert_eq!(order["items"].as_array().unwrap().len(), 2);
+    assert_eq!(app.stock("TEE-BLACK-M").await, 98);
+    assert_eq!(app.stock("MUG-STEEL").await, 49);
+
+    let fetched = app
+        .client
+        .send_value("get_order", json!({"id": order["id"]}))
+        .await
+        .unwrap();
+    assert_eq!(fetched, order);
+    let listed = app
+        .client
+        .send_value("list_orders", json!({"user_id": user}))
+        .await
+        .unwrap();
+    assert_eq!(listed["orders"], json!([order]));
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn list_products_returns_the_seeded_catalogue(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    let list = app
+        .client
+        .send_value("list_products", json!({}))
+        .await
+        .unwrap();
+
+    let skus: Vec<&str> = list["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skus,
+        [
+            "CAP-NAVY",
+            "HOODIE-GREY-L",
+            "MUG-STEEL",
+            "STICKER-PACK",
+            "TEE-BLACK-M"
+        ]
+    );
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn an_unknown_user_or_order_is_not_found(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+
+    let unknown_user = app
+        .create_order(Uuid::now_v7(), json!([{"sku": "MUG-STEEL", "quantity": 1}]))
+        .await;
+    let unknown_order = app
+        .client
+        .send_value("get_order", json!({"id": Uuid::now_v7()}))
+        .await;
+
+    assert_eq!(error_code(unknown_user), "NOT_FOUND");
+    assert_eq!(error_code(unknown_order), "NOT_FOUND");
+    assert_eq!(app.stock("MUG-STEEL").await, 50);
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn invalid_orders_are_rejected_with_a_reason_and_change_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = app.user().await;
+
+    for items in [
+        json!([]),
+        json!([{"sku": "NOPE", "quantity": 1}]),
+        json!([{"sku": "MUG-STEEL", "quantity": 0}]),
+        json!([{"sku": "MUG-STEEL", "quantity": -3}]),
+        json!([{"sku": "MUG-STEEL", "quantity": 1_000_000}]),
+        json!([{"sku": "", "quantity": 1}]),
+    ] {
+        let result = app.create_order(user, items.clone()).await;
+        let Err(messaging::RpcError::Remote(err)) = result else {
+            panic!("{items}: {result:?}")
+        };
+        assert_eq!(err["code"], "INVALID_ARGUMENT", "{items}");
+        assert!(err["message"].as_str().unwrap().len() > 10, "{err}");
+    }
+    assert_eq!(app.order_count().await, 0);
+    assert_eq!(app.stock("MUG-STEEL").await, 50);
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn insufficient_stock_is_a_failed_precondition_and_reserves_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = app.user().await;
+
+    let result = app
+        .create_order(
+            user,
+            json!([{"sku": "MUG-STEEL", "quantity": 1}, {"sku": "CAP-NAVY", "quantity": 4}]),
+        )
+        .await;
+
+    let Err(messaging::RpcError::Remote(err)) = result else {
+        panic!("{result:?}")
+    };
+    assert_eq!(err["code"], "FAILED_PRECONDITION");
+    assert!(
+        err["message"].as_str().unwrap().contains("CAP-NAVY"),
+        "{err}"
+    );
+    assert_eq!(
+        app.stock("MUG-STEEL").await,
+        50,
+        "the whole order rolled back"
+    );
+    assert_eq!(app.stock("CAP-NAVY").await, 3);
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn concurrent_orders_never_oversell(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = app.user().await;
+
+    let mut orders = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let client = app.client.clone();
+        orders.spawn(async move {
+            client
+                .send_value(
+                    "create_order",
+                    json!({"user_id": user, "items": [{"sku": "CAP-NAVY", "quantity": 1}]}),
+                )
+                .await
+        });
+    }
+    let results: Vec<Result<Value, _>> = orders.join_all().await;
+
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        3,
+        "stock was 3"
+    );
+    assert_eq!(app.stock("CAP-NAVY").await, 0);
+    assert_eq!(app.order_count().await, 3);
+    app.cleanup().await;
+}

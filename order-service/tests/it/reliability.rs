@@ -1,0 +1,111 @@
+//! Duplicates and poison: a request delivered twice places one order; data
+//! that can never be valid is dead-lettered while the service keeps serving.
+
+use lapin::{BasicProperties, options::BasicPublishOptions};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::helpers::{TestApp, error_code};
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn the_same_idempotency_key_returns_the_original_order(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = app.user().await;
+    let request = json!({"user_id": user, "items": [{"sku": "TEE-BLACK-M", "quantity": 1}], "idempotency_key": "checkout-42"});
+
+    let first = app
+        .client
+        .send_value("create_order", request.clone())
+        .await
+        .unwrap();
+    let retry = app
+        .client
+        .send_value("create_order", request)
+        .await
+        .unwrap();
+
+    assert_eq!(retry, first);
+    assert_eq!(app.order_count().await, 1);
+    assert_eq!(app.stock("TEE-BLACK-M").await, 99);
+
+    let reused = app
+        .client
+        .send_value(
+            "create_order",
+            json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 1}], "idempotency_key": "checkout-42"}),
+        )
+        .await;
+    assert_eq!(error_code(reused), "FAILED_PRECONDITION");
+    assert_eq!(app.order_count().await, 1);
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn a_message_delivered_twice_places_one_order(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = app.user().await;
+    // What a redelivery looks like to the service: the same bytes and the
+    // same message id, twice (here without a reply_to, as nobody waits).
+    let body = serde_json::to_vec(&json!({
+        "pattern": "create_order",
+        "data": {"user_id": user, "items": [{"sku": "STICKER-PACK", "quantity": 5}]},
+        "id": "redelivered-1"
+    }))
+    .unwrap();
+    for _ in 0..2 {
+        app.admin
+            .basic_publish(
+                "".into(),
+                app.queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                BasicProperties::default().with_message_id("redelivered-1".into()),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    // FIFO: once a later request is answered, both copies were handled.
+    app.client
+        .send_value("list_products", json!({}))
+        .await
+        .unwrap();
+
+    assert_eq!(app.order_count().await, 1);
+    assert_eq!(app.stock("STICKER-PACK").await, 495);
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn data_of_the_wrong_shape_is_dead_lettered_and_service_continues(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = app.user().await;
+
+    let result = app
+        .client
+        .send_value(
+            "create_order",
+            json!({"user_id": user, "items": "two mugs please"}),
+        )
+        .await;
+    assert_eq!(error_code(result), "INVALID_ARGUMENT");
+
+    let order = app
+        .create_order(user, json!([{"sku": "MUG-STEEL", "quantity": 1}]))
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "confirmed");
+    let dead = app
+        .admin
+        .basic_get(
+            format!("{}.dead-letter", app.queue).as_str().into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap()
+        .expect("the malformed request is in the dead-letter queue");
+    assert!(String::from_utf8_lossy(&dead.delivery.data).contains("two mugs please"));
+    app.cleanup().await;
+}

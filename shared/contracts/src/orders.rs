@@ -1,0 +1,82 @@
+//! Orders and products: the JSON bodies of the gateway's `/orders` and
+//! `/products`, which are also the `data` and `response` of order-service's
+//! message patterns ([`crate::patterns`]).
+
+use serde::{Deserialize, Serialize};
+
+/// One line of an order request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLine {
+    pub sku: String,
+    /// Signed on purpose: a negative quantity must reach validation and get
+    /// a clear answer, not a JSON type error.
+    pub quantity: i64,
+}
+
+/// Body of `POST /orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrderRequest {
+    pub user_id: String,
+    pub items: Vec<OrderLine>,
+}
+
+/// `data` of [`crate::patterns::CREATE_ORDER`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateOrder {
+    pub user_id: String,
+    pub items: Vec<OrderLine>,
+    /// The client's `Idempotency-Key` header, if it sent one: a retry with
+    /// the same key returns the original order instead of placing another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// `data` of [`crate::patterns::GET_ORDER`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetOrder {
+    pub id: String,
+}
+
+/// `data` of [`crate::patterns::LIST_ORDERS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListOrders {
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub sku: String,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+}
+
+/// An order. Money is integer cents: no floating-point rounding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub user_id: String,
+    pub status: String,
+    pub total_cents: i64,
+    pub items: Vec<OrderItem>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderList {
+    pub orders: Vec<Order>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub sku: String,
+    pub name: String,
+    pub price_cents: i64,
+    pub stock: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductList {
+    pub products: Vec<Product>,
+}

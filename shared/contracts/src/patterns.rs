@@ -1,0 +1,15 @@
+//! Message pattern names: the `pattern` of a RabbitMQ request or event, the
+//! equivalent of a NestJS `@MessagePattern('create_order')`. Both sides use
+//! these constants, so a renamed pattern breaks the build, not production.
+
+/// The queue order-service consumes (NestJS `queue` option).
+pub const ORDERS_QUEUE: &str = "orders_queue";
+
+/// [`crate::orders::CreateOrder`] → [`crate::orders::Order`].
+pub const CREATE_ORDER: &str = "create_order";
+/// [`crate::orders::GetOrder`] → [`crate::orders::Order`].
+pub const GET_ORDER: &str = "get_order";
+/// [`crate::orders::ListOrders`] → [`crate::orders::OrderList`].
+pub const LIST_ORDERS: &str = "list_orders";
+/// `{}` → [`crate::orders::ProductList`].
+pub const LIST_PRODUCTS: &str = "list_products";

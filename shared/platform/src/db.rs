@@ -1,0 +1,60 @@
+//! Postgres start-up shared by every service that owns a database: create the
+//! database when it is missing (database-per-service: a fresh Postgres needs
+//! no init script), connect a bounded pool, apply the service's migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{
+    PgPool, Postgres,
+    migrate::{MigrateDatabase, Migrator},
+    postgres::PgPoolOptions,
+};
+
+/// Pool settings every service exposes as configuration.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `DATABASE_URL`: the service's own database. Secret: it may hold a
+    /// password, and `SecretString` never prints it.
+    pub url: SecretString,
+    /// `DATABASE_MAX_CONNECTIONS`.
+    pub max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT`: how long a request waits for a pooled
+    /// connection; bounds the answer when the database is down.
+    pub acquire_timeout: Duration,
+}
+
+pub async fn connect_and_migrate(config: &DbConfig, migrator: &Migrator) -> anyhow::Result<PgPool> {
+    let url = config.url.expose_secret();
+    create_if_missing(url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .connect(url)
+        .await
+        .context("connecting to the database (is Postgres running? see README)")?;
+    migrator
+        .run(&pool)
+        .await
+        .context("applying database migrations")?;
+    Ok(pool)
+}
+
+async fn create_if_missing(url: &str) -> anyhow::Result<()> {
+    let exists = Postgres::database_exists(url)
+        .await
+        .context("checking whether the database exists (is Postgres running? see README)")?;
+    if exists {
+        return Ok(());
+    }
+    tracing::info!("database does not exist; creating it");
+    if let Err(e) = Postgres::create_database(url).await {
+        // Another replica may have created it between our check and our
+        // create; only a database that is still missing is an error.
+        if !Postgres::database_exists(url).await.unwrap_or(false) {
+            return Err(e).context("creating the database");
+        }
+    }
+    Ok(())
+}
