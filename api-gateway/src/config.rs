@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use contracts::patterns::ORDERS_QUEUE;
 use platform::env::{ConfigError, duration_or, invalid, parse_or, string_or};
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
@@ -12,6 +13,8 @@ pub const DEFAULT_USER_SERVICE_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+pub const DEFAULT_ORDER_SERVICE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,6 +34,13 @@ pub struct Config {
     pub health_timeout: Duration,
     /// `BODY_LIMIT_BYTES`: larger request bodies get 413.
     pub body_limit_bytes: usize,
+    /// `AMQP_URL`: RabbitMQ, to reach order-service.
+    pub amqp_url: String,
+    /// `ORDERS_QUEUE`: the queue order-service consumes.
+    pub orders_queue: String,
+    /// `ORDER_SERVICE_TIMEOUT`: deadline of each request to order-service,
+    /// also sent as the message's AMQP expiration; past it: 504.
+    pub order_service_timeout: Duration,
 }
 
 impl Config {
@@ -42,6 +52,10 @@ impl Config {
                 &user_service_url,
                 "expected an http:// or https:// URL such as http://127.0.0.1:5000",
             ));
+        }
+        let amqp_url = string_or("AMQP_URL", DEFAULT_AMQP_URL);
+        if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
+            return Err(invalid("AMQP_URL", "<redacted>", "expected an amqp:// URL"));
         }
         Ok(Self {
             listen_addr: parse_or(
@@ -57,6 +71,12 @@ impl Config {
             request_timeout: duration_or("REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT)?,
             health_timeout: duration_or("HEALTH_TIMEOUT", DEFAULT_HEALTH_TIMEOUT)?,
             body_limit_bytes: parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?,
+            amqp_url,
+            orders_queue: string_or("ORDERS_QUEUE", ORDERS_QUEUE),
+            order_service_timeout: duration_or(
+                "ORDER_SERVICE_TIMEOUT",
+                DEFAULT_ORDER_SERVICE_TIMEOUT,
+            )?,
         })
     }
 
@@ -71,6 +91,9 @@ impl Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            amqp_url: DEFAULT_AMQP_URL.to_owned(),
+            orders_queue: ORDERS_QUEUE.to_owned(),
+            order_service_timeout: DEFAULT_ORDER_SERVICE_TIMEOUT,
         }
     }
 }

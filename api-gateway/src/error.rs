@@ -1,18 +1,21 @@
 //! The gateway's one error type, its one mapping to HTTP statuses, and its one
 //! rendering: RFC 9457 problem details (`application/problem+json`).
 //!
-//! Upstream failures arrive as `tonic::Status`; [`ApiError::from_grpc`] is the
-//! single place a gRPC code becomes an HTTP status.
+//! Upstream failures arrive as a `tonic::Status` or a messaging `RpcError`;
+//! both are translated to a [`contracts::ErrorCode`], and
+//! [`ApiError::from_code`] is the single place a code becomes an HTTP status.
 
 use axum::{
-    http::{HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
+use contracts::{ErrorCode, ServiceError};
+use messaging::RpcError;
 use serde::Serialize;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub use crate::problem::{PROBLEM_JSON, Problem};
 
 /// One invalid field, as listed in a problem's `errors` member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,33 +77,82 @@ impl ApiError {
         }
     }
 
-    /// Maps a failed gRPC call to `service` onto an HTTP error. This is the
-    /// only place gRPC codes become HTTP statuses; see docs/errors.md.
-    pub fn from_grpc(service: &str, status: tonic::Status) -> Self {
-        let message = status.message().to_owned();
-        match status.code() {
-            Code::InvalidArgument | Code::OutOfRange => Self::BadRequest {
-                errors: field_errors(&status),
+    /// The only place a service's error code becomes an HTTP status, whatever
+    /// transport carried it (see docs/errors.md). Messages of 4xx answers are
+    /// shown to the client; those of 5xx answers are logged, not shown.
+    pub fn from_code(
+        service: &str,
+        code: ErrorCode,
+        message: String,
+        errors: Vec<FieldError>,
+    ) -> Self {
+        match code {
+            ErrorCode::InvalidArgument => Self::BadRequest {
                 detail: message,
+                errors,
             },
-            Code::NotFound => Self::NotFound(message),
-            Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => {
-                Self::Conflict(message)
+            ErrorCode::NotFound => Self::NotFound(message),
+            ErrorCode::AlreadyExists | ErrorCode::FailedPrecondition => Self::Conflict(message),
+            ErrorCode::DeadlineExceeded => {
+                Self::Timeout(format!("{service} did not answer in time"))
             }
+            ErrorCode::Unavailable => {
+                tracing::warn!(service, error = %message, "upstream unavailable");
+                Self::Unavailable(format!("{service} is unavailable; try again shortly"))
+            }
+            ErrorCode::Internal => Self::Internal(format!("{service} failed: {message}")),
+        }
+    }
+
+    /// A failed gRPC call: its status code translated to an [`ErrorCode`].
+    pub fn from_grpc(service: &str, status: tonic::Status) -> Self {
+        let code = match status.code() {
+            Code::InvalidArgument | Code::OutOfRange => ErrorCode::InvalidArgument,
+            Code::NotFound => ErrorCode::NotFound,
+            Code::AlreadyExists => ErrorCode::AlreadyExists,
+            Code::Aborted | Code::FailedPrecondition => ErrorCode::FailedPrecondition,
             // tonic enforces a request's `grpc-timeout` on the client side too
             // and reports its expiry as CANCELLED ("Timeout expired"); the
             // gateway cancels nothing else, so both codes mean "too slow".
-            Code::DeadlineExceeded | Code::Cancelled => {
-                Self::Timeout(format!("{service} did not answer in time"))
+            Code::DeadlineExceeded | Code::Cancelled => ErrorCode::DeadlineExceeded,
+            // Transport failures (connection refused, reset) arrive as
+            // UNAVAILABLE with a hyper error as message.
+            Code::Unavailable | Code::ResourceExhausted => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        };
+        let errors = field_errors(&status);
+        Self::from_code(service, code, status.message().to_owned(), errors)
+    }
+
+    /// A failed RabbitMQ request: a structured `err` from the service keeps
+    /// its code; a broker problem is 503; no reply in time is 504.
+    pub fn from_rpc(service: &str, error: RpcError) -> Self {
+        match error {
+            RpcError::Remote(err) => match serde_json::from_value::<ServiceError>(err.clone()) {
+                Ok(e) => Self::from_code(service, e.code, e.message, Vec::new()),
+                // A peer (e.g. a NestJS service) that answers a bare string.
+                Err(_) => {
+                    Self::from_code(service, ErrorCode::Internal, err.to_string(), Vec::new())
+                }
+            },
+            RpcError::Timeout(_) => Self::from_code(
+                service,
+                ErrorCode::DeadlineExceeded,
+                String::new(),
+                Vec::new(),
+            ),
+            RpcError::Codec(e) => {
+                Self::from_code(service, ErrorCode::Internal, e.to_string(), Vec::new())
             }
-            Code::Unavailable | Code::ResourceExhausted => {
-                // Transport failures (connection refused, reset) arrive as
-                // UNAVAILABLE with a hyper error as message: log it, do not
-                // show it.
-                tracing::warn!(service, code = ?status.code(), error = %message, "upstream unavailable");
-                Self::Unavailable(format!("{service} is unavailable; try again shortly"))
-            }
-            code => Self::Internal(format!("{service} failed with {code:?}: {message}")),
+            broker @ (RpcError::NotConnected
+            | RpcError::ConnectionLost
+            | RpcError::Rejected
+            | RpcError::Amqp(_)) => Self::from_code(
+                service,
+                ErrorCode::Unavailable,
+                broker.to_string(),
+                Vec::new(),
+            ),
         }
     }
 
@@ -122,65 +174,6 @@ impl IntoResponse for ApiError {
         }
         self.problem().into_response()
     }
-}
-
-/// An RFC 9457 problem details object. `type` is `about:blank` (the status
-/// says what kind of problem it is, `title` is the status's reason phrase);
-/// `detail` says what to fix.
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub title: &'static str,
-    #[serde(serialize_with = "serialize_status")]
-    pub status: StatusCode,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
-    /// Extension members (RFC 9457 §3.2), e.g. `/health`'s dependency report.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub extensions: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-impl Problem {
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self {
-            kind: "about:blank",
-            title: status.canonical_reason().unwrap_or("Error"),
-            status,
-            detail: detail.into(),
-            errors: Vec::new(),
-            extensions: None,
-        }
-    }
-
-    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = errors;
-        self
-    }
-
-    pub fn with_extensions(
-        mut self,
-        extensions: serde_json::Map<String, serde_json::Value>,
-    ) -> Self {
-        self.extensions = Some(extensions);
-        self
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let status = self.status;
-        let mut response = (status, axum::Json(self)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        response
-    }
-}
-
-fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u16(status.as_u16())
 }
 
 /// Field violations user-service attached as `google.rpc.BadRequest` details.

@@ -31,9 +31,16 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         .check_health(state.config().health_timeout)
         .await;
 
-    let all_up = user_service.is_ok();
+    let rabbitmq = if state.orders().is_connected() {
+        Ok(())
+    } else {
+        Err("not connected; reconnecting".to_owned())
+    };
+
+    let all_up = user_service.is_ok() && rabbitmq.is_ok();
     let mut dependencies = Map::new();
     dependencies.insert("user-service".into(), to_value(dependency(user_service)));
+    dependencies.insert("rabbitmq".into(), to_value(dependency(rabbitmq)));
 
     if all_up {
         return (

@@ -8,10 +8,13 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`] from environment variables.
-//! - [`users`]: `/users` routes.
+//! - [`users`]: `/users` routes (gRPC to user-service).
+//! - [`orders`]: `/orders`, `/users/{id}/orders`, `/products` (RabbitMQ
+//!   request-response to order-service).
 //! - [`health`]: `GET /health`.
 //! - [`user_client`]: the gRPC client for user-service, with deadlines.
-//! - [`error`]: [`error::ApiError`], gRPC→HTTP mapping, problem+json.
+//! - [`error`]: [`error::ApiError`] and the one code→HTTP mapping.
+//! - [`problem`]: RFC 9457 problem+json.
 //! - [`extract`]: JSON/path/query extractors with problem+json rejections.
 //! - [`http`]: the middleware stack, applied once.
 
@@ -20,6 +23,8 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod orders;
+pub mod problem;
 pub mod user_client;
 pub mod users;
 
@@ -27,6 +32,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::Router;
+use messaging::{AmqpConfig, RpcClient};
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -38,6 +44,7 @@ use crate::user_client::UserClient;
 pub struct AppState {
     config: Arc<Config>,
     users: UserClient,
+    orders: RpcClient,
 }
 
 impl AppState {
@@ -48,6 +55,11 @@ impl AppState {
     pub fn users(&self) -> &UserClient {
         &self.users
     }
+
+    /// The client bound to order-service's queue.
+    pub fn orders(&self) -> &RpcClient {
+        &self.orders
+    }
 }
 
 /// The gateway bound to its port, not yet serving. Tests build it on port 0.
@@ -55,6 +67,7 @@ impl AppState {
 pub struct App {
     router: Router,
     listener: TcpListener,
+    orders: RpcClient,
 }
 
 impl App {
@@ -64,11 +77,20 @@ impl App {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
+        // Connects in the background: the gateway starts, and answers 503 for
+        // orders, while RabbitMQ is still coming up.
+        let orders = RpcClient::start(
+            AmqpConfig::new(config.amqp_url.clone()),
+            config.orders_queue.clone(),
+            config.order_service_timeout,
+        );
         let state = AppState {
             config: Arc::new(config),
             users,
+            orders,
         };
         Ok(Self {
+            orders: state.orders.clone(),
             router: router(state),
             listener,
         })
@@ -80,16 +102,23 @@ impl App {
             .expect("a bound listener has an address")
     }
 
+    /// The order-service client, e.g. to wait until RabbitMQ is connected.
+    pub fn orders(&self) -> &RpcClient {
+        &self.orders
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "api-gateway listening (HTTP)");
+        let orders = self.orders.clone();
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
+        orders.close();
         tracing::info!("api-gateway stopped");
         Ok(())
     }
@@ -100,6 +129,7 @@ pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let routes = Router::new()
         .merge(users::router())
+        .merge(orders::router())
         .merge(health::router())
         .with_state(state);
     http::layers(routes, &config)

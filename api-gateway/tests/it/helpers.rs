@@ -12,30 +12,62 @@ pub(crate) struct TestApp {
     pub(crate) base: String,
     pub(crate) http: reqwest::Client,
     _shutdown: Vec<oneshot::Sender<()>>,
+    _queues: QueueJanitor,
 }
 
 impl TestApp {
-    /// The whole path: gateway → gRPC → user-service → this test's database.
+    /// The users path: gateway → gRPC → user-service → this test's database.
     pub(crate) async fn spawn(pool: PgPool) -> Self {
-        let config = user_service::Config::new("127.0.0.1:0".parse().unwrap());
-        let users = user_service::App::with_pool(config, pool).await.unwrap();
-        let url = format!("http://{}", users.local_addr());
+        let (url, users) = spawn_user_service(pool).await;
+        let mut app = Self::spawn_gateway(gateway_config(&url)).await;
+        app._shutdown.push(users);
+        app
+    }
+
+    /// Every path: the gateway, user-service and order-service (on this
+    /// test's own queue), all on this test's database.
+    pub(crate) async fn spawn_with_orders(pool: PgPool) -> Self {
+        migrate_users_into(&pool).await;
+        let (url, users) = spawn_user_service(pool.clone()).await;
+        let gateway = gateway_config(&url);
+
+        let mut config = order_service::Config::new("postgres://unused", gateway.amqp_url.clone());
+        config.queue = gateway.orders_queue.clone();
+        config.user_service_url = url;
+        let orders = order_service::App::with_pool(config, pool).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(users.run_until(async {
+        tokio::spawn(orders.run_until(async {
             let _ = rx.await;
         }));
 
-        let mut app = Self::spawn_gateway(gateway_config(&url)).await;
-        app._shutdown.push(tx);
+        let mut app = Self::spawn_gateway(gateway).await;
+        app._shutdown.extend([users, tx]);
         app
     }
 
     /// Only the gateway, with whatever user-service URL the test wants
-    /// (a closed port, a silent peer).
+    /// (a closed port, a silent peer), once connected to RabbitMQ.
     pub(crate) async fn spawn_gateway(config: Config) -> Self {
+        Self::spawn_gateway_inner(config, true).await
+    }
+
+    /// The gateway pointed at a broker that is not there.
+    pub(crate) async fn spawn_gateway_without_broker(config: Config) -> Self {
+        Self::spawn_gateway_inner(config, false).await
+    }
+
+    async fn spawn_gateway_inner(config: Config, wait_for_broker: bool) -> Self {
+        let (janitor_url, janitor_queue) = (config.amqp_url.clone(), config.orders_queue.clone());
         // Bound before spawning: no readiness sleep needed.
         let app = api_gateway::App::build(config).await.unwrap();
         let base = format!("http://{}", app.local_addr());
+        if wait_for_broker {
+            let connected = app.orders().wait_connected(Duration::from_secs(5)).await;
+            assert!(
+                connected,
+                "RabbitMQ never connected (is it running? see README)"
+            );
+        }
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -49,6 +81,13 @@ impl TestApp {
                 .build()
                 .unwrap(),
             _shutdown: vec![tx],
+            _queues: QueueJanitor {
+                amqp_url: janitor_url,
+                queues: vec![
+                    janitor_queue.clone(),
+                    format!("{janitor_queue}.dead-letter"),
+                ],
+            },
         }
     }
 
@@ -66,8 +105,34 @@ impl TestApp {
     }
 }
 
+/// A gateway config with this test's own orders queue.
 pub(crate) fn gateway_config(user_service_url: &str) -> Config {
-    Config::new("127.0.0.1:0".parse().unwrap(), user_service_url)
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), user_service_url);
+    config.amqp_url = std::env::var("AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    config.orders_queue = format!("test.orders.{}", uuid::Uuid::new_v4());
+    config
+}
+
+async fn spawn_user_service(pool: PgPool) -> (String, oneshot::Sender<()>) {
+    let config = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+    let users = user_service::App::with_pool(config, pool).await.unwrap();
+    let url = format!("http://{}", users.local_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(users.run_until(async {
+        let _ = rx.await;
+    }));
+    (url, tx)
+}
+
+/// Both services' tables in the one per-test database: user-service's
+/// migrations run beside order-service's, so the shared migrations table
+/// must tolerate versions it does not know.
+async fn migrate_users_into(pool: &PgPool) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../user-service/migrations");
+    let mut migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await.unwrap();
 }
 
 /// Asserts an RFC 9457 problem with `status` and returns its body.
@@ -94,4 +159,45 @@ pub(crate) async fn count_users(pool: &PgPool) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap()
+}
+
+/// Deletes a test's queues when the test ends, even when it panicked: the
+/// queues are durable, and a broker should not collect one per test run.
+struct QueueJanitor {
+    amqp_url: String,
+    queues: Vec<String>,
+}
+
+impl Drop for QueueJanitor {
+    fn drop(&mut self) {
+        let (url, queues) = (self.amqp_url.clone(), std::mem::take(&mut self.queues));
+        // Drop cannot await; a short-lived thread with its own runtime can.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let connect =
+                    lapin::Connection::connect(&url, lapin::ConnectionProperties::default());
+                let Ok(Ok(connection)) =
+                    tokio::time::timeout(Duration::from_secs(2), connect).await
+                else {
+                    return;
+                };
+                if let Ok(channel) = connection.create_channel().await {
+                    for queue in queues {
+                        let _ = channel
+                            .queue_delete(
+                                queue.as_str().into(),
+                                lapin::options::QueueDeleteOptions::default(),
+                            )
+                            .await;
+                    }
+                }
+                let _ = connection.close(200, "test done".into()).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod orders;
 mod rejections;
 mod resilience;
 mod users;

@@ -1,0 +1,227 @@
+//! `/orders`, `/users/{id}/orders` and `/products` end to end: gateway →
+//! RabbitMQ → order-service → gRPC → user-service, on real servers.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{StatusCode, header::LOCATION};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{TestApp, assert_problem, gateway_config};
+
+async fn user(app: &TestApp) -> String {
+    let response = app
+        .create_user("Buyer", &format!("{}@example.com", uuid::Uuid::now_v7()))
+        .await;
+    assert_eq!(response.status(), 201);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn post_order(app: &TestApp, body: Value, key: Option<&str>) -> reqwest::Response {
+    let mut request = app.http.post(app.url("/orders")).json(&body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.unwrap()
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn an_order_is_placed_then_found_and_listed(pool: PgPool) {
+    let app = TestApp::spawn_with_orders(pool).await;
+    let user = user(&app).await;
+
+    let response = post_order(
+        &app,
+        json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 2}]}),
+        None,
+    )
+    .await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/orders/{}", order["id"].as_str().unwrap())
+    );
+    assert_eq!(
+        (order["status"].as_str(), order["total_cents"].as_i64()),
+        (Some("confirmed"), Some(2500))
+    );
+
+    let found: Value = app
+        .http
+        .get(app.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found, order);
+    let listed: Value = app
+        .http
+        .get(app.url(&format!("/users/{user}/orders")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!({"orders": [order]}));
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn products_lists_the_catalogue_with_stock(pool: PgPool) {
+    let app = TestApp::spawn_with_orders(pool).await;
+
+    let response = app.http.get(app.url("/products")).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let mug = body["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sku"] == "MUG-STEEL")
+        .unwrap();
+    assert_eq!(mug["price_cents"], 1250);
+    assert_eq!(mug["stock"], 50);
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn order_errors_are_problems_with_the_right_status(pool: PgPool) {
+    let app = TestApp::spawn_with_orders(pool).await;
+    let user = user(&app).await;
+    let stranger = uuid::Uuid::now_v7();
+
+    let cases = [
+        (
+            json!({"user_id": stranger, "items": [{"sku": "MUG-STEEL", "quantity": 1}]}),
+            404,
+        ),
+        (
+            json!({"user_id": "nope", "items": [{"sku": "MUG-STEEL", "quantity": 1}]}),
+            400,
+        ),
+        (json!({"user_id": user, "items": []}), 400),
+        (
+            json!({"user_id": user, "items": [{"sku": "NOPE", "quantity": 1}]}),
+            400,
+        ),
+        (
+            json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 0}]}),
+            400,
+        ),
+        (
+            json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": -1}]}),
+            400,
+        ),
+        (
+            json!({"user_id": user, "items": [{"sku": "CAP-NAVY", "quantity": 4}]}),
+            409,
+        ),
+        (
+            json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": "one"}]}),
+            422,
+        ),
+        (json!({"user_id": user}), 422),
+    ];
+    for (body, status) in cases {
+        let response = post_order(&app, body.clone(), None).await;
+        let problem = assert_problem(response, status).await;
+        assert!(
+            problem["detail"].as_str().unwrap().len() > 5,
+            "{body} → {problem}"
+        );
+    }
+
+    let response = app
+        .http
+        .get(app.url(&format!("/orders/{}", uuid::Uuid::now_v7())))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 404).await;
+    let response = app.http.get(app.url("/orders/42")).send().await.unwrap();
+    assert_problem(response, 400).await;
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn a_retry_with_the_same_idempotency_key_returns_the_original_order(pool: PgPool) {
+    let app = TestApp::spawn_with_orders(pool.clone()).await;
+    let user = user(&app).await;
+    let body = json!({"user_id": user, "items": [{"sku": "TEE-BLACK-M", "quantity": 1}]});
+
+    let first = post_order(&app, body.clone(), Some("checkout-7")).await;
+    let retry = post_order(&app, body, Some("checkout-7")).await;
+
+    assert_eq!(
+        (first.status(), retry.status()),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    assert_eq!(
+        first.json::<Value>().await.unwrap(),
+        retry.json::<Value>().await.unwrap()
+    );
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 1);
+
+    let bad_key = post_order(
+        &app,
+        json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 1}]}),
+        Some(""),
+    )
+    .await;
+    assert_problem(bad_key, 400).await;
+}
+
+#[tokio::test]
+async fn order_service_not_running_is_504_near_the_deadline() {
+    let mut config = gateway_config("http://127.0.0.1:1");
+    config.order_service_timeout = Duration::from_millis(500);
+    let app = TestApp::spawn_gateway(config).await;
+
+    let started = Instant::now();
+    let response = app.http.get(app.url("/products")).send().await.unwrap();
+
+    let problem = assert_problem(response, 504).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("order-service"),
+        "{problem}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn rabbitmq_unreachable_is_503_at_once_and_reported_by_health() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut config = gateway_config("http://127.0.0.1:1");
+    config.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    let app = TestApp::spawn_gateway_without_broker(config).await;
+
+    let response = app.http.get(app.url("/products")).send().await.unwrap();
+    assert_problem(response, 503).await;
+
+    let health = app.http.get(app.url("/health")).send().await.unwrap();
+    let report = assert_problem(health, 503).await;
+    assert_eq!(
+        report["dependencies"]["rabbitmq"]["status"], "down",
+        "{report}"
+    );
+}
