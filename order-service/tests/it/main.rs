@@ -6,5 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod nestjs;
 mod orders;
 mod reliability;

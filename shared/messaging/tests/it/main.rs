@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod nestjs;
 mod recovery;
 mod request_response;
 mod settlement;
