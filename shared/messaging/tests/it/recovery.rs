@@ -98,3 +98,43 @@ async fn client_and_server_recover_after_the_broker_drops_their_connections() {
     assert!(recovered, "not serving 10 s after the connections dropped");
     bus.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_delivery_cut_off_before_its_ack_is_redelivered_with_the_same_message_id() {
+    let vhost = Vhost::create();
+    let mut bus = Bus::with_url(vhost.url()).await;
+    let (runs_tx, mut runs) = tokio::sync::mpsc::unbounded_channel::<(String, bool)>();
+    bus.start_server(Router::new().route("place", move |m| {
+        let runs_tx = runs_tx.clone();
+        async move {
+            // "Commit", then linger in the window between commit and ack,
+            // where a crash or a dropped connection hurts most.
+            let _ = runs_tx.send((m.message_id.clone(), m.redelivered));
+            if !m.redelivered {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+            }
+            Ok(Value::Null)
+        }
+    }));
+    let client = bus.client(Duration::from_secs(10)).await;
+
+    let pending = tokio::spawn({
+        let client = client.clone();
+        async move { client.send_value("place", json!({})).await }
+    });
+    let (first_id, first_redelivered) = runs.recv().await.unwrap();
+    vhost.close_all_connections();
+    let _ = pending.await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(15), runs.recv())
+        .await
+        .expect("the unacked delivery was never redelivered")
+        .unwrap();
+
+    assert!(!first_redelivered);
+    assert_eq!(
+        second,
+        (first_id, true),
+        "same message id, flagged redelivered"
+    );
+    bus.cleanup().await;
+}
