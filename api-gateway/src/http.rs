@@ -55,7 +55,11 @@ fn make_span(req: &Request) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!("http", method = %req.method(), route, request_id)
+    let span = tracing::info_span!("http", method = %req.method(), route, request_id);
+    // A caller that is itself traced (another service, a browser with
+    // OpenTelemetry) continues its trace here.
+    platform::propagation::set_parent_from_headers(&span, req.headers());
+    span
 }
 
 /// Rewrites error responses that are not problem+json yet — axum's 404 and

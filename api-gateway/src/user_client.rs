@@ -5,10 +5,8 @@
 use std::{future::Future, time::Duration};
 
 use contracts::user::{self as pb, user_service_client::UserServiceClient};
-use tonic::{
-    Request, Response, Status,
-    transport::{Channel, Endpoint},
-};
+use platform::propagation::{TracedChannel, traced};
+use tonic::{Request, Response, Status, transport::Endpoint};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -19,8 +17,8 @@ const SERVICE: &str = "user-service";
 
 #[derive(Debug, Clone)]
 pub struct UserClient {
-    users: UserServiceClient<Channel>,
-    health: HealthClient<Channel>,
+    users: UserServiceClient<TracedChannel>,
+    health: HealthClient<TracedChannel>,
     timeout: Duration,
 }
 
@@ -36,6 +34,8 @@ impl UserClient {
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10))
             .connect_lazy();
+        // Every call carries the caller's W3C trace context in its metadata.
+        let channel = traced(channel);
         Ok(Self {
             users: UserServiceClient::new(channel.clone()),
             health: HealthClient::new(channel),

@@ -4,14 +4,15 @@
 use std::time::Duration;
 
 use contracts::user::{UserById, user_service_client::UserServiceClient};
-use tonic::{Code, transport::Channel};
+use platform::propagation::{TracedChannel, traced};
+use tonic::Code;
 use uuid::Uuid;
 
 use crate::{Config, error::Error};
 
 #[derive(Debug, Clone)]
 pub struct UserDirectory {
-    client: UserServiceClient<Channel>,
+    client: UserServiceClient<TracedChannel>,
     timeout: Duration,
 }
 
@@ -22,7 +23,8 @@ impl UserDirectory {
             .tcp_nodelay(true)
             .connect_lazy();
         Ok(Self {
-            client: UserServiceClient::new(channel),
+            // Every call carries the current trace context in its metadata.
+            client: UserServiceClient::new(traced(channel)),
             timeout: config.user_service_timeout,
         })
     }

@@ -34,6 +34,14 @@ pub use error::Error;
 
 use crate::grpc::UserGrpc;
 
+/// One span per call, named after the RPC, and a child of the caller's span
+/// when the call's metadata carries a W3C trace context.
+fn grpc_span(request: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!("grpc", rpc = %request.uri().path());
+    platform::propagation::set_parent_from_headers(&span, request.headers());
+    span
+}
+
 /// A user-service bound to its port and connected to its database, not yet
 /// serving. Tests build it on port 0 and read [`App::local_addr`].
 #[derive(Debug)]
@@ -86,6 +94,7 @@ impl App {
         tracing::info!(addr = %self.local_addr(), "user-service listening (gRPC)");
         let served = tonic::transport::Server::builder()
             .tcp_nodelay(true)
+            .trace_fn(grpc_span)
             .add_service(health)
             .add_service(reflection)
             .add_service(UserServiceServer::new(UserGrpc::new(self.pool.clone())))

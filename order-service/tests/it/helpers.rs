@@ -17,7 +17,7 @@ pub(crate) struct TestApp {
     pub(crate) pool: PgPool,
     pub(crate) queue: String,
     pub(crate) admin: Channel,
-    _admin_connection: Connection,
+    pub(crate) admin_connection: Connection,
     _shutdown: Vec<oneshot::Sender<()>>,
 }
 
@@ -62,7 +62,7 @@ impl TestApp {
             pool,
             queue,
             admin,
-            _admin_connection: admin_connection,
+            admin_connection,
             _shutdown: shutdown,
         }
     }

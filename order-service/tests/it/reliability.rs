@@ -1,9 +1,17 @@
 //! Duplicates and poison: a request delivered twice places one order; data
 //! that can never be valid is dead-lettered while the service keeps serving.
 
-use lapin::{BasicProperties, options::BasicPublishOptions};
-use serde_json::json;
+use std::time::Duration;
+
+use lapin::{
+    BasicProperties,
+    options::{BasicConsumeOptions, BasicPublishOptions},
+    types::FieldTable,
+};
+use messaging::wire::DIRECT_REPLY_TO;
+use serde_json::{Value, json};
 use sqlx::PgPool;
+use tokio_stream::StreamExt;
 
 use crate::helpers::{TestApp, error_code};
 
@@ -45,7 +53,21 @@ async fn a_message_delivered_twice_places_one_order(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let user = app.user().await;
     // What a redelivery looks like to the service: the same bytes and the
-    // same message id, twice (here without a reply_to, as nobody waits).
+    // same message id, twice. Both copies ask for a reply, so the test knows
+    // when both were handled; they may well be handled concurrently.
+    let replies_channel = app.admin_connection.create_channel().await.unwrap();
+    let mut replies = replies_channel
+        .basic_consume(
+            DIRECT_REPLY_TO.into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
     let body = serde_json::to_vec(&json!({
         "pattern": "create_order",
         "data": {"user_id": user, "items": [{"sku": "STICKER-PACK", "quantity": 5}]},
@@ -53,13 +75,17 @@ async fn a_message_delivered_twice_places_one_order(pool: PgPool) {
     }))
     .unwrap();
     for _ in 0..2 {
-        app.admin
+        let properties = BasicProperties::default()
+            .with_message_id("redelivered-1".into())
+            .with_correlation_id("redelivered-1".into())
+            .with_reply_to(DIRECT_REPLY_TO.into());
+        replies_channel
             .basic_publish(
                 "".into(),
                 app.queue.as_str().into(),
                 BasicPublishOptions::default(),
                 &body,
-                BasicProperties::default().with_message_id("redelivered-1".into()),
+                properties,
             )
             .await
             .unwrap()
@@ -67,12 +93,21 @@ async fn a_message_delivered_twice_places_one_order(pool: PgPool) {
             .unwrap();
     }
 
-    // FIFO: once a later request is answered, both copies were handled.
-    app.client
-        .send_value("list_products", json!({}))
-        .await
-        .unwrap();
+    let mut order_ids = Vec::new();
+    for _ in 0..2 {
+        let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+            .await
+            .expect("no reply within 10 s")
+            .unwrap()
+            .unwrap();
+        let reply: Value = serde_json::from_slice(&reply.data).unwrap();
+        order_ids.push(reply["response"]["id"].as_str().unwrap().to_owned());
+    }
 
+    assert_eq!(
+        order_ids[0], order_ids[1],
+        "both copies answer with the same order"
+    );
     assert_eq!(app.order_count().await, 1);
     assert_eq!(app.stock("STICKER-PACK").await, 495);
     app.cleanup().await;

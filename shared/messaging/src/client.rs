@@ -128,7 +128,7 @@ impl RpcClient {
             // The broker drops the request if nobody dequeued it by its
             // deadline, so a late consumer never executes it.
             .with_expiration(timeout.as_millis().max(1).to_string().into())
-            .with_headers(deadline_header(timeout));
+            .with_headers(request_headers(timeout));
 
         let publish = publish_confirmed(&channel, &self.inner.queue, &body, properties);
         tokio::time::timeout_at(deadline, publish)
@@ -146,9 +146,12 @@ impl RpcClient {
     pub async fn emit<D: Serialize>(&self, pattern: &str, data: &D) -> Result<(), RpcError> {
         let channel = self.inner.channel().ok_or(RpcError::NotConnected)?;
         let body = wire::encode(pattern, data, None)?;
+        let mut headers = FieldTable::default();
+        crate::trace::inject(&mut headers);
         let properties = BasicProperties::default()
             .with_content_type("application/json".into())
-            .with_delivery_mode(PERSISTENT);
+            .with_delivery_mode(PERSISTENT)
+            .with_headers(headers);
         let publish = publish_confirmed(&channel, &self.inner.queue, &body, properties);
         tokio::time::timeout(self.inner.timeout, publish)
             .await
@@ -207,12 +210,14 @@ impl Drop for Registration<'_> {
     }
 }
 
-fn deadline_header(timeout: Duration) -> FieldTable {
+/// The headers of a request: its deadline, and the caller's trace context.
+fn request_headers(timeout: Duration) -> FieldTable {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let deadline_ms = (now + timeout).as_millis();
     let mut headers = FieldTable::default();
+    crate::trace::inject(&mut headers);
     headers.insert(
         DEADLINE_HEADER.into(),
         AMQPValue::LongLongInt(i64::try_from(deadline_ms).unwrap_or(i64::MAX)),

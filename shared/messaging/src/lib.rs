@@ -16,6 +16,7 @@
 //! - [`client`]: the [`RpcClient`].
 //! - [`server`]: [`serve`], [`Router`], [`HandlerError`].
 //! - `settle`: the exactly-once settlement of a delivery.
+//! - `trace`: W3C trace context in AMQP headers.
 //! - `topology`, `connection`: declarations, connecting, backoff.
 
 pub mod client;
@@ -23,6 +24,7 @@ mod connection;
 pub mod server;
 mod settle;
 mod topology;
+mod trace;
 pub mod wire;
 
 use std::time::Duration;

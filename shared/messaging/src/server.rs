@@ -295,11 +295,12 @@ async fn process(delivery: Delivery, context: Arc<Context>, publish: Channel) {
 
     let route = wire::route(&incoming.pattern);
     let Some(handler) = context.router.handlers.get(&route) else {
+        dead_letter(delivery, format!("no handler for pattern {route:?}")).await;
         if let Some(reply_to) = &reply_to {
             let reply = Reply::err(Value::String(NO_MESSAGE_HANDLER.into()));
             send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
         }
-        return dead_letter(delivery, format!("no handler for pattern {route:?}")).await;
+        return;
     };
 
     let message = Message {
@@ -307,7 +308,10 @@ async fn process(delivery: Delivery, context: Arc<Context>, publish: Channel) {
         message_id: message_id(delivery.properties(), incoming.id.as_deref()),
         redelivered,
     };
+    // One span per delivery, a child of the sender's span when the message
+    // carries a trace context.
     let span = tracing::info_span!("message", pattern = %route, redelivered);
+    crate::trace::set_parent(&span, delivery.properties().headers().as_ref());
     let outcome =
         tracing::Instrument::instrument(run_with_retries(handler, message, config), span).await;
 
@@ -319,11 +323,13 @@ async fn process(delivery: Delivery, context: Arc<Context>, publish: Channel) {
             delivery.ack().await;
         }
         Outcome::DeadLetter { reason, error } => {
+            // Dead-letter first: by the time the requester hears of the
+            // failure, the message is already where an operator can find it.
+            dead_letter(delivery, reason).await;
             if let Some(reply_to) = &reply_to {
                 let reply = Reply::err(serde_json::to_value(error).unwrap_or_default());
                 send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
             }
-            dead_letter(delivery, reason).await;
         }
     }
 }

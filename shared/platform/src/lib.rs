@@ -5,13 +5,15 @@
 //! # Layout
 //! - [`env`]: typed configuration from environment variables; a bad value
 //!   fails start-up with an error naming the variable.
-//! - [`telemetry`]: one `init()` for structured logs.
+//! - [`telemetry`]: one `init()` for structured logs and OpenTelemetry traces.
+//! - [`propagation`]: W3C trace context across HTTP, gRPC and AMQP.
 //! - [`shutdown`]: the SIGINT/SIGTERM future every service runs until.
 //! - `db` (feature `postgres`): create-if-missing, pool, migrations.
 
 #[cfg(feature = "postgres")]
 pub mod db;
 pub mod env;
+pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;
 

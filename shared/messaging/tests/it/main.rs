@@ -10,3 +10,4 @@ mod nestjs;
 mod recovery;
 mod request_response;
 mod settlement;
+mod trace;
