@@ -1,7 +1,8 @@
 // A real NestJS ClientProxy (Transport.RMQ), as a NestJS gateway would
 // create it. Sends one request, prints the outcome as one JSON line:
 //   {"response": ...} or {"err": ...}
-// Env: AMQP_URL, QUEUE, PATTERN, DATA (JSON).
+// Env: AMQP_URL, QUEUE, PATTERN (a string, or a JSON object for an object
+// pattern such as {"cmd":"sum"}), DATA (JSON).
 'use strict';
 require('reflect-metadata');
 const { ClientProxyFactory, Transport } = require('@nestjs/microservices');
@@ -20,8 +21,11 @@ async function main() {
   let outcome;
   try {
     const data = JSON.parse(process.env.DATA);
+    const pattern = process.env.PATTERN.startsWith('{')
+      ? JSON.parse(process.env.PATTERN)
+      : process.env.PATTERN;
     const response = await firstValueFrom(
-      client.send(process.env.PATTERN, data).pipe(timeout(10000)),
+      client.send(pattern, data).pipe(timeout(10000)),
     );
     outcome = { response };
   } catch (err) {

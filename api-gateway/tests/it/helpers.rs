@@ -27,22 +27,24 @@ impl TestApp {
     /// Every path: the gateway, user-service and order-service (on this
     /// test's own queue), all on this test's database.
     pub(crate) async fn spawn_with_orders(pool: PgPool) -> Self {
-        migrate_users_into(&pool).await;
-        let (url, users) = spawn_user_service(pool.clone()).await;
-        let gateway = gateway_config(&url);
-
-        let mut config = order_service::Config::new("postgres://unused", gateway.amqp_url.clone());
-        config.queue = gateway.orders_queue.clone();
-        config.user_service_url = url;
-        let orders = order_service::App::with_pool(config, pool).unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(orders.run_until(async {
-            let _ = rx.await;
-        }));
-
+        let services = Self::spawn_users_only(pool.clone()).await;
+        let gateway = gateway_config(&services.user_service_url);
+        let orders = services.start_order_service(&gateway, pool, 10);
         let mut app = Self::spawn_gateway(gateway).await;
-        app._shutdown.extend([users, tx]);
+        app._shutdown.extend(services.shutdown);
+        app._shutdown.push(orders);
         app
+    }
+
+    /// user-service on a database that also holds order-service's tables,
+    /// for tests that start order-service themselves, later.
+    pub(crate) async fn spawn_users_only(pool: PgPool) -> Services {
+        migrate_users_into(&pool).await;
+        let (user_service_url, users) = spawn_user_service(pool).await;
+        Services {
+            user_service_url,
+            shutdown: vec![users],
+        }
     }
 
     /// Only the gateway, with whatever user-service URL the test wants
@@ -102,6 +104,34 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+}
+
+/// Services started without a gateway; dropping this stops them.
+pub(crate) struct Services {
+    pub(crate) user_service_url: String,
+    shutdown: Vec<oneshot::Sender<()>>,
+}
+
+impl Services {
+    /// Starts order-service on the gateway's queue, taking `prefetch`
+    /// deliveries at a time; it runs until the returned sender is dropped.
+    pub(crate) fn start_order_service(
+        &self,
+        gateway: &Config,
+        pool: PgPool,
+        prefetch: u16,
+    ) -> oneshot::Sender<()> {
+        let mut config = order_service::Config::new("postgres://unused", gateway.amqp_url.clone());
+        config.prefetch = prefetch;
+        config.queue = gateway.orders_queue.clone();
+        config.user_service_url = self.user_service_url.clone();
+        let orders = order_service::App::with_pool(config, pool).unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(orders.run_until(async {
+            let _ = rx.await;
+        }));
+        tx
     }
 }
 

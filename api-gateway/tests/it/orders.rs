@@ -206,6 +206,45 @@ async fn order_service_not_running_is_504_near_the_deadline() {
     );
 }
 
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn an_order_that_timed_out_in_the_queue_is_never_placed_later(pool: PgPool) {
+    // The gateway and user-service run; order-service does not, yet.
+    let users = TestApp::spawn_users_only(pool.clone()).await;
+    let mut config = gateway_config(&users.user_service_url);
+    config.order_service_timeout = Duration::from_millis(300);
+    let app = TestApp::spawn_gateway(config.clone()).await;
+    let user = user(&app).await;
+
+    let response = post_order(
+        &app,
+        json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 1}]}),
+        None,
+    )
+    .await;
+    assert_problem(response, 504).await;
+
+    // order-service starts after the deadline passed, one delivery at a
+    // time, so the queue is handled in order: by the time a later request
+    // is answered, the expired one had its chance to run.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let _orders = users.start_order_service(&config, pool.clone(), 1);
+    config.order_service_timeout = Duration::from_secs(10);
+    let later = TestApp::spawn_gateway(config).await;
+    let products = later.http.get(later.url("/products")).send().await.unwrap();
+    assert_eq!(products.status(), 200);
+
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 0, "an expired request was executed");
+    let mug: i32 = sqlx::query_scalar("SELECT stock FROM products WHERE sku = 'MUG-STEEL'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mug, 50);
+}
+
 #[tokio::test]
 async fn rabbitmq_unreachable_is_503_at_once_and_reported_by_health() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -87,6 +87,30 @@ async fn a_nestjs_client_gets_replies_and_errors_from_our_server() {
 }
 
 #[tokio::test]
+async fn an_object_pattern_from_nestjs_is_routed_by_its_canonical_string() {
+    let mut bus = Bus::new().await;
+    // What `@MessagePattern({ role: 'math', cmd: 'sum' })` registers.
+    bus.start_server(
+        Router::new().route(r#"{"cmd":"sum","role":"math"}"#, |m| async move {
+            let numbers: Vec<i64> =
+                serde_json::from_value(m.data).map_err(|e| HandlerError::Poison(e.to_string()))?;
+            Ok(json!(numbers.iter().sum::<i64>()))
+        }),
+    );
+
+    // Keys in another order than the route: NestJS sorts them, so do we.
+    let answer = nestjs_send(
+        &bus.config.queue,
+        r#"{"role":"math","cmd":"sum"}"#,
+        json!([20, 22]),
+    )
+    .await;
+
+    assert_eq!(answer, json!({"response": 42}));
+    bus.cleanup().await;
+}
+
+#[tokio::test]
 async fn our_client_sends_to_and_emits_events_at_a_nestjs_server() {
     ensure_installed();
     let bus = Bus::new().await;
