@@ -19,6 +19,10 @@ pub(crate) struct TestApp {
     pub(crate) admin: Channel,
     pub(crate) admin_connection: Connection,
     _shutdown: Vec<oneshot::Sender<()>>,
+    order_service: (
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ),
 }
 
 impl TestApp {
@@ -45,11 +49,13 @@ impl TestApp {
         config.user_service_url = user_service_url;
         config.retry_delay = Duration::from_millis(10);
         let app = App::with_pool(config, pool.clone()).unwrap();
-        shutdown.push(spawn_until_dropped(|rx| {
-            app.run_until(async {
-                let _ = rx.await;
-            })
-        }));
+        let (stop_orders, stopped) = oneshot::channel::<()>();
+        let orders = (
+            stop_orders,
+            tokio::spawn(app.run_until(async {
+                let _ = stopped.await;
+            })),
+        );
 
         let client = RpcClient::start(AmqpConfig::new(amqp_url()), &queue, Duration::from_secs(10));
         assert!(client.wait_connected(Duration::from_secs(5)).await);
@@ -64,6 +70,7 @@ impl TestApp {
             admin,
             admin_connection,
             _shutdown: shutdown,
+            order_service: orders,
         }
     }
 
@@ -105,7 +112,12 @@ impl TestApp {
             .await
     }
 
+    /// Stops order-service, then deletes the queues. In that order: a
+    /// consumer whose queue disappears under it declares it again.
     pub(crate) async fn cleanup(self) {
+        let (stop, stopped) = self.order_service;
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(15), stopped).await;
         for queue in [self.queue.clone(), format!("{}.dead-letter", self.queue)] {
             let _ = self
                 .admin

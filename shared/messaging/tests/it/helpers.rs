@@ -25,7 +25,7 @@ pub(crate) struct Bus {
     pub(crate) config: ServerConfig,
     pub(crate) admin: Channel,
     _admin_connection: Connection,
-    servers: Vec<CancellationToken>,
+    servers: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 impl Bus {
@@ -51,12 +51,12 @@ impl Bus {
 
     pub(crate) fn start_server(&mut self, router: Router) {
         let shutdown = CancellationToken::new();
-        tokio::spawn(messaging::serve(
+        let server = tokio::spawn(messaging::serve(
             self.config.clone(),
             router,
             shutdown.clone(),
         ));
-        self.servers.push(shutdown);
+        self.servers.push((shutdown, server));
     }
 
     pub(crate) async fn client(&self, timeout: Duration) -> RpcClient {
@@ -117,9 +117,12 @@ impl Bus {
             .message_count()
     }
 
+    /// Stops the servers, then deletes the queues. In that order: a server
+    /// whose queue disappears under it reconnects and declares it again.
     pub(crate) async fn cleanup(self) {
-        for server in &self.servers {
-            server.cancel();
+        for (shutdown, server) in self.servers {
+            shutdown.cancel();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(15), server).await;
         }
         for queue in [&self.config.queue, &self.config.dead_letter_queue] {
             let _ = self
