@@ -38,14 +38,6 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let database_url = string_or("DATABASE_URL", DEFAULT_DATABASE_URL);
-        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
-            return Err(invalid(
-                "DATABASE_URL",
-                "<redacted>",
-                "expected a postgres:// URL",
-            ));
-        }
         let amqp_url = string_or("AMQP_URL", DEFAULT_AMQP_URL);
         if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
             return Err(invalid("AMQP_URL", "<redacted>", "expected an amqp:// URL"));
@@ -58,19 +50,9 @@ impl Config {
                 "must be at least 1 (0 means unlimited in AMQP)",
             ));
         }
-        let defaults = Self::new(database_url, amqp_url);
+        let defaults = Self::new(DEFAULT_DATABASE_URL, amqp_url);
         Ok(Self {
-            database: DbConfig {
-                max_connections: parse_or(
-                    "DATABASE_MAX_CONNECTIONS",
-                    defaults.database.max_connections,
-                )?,
-                acquire_timeout: duration_or(
-                    "DATABASE_ACQUIRE_TIMEOUT",
-                    defaults.database.acquire_timeout,
-                )?,
-                ..defaults.database
-            },
+            database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
             queue: string_or("ORDERS_QUEUE", &defaults.queue),
             prefetch,
             max_attempts: parse_or("ORDERS_MAX_ATTEMPTS", defaults.max_attempts)?.max(1),
@@ -86,13 +68,9 @@ impl Config {
     }
 
     /// Defaults around a database and a broker; for tests and embedding.
-    pub fn new(database_url: impl Into<String>, amqp_url: impl Into<String>) -> Self {
+    pub fn new(database_url: &str, amqp_url: impl Into<String>) -> Self {
         Self {
-            database: DbConfig {
-                url: database_url.into().into(),
-                max_connections: 10,
-                acquire_timeout: Duration::from_secs(3),
-            },
+            database: DbConfig::new(database_url),
             amqp_url: amqp_url.into(),
             queue: ORDERS_QUEUE.to_owned(),
             prefetch: 10,

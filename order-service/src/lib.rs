@@ -6,13 +6,15 @@
 //! - [`config`]: [`Config`] from environment variables.
 //! - [`patterns`]: the message patterns (`create_order`, `get_order`,
 //!   `list_orders`, `list_products`) and the [`messaging::Router`].
-//! - [`orders`]: validation, idempotent placement, queries.
+//! - [`new_order`]: validating an order request and keying it.
+//! - [`orders`]: idempotent placement, queries.
 //! - [`products`]: the catalogue.
 //! - [`users`]: the gRPC client to user-service.
 //! - [`error`]: [`Error`] and its single mapping to a message settlement.
 
 pub mod config;
 pub mod error;
+pub mod new_order;
 pub mod orders;
 pub mod patterns;
 pub mod products;

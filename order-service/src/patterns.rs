@@ -14,12 +14,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{
-    error::Error,
-    orders::{self, NewOrder},
-    products,
-    users::UserDirectory,
-};
+use crate::{error::Error, new_order::NewOrder, orders, products, users::UserDirectory};
 
 /// Most orders `list_orders` returns.
 const ORDER_LIST_LIMIT: i64 = 100;

@@ -5,13 +5,11 @@ use std::{net::SocketAddr, time::Duration};
 
 use platform::{
     db::DbConfig,
-    env::{ConfigError, duration_or, invalid, parse_or, string_or},
+    env::{ConfigError, duration_or, parse_or},
 };
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/users";
-pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 10;
-pub const DEFAULT_DATABASE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
@@ -28,32 +26,12 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let database_url = string_or("DATABASE_URL", DEFAULT_DATABASE_URL);
-        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
-            return Err(invalid(
-                "DATABASE_URL",
-                "<redacted>",
-                "expected a postgres:// URL",
-            ));
-        }
-        let database_max_connections =
-            parse_or("DATABASE_MAX_CONNECTIONS", DEFAULT_DATABASE_MAX_CONNECTIONS)?;
-        if database_max_connections == 0 {
-            return Err(invalid("DATABASE_MAX_CONNECTIONS", 0, "must be at least 1"));
-        }
         Ok(Self {
             listen_addr: parse_or(
                 "USER_SERVICE_LISTEN_ADDR",
                 DEFAULT_LISTEN_ADDR.parse().expect("valid default address"),
             )?,
-            database: DbConfig {
-                url: database_url.into(),
-                max_connections: database_max_connections,
-                acquire_timeout: duration_or(
-                    "DATABASE_ACQUIRE_TIMEOUT",
-                    DEFAULT_DATABASE_ACQUIRE_TIMEOUT,
-                )?,
-            },
+            database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
             health_check_interval: duration_or(
                 "HEALTH_CHECK_INTERVAL",
                 DEFAULT_HEALTH_CHECK_INTERVAL,
@@ -65,11 +43,7 @@ impl Config {
     pub fn new(listen_addr: SocketAddr) -> Self {
         Self {
             listen_addr,
-            database: DbConfig {
-                url: DEFAULT_DATABASE_URL.into(),
-                max_connections: DEFAULT_DATABASE_MAX_CONNECTIONS,
-                acquire_timeout: DEFAULT_DATABASE_ACQUIRE_TIMEOUT,
-            },
+            database: DbConfig::new(DEFAULT_DATABASE_URL),
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
         }
     }

@@ -6,25 +6,23 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError, RwLock, Weak},
+    sync::{Arc, Mutex, PoisonError, RwLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use lapin::{
-    BasicProperties, Channel, Confirmation, Consumer,
-    options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions},
+    BasicProperties, Channel,
     types::{AMQPValue, FieldTable},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use tokio::{sync::oneshot, time::Instant};
-use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     AmqpConfig, RpcError,
-    connection::{Backoff, connect},
-    topology::declare_queue,
+    publish::{PERSISTENT, publish_confirmed},
+    supervisor,
     wire::{self, DIRECT_REPLY_TO, Reply},
 };
 
@@ -33,11 +31,7 @@ use crate::{
 /// instead of doing work nobody waits for. NestJS peers neither send nor need it.
 pub const DEADLINE_HEADER: &str = "x-deadline";
 
-/// Persistent delivery mode (AMQP 0-9-1 `delivery-mode` 2): the broker writes
-/// the message to disk on a durable queue.
-const PERSISTENT: u8 = 2;
-
-type PendingReply = oneshot::Sender<Result<Reply, RpcError>>;
+pub(crate) type PendingReply = oneshot::Sender<Result<Reply, RpcError>>;
 
 /// A client bound to one queue, like a NestJS `ClientProxy`. Cheap to clone:
 /// every clone shares one connection, one channel and one reply consumer.
@@ -47,8 +41,8 @@ pub struct RpcClient {
 }
 
 #[derive(Debug)]
-struct Inner {
-    queue: String,
+pub(crate) struct Inner {
+    pub(crate) queue: String,
     timeout: Duration,
     /// `None` while disconnected: `send` fails fast instead of waiting.
     channel: RwLock<Option<Channel>>,
@@ -76,7 +70,11 @@ impl RpcClient {
             shutdown: CancellationToken::new(),
         });
         let shutdown = inner.shutdown.clone();
-        tokio::spawn(supervise(Arc::downgrade(&inner), config, shutdown));
+        tokio::spawn(supervisor::supervise(
+            Arc::downgrade(&inner),
+            config,
+            shutdown,
+        ));
         Self { inner }
     }
 
@@ -172,11 +170,11 @@ impl Inner {
             .clone()
     }
 
-    fn set_channel(&self, channel: Option<Channel>) {
+    pub(crate) fn set_channel(&self, channel: Option<Channel>) {
         *self.channel.write().unwrap_or_else(PoisonError::into_inner) = channel;
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingReply>> {
+    pub(crate) fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingReply>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -190,7 +188,7 @@ impl Inner {
 
     /// Answers every waiting `send` at once: after a lost connection their
     /// replies can never arrive (direct reply-to is bound to the channel).
-    fn fail_pending(&self) {
+    pub(crate) fn fail_pending(&self) {
         for (_, tx) in self.pending().drain() {
             let _ = tx.send(Err(RpcError::ConnectionLost));
         }
@@ -223,123 +221,4 @@ fn request_headers(timeout: Duration) -> FieldTable {
         AMQPValue::LongLongInt(i64::try_from(deadline_ms).unwrap_or(i64::MAX)),
     );
     headers
-}
-
-/// Publishes to `queue` through the default exchange and waits for the
-/// broker's confirm: a message is only "sent" once the broker has it.
-pub(crate) async fn publish_confirmed(
-    channel: &Channel,
-    queue: &str,
-    body: &[u8],
-    properties: BasicProperties,
-) -> Result<(), RpcError> {
-    let confirm = channel
-        .basic_publish(
-            "".into(),
-            queue.into(),
-            BasicPublishOptions::default(),
-            body,
-            properties,
-        )
-        .await?
-        .await?;
-    match confirm {
-        Confirmation::Nack(_) => Err(RpcError::Rejected),
-        Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
-    }
-}
-
-/// Keeps one connection up for as long as the client lives: connect, declare,
-/// consume replies; when the connection is lost, fail what is in flight and
-/// reconnect with backoff.
-async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: CancellationToken) {
-    let mut backoff = Backoff::new(&config);
-    while !shutdown.is_cancelled() {
-        let Some(queue) = inner.upgrade().map(|i| i.queue.clone()) else {
-            return;
-        };
-        match open(&config, &queue).await {
-            Ok((connection, channel, replies)) => {
-                backoff.reset();
-                if let Some(i) = inner.upgrade() {
-                    i.set_channel(Some(channel));
-                }
-                tracing::info!(queue, "rpc client connected");
-                dispatch_replies(&inner, replies, &shutdown).await;
-                if let Some(i) = inner.upgrade() {
-                    i.set_channel(None);
-                    i.fail_pending();
-                }
-                let _ = connection.close(200, "client closing".into()).await;
-                if shutdown.is_cancelled() {
-                    return;
-                }
-                tracing::warn!(queue, "rpc client lost its connection; reconnecting");
-            }
-            Err(e) => tracing::warn!(queue, error = %e, "rpc client cannot connect; retrying"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(backoff.next_delay()) => {}
-            () = shutdown.cancelled() => return,
-        }
-    }
-}
-
-async fn open(
-    config: &AmqpConfig,
-    queue: &str,
-) -> lapin::Result<(lapin::Connection, Channel, Consumer)> {
-    let connection = connect(config, "rpc-client").await?;
-    let channel = connection.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    // Declared as the server declares it, so requests sent before the server
-    // first starts wait in the queue (until their expiration) instead of
-    // being dropped as unroutable.
-    declare_queue(&channel, queue).await?;
-    // Direct reply-to: no reply queue to declare or clean up. The consumer
-    // must exist, in no-ack mode, before the first request is published.
-    let replies = channel
-        .basic_consume(
-            DIRECT_REPLY_TO.into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    Ok((connection, channel, replies))
-}
-
-async fn dispatch_replies(
-    inner: &Weak<Inner>,
-    mut replies: Consumer,
-    shutdown: &CancellationToken,
-) {
-    loop {
-        let delivery = tokio::select! {
-            () = shutdown.cancelled() => return,
-            next = replies.next() => match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "reply consumer failed");
-                    return;
-                }
-                None => return,
-            },
-        };
-        let Some(inner) = inner.upgrade() else { return };
-        let Some(id) = delivery.properties.correlation_id().as_ref() else {
-            tracing::warn!("reply without correlation_id dropped");
-            continue;
-        };
-        // A reply whose sender gave up (deadline) finds no entry: ignored.
-        if let Some(tx) = inner.pending().remove(id.as_str()) {
-            let reply = serde_json::from_slice::<Reply>(&delivery.data).map_err(RpcError::from);
-            let _ = tx.send(reply);
-        }
-    }
 }

@@ -13,16 +13,21 @@
 //!
 //! # Layout
 //! - [`wire`]: envelopes and pattern routing, NestJS byte for byte.
-//! - [`client`]: the [`RpcClient`].
+//! - [`client`]: the [`RpcClient`]; `supervisor`: its connection and replies.
 //! - [`server`]: [`serve`], [`Router`], [`HandlerError`].
+//! - `dispatch`: handling and settling one delivery.
 //! - `settle`: the exactly-once settlement of a delivery.
 //! - `trace`: W3C trace context in AMQP headers.
+//! - `publish`: publishing with confirms.
 //! - `topology`, `connection`: declarations, connecting, backoff.
 
 pub mod client;
 mod connection;
+mod dispatch;
+mod publish;
 pub mod server;
 mod settle;
+mod supervisor;
 mod topology;
 mod trace;
 pub mod wire;

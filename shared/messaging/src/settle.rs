@@ -10,7 +10,7 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 
-use crate::client::publish_confirmed;
+use crate::publish::publish_confirmed;
 
 /// Header naming why a message was dead-lettered.
 pub const REASON_HEADER: &str = "x-dead-letter-reason";

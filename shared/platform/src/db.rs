@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::env::{ConfigError, duration_or, invalid, parse_or, string_or};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
@@ -24,6 +25,42 @@ pub struct DbConfig {
     /// connection; bounds the answer when the database is down.
     pub acquire_timeout: Duration,
 }
+
+impl DbConfig {
+    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` and
+    /// `DATABASE_ACQUIRE_TIMEOUT`, with `default_url` for the first.
+    pub fn from_env(default_url: &str) -> Result<Self, ConfigError> {
+        let url = string_or("DATABASE_URL", default_url);
+        if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(invalid(
+                "DATABASE_URL",
+                "<redacted>",
+                "expected a postgres:// URL",
+            ));
+        }
+        let max_connections = parse_or("DATABASE_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)?;
+        if max_connections == 0 {
+            return Err(invalid("DATABASE_MAX_CONNECTIONS", 0, "must be at least 1"));
+        }
+        Ok(Self {
+            url: url.into(),
+            max_connections,
+            acquire_timeout: duration_or("DATABASE_ACQUIRE_TIMEOUT", DEFAULT_ACQUIRE_TIMEOUT)?,
+        })
+    }
+
+    /// Defaults around `url`; for tests and embedding.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned().into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+}
+
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub async fn connect_and_migrate(config: &DbConfig, migrator: &Migrator) -> anyhow::Result<PgPool> {
     let url = config.url.expose_secret();

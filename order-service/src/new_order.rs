@@ -1,0 +1,134 @@
+//! A `create_order` request, validated: what may be placed, and the key that
+//! makes placing it idempotent.
+
+use std::collections::BTreeMap;
+
+use contracts::orders::CreateOrder;
+use uuid::Uuid;
+
+use crate::error::Error;
+
+pub const MAX_LINES: usize = 50;
+pub const MAX_QUANTITY: i64 = 1_000;
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// A validated order request. Lines are merged by SKU and sorted, which is
+/// also the order rows are locked in, so concurrent orders cannot deadlock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub user_id: Uuid,
+    pub lines: BTreeMap<String, i64>,
+    pub idempotency_key: String,
+    pub fingerprint: String,
+}
+
+impl NewOrder {
+    /// `message_id` keys the order when the client sent no Idempotency-Key,
+    /// so a redelivered message finds the order its first delivery placed.
+    pub fn parse(req: CreateOrder, message_id: &str) -> Result<Self, Error> {
+        let user_id = Uuid::parse_str(req.user_id.trim())
+            .map_err(|_| Error::Invalid(format!("user_id {:?} is not a UUID", req.user_id)))?;
+        if req.items.is_empty() {
+            return Err(Error::Invalid(
+                "items must list at least one product".into(),
+            ));
+        }
+        if req.items.len() > MAX_LINES {
+            return Err(Error::Invalid(format!(
+                "items may list at most {MAX_LINES} lines"
+            )));
+        }
+        let mut lines = BTreeMap::new();
+        for line in req.items {
+            let sku = line.sku.trim().to_owned();
+            if sku.is_empty() {
+                return Err(Error::Invalid("every item needs a sku".into()));
+            }
+            if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+                return Err(Error::Invalid(format!(
+                    "quantity of {sku} must be between 1 and {MAX_QUANTITY}, got {}",
+                    line.quantity
+                )));
+            }
+            let total = lines.entry(sku.clone()).or_insert(0);
+            *total += line.quantity;
+            if *total > MAX_QUANTITY {
+                return Err(Error::Invalid(format!(
+                    "quantity of {sku} must be at most {MAX_QUANTITY} in all"
+                )));
+            }
+        }
+        let idempotency_key = match req.idempotency_key {
+            Some(key) if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS => {
+                return Err(Error::Invalid(format!(
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+                )));
+            }
+            // Scoped by user: two users' keys never collide.
+            Some(key) => format!("key:{user_id}:{key}"),
+            None if !message_id.is_empty() => format!("msg:{message_id}"),
+            None => format!("none:{}", Uuid::now_v7()),
+        };
+        let fingerprint = std::iter::once(user_id.to_string())
+            .chain(lines.iter().map(|(sku, q)| format!("{sku}x{q}")))
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Self {
+            user_id,
+            lines,
+            idempotency_key,
+            fingerprint,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use contracts::orders::OrderLine;
+
+    use super::*;
+
+    fn request(items: &[(&str, i64)], key: Option<&str>) -> CreateOrder {
+        CreateOrder {
+            user_id: "0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d".into(),
+            items: items
+                .iter()
+                .map(|(sku, quantity)| OrderLine {
+                    sku: (*sku).into(),
+                    quantity: *quantity,
+                })
+                .collect(),
+            idempotency_key: key.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn merges_lines_of_one_sku_and_sorts_them() {
+        let new =
+            NewOrder::parse(request(&[("MUG", 1), ("CAP", 2), ("MUG", 3)], None), "m1").unwrap();
+        assert_eq!(
+            new.lines.into_iter().collect::<Vec<_>>(),
+            [("CAP".into(), 2), ("MUG".into(), 4)]
+        );
+    }
+
+    #[test]
+    fn keys_by_the_clients_key_scoped_by_user_else_by_message_id() {
+        let keyed = NewOrder::parse(request(&[("MUG", 1)], Some("k")), "m1").unwrap();
+        assert_eq!(
+            keyed.idempotency_key,
+            "key:0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d:k"
+        );
+        let unkeyed = NewOrder::parse(request(&[("MUG", 1)], None), "m1").unwrap();
+        assert_eq!(unkeyed.idempotency_key, "msg:m1");
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_line_order_but_not_content() {
+        let a = NewOrder::parse(request(&[("MUG", 1), ("CAP", 2)], None), "m").unwrap();
+        let b = NewOrder::parse(request(&[("CAP", 2), ("MUG", 1)], None), "m").unwrap();
+        let c = NewOrder::parse(request(&[("CAP", 3), ("MUG", 1)], None), "m").unwrap();
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.fingerprint, c.fingerprint);
+    }
+}

@@ -1,0 +1,34 @@
+//! Publishing with publisher confirms: a message is only "sent" once the
+//! broker has it.
+
+use lapin::{BasicProperties, Channel, Confirmation, options::BasicPublishOptions};
+
+use crate::RpcError;
+
+/// Persistent delivery mode (AMQP 0-9-1 `delivery-mode` 2): the broker writes
+/// the message to disk on a durable queue.
+pub(crate) const PERSISTENT: u8 = 2;
+
+/// Publishes to `queue` through the default exchange and waits for the
+/// broker's confirm: a message is only "sent" once the broker has it.
+pub(crate) async fn publish_confirmed(
+    channel: &Channel,
+    queue: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), RpcError> {
+    let confirm = channel
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
+        .await?
+        .await?;
+    match confirm {
+        Confirmation::Nack(_) => Err(RpcError::Rejected),
+        Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+    }
+}

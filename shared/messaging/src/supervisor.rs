@@ -1,0 +1,115 @@
+//! Keeps an [`RpcClient`](crate::RpcClient)'s connection up and routes
+//! replies to the requests waiting for them.
+
+use std::sync::Weak;
+
+use lapin::{
+    Channel, Consumer,
+    options::{BasicConsumeOptions, ConfirmSelectOptions},
+    types::FieldTable,
+};
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    AmqpConfig, RpcError,
+    client::Inner,
+    connection::{Backoff, connect},
+    topology::declare_queue,
+    wire::{DIRECT_REPLY_TO, Reply},
+};
+
+/// Keeps one connection up for as long as the client lives: connect, declare,
+/// consume replies; when the connection is lost, fail what is in flight and
+/// reconnect with backoff.
+pub(crate) async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: CancellationToken) {
+    let mut backoff = Backoff::new(&config);
+    while !shutdown.is_cancelled() {
+        let Some(queue) = inner.upgrade().map(|i| i.queue.clone()) else {
+            return;
+        };
+        match open(&config, &queue).await {
+            Ok((connection, channel, replies)) => {
+                backoff.reset();
+                if let Some(i) = inner.upgrade() {
+                    i.set_channel(Some(channel));
+                }
+                tracing::info!(queue, "rpc client connected");
+                dispatch_replies(&inner, replies, &shutdown).await;
+                if let Some(i) = inner.upgrade() {
+                    i.set_channel(None);
+                    i.fail_pending();
+                }
+                let _ = connection.close(200, "client closing".into()).await;
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                tracing::warn!(queue, "rpc client lost its connection; reconnecting");
+            }
+            Err(e) => tracing::warn!(queue, error = %e, "rpc client cannot connect; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn open(
+    config: &AmqpConfig,
+    queue: &str,
+) -> lapin::Result<(lapin::Connection, Channel, Consumer)> {
+    let connection = connect(config, "rpc-client").await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    // Declared as the server declares it, so requests sent before the server
+    // first starts wait in the queue (until their expiration) instead of
+    // being dropped as unroutable.
+    declare_queue(&channel, queue).await?;
+    // Direct reply-to: no reply queue to declare or clean up. The consumer
+    // must exist, in no-ack mode, before the first request is published.
+    let replies = channel
+        .basic_consume(
+            DIRECT_REPLY_TO.into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((connection, channel, replies))
+}
+
+async fn dispatch_replies(
+    inner: &Weak<Inner>,
+    mut replies: Consumer,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let delivery = tokio::select! {
+            () = shutdown.cancelled() => return,
+            next = replies.next() => match next {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "reply consumer failed");
+                    return;
+                }
+                None => return,
+            },
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let Some(id) = delivery.properties.correlation_id().as_ref() else {
+            tracing::warn!("reply without correlation_id dropped");
+            continue;
+        };
+        // A reply whose sender gave up (deadline) finds no entry: ignored.
+        if let Some(tx) = inner.pending().remove(id.as_str()) {
+            let reply = serde_json::from_slice::<Reply>(&delivery.data).map_err(RpcError::from);
+            let _ = tx.send(reply);
+        }
+    }
+}
