@@ -7,7 +7,7 @@ use axum::{
         FromRequest, FromRequestParts, Request,
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
-    http::StatusCode,
+    http::{StatusCode, request::Parts},
 };
 
 use serde::de::DeserializeOwned;
@@ -49,6 +49,32 @@ pub struct Path<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+/// The optional `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header):
+/// with it, a retried request is applied once. A present but unusable key is
+/// a 400, not silently ignored — the client is counting on it.
+#[derive(Debug)]
+pub struct IdempotencyKey(pub Option<String>);
+
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        match value.to_str() {
+            Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN => {
+                Ok(Self(Some(key.to_owned())))
+            }
+            _ => Err(ApiError::bad_request(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+            ))),
+        }
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {

@@ -4,7 +4,7 @@
 use axum::{
     Router,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::IntoResponse,
     routing::{get, post},
 };
@@ -20,13 +20,10 @@ use uuid::Uuid;
 use crate::{
     AppState,
     error::ApiError,
-    extract::{Json, Path},
+    extract::{IdempotencyKey, Json, Path},
 };
 
 const SERVICE: &str = "order-service";
-/// The header of draft-ietf-httpapi-idempotency-key-header.
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,14 +38,14 @@ pub fn router() -> Router<AppState> {
 /// second one; without one, a 504 leaves the outcome unknown.
 async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     Json(body): Json<CreateOrderRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     parse_uuid("user_id", &body.user_id)?;
     let request = CreateOrder {
         user_id: body.user_id,
         items: body.items,
-        idempotency_key: idempotency_key(&headers)?,
+        idempotency_key,
     };
     let order: Order = send(&state, CREATE_ORDER, &request).await?;
     let location = format!("/orders/{}", order.id);
@@ -99,20 +96,6 @@ async fn send<D: Serialize, R: DeserializeOwned>(
         .send(pattern, data)
         .await
         .map_err(|e| ApiError::from_rpc(SERVICE, e))
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN => {
-            Ok(Some(key.to_owned()))
-        }
-        _ => Err(ApiError::bad_request(format!(
-            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
-        ))),
-    }
 }
 
 fn parse_uuid(what: &str, raw: &str) -> Result<Uuid, ApiError> {

@@ -53,6 +53,11 @@ impl UserClient {
         self.call(client.find_one(self.request(req))).await
     }
 
+    pub async fn top_up(&self, req: pb::CreditChange) -> Result<pb::Balance, ApiError> {
+        let mut client = self.users.clone();
+        self.call(client.top_up(self.request(req))).await
+    }
+
     pub async fn find_all(&self, req: pb::ListUsers) -> Result<pb::Users, ApiError> {
         let mut client = self.users.clone();
         self.call(client.find_all(self.request(req))).await

@@ -5,11 +5,11 @@ use axum::{
     extract::State,
     http::{StatusCode, header},
     response::IntoResponse,
-    routing::get,
+    routing::{get, post},
 };
 use contracts::{
     user as pb,
-    users::{CreateUserRequest, UserList, UserResponse},
+    users::{BalanceResponse, CreateUserRequest, TopUpRequest, UserList, UserResponse},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -17,13 +17,14 @@ use uuid::Uuid;
 use crate::{
     AppState,
     error::ApiError,
-    extract::{Json, Path, Query},
+    extract::{IdempotencyKey, Json, Path, Query},
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/users", get(list).post(create))
         .route("/users/{id}", get(find_one))
+        .route("/users/{id}/credit", post(top_up))
 }
 
 /// Query of `GET /users`. `limit` above the server's maximum is capped.
@@ -73,6 +74,26 @@ async fn find_one(
         .find_one(pb::UserById { id: id.to_string() })
         .await?;
     Ok(axum::Json(user.into()))
+}
+
+/// `POST /users/{id}/credit`: adds store credit and returns the balance.
+/// With an `Idempotency-Key`, a retried top-up is counted once.
+async fn top_up(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
+    Json(body): Json<TopUpRequest>,
+) -> Result<axum::Json<BalanceResponse>, ApiError> {
+    let id = parse_id(&id)?;
+    let balance = state
+        .users()
+        .top_up(pb::CreditChange {
+            user_id: id.to_string(),
+            amount_cents: body.amount_cents,
+            idempotency_key: idempotency_key.unwrap_or_default(),
+        })
+        .await?;
+    Ok(axum::Json(balance.into()))
 }
 
 /// Rejects a malformed id here, without a round trip to user-service.

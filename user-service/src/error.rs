@@ -19,6 +19,13 @@ pub enum Error {
     NotFound(Uuid),
     #[error("a user with email {0:?} already exists")]
     EmailTaken(String),
+    #[error("insufficient credit: {requested_cents} cents requested, {balance_cents} available")]
+    InsufficientCredit {
+        balance_cents: i64,
+        requested_cents: i64,
+    },
+    #[error("this idempotency key was already used for a different credit change")]
+    IdempotencyKeyReused,
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -65,6 +72,9 @@ impl From<Error> for Status {
             }
             Error::NotFound(_) => Status::not_found(e.to_string()),
             Error::EmailTaken(_) => Status::already_exists(e.to_string()),
+            Error::InsufficientCredit { .. } | Error::IdempotencyKeyReused => {
+                Status::failed_precondition(e.to_string())
+            }
             Error::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
                 Status::unavailable(e.to_string())

@@ -5,7 +5,10 @@ use contracts::user::{self as pb, user_service_server::UserService};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::users::{self, NewUser};
+use crate::{
+    credit,
+    users::{self, NewUser},
+};
 
 #[derive(Debug, Clone)]
 pub struct UserGrpc {
@@ -43,5 +46,55 @@ impl UserService for UserGrpc {
         let user = users::insert(&self.pool, new).await?;
         tracing::info!(user_id = %user.id, "user created");
         Ok(Response::new(user.into()))
+    }
+
+    #[tracing::instrument(name = "TopUp", skip_all)]
+    async fn top_up(
+        &self,
+        req: Request<pb::CreditChange>,
+    ) -> Result<Response<pb::Balance>, Status> {
+        let pb::CreditChange {
+            user_id,
+            amount_cents,
+            idempotency_key,
+        } = req.into_inner();
+        let user = users::parse_id(&user_id)?;
+        let balance = credit::top_up(&self.pool, user, amount_cents, &idempotency_key).await?;
+        Ok(Response::new(pb::Balance {
+            user_id,
+            balance_cents: balance,
+        }))
+    }
+
+    #[tracing::instrument(name = "Debit", skip_all)]
+    async fn debit(&self, req: Request<pb::CreditChange>) -> Result<Response<pb::Balance>, Status> {
+        let pb::CreditChange {
+            user_id,
+            amount_cents,
+            idempotency_key,
+        } = req.into_inner();
+        let user = users::parse_id(&user_id)?;
+        let balance = credit::debit(&self.pool, user, amount_cents, &idempotency_key).await?;
+        Ok(Response::new(pb::Balance {
+            user_id,
+            balance_cents: balance,
+        }))
+    }
+
+    #[tracing::instrument(name = "Refund", skip_all)]
+    async fn refund(
+        &self,
+        req: Request<pb::RefundRequest>,
+    ) -> Result<Response<pb::Balance>, Status> {
+        let pb::RefundRequest {
+            user_id,
+            debit_idempotency_key,
+        } = req.into_inner();
+        let user = users::parse_id(&user_id)?;
+        let balance = credit::refund(&self.pool, user, &debit_idempotency_key).await?;
+        Ok(Response::new(pb::Balance {
+            user_id,
+            balance_cents: balance,
+        }))
     }
 }

@@ -1,4 +1,4 @@
-//! user-service: users and (from the saga issue on) their store credit, served
+//! user-service: users and their store credit, served
 //! over gRPC (`proto/user.proto`) from its own Postgres database.
 //!
 //! Besides `user.UserService` the server speaks `grpc.health.v1.Health` (real
@@ -9,11 +9,13 @@
 //! - [`config`]: [`Config`] from environment variables.
 //! - [`db`]: the migrations ([`MIGRATOR`]), applied at start-up.
 //! - [`users`]: validation and SQL.
+//! - [`credit`]: the store-credit ledger (top-up, debit, refund), idempotent.
 //! - [`grpc`]: the `UserService` implementation.
 //! - [`error`]: [`Error`] and its single mapping to `tonic::Status`.
 //! - [`health`]: the database watcher behind `grpc.health.v1`.
 
 pub mod config;
+pub mod credit;
 pub mod db;
 pub mod error;
 pub mod grpc;

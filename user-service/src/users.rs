@@ -23,6 +23,7 @@ pub struct User {
     pub name: String,
     pub email: String,
     pub created_at: DateTime<Utc>,
+    pub balance_cents: i64,
 }
 
 impl From<User> for pb::User {
@@ -32,6 +33,7 @@ impl From<User> for pb::User {
             name: u.name,
             email: u.email,
             created_at: u.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            balance_cents: u.balance_cents,
         }
     }
 }
@@ -79,7 +81,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: NewUser) -> Result<User, Error
         r#"
         INSERT INTO users (id, name, email)
         VALUES ($1, $2, $3)
-        RETURNING id, name, email, created_at
+        RETURNING id, name, email, created_at, balance_cents
         "#,
     )
     .bind(Uuid::now_v7())
@@ -98,7 +100,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: NewUser) -> Result<User, Error
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<User, Error> {
     sqlx::query_as::<_, User>(
         r#"
-        SELECT id, name, email, created_at
+        SELECT id, name, email, created_at, balance_cents
         FROM users
         WHERE id = $1
         "#,
@@ -120,7 +122,7 @@ pub async fn list(db: impl PgExecutor<'_>, limit: u32, offset: u64) -> Result<Ve
         .map_err(|_| Error::invalid("offset", format!("must be at most {}", i64::MAX)))?;
     Ok(sqlx::query_as::<_, User>(
         r#"
-        SELECT id, name, email, created_at
+        SELECT id, name, email, created_at, balance_cents
         FROM users
         ORDER BY id
         LIMIT $1 OFFSET $2

@@ -1,5 +1,5 @@
 use reqwest::{StatusCode, header::LOCATION};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::helpers::{TestApp, assert_problem, count_users};
@@ -147,4 +147,73 @@ async fn list_users_with_a_malformed_query_is_400(pool: PgPool) {
             .unwrap();
         assert_problem(response, 400).await;
     }
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn credit_top_ups_show_in_the_balance_and_count_once_per_key(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user: Value = app
+        .create_user("Ada", "ada@example.com")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["balance_cents"], 0);
+    let id = user["id"].as_str().unwrap();
+    let top_up = |key: Option<&'static str>, body: Value| {
+        let mut request = app
+            .http
+            .post(app.url(&format!("/users/{id}/credit")))
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send()
+    };
+
+    let first = top_up(Some("gift-1"), json!({"amount_cents": 2_500}))
+        .await
+        .unwrap();
+    let retry = top_up(Some("gift-1"), json!({"amount_cents": 2_500}))
+        .await
+        .unwrap();
+    let another = top_up(None, json!({"amount_cents": 500})).await.unwrap();
+
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        first.json::<Value>().await.unwrap(),
+        json!({"user_id": id, "balance_cents": 2_500})
+    );
+    assert_eq!(retry.json::<Value>().await.unwrap()["balance_cents"], 2_500);
+    assert_eq!(
+        another.json::<Value>().await.unwrap()["balance_cents"],
+        3_000
+    );
+    let fetched: Value = app
+        .http
+        .get(app.url(&format!("/users/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["balance_cents"], 3_000);
+
+    for (body, status) in [
+        (json!({"amount_cents": 0}), 400),
+        (json!({"amount_cents": -100}), 400),
+        (json!({"amount_cents": "lots"}), 422),
+        (json!({}), 422),
+    ] {
+        assert_problem(top_up(None, body).await.unwrap(), status).await;
+    }
+    let unknown = app
+        .http
+        .post(app.url(&format!("/users/{}/credit", uuid::Uuid::now_v7())))
+        .json(&json!({"amount_cents": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(unknown, 404).await;
 }

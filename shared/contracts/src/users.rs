@@ -23,6 +23,30 @@ pub struct UserResponse {
     pub name: String,
     pub email: String,
     pub created_at: String,
+    pub balance_cents: i64,
+}
+
+/// Body of `POST /users/{id}/credit`: a top-up of store credit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpRequest {
+    pub amount_cents: i64,
+}
+
+/// A user's store credit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceResponse {
+    pub user_id: String,
+    pub balance_cents: i64,
+}
+
+impl From<user::Balance> for BalanceResponse {
+    fn from(b: user::Balance) -> Self {
+        Self {
+            user_id: b.user_id,
+            balance_cents: b.balance_cents,
+        }
+    }
 }
 
 /// Body of `GET /users`.
@@ -47,6 +71,7 @@ impl From<user::User> for UserResponse {
             name: u.name,
             email: u.email,
             created_at: u.created_at,
+            balance_cents: u.balance_cents,
         }
     }
 }

@@ -1,0 +1,188 @@
+//! Store credit: a ledger of top-ups, debits and refunds, each keyed so that
+//! a retried call never counts twice, and the balance they sum to.
+//!
+//! Every change runs in one transaction: look for an entry with the key (a
+//! retry: return the balance), move the balance with a conditional UPDATE
+//! (the row lock serialises concurrent changes to one user, and the
+//! condition refuses an overdraft), insert the entry. Two concurrent calls
+//! with one key both reach the insert; the unique key lets one win, and the
+//! other rolls back and answers as a retry.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// One million dollars: larger amounts are a bug or an attack.
+pub const MAX_AMOUNT_CENTS: i64 = 100_000_000;
+pub const MAX_KEY_CHARS: usize = 255;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    TopUp,
+    Debit,
+    Refund,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::TopUp => "top_up",
+            Kind::Debit => "debit",
+            Kind::Refund => "refund",
+        }
+    }
+}
+
+/// Checks an amount and a caller-chosen key before anything is written.
+pub fn validate(amount_cents: i64, key: &str) -> Result<(), Error> {
+    if !(1..=MAX_AMOUNT_CENTS).contains(&amount_cents) {
+        return Err(Error::invalid(
+            "amount_cents",
+            format!("must be between 1 and {MAX_AMOUNT_CENTS}, got {amount_cents}"),
+        ));
+    }
+    if key.chars().count() > MAX_KEY_CHARS {
+        return Err(Error::invalid(
+            "idempotency_key",
+            format!("must be at most {MAX_KEY_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn top_up(pool: &PgPool, user: Uuid, amount_cents: i64, key: &str) -> Result<i64, Error> {
+    validate(amount_cents, key)?;
+    // Without a key, every call is a new top-up.
+    let key = if key.is_empty() {
+        format!("top_up:{}", Uuid::now_v7())
+    } else {
+        format!("top_up:{user}:{key}")
+    };
+    apply(pool, user, Kind::TopUp, amount_cents, &key).await
+}
+
+pub async fn debit(pool: &PgPool, user: Uuid, amount_cents: i64, key: &str) -> Result<i64, Error> {
+    validate(amount_cents, key)?;
+    if key.is_empty() {
+        return Err(Error::invalid(
+            "idempotency_key",
+            "is required for a debit, so that a retry never charges twice",
+        ));
+    }
+    apply(pool, user, Kind::Debit, amount_cents, &debit_key(key)).await
+}
+
+/// Gives back what the debit keyed `debit_key` took, at most once; a no-op
+/// when no such debit exists.
+pub async fn refund(pool: &PgPool, user: Uuid, debit_key: &str) -> Result<i64, Error> {
+    let debit_key = self::debit_key(debit_key);
+    let debited: Option<(i64,)> = sqlx::query_as(
+        "SELECT amount_cents FROM credit_entries WHERE idempotency_key = $1 AND user_id = $2 AND kind = 'debit'",
+    )
+    .bind(&debit_key)
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    match debited {
+        Some((amount,)) => {
+            apply(
+                pool,
+                user,
+                Kind::Refund,
+                amount,
+                &format!("refund:{debit_key}"),
+            )
+            .await
+        }
+        None => balance(pool, user).await,
+    }
+}
+
+pub async fn balance(pool: &PgPool, user: Uuid) -> Result<i64, Error> {
+    sqlx::query_scalar("SELECT balance_cents FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(Error::NotFound(user))
+}
+
+fn debit_key(key: &str) -> String {
+    format!("debit:{key}")
+}
+
+async fn apply(
+    pool: &PgPool,
+    user: Uuid,
+    kind: Kind,
+    amount: i64,
+    key: &str,
+) -> Result<i64, Error> {
+    match try_apply(pool, user, kind, amount, key).await {
+        // A concurrent call with the same key won the race: now this one is
+        // a retry, and the replay path answers it.
+        Err(Error::Internal(sqlx::Error::Database(e)))
+            if e.constraint() == Some("credit_entries_idempotency_key") =>
+        {
+            try_apply(pool, user, kind, amount, key).await
+        }
+        other => other,
+    }
+}
+
+async fn try_apply(
+    pool: &PgPool,
+    user: Uuid,
+    kind: Kind,
+    amount: i64,
+    key: &str,
+) -> Result<i64, Error> {
+    let mut tx = pool.begin().await?;
+    let existing: Option<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT user_id, kind, amount_cents FROM credit_entries WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(entry) = existing {
+        if entry != (user, kind.as_str().to_owned(), amount) {
+            return Err(Error::IdempotencyKeyReused);
+        }
+        drop(tx);
+        return balance(pool, user).await;
+    }
+
+    let delta = if kind == Kind::Debit { -amount } else { amount };
+    let updated: Option<i64> = sqlx::query_scalar(
+        r#"
+        UPDATE users SET balance_cents = balance_cents + $2
+        WHERE id = $1 AND balance_cents + $2 >= 0
+        RETURNING balance_cents
+        "#,
+    )
+    .bind(user)
+    .bind(delta)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(balance_cents) = updated else {
+        drop(tx);
+        let balance = balance(pool, user).await?;
+        return Err(Error::InsufficientCredit {
+            balance_cents: balance,
+            requested_cents: amount,
+        });
+    };
+    sqlx::query(
+        "INSERT INTO credit_entries (id, user_id, kind, amount_cents, idempotency_key) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user)
+    .bind(kind.as_str())
+    .bind(amount)
+    .bind(key)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user, kind = kind.as_str(), amount_cents = amount, "credit changed");
+    Ok(balance_cents)
+}
