@@ -5,6 +5,8 @@
 //! both are translated to a [`contracts::ErrorCode`], and
 //! [`ApiError::from_code`] is the single place a code becomes an HTTP status.
 
+use std::collections::BTreeMap;
+
 use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -53,6 +55,13 @@ pub enum ApiError {
     /// shown: clients get a generic message.
     #[error("{0}")]
     Internal(String),
+    /// Any of the above, with facts the service attached (e.g. the id of a
+    /// rejected order), rendered as problem+json extension members.
+    #[error("{error}")]
+    WithDetails {
+        error: Box<ApiError>,
+        details: BTreeMap<String, String>,
+    },
 }
 
 impl ApiError {
@@ -67,6 +76,7 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::WithDetails { error, .. } => error.status(),
         }
     }
 
@@ -129,7 +139,17 @@ impl ApiError {
     pub fn from_rpc(service: &str, error: RpcError) -> Self {
         match error {
             RpcError::Remote(err) => match serde_json::from_value::<ServiceError>(err.clone()) {
-                Ok(e) => Self::from_code(service, e.code, e.message, Vec::new()),
+                Ok(e) => {
+                    let error = Self::from_code(service, e.code, e.message, Vec::new());
+                    if e.details.is_empty() {
+                        error
+                    } else {
+                        Self::WithDetails {
+                            error: Box::new(error),
+                            details: e.details,
+                        }
+                    }
+                }
                 // A peer (e.g. a NestJS service) that answers a bare string.
                 Err(_) => {
                     Self::from_code(service, ErrorCode::Internal, err.to_string(), Vec::new())
@@ -157,6 +177,13 @@ impl ApiError {
     }
 
     fn problem(&self) -> Problem {
+        if let Self::WithDetails { error, details } = self {
+            let extensions = details
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            return error.problem().with_extensions(extensions);
+        }
         let status = self.status();
         let (detail, errors) = match self {
             Self::BadRequest { detail, errors } => (detail.clone(), errors.clone()),
@@ -169,7 +196,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
+        let inner = match &self {
+            Self::WithDetails { error, .. } => error.as_ref(),
+            other => other,
+        };
+        if let Self::Internal(cause) = inner {
             tracing::error!(error = %cause, "internal error");
         }
         self.problem().into_response()

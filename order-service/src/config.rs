@@ -34,6 +34,16 @@ pub struct Config {
     pub user_service_timeout: Duration,
     /// `SHUTDOWN_GRACE_PERIOD`: time for in-flight messages at shutdown.
     pub grace_period: Duration,
+    /// `SAGA_STEP_ATTEMPTS`: calls of a saga's remote step (charge, refund)
+    /// before it compensates, or leaves the order to recovery.
+    pub saga_attempts: u32,
+    /// `SAGA_RETRY_DELAY`: before a step's second call; doubles after.
+    pub saga_retry_delay: Duration,
+    /// `SAGA_RECOVERY_INTERVAL`: how often sagas left in flight are resumed.
+    pub saga_recovery_interval: Duration,
+    /// `SAGA_STALE_AFTER`: a pending order untouched this long has lost its
+    /// driver; recovery takes it over. Longer than a saga's retry budget.
+    pub saga_stale_after: Duration,
 }
 
 impl Config {
@@ -63,6 +73,13 @@ impl Config {
                 defaults.user_service_timeout,
             )?,
             grace_period: duration_or("SHUTDOWN_GRACE_PERIOD", defaults.grace_period)?,
+            saga_attempts: parse_or("SAGA_STEP_ATTEMPTS", defaults.saga_attempts)?.max(1),
+            saga_retry_delay: duration_or("SAGA_RETRY_DELAY", defaults.saga_retry_delay)?,
+            saga_recovery_interval: duration_or(
+                "SAGA_RECOVERY_INTERVAL",
+                defaults.saga_recovery_interval,
+            )?,
+            saga_stale_after: duration_or("SAGA_STALE_AFTER", defaults.saga_stale_after)?,
             amqp_url: defaults.amqp_url,
         })
     }
@@ -79,6 +96,10 @@ impl Config {
             user_service_url: DEFAULT_USER_SERVICE_URL.to_owned(),
             user_service_timeout: Duration::from_secs(2),
             grace_period: Duration::from_secs(10),
+            saga_attempts: 3,
+            saga_retry_delay: Duration::from_millis(200),
+            saga_recovery_interval: Duration::from_secs(10),
+            saga_stale_after: Duration::from_secs(30),
         }
     }
 }

@@ -26,8 +26,16 @@ pub enum Error {
     },
     #[error("this Idempotency-Key was already used for a different order")]
     IdempotencyKeyReused,
-    #[error("user-service is unavailable: {0}")]
-    UserServiceUnavailable(String),
+    #[error("order {order_id} was rejected: {reason}")]
+    Rejected {
+        order_id: Uuid,
+        code: ErrorCode,
+        reason: String,
+    },
+    #[error(
+        "order {0} is pending: its payment could not be settled yet and will be resolved shortly"
+    )]
+    SagaPending(Uuid),
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
@@ -42,7 +50,21 @@ impl From<Error> for HandlerError {
             Error::InsufficientStock { .. } | Error::IdempotencyKeyReused => {
                 reply(ErrorCode::FailedPrecondition)
             }
-            Error::UserServiceUnavailable(reason) => HandlerError::Transient(reason.clone()),
+            Error::Rejected {
+                order_id,
+                code,
+                reason,
+            } => HandlerError::Reply(
+                ServiceError::new(*code, e.to_string())
+                    .with_detail("order_id", order_id.to_string())
+                    .with_detail("order_status", "rejected")
+                    .with_detail("reason", reason.clone()),
+            ),
+            Error::SagaPending(order_id) => HandlerError::Reply(
+                ServiceError::new(ErrorCode::Unavailable, e.to_string())
+                    .with_detail("order_id", order_id.to_string())
+                    .with_detail("order_status", "pending"),
+            ),
             Error::Database(source) if is_transient(source) => {
                 HandlerError::Transient(format!("database unavailable: {source}"))
             }

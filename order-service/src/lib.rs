@@ -9,7 +9,8 @@
 //! - [`new_order`]: validating an order request and keying it.
 //! - [`orders`]: idempotent placement, queries.
 //! - [`products`]: the catalogue.
-//! - [`users`]: the gRPC client to user-service.
+//! - [`saga`]: reserve → charge → confirm, compensation, crash recovery.
+//! - [`users`]: the gRPC client to user-service (charges and refunds).
 //! - [`error`]: [`Error`] and its single mapping to a message settlement.
 
 pub mod config;
@@ -18,6 +19,7 @@ pub mod new_order;
 pub mod orders;
 pub mod patterns;
 pub mod products;
+pub mod saga;
 pub mod users;
 
 use std::future::Future;
@@ -50,9 +52,15 @@ impl App {
     pub fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
         let users = users::UserDirectory::connect_lazy(&config)
             .context("configuring the user-service client")?;
+        let saga = saga::Saga {
+            pool: pool.clone(),
+            users,
+            attempts: config.saga_attempts,
+            retry_delay: config.saga_retry_delay,
+        };
         Ok(Self {
             config,
-            state: patterns::State { pool, users },
+            state: patterns::State { pool, saga },
         })
     }
 
@@ -78,8 +86,17 @@ impl App {
         server.retry_delay = self.config.retry_delay;
         server.grace_period = self.config.grace_period;
 
+        // Sagas a crash left in flight are finished (or compensated) at
+        // start-up and then periodically.
+        let recovery = tokio::spawn(self.state.saga.clone().run_recovery(
+            self.config.saga_recovery_interval,
+            self.config.saga_stale_after,
+            token.clone(),
+        ));
+
         let pool = self.state.pool.clone();
         messaging::serve(server, patterns::router(self.state), token).await;
+        let _ = recovery.await;
         pool.close().await;
         tracing::info!("order-service stopped");
         Ok(())

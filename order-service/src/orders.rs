@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use crate::{error::Error, new_order::NewOrder};
 
-/// Places an order: reserves stock for every line and records the order, in
-/// one transaction. A request whose key already placed an order gets that
-/// order back, whether the first copy committed long ago or a moment ago in
-/// a concurrent transaction.
+/// Records an order (saga step 1, see [`insert`]). A request whose key
+/// already recorded an order gets that order back, whether the first copy
+/// committed long ago or a moment ago in a concurrent transaction; the
+/// caller then drives its saga, which resumes wherever it stands.
 pub async fn place(pool: &PgPool, new: NewOrder) -> Result<Order, Error> {
     if let Some(existing) = replay(pool, &new).await? {
         return Ok(existing);
@@ -46,6 +46,11 @@ async fn replay(pool: &PgPool, new: &NewOrder) -> Result<Option<Order>, Error> {
     }
 }
 
+/// Step 1 of the saga, in one transaction: reserve stock for every line and
+/// record the order `pending`, its saga at `charging`. When a line cannot be
+/// reserved, the reservations are rolled back (to a savepoint) and the order
+/// is recorded `rejected` instead, so the client gets an order id either way
+/// and a retry gets the same answer.
 async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     let skus: Vec<&str> = new.lines.keys().map(String::as_str).collect();
     let mut tx = pool.begin().await?;
@@ -70,39 +75,34 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
         )));
     }
 
-    // Conditional decrements, in SKU order: the row lock and the check are
-    // one statement, so stock never goes negative under concurrency.
-    for (sku, &quantity) in &new.lines {
-        let reserved: Option<(i32,)> = sqlx::query_as(
-            "UPDATE products SET stock = stock - $2 WHERE sku = $1 AND stock >= $2 RETURNING stock",
-        )
-        .bind(sku)
-        .bind(quantity)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if reserved.is_none() {
-            let (available,): (i32,) = sqlx::query_as("SELECT stock FROM products WHERE sku = $1")
-                .bind(sku)
-                .fetch_one(&mut *tx)
-                .await?;
-            return Err(Error::InsufficientStock {
-                sku: sku.clone(),
-                requested: quantity,
-                available: i64::from(available),
-            });
+    let mut reservation = sqlx::Acquire::begin(&mut *tx).await?;
+    let shortage = reserve(&mut reservation, new).await?;
+    let (status, step, reason) = match &shortage {
+        None => {
+            reservation.commit().await?;
+            ("pending", "charging", None)
         }
-    }
+        Some(shortage) => {
+            reservation.rollback().await?;
+            ("rejected", "done", Some(shortage.to_string()))
+        }
+    };
 
     let id = Uuid::now_v7();
     let total: i64 = new.lines.iter().map(|(sku, q)| prices[sku] * q).sum();
     sqlx::query(
         r#"
-        INSERT INTO orders (id, user_id, status, total_cents, idempotency_key, request_fingerprint)
-        VALUES ($1, $2, 'confirmed', $3, $4, $5)
+        INSERT INTO orders (id, user_id, status, saga_step, reason, reason_code, total_cents,
+                            idempotency_key, request_fingerprint)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         "#,
     )
     .bind(id)
     .bind(new.user_id)
+    .bind(status)
+    .bind(step)
+    .bind(&reason)
+    .bind(reason.as_ref().map(|_| "FAILED_PRECONDITION"))
     .bind(total)
     .bind(&new.idempotency_key)
     .bind(&new.fingerprint)
@@ -125,8 +125,35 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     .await?;
     tx.commit().await?;
 
-    tracing::info!(order_id = %id, total_cents = total, "order placed");
+    tracing::info!(order_id = %id, status, total_cents = total, "order recorded");
     find(pool, id).await
+}
+
+/// Conditional decrements, in SKU order: the row lock and the check are one
+/// statement, so stock never goes negative under concurrency. Returns the
+/// first line that could not be reserved.
+async fn reserve(tx: &mut sqlx::PgConnection, new: &NewOrder) -> Result<Option<Error>, Error> {
+    for (sku, &quantity) in &new.lines {
+        let reserved: Option<(i32,)> = sqlx::query_as(
+            "UPDATE products SET stock = stock - $2 WHERE sku = $1 AND stock >= $2 RETURNING stock",
+        )
+        .bind(sku)
+        .bind(quantity)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if reserved.is_none() {
+            let (available,): (i32,) = sqlx::query_as("SELECT stock FROM products WHERE sku = $1")
+                .bind(sku)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Ok(Some(Error::InsufficientStock {
+                sku: sku.clone(),
+                requested: quantity,
+                available: i64::from(available),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 #[derive(sqlx::FromRow)]
@@ -136,11 +163,12 @@ struct OrderRow {
     status: String,
     total_cents: i64,
     created_at: DateTime<Utc>,
+    reason: Option<String>,
 }
 
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Order, Error> {
     let row: OrderRow = sqlx::query_as(
-        "SELECT id, user_id, status, total_cents, created_at FROM orders WHERE id = $1",
+        "SELECT id, user_id, status, total_cents, created_at, reason FROM orders WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -154,7 +182,7 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Order, Error> {
 pub async fn list_for_user(pool: &PgPool, user_id: Uuid, limit: i64) -> Result<Vec<Order>, Error> {
     let rows: Vec<OrderRow> = sqlx::query_as(
         r#"
-        SELECT id, user_id, status, total_cents, created_at
+        SELECT id, user_id, status, total_cents, created_at, reason
         FROM orders
         WHERE user_id = $1
         ORDER BY created_at DESC, id DESC
@@ -202,5 +230,6 @@ fn to_order(row: OrderRow, items: &mut HashMap<Uuid, Vec<OrderItem>>) -> Order {
         total_cents: row.total_cents,
         items: items.remove(&row.id).unwrap_or_default(),
         created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        reason: row.reason,
     }
 }

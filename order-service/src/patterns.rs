@@ -5,7 +5,8 @@
 use std::future::Future;
 
 use contracts::{
-    orders::{CreateOrder, GetOrder, ListOrders, OrderList, ProductList},
+    ErrorCode,
+    orders::{CreateOrder, GetOrder, ListOrders, Order, OrderList, ProductList},
     patterns::{CREATE_ORDER, GET_ORDER, LIST_ORDERS, LIST_PRODUCTS},
 };
 use messaging::{HandlerError, Message, Router};
@@ -14,7 +15,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{error::Error, new_order::NewOrder, orders, products, users::UserDirectory};
+use crate::{error::Error, new_order::NewOrder, orders, products, saga::Saga};
 
 /// Most orders `list_orders` returns.
 const ORDER_LIST_LIMIT: i64 = 100;
@@ -23,7 +24,7 @@ const ORDER_LIST_LIMIT: i64 = 100;
 #[derive(Debug, Clone)]
 pub struct State {
     pub pool: PgPool,
-    pub users: UserDirectory,
+    pub saga: Saga,
 }
 
 pub fn router(state: State) -> Router {
@@ -34,11 +35,41 @@ pub fn router(state: State) -> Router {
         .route(LIST_PRODUCTS, handler(&state, list_products))
 }
 
+/// Records the order (or finds it, for a retry or a redelivery), drives its
+/// saga as far as it goes, and answers with the outcome: the confirmed order,
+/// or an error naming the order and why it was rejected or is still pending.
 async fn create_order(state: State, message: Message) -> Result<Value, Error> {
     let request: CreateOrder = decode(message.data)?;
     let new = NewOrder::parse(request, &message.message_id)?;
-    state.users.ensure_exists(new.user_id).await?;
-    encode(orders::place(&state.pool, new).await?)
+    let order = orders::place(&state.pool, new).await?;
+    let order = match order.status.as_str() {
+        "pending" => state.saga.drive(parse_uuid("id", &order.id)?).await?,
+        _ => order,
+    };
+    outcome(&state.pool, order).await
+}
+
+async fn outcome(pool: &PgPool, order: Order) -> Result<Value, Error> {
+    let id = parse_uuid("id", &order.id)?;
+    match order.status.as_str() {
+        "confirmed" => encode(order),
+        "rejected" => {
+            let code: Option<String> =
+                sqlx::query_scalar("SELECT reason_code FROM orders WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await?;
+            Err(Error::Rejected {
+                order_id: id,
+                code: code
+                    .as_deref()
+                    .and_then(ErrorCode::parse)
+                    .unwrap_or(ErrorCode::FailedPrecondition),
+                reason: order.reason.unwrap_or_default(),
+            })
+        }
+        _ => Err(Error::SagaPending(id)),
+    }
 }
 
 async fn get_order(state: State, message: Message) -> Result<Value, Error> {

@@ -1,14 +1,29 @@
-//! The users order-service knows of: it asks user-service over gRPC, through
-//! one lazily connected channel with a deadline on every call.
+//! order-service's client for user-service: one lazily connected channel,
+//! a deadline on every call, and the caller's trace context in its metadata.
+//! The saga charges and refunds store credit through it.
 
 use std::time::Duration;
 
-use contracts::user::{UserById, user_service_client::UserServiceClient};
+use contracts::{
+    ErrorCode, ServiceError,
+    user::{CreditChange, RefundRequest, user_service_client::UserServiceClient},
+};
 use platform::propagation::{TracedChannel, traced};
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::{Config, error::Error};
+use crate::Config;
+
+/// How a debit ended.
+#[derive(Debug)]
+pub enum Charge {
+    Charged,
+    /// A business answer: insufficient credit, unknown user. Nothing taken.
+    Declined(ServiceError),
+    /// No answer that says what happened (user-service down, slow): the
+    /// debit may or may not have been applied.
+    Unknown(String),
+}
 
 #[derive(Debug, Clone)]
 pub struct UserDirectory {
@@ -23,28 +38,52 @@ impl UserDirectory {
             .tcp_nodelay(true)
             .connect_lazy();
         Ok(Self {
-            // Every call carries the current trace context in its metadata.
             client: UserServiceClient::new(traced(channel)),
             timeout: config.user_service_timeout,
         })
     }
 
-    /// Succeeds when the user exists. user-service being down is transient
-    /// (the message is retried); an unknown user is a business answer.
-    pub async fn ensure_exists(&self, id: Uuid) -> Result<(), Error> {
-        let mut request = tonic::Request::new(UserById { id: id.to_string() });
+    /// Debits `amount_cents`, keyed by `key`: calling again with the same key
+    /// never charges twice.
+    pub async fn debit(&self, user: Uuid, amount_cents: i64, key: &str) -> Charge {
+        let mut request = tonic::Request::new(CreditChange {
+            user_id: user.to_string(),
+            amount_cents,
+            idempotency_key: key.to_owned(),
+        });
         request.set_timeout(self.timeout);
-        match self.client.clone().find_one(request).await {
+        match self.client.clone().debit(request).await {
+            Ok(_) => Charge::Charged,
+            Err(status) => match status.code() {
+                Code::FailedPrecondition => Charge::Declined(ServiceError::new(
+                    ErrorCode::FailedPrecondition,
+                    status.message(),
+                )),
+                Code::NotFound => {
+                    Charge::Declined(ServiceError::new(ErrorCode::NotFound, status.message()))
+                }
+                Code::InvalidArgument => Charge::Declined(ServiceError::new(
+                    ErrorCode::InvalidArgument,
+                    status.message(),
+                )),
+                code => Charge::Unknown(format!("{code:?}: {}", status.message())),
+            },
+        }
+    }
+
+    /// Refunds what the debit keyed `debit_key` took, if anything, at most
+    /// once. `Err` when user-service could not be reached.
+    pub async fn refund(&self, user: Uuid, debit_key: &str) -> Result<(), String> {
+        let mut request = tonic::Request::new(RefundRequest {
+            user_id: user.to_string(),
+            debit_idempotency_key: debit_key.to_owned(),
+        });
+        request.set_timeout(self.timeout);
+        match self.client.clone().refund(request).await {
+            // An unknown user was never charged: nothing to give back.
             Ok(_) => Ok(()),
-            Err(status) if status.code() == Code::NotFound => Err(Error::UnknownUser(id)),
-            Err(status) if status.code() == Code::InvalidArgument => {
-                Err(Error::Invalid(status.message().to_owned()))
-            }
-            Err(status) => Err(Error::UserServiceUnavailable(format!(
-                "{:?}: {}",
-                status.code(),
-                status.message()
-            ))),
+            Err(status) if status.code() == Code::NotFound => Ok(()),
+            Err(status) => Err(format!("{:?}: {}", status.code(), status.message())),
         }
     }
 }

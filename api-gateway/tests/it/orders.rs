@@ -9,15 +9,25 @@ use sqlx::PgPool;
 
 use crate::helpers::{TestApp, assert_problem, gateway_config};
 
+/// A user with 1,000.00 of store credit.
 async fn user(app: &TestApp) -> String {
     let response = app
         .create_user("Buyer", &format!("{}@example.com", uuid::Uuid::now_v7()))
         .await;
     assert_eq!(response.status(), 201);
-    response.json::<Value>().await.unwrap()["id"]
+    let id = response.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
-        .to_owned()
+        .to_owned();
+    let top_up = app
+        .http
+        .post(app.url(&format!("/users/{id}/credit")))
+        .json(&json!({"amount_cents": 100_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(top_up.status(), 200);
+    id
 }
 
 async fn post_order(app: &TestApp, body: Value, key: Option<&str>) -> reqwest::Response {
@@ -40,9 +50,14 @@ async fn an_order_is_placed_then_found_and_listed(pool: PgPool) {
     )
     .await;
 
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned());
     let order: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let location = location.unwrap();
     assert_eq!(
         location,
         format!("/orders/{}", order["id"].as_str().unwrap())
@@ -262,5 +277,60 @@ async fn rabbitmq_unreachable_is_503_at_once_and_reported_by_health() {
     assert_eq!(
         report["dependencies"]["rabbitmq"]["status"], "down",
         "{report}"
+    );
+}
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn a_rejected_order_answers_with_its_id_and_reason(pool: PgPool) {
+    let app = TestApp::spawn_with_orders(pool).await;
+    let user = user(&app).await; // 1,000.00 of credit
+
+    let too_expensive = post_order(
+        &app,
+        json!({"user_id": user, "items": [{"sku": "HOODIE-GREY-L", "quantity": 21}]}),
+        None,
+    )
+    .await;
+    let stock_problem = assert_problem(too_expensive, 409).await;
+    let broke = post_order(
+        &app,
+        json!({"user_id": user, "items": [{"sku": "TEE-BLACK-M", "quantity": 60}]}),
+        None,
+    )
+    .await;
+    let credit_problem = assert_problem(broke, 409).await;
+
+    assert!(
+        stock_problem["reason"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient stock"),
+        "{stock_problem}"
+    );
+    assert!(
+        credit_problem["reason"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient credit"),
+        "{credit_problem}"
+    );
+    let id = credit_problem["order_id"].as_str().unwrap();
+    assert_eq!(credit_problem["order_status"], "rejected");
+    let order: Value = app
+        .http
+        .get(app.url(&format!("/orders/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "rejected");
+    assert!(
+        order["reason"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient credit"),
+        "{order}"
     );
 }

@@ -16,6 +16,7 @@ pub(crate) struct TestApp {
     pub(crate) client: RpcClient,
     pub(crate) pool: PgPool,
     pub(crate) queue: String,
+    pub(crate) user_service_url: String,
     pub(crate) admin: Channel,
     pub(crate) admin_connection: Connection,
     _shutdown: Vec<oneshot::Sender<()>>,
@@ -46,7 +47,7 @@ impl TestApp {
         let queue = format!("test.orders.{}", Uuid::new_v4());
         let mut config = Config::new("postgres://unused", amqp_url());
         config.queue = queue.clone();
-        config.user_service_url = user_service_url;
+        config.user_service_url = user_service_url.clone();
         config.retry_delay = Duration::from_millis(10);
         let app = App::with_pool(config, pool.clone()).unwrap();
         let (stop_orders, stopped) = oneshot::channel::<()>();
@@ -67,6 +68,7 @@ impl TestApp {
             client,
             pool,
             queue,
+            user_service_url,
             admin,
             admin_connection,
             _shutdown: shutdown,
@@ -74,17 +76,46 @@ impl TestApp {
         }
     }
 
-    /// A user row straight in the users table (user-service's own API is
-    /// tested in its crate).
+    /// A user with plenty of credit (1,000.00).
     pub(crate) async fn user(&self) -> Uuid {
+        self.user_with_credit(100_000).await
+    }
+
+    /// A user row straight in the users table, with a top-up in the ledger
+    /// when `cents` > 0 (user-service's own API is tested in its crate).
+    pub(crate) async fn user_with_credit(&self, cents: i64) -> Uuid {
         let id = Uuid::now_v7();
-        sqlx::query("INSERT INTO users (id, name, email) VALUES ($1, 'Buyer', $2)")
+        sqlx::query(
+            "INSERT INTO users (id, name, email, balance_cents) VALUES ($1, 'Buyer', $2, $3)",
+        )
+        .bind(id)
+        .bind(format!("{id}@example.com"))
+        .bind(cents)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        if cents > 0 {
+            sqlx::query(
+                "INSERT INTO credit_entries (id, user_id, kind, amount_cents, idempotency_key)
+                 VALUES ($1, $2, 'top_up', $3, $4)",
+            )
+            .bind(Uuid::now_v7())
             .bind(id)
-            .bind(format!("{id}@example.com"))
+            .bind(cents)
+            .bind(format!("seed:{id}"))
             .execute(&self.pool)
             .await
             .unwrap();
+        }
         id
+    }
+
+    pub(crate) async fn balance(&self, user: Uuid) -> i64 {
+        sqlx::query_scalar("SELECT balance_cents FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
     }
 
     pub(crate) async fn stock(&self, sku: &str) -> i32 {

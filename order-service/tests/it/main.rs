@@ -9,3 +9,4 @@ mod helpers;
 mod nestjs;
 mod orders;
 mod reliability;
+mod saga;

@@ -5,6 +5,8 @@
 //! [`ErrorCode`] to an HTTP status in exactly one place. The codes follow the
 //! gRPC canonical codes so the two transports agree on meaning.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Why a request failed, independent of the transport that carried it.
@@ -27,12 +29,37 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// The wire name, as serialized: `"NOT_FOUND"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::NotFound => "NOT_FOUND",
+            Self::AlreadyExists => "ALREADY_EXISTS",
+            Self::FailedPrecondition => "FAILED_PRECONDITION",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    /// The code named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+}
+
 /// A failure as it travels between services: a code and a message a human can
 /// act on. Messages never carry SQL, stack traces or other internals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceError {
     pub code: ErrorCode,
     pub message: String,
+    /// Machine-readable facts about the failure, e.g. the id of the order a
+    /// rejection is about. The gateway passes them on as problem+json
+    /// extension members.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
 }
 
 impl ServiceError {
@@ -40,7 +67,13 @@ impl ServiceError {
         Self {
             code,
             message: message.into(),
+            details: BTreeMap::new(),
         }
+    }
+
+    pub fn with_detail(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
     }
 }
 
@@ -62,5 +95,18 @@ mod tests {
         let json = serde_json::to_string(&err).unwrap();
         assert_eq!(json, r#"{"code":"NOT_FOUND","message":"no user 42"}"#);
         assert_eq!(serde_json::from_str::<ServiceError>(&json).unwrap(), err);
+    }
+
+    #[test]
+    fn as_str_and_parse_agree_with_serde() {
+        for code in [
+            ErrorCode::NotFound,
+            ErrorCode::FailedPrecondition,
+            ErrorCode::Unavailable,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("NOPE"), None);
     }
 }

@@ -61,6 +61,9 @@ pub struct Order {
     pub total_cents: i64,
     pub items: Vec<OrderItem>,
     pub created_at: String,
+    /// Why a `rejected` order was rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

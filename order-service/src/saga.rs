@@ -1,0 +1,254 @@
+//! The order saga: reserve stock → charge store credit → confirm, with
+//! compensation in reverse (refund, release stock) when a step fails.
+//!
+//! Step 1 (reserve) is [`crate::orders::place`]. Each later transition is one
+//! conditional UPDATE on the order's `status`/`saga_step`, committed before
+//! the next remote call, so a crash at any point leaves a state that
+//! [`Saga::drive`] resumes from, and two drivers of one order (a redelivered
+//! message and the recovery loop) cannot both apply a transition. The remote
+//! calls are idempotent by a key derived from the order id: a resumed saga
+//! that charges again is not charged twice, and a refund gives back at most
+//! what was taken — nothing, if the debit never happened.
+//!
+//! ```text
+//! pending/charging --debit ok------------> confirmed
+//!        |-- declined, or user-service unreachable after retries
+//!        v
+//! pending/compensating --refund, release stock--> rejected
+//! ```
+
+use std::time::Duration;
+
+use contracts::{ErrorCode, orders::Order};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    error::Error,
+    orders,
+    users::{Charge, UserDirectory},
+};
+
+/// How hard the saga tries a remote step before it gives up on it.
+#[derive(Debug, Clone)]
+pub struct Saga {
+    pub pool: PgPool,
+    pub users: UserDirectory,
+    /// Calls of a remote step before the saga compensates (charge) or leaves
+    /// the order to recovery (refund).
+    pub attempts: u32,
+    /// Delay before the second call; doubles after each.
+    pub retry_delay: Duration,
+}
+
+#[derive(sqlx::FromRow)]
+struct State {
+    user_id: Uuid,
+    total_cents: i64,
+    status: String,
+    saga_step: String,
+}
+
+/// The debit of an order is keyed by the order: one order, one charge.
+pub fn debit_key(order: Uuid) -> String {
+    format!("order:{order}")
+}
+
+impl Saga {
+    /// Advances the order's saga as far as it can go now, and returns the
+    /// order: `confirmed`, `rejected`, or still `pending` when a refund must
+    /// wait for user-service (recovery finishes it).
+    pub async fn drive(&self, id: Uuid) -> Result<Order, Error> {
+        loop {
+            let state: State = sqlx::query_as(
+                "SELECT user_id, total_cents, status, saga_step FROM orders WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::OrderNotFound(id))?;
+            match (state.status.as_str(), state.saga_step.as_str()) {
+                ("pending", "charging") => self.charge(id, &state).await?,
+                ("pending", "compensating") => {
+                    if !self.compensate(id, &state).await? {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        orders::find(&self.pool, id).await
+    }
+
+    async fn charge(&self, id: Uuid, state: &State) -> Result<(), Error> {
+        let mut delay = self.retry_delay;
+        for attempt in 1..=self.attempts {
+            match self
+                .users
+                .debit(state.user_id, state.total_cents, &debit_key(id))
+                .await
+            {
+                Charge::Charged => {
+                    return self
+                        .transition(id, "charging", Some("confirmed"), "done", None)
+                        .await;
+                }
+                Charge::Declined(e) => {
+                    let reason = Some((e.code, e.message.as_str()));
+                    return self
+                        .transition(id, "charging", None, "compensating", reason)
+                        .await;
+                }
+                Charge::Unknown(why) if attempt < self.attempts => {
+                    tracing::warn!(order_id = %id, attempt, why, "charge failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Charge::Unknown(why) => {
+                    tracing::warn!(order_id = %id, why, "charge failed; compensating");
+                    let reason = (
+                        ErrorCode::Unavailable,
+                        "payment is unavailable right now; nothing was charged",
+                    );
+                    return self
+                        .transition(id, "charging", None, "compensating", Some(reason))
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refund, then release the stock and reject. `false` when the refund
+    /// could not be made now; the order stays pending for recovery.
+    async fn compensate(&self, id: Uuid, state: &State) -> Result<bool, Error> {
+        let mut delay = self.retry_delay;
+        for attempt in 1..=self.attempts {
+            match self.users.refund(state.user_id, &debit_key(id)).await {
+                Ok(()) => {
+                    self.release_and_reject(id).await?;
+                    return Ok(true);
+                }
+                Err(why) => {
+                    tracing::warn!(order_id = %id, attempt, why, "refund failed");
+                    if attempt < self.attempts {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Moves a pending order from saga step `from` to `to` (and `status`, if
+    /// given), recording a rejection reason when one is given. Does nothing
+    /// if another driver moved it first; the caller re-reads the state.
+    async fn transition(
+        &self,
+        id: Uuid,
+        from: &str,
+        status: Option<&str>,
+        to: &str,
+        reason: Option<(ErrorCode, &str)>,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            r#"
+            UPDATE orders
+            SET status = COALESCE($3, status), saga_step = $4,
+                reason = COALESCE($5, reason), reason_code = COALESCE($6, reason_code), updated_at = now()
+            WHERE id = $1 AND status = 'pending' AND saga_step = $2
+            "#,
+        )
+        .bind(id)
+        .bind(from)
+        .bind(status)
+        .bind(to)
+        .bind(reason.map(|(_, text)| text))
+        .bind(reason.map(|(code, _)| code.as_str()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Rejects the order and puts its stock back, in one transaction, once.
+    async fn release_and_reject(&self, id: Uuid) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let rejected = sqlx::query(
+            r#"
+            UPDATE orders SET status = 'rejected', saga_step = 'done', updated_at = now()
+            WHERE id = $1 AND status = 'pending' AND saga_step = 'compensating'
+            "#,
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if rejected == 1 {
+            sqlx::query(
+                r#"
+                UPDATE products p SET stock = p.stock + i.quantity
+                FROM order_items i
+                WHERE i.order_id = $1 AND p.sku = i.sku
+                "#,
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(order_id = %id, "order rejected; stock released");
+        Ok(())
+    }
+
+    /// Resumes every saga that has not moved for `stale_after` (its driver
+    /// crashed, or a refund waited for user-service). Returns how many it
+    /// drove.
+    pub async fn recover(&self, stale_after: Duration) -> Result<usize, Error> {
+        let stale: Vec<(Uuid,)> = sqlx::query_as(
+            r#"
+            SELECT id FROM orders
+            WHERE status = 'pending' AND updated_at < now() - make_interval(secs => $1)
+            ORDER BY updated_at
+            LIMIT 100
+            "#,
+        )
+        .bind(stale_after.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        for (id,) in &stale {
+            match self.drive(*id).await {
+                Ok(order) => {
+                    tracing::info!(order_id = %id, status = order.status, "saga recovered")
+                }
+                Err(e) => {
+                    tracing::warn!(order_id = %id, error = %e, "saga recovery failed; will retry")
+                }
+            }
+        }
+        Ok(stale.len())
+    }
+
+    /// Runs [`Saga::recover`] at start-up and then every `interval`, until
+    /// `shutdown`.
+    pub async fn run_recovery(
+        self,
+        interval: Duration,
+        stale_after: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    if let Err(e) = self.recover(stale_after).await {
+                        tracing::warn!(error = %e, "saga recovery pass failed");
+                    }
+                }
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
