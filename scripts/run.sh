@@ -27,7 +27,7 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr "$bin/user-service" & pids+=($!)
+DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr AMQP_URL=$amqp_url "$bin/user-service" & pids+=($!)
 DATABASE_URL=$orders_db AMQP_URL=$amqp_url USER_SERVICE_URL=http://$user_service_addr "$bin/order-service" & pids+=($!)
 "$bin/notification-service" & pids+=($!)
 GATEWAY_LISTEN_ADDR=$gateway_addr USER_SERVICE_URL=http://$user_service_addr AMQP_URL=$amqp_url "$bin/api-gateway" & pids+=($!)

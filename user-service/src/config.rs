@@ -3,14 +3,17 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use contracts::events::EVENTS_EXCHANGE;
 use platform::{
     db::DbConfig,
-    env::{ConfigError, duration_or, parse_or},
+    env::{ConfigError, duration_or, parse_or, string_or},
 };
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/users";
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+pub const DEFAULT_OUTBOX_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -22,6 +25,14 @@ pub struct Config {
     /// `HEALTH_CHECK_INTERVAL`: how often the database is pinged to keep the
     /// `grpc.health.v1` status true.
     pub health_check_interval: Duration,
+    /// `AMQP_URL`: RabbitMQ, for publishing events.
+    pub amqp_url: String,
+    /// `EVENTS_EXCHANGE`: where the outbox relay publishes events. `None`
+    /// (only from [`Config::new`]) keeps events in the outbox unpublished.
+    pub events_exchange: Option<String>,
+    /// `OUTBOX_POLL_INTERVAL`: how often the relay looks for events that
+    /// waited out a broker outage (new events are published at once).
+    pub outbox_poll_interval: Duration,
 }
 
 impl Config {
@@ -36,15 +47,25 @@ impl Config {
                 "HEALTH_CHECK_INTERVAL",
                 DEFAULT_HEALTH_CHECK_INTERVAL,
             )?,
+            amqp_url: string_or("AMQP_URL", DEFAULT_AMQP_URL),
+            events_exchange: Some(string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE)),
+            outbox_poll_interval: duration_or(
+                "OUTBOX_POLL_INTERVAL",
+                DEFAULT_OUTBOX_POLL_INTERVAL,
+            )?,
         })
     }
 
-    /// Defaults with a chosen listen address; for tests and embedding.
+    /// Defaults with a chosen listen address, and no event publishing; for
+    /// tests and embedding.
     pub fn new(listen_addr: SocketAddr) -> Self {
         Self {
             listen_addr,
             database: DbConfig::new(DEFAULT_DATABASE_URL),
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
+            amqp_url: DEFAULT_AMQP_URL.to_owned(),
+            events_exchange: None,
+            outbox_poll_interval: DEFAULT_OUTBOX_POLL_INTERVAL,
         }
     }
 }

@@ -5,19 +5,27 @@ use contracts::user::{self as pb, user_service_server::UserService};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
+use std::sync::Arc;
+
+use contracts::events::{USER_CREATED, UserCreated};
+use messaging::outbox;
+use tokio::sync::Notify;
+
 use crate::{
-    credit,
+    Error, credit,
     users::{self, NewUser},
 };
 
 #[derive(Debug, Clone)]
 pub struct UserGrpc {
     pool: PgPool,
+    /// Wakes the outbox relay after a commit that enqueued an event.
+    events: Arc<Notify>,
 }
 
 impl UserGrpc {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, events: Arc<Notify>) -> Self {
+        Self { pool, events }
     }
 }
 
@@ -43,7 +51,19 @@ impl UserService for UserGrpc {
     async fn create(&self, req: Request<pb::CreateUser>) -> Result<Response<pb::User>, Status> {
         let pb::CreateUser { name, email } = req.into_inner();
         let new = NewUser::parse(&name, &email)?;
-        let user = users::insert(&self.pool, new).await?;
+        // The user and its user_created event commit together, or neither.
+        let mut tx = self.pool.begin().await.map_err(Error::from)?;
+        let user = users::insert(&mut *tx, new).await?;
+        let event = UserCreated {
+            user_id: user.id.to_string(),
+            name: user.name.clone(),
+            email: user.email.clone(),
+        };
+        outbox::enqueue(&mut tx, USER_CREATED, event)
+            .await
+            .map_err(Error::from)?;
+        tx.commit().await.map_err(Error::from)?;
+        self.events.notify_one();
         tracing::info!(user_id = %user.id, "user created");
         Ok(Response::new(user.into()))
     }

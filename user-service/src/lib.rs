@@ -22,13 +22,15 @@ pub mod grpc;
 pub mod health;
 pub mod users;
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use contracts::user::{FILE_DESCRIPTOR_SET, user_service_server::UserServiceServer};
+use messaging::{AmqpConfig, RpcClient, outbox::Relay};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 pub use db::MIGRATOR;
@@ -93,17 +95,41 @@ impl App {
             .build_v1()
             .context("building the reflection service")?;
 
+        let relay = Relay::new(
+            self.pool.clone(),
+            RpcClient::publisher(
+                AmqpConfig::new(self.config.amqp_url.clone()),
+                self.config.events_exchange.clone().unwrap_or_default(),
+                Duration::from_secs(5),
+            ),
+            self.config.outbox_poll_interval,
+        );
+        let events = relay.waker();
+        let stop_relay = CancellationToken::new();
+        let relay_task = self
+            .config
+            .events_exchange
+            .is_some()
+            .then(|| tokio::spawn(relay.run(stop_relay.clone())));
+
         tracing::info!(addr = %self.local_addr(), "user-service listening (gRPC)");
         let served = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .trace_fn(grpc_span)
             .add_service(health)
             .add_service(reflection)
-            .add_service(UserServiceServer::new(UserGrpc::new(self.pool.clone())))
+            .add_service(UserServiceServer::new(UserGrpc::new(
+                self.pool.clone(),
+                events,
+            )))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await;
 
         watcher.abort();
+        stop_relay.cancel();
+        if let Some(relay) = relay_task {
+            let _ = relay.await;
+        }
         self.pool.close().await;
         tracing::info!("user-service stopped");
         served.context("serving gRPC")

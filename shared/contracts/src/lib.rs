@@ -9,11 +9,13 @@
 //! - [`users`]: the gateway's JSON request/response bodies for users, with
 //!   conversions from the gRPC messages.
 //! - [`patterns`]: RabbitMQ message pattern names and queue names.
+//! - [`events`]: domain events (`user_created`, `order_confirmed`, …).
 //! - [`orders`]: order and product shapes, shared by the gateway's JSON and
 //!   order-service's messages.
 //! - [`error`]: [`ErrorCode`], the cross-service error vocabulary.
 
 pub mod error;
+pub mod events;
 pub mod orders;
 pub mod patterns;
 pub mod users;

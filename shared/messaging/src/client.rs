@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     AmqpConfig, RpcError,
-    publish::{PERSISTENT, publish_confirmed},
+    publish::{PERSISTENT, publish_confirmed, publish_to_exchange},
     supervisor,
     wire::{self, DIRECT_REPLY_TO, Reply},
 };
@@ -42,7 +42,10 @@ pub struct RpcClient {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// The queue `send` and `emit` target; empty for a pure publisher.
     pub(crate) queue: String,
+    /// The exchange `publish` targets, declared on connect.
+    pub(crate) exchange: Option<String>,
     timeout: Duration,
     /// `None` while disconnected: `send` fails fast instead of waiting.
     channel: RwLock<Option<Channel>>,
@@ -62,8 +65,24 @@ impl RpcClient {
     /// client connects when the broker appears. `timeout` is the deadline of
     /// every `send`.
     pub fn start(config: AmqpConfig, queue: impl Into<String>, timeout: Duration) -> Self {
+        Self::start_with(config, queue.into(), None, timeout)
+    }
+
+    /// A client for publishing events to `exchange` (a durable topic
+    /// exchange, declared on connect) with [`RpcClient::publish`].
+    pub fn publisher(config: AmqpConfig, exchange: impl Into<String>, timeout: Duration) -> Self {
+        Self::start_with(config, String::new(), Some(exchange.into()), timeout)
+    }
+
+    fn start_with(
+        config: AmqpConfig,
+        queue: String,
+        exchange: Option<String>,
+        timeout: Duration,
+    ) -> Self {
         let inner = Arc::new(Inner {
-            queue: queue.into(),
+            queue,
+            exchange,
             timeout,
             channel: RwLock::new(None),
             pending: Mutex::new(HashMap::new()),
@@ -151,6 +170,33 @@ impl RpcClient {
             .with_delivery_mode(PERSISTENT)
             .with_headers(headers);
         let publish = publish_confirmed(&channel, &self.inner.queue, &body, properties);
+        tokio::time::timeout(self.inner.timeout, publish)
+            .await
+            .map_err(|_| RpcError::Timeout(self.inner.timeout))?
+    }
+
+    /// Publishes a pre-encoded event envelope to the client's exchange with
+    /// `routing_key`, persistent, and waits for the broker's confirm.
+    /// `message_id` (the event id) lets consumers drop duplicates.
+    pub async fn publish(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        message_id: &str,
+        headers: FieldTable,
+    ) -> Result<(), RpcError> {
+        let exchange = self
+            .inner
+            .exchange
+            .as_deref()
+            .ok_or(RpcError::NotConnected)?;
+        let channel = self.inner.channel().ok_or(RpcError::NotConnected)?;
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(PERSISTENT)
+            .with_message_id(message_id.into())
+            .with_headers(headers);
+        let publish = publish_to_exchange(&channel, exchange, routing_key, body, properties);
         tokio::time::timeout(self.inner.timeout, publish)
             .await
             .map_err(|_| RpcError::Timeout(self.inner.timeout))?

@@ -18,12 +18,15 @@
 //! - `dispatch`: handling and settling one delivery.
 //! - `settle`: the exactly-once settlement of a delivery.
 //! - `trace`: W3C trace context in AMQP headers.
+//! - `outbox` (feature `outbox`): the transactional outbox and its relay.
 //! - `publish`: publishing with confirms.
 //! - `topology`, `connection`: declarations, connecting, backoff.
 
 pub mod client;
 mod connection;
 mod dispatch;
+#[cfg(feature = "outbox")]
+pub mod outbox;
 mod publish;
 pub mod server;
 mod settle;

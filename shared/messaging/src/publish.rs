@@ -17,10 +17,21 @@ pub(crate) async fn publish_confirmed(
     body: &[u8],
     properties: BasicProperties,
 ) -> Result<(), RpcError> {
+    publish_to_exchange(channel, "", queue, body, properties).await
+}
+
+/// Publishes to `exchange` with `routing_key` and waits for the confirm.
+pub(crate) async fn publish_to_exchange(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), RpcError> {
     let confirm = channel
         .basic_publish(
-            "".into(),
-            queue.into(),
+            exchange.into(),
+            routing_key.into(),
             BasicPublishOptions::default(),
             body,
             properties,

@@ -20,7 +20,7 @@ use crate::{
     AmqpConfig,
     connection::{Backoff, connect},
     dispatch,
-    topology::declare_queue,
+    topology::{bind, declare_queue},
 };
 
 /// What a handler receives.
@@ -102,6 +102,10 @@ pub struct ServerConfig {
     pub retry_delay: Duration,
     /// How long shutdown waits for in-flight deliveries to finish and ack.
     pub grace_period: Duration,
+    /// `(exchange, routing key)` pairs the queue is bound to, for services
+    /// that consume events: each service binds its own queue, so every
+    /// service gets every event and its replicas share them.
+    pub bindings: Vec<(String, String)>,
 }
 
 impl ServerConfig {
@@ -115,6 +119,7 @@ impl ServerConfig {
             max_attempts: 3,
             retry_delay: Duration::from_millis(100),
             grace_period: Duration::from_secs(10),
+            bindings: Vec::new(),
         }
     }
 }
@@ -176,6 +181,9 @@ impl Session {
             .await?;
         declare_queue(&consume, &config.queue).await?;
         declare_queue(&consume, &config.dead_letter_queue).await?;
+        for (exchange, routing_key) in &config.bindings {
+            bind(&consume, &config.queue, exchange, routing_key).await?;
+        }
         consume
             .basic_qos(config.prefetch, BasicQosOptions::default())
             .await?;

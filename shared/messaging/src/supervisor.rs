@@ -15,7 +15,7 @@ use crate::{
     AmqpConfig, RpcError,
     client::Inner,
     connection::{Backoff, connect},
-    topology::declare_queue,
+    topology::{declare_exchange, declare_queue},
     wire::{DIRECT_REPLY_TO, Reply},
 };
 
@@ -25,10 +25,13 @@ use crate::{
 pub(crate) async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: CancellationToken) {
     let mut backoff = Backoff::new(&config);
     while !shutdown.is_cancelled() {
-        let Some(queue) = inner.upgrade().map(|i| i.queue.clone()) else {
+        let Some((queue, exchange)) = inner
+            .upgrade()
+            .map(|i| (i.queue.clone(), i.exchange.clone()))
+        else {
             return;
         };
-        match open(&config, &queue).await {
+        match open(&config, &queue, exchange.as_deref()).await {
             Ok((connection, channel, replies)) => {
                 backoff.reset();
                 if let Some(i) = inner.upgrade() {
@@ -58,6 +61,7 @@ pub(crate) async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: 
 async fn open(
     config: &AmqpConfig,
     queue: &str,
+    exchange: Option<&str>,
 ) -> lapin::Result<(lapin::Connection, Channel, Consumer)> {
     let connection = connect(config, "rpc-client").await?;
     let channel = connection.create_channel().await?;
@@ -67,7 +71,12 @@ async fn open(
     // Declared as the server declares it, so requests sent before the server
     // first starts wait in the queue (until their expiration) instead of
     // being dropped as unroutable.
-    declare_queue(&channel, queue).await?;
+    if !queue.is_empty() {
+        declare_queue(&channel, queue).await?;
+    }
+    if let Some(exchange) = exchange {
+        declare_exchange(&channel, exchange).await?;
+    }
     // Direct reply-to: no reply queue to declare or clean up. The consumer
     // must exist, in no-ack mode, before the first request is published.
     let replies = channel

@@ -1,6 +1,10 @@
 //! What this crate declares on the broker, in one place.
 
-use lapin::{Channel, options::QueueDeclareOptions, types::FieldTable};
+use lapin::{
+    Channel, ExchangeKind,
+    options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+};
 
 /// Declares a work queue exactly as a NestJS client with
 /// `queueOptions: { durable: true }` does: durable, not exclusive, not
@@ -20,4 +24,40 @@ pub(crate) async fn declare_queue(channel: &Channel, name: &str) -> lapin::Resul
         )
         .await?;
     Ok(())
+}
+
+/// Declares a durable topic exchange for events: routing key = event name,
+/// and each consuming service binds its own queue (fan-out between services,
+/// competing consumers within one).
+pub(crate) async fn declare_exchange(channel: &Channel, name: &str) -> lapin::Result<()> {
+    channel
+        .exchange_declare(
+            name.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Binds `queue` to `exchange` for `routing_key`.
+pub(crate) async fn bind(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    routing_key: &str,
+) -> lapin::Result<()> {
+    declare_exchange(channel, exchange).await?;
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod credit;
+mod events;
 mod helpers;
 mod ops;
 mod users;

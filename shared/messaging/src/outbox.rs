@@ -1,0 +1,177 @@
+//! The transactional outbox: an event is written to the service's `outbox`
+//! table in the same transaction as the state change that causes it, and a
+//! relay publishes pending rows to the events exchange, with publisher
+//! confirms, then marks them published. A crash can no longer lose an event
+//! (it is committed with the change) or invent one (it is rolled back with
+//! it); a broker outage only delays events. Publishing after the broker
+//! confirmed but before the row is marked can repeat an event: consumers
+//! de-duplicate by event id (docs/outbox.md).
+//!
+//! Each service's migrations create the table:
+//!
+//! ```sql
+//! CREATE TABLE outbox (
+//!     id           uuid PRIMARY KEY,            -- the event id
+//!     name         text NOT NULL,               -- routing key and pattern
+//!     payload      jsonb NOT NULL,              -- the event
+//!     headers      jsonb NOT NULL DEFAULT '{}', -- W3C trace context
+//!     created_at   timestamptz NOT NULL DEFAULT now(),
+//!     published_at timestamptz
+//! );
+//! ```
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use chrono::{SecondsFormat, Utc};
+use contracts::events::{Event, SCHEMA_VERSION};
+use lapin::types::{AMQPValue, FieldTable};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{RpcClient, RpcError, wire};
+
+/// Records event `name` with `body` in the caller's transaction, stamped
+/// with a new event id, the time and the schema version, and the current
+/// trace context (so the consumer's span joins the request's trace).
+pub async fn enqueue<T: Serialize>(
+    tx: &mut PgConnection,
+    name: &str,
+    body: T,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::now_v7();
+    let event = Event {
+        event_id: id.to_string(),
+        occurred_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        schema_version: SCHEMA_VERSION,
+        body,
+    };
+    let payload = serde_json::to_value(&event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let mut trace = HashMap::new();
+    platform::propagation::inject(&mut trace);
+    sqlx::query("INSERT INTO outbox (id, name, payload, headers) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(name)
+        .bind(payload)
+        .bind(serde_json::to_value(trace).unwrap_or_default())
+        .execute(tx)
+        .await?;
+    Ok(id)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("broker: {0}")]
+    Broker(#[from] RpcError),
+}
+
+/// Publishes pending outbox rows. Several replicas may run one each: rows are
+/// claimed with `FOR UPDATE SKIP LOCKED`, so each row is published by one.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pool: PgPool,
+    publisher: RpcClient,
+    wake: Arc<Notify>,
+    poll_interval: Duration,
+}
+
+/// Rows claimed per transaction.
+const BATCH: i64 = 100;
+
+impl Relay {
+    pub fn new(pool: PgPool, publisher: RpcClient, poll_interval: Duration) -> Self {
+        Self {
+            pool,
+            publisher,
+            wake: Arc::new(Notify::new()),
+            poll_interval,
+        }
+    }
+
+    /// Call after committing a transaction that enqueued events: the relay
+    /// publishes at once instead of at its next poll.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Publishes until `shutdown`: whenever woken, and every poll interval
+    /// (which also drains what waited out a broker outage).
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            loop {
+                match self.publish_pending().await {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox relay: events wait for the next attempt");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.poll_interval) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Publishes one batch of pending rows, oldest first; returns how many.
+    pub async fn publish_pending(&self) -> Result<usize, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(Uuid, String, Value, Value)> = sqlx::query_as(
+            r#"
+            SELECT id, name, payload, headers FROM outbox
+            WHERE published_at IS NULL
+            ORDER BY created_at, id
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+            "#,
+        )
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut published = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for (id, name, payload, headers) in rows {
+            let body = wire::encode(&name, &payload, None).map_err(RpcError::from)?;
+            match self
+                .publisher
+                .publish(&name, &body, &id.to_string(), field_table(&headers))
+                .await
+            {
+                Ok(()) => published.push(id),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&published)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(published.len()),
+        }
+    }
+}
+
+fn field_table(headers: &Value) -> FieldTable {
+    let mut table = FieldTable::default();
+    if let Some(map) = headers.as_object() {
+        for (key, value) in map {
+            if let Some(value) = value.as_str() {
+                table.insert(key.as_str().into(), AMQPValue::LongString(value.into()));
+            }
+        }
+    }
+    table
+}
