@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use contracts::patterns::ORDERS_QUEUE;
+use contracts::{events::EVENTS_EXCHANGE, patterns::ORDERS_QUEUE};
 use platform::{
     db::DbConfig,
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
@@ -44,6 +44,12 @@ pub struct Config {
     /// `SAGA_STALE_AFTER`: a pending order untouched this long has lost its
     /// driver; recovery takes it over. Longer than a saga's retry budget.
     pub saga_stale_after: Duration,
+    /// `EVENTS_EXCHANGE`: where the outbox relay publishes events. `None`
+    /// (only from [`Config::new`]) keeps events in the outbox unpublished.
+    pub events_exchange: Option<String>,
+    /// `OUTBOX_POLL_INTERVAL`: how often the relay looks for events that
+    /// waited out a broker outage.
+    pub outbox_poll_interval: Duration,
 }
 
 impl Config {
@@ -80,11 +86,17 @@ impl Config {
                 defaults.saga_recovery_interval,
             )?,
             saga_stale_after: duration_or("SAGA_STALE_AFTER", defaults.saga_stale_after)?,
+            events_exchange: Some(string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE)),
+            outbox_poll_interval: duration_or(
+                "OUTBOX_POLL_INTERVAL",
+                defaults.outbox_poll_interval,
+            )?,
             amqp_url: defaults.amqp_url,
         })
     }
 
-    /// Defaults around a database and a broker; for tests and embedding.
+    /// Defaults around a database and a broker, without event publishing;
+    /// for tests and embedding.
     pub fn new(database_url: &str, amqp_url: impl Into<String>) -> Self {
         Self {
             database: DbConfig::new(database_url),
@@ -100,6 +112,8 @@ impl Config {
             saga_retry_delay: Duration::from_millis(200),
             saga_recovery_interval: Duration::from_secs(10),
             saga_stale_after: Duration::from_secs(30),
+            events_exchange: None,
+            outbox_poll_interval: Duration::from_secs(1),
         }
     }
 }

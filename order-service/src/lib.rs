@@ -22,11 +22,12 @@ pub mod products;
 pub mod saga;
 pub mod users;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use messaging::{AmqpConfig, ServerConfig};
+use messaging::{AmqpConfig, RpcClient, ServerConfig, outbox::Relay};
 use sqlx::{PgPool, migrate::Migrator};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -57,6 +58,7 @@ impl App {
             users,
             attempts: config.saga_attempts,
             retry_delay: config.saga_retry_delay,
+            events: Arc::new(Notify::new()),
         };
         Ok(Self {
             config,
@@ -94,9 +96,29 @@ impl App {
             token.clone(),
         ));
 
+        // Events recorded with the saga's transitions go out through the
+        // outbox relay (none when no exchange is configured).
+        let relay = self.config.events_exchange.clone().map(|exchange| {
+            let publisher = RpcClient::publisher(
+                AmqpConfig::new(self.config.amqp_url.clone()),
+                exchange,
+                Duration::from_secs(5),
+            );
+            let relay = Relay::new(
+                self.state.pool.clone(),
+                publisher,
+                self.config.outbox_poll_interval,
+                self.state.saga.events.clone(),
+            );
+            tokio::spawn(relay.run(token.clone()))
+        });
+
         let pool = self.state.pool.clone();
         messaging::serve(server, patterns::router(self.state), token).await;
         let _ = recovery.await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
         pool.close().await;
         tracing::info!("order-service stopped");
         Ok(())

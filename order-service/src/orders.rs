@@ -4,7 +4,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use contracts::orders::{Order, OrderItem};
+use contracts::{
+    events::{ORDER_REJECTED, OrderRejected},
+    orders::{Order, OrderItem},
+};
+use messaging::outbox;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -123,6 +127,15 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     .bind(&unit_prices)
     .execute(&mut *tx)
     .await?;
+    if let Some(reason) = reason {
+        let event = OrderRejected {
+            order_id: id.to_string(),
+            user_id: new.user_id.to_string(),
+            total_cents: total,
+            reason,
+        };
+        outbox::enqueue(&mut tx, ORDER_REJECTED, event).await?;
+    }
     tx.commit().await?;
 
     tracing::info!(order_id = %id, status, total_cents = total, "order recorded");

@@ -42,6 +42,8 @@ async fn create_order(state: State, message: Message) -> Result<Value, Error> {
     let request: CreateOrder = decode(message.data)?;
     let new = NewOrder::parse(request, &message.message_id)?;
     let order = orders::place(&state.pool, new).await?;
+    // A rejection at placement recorded an event: let the relay know.
+    state.saga.events.notify_one();
     let order = match order.status.as_str() {
         "pending" => state.saga.drive(parse_uuid("id", &order.id)?).await?,
         _ => order,

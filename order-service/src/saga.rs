@@ -17,10 +17,16 @@
 //! pending/compensating --refund, release stock--> rejected
 //! ```
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use contracts::{ErrorCode, orders::Order};
+use contracts::{
+    ErrorCode,
+    events::{ORDER_CONFIRMED, ORDER_REJECTED, OrderConfirmed, OrderRejected},
+    orders::Order,
+};
+use messaging::outbox;
 use sqlx::PgPool;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -40,6 +46,8 @@ pub struct Saga {
     pub attempts: u32,
     /// Delay before the second call; doubles after each.
     pub retry_delay: Duration,
+    /// Wakes the outbox relay after a commit that recorded an event.
+    pub events: Arc<Notify>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -90,9 +98,7 @@ impl Saga {
                 .await
             {
                 Charge::Charged => {
-                    return self
-                        .transition(id, "charging", Some("confirmed"), "done", None)
-                        .await;
+                    return self.confirm(id).await;
                 }
                 Charge::Declined(e) => {
                     let reason = Some((e.code, e.message.as_str()));
@@ -175,17 +181,24 @@ impl Saga {
     /// Rejects the order and puts its stock back, in one transaction, once.
     async fn release_and_reject(&self, id: Uuid) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
-        let rejected = sqlx::query(
+        let rejected: Option<(Uuid, i64, Option<String>)> = sqlx::query_as(
             r#"
             UPDATE orders SET status = 'rejected', saga_step = 'done', updated_at = now()
             WHERE id = $1 AND status = 'pending' AND saga_step = 'compensating'
+            RETURNING user_id, total_cents, reason
             "#,
         )
         .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if rejected == 1 {
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((user_id, total_cents, reason)) = rejected {
+            let event = OrderRejected {
+                order_id: id.to_string(),
+                user_id: user_id.to_string(),
+                total_cents,
+                reason: reason.unwrap_or_default(),
+            };
+            outbox::enqueue(&mut tx, ORDER_REJECTED, event).await?;
             sqlx::query(
                 r#"
                 UPDATE products p SET stock = p.stock + i.quantity
@@ -198,7 +211,35 @@ impl Saga {
             .await?;
         }
         tx.commit().await?;
+        self.events.notify_one();
         tracing::info!(order_id = %id, "order rejected; stock released");
+        Ok(())
+    }
+
+    /// Confirms the order and records `order_confirmed`, in one transaction,
+    /// once.
+    async fn confirm(&self, id: Uuid) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let confirmed: Option<(Uuid, i64)> = sqlx::query_as(
+            r#"
+            UPDATE orders SET status = 'confirmed', saga_step = 'done', updated_at = now()
+            WHERE id = $1 AND status = 'pending' AND saga_step = 'charging'
+            RETURNING user_id, total_cents
+            "#,
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((user_id, total_cents)) = confirmed {
+            let event = OrderConfirmed {
+                order_id: id.to_string(),
+                user_id: user_id.to_string(),
+                total_cents,
+            };
+            outbox::enqueue(&mut tx, ORDER_CONFIRMED, event).await?;
+        }
+        tx.commit().await?;
+        self.events.notify_one();
         Ok(())
     }
 

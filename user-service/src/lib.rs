@@ -22,13 +22,13 @@ pub mod grpc;
 pub mod health;
 pub mod users;
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use contracts::user::{FILE_DESCRIPTOR_SET, user_service_server::UserServiceServer};
 use messaging::{AmqpConfig, RpcClient, outbox::Relay};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Notify};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
@@ -95,6 +95,7 @@ impl App {
             .build_v1()
             .context("building the reflection service")?;
 
+        let events = Arc::new(Notify::new());
         let relay = Relay::new(
             self.pool.clone(),
             RpcClient::publisher(
@@ -103,8 +104,8 @@ impl App {
                 Duration::from_secs(5),
             ),
             self.config.outbox_poll_interval,
+            events.clone(),
         );
-        let events = relay.waker();
         let stop_relay = CancellationToken::new();
         let relay_task = self
             .config

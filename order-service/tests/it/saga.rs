@@ -81,6 +81,22 @@ async fn assert_invariants(pool: &PgPool) {
         bad_charges.is_empty(),
         "orders charged wrongly: {bad_charges:?}"
     );
+    // Events: one order_confirmed or order_rejected per finished order, in
+    // the outbox with the change that decided it, and none for pending ones.
+    let bad_events: i64 = sqlx::query_scalar(
+        r#"
+        SELECT count(*) FROM orders o
+        WHERE (SELECT count(*) FROM outbox e WHERE e.payload->>'order_id' = o.id::text)
+           <> CASE o.saga_step WHEN 'done' THEN 1 ELSE 0 END
+           OR (o.saga_step = 'done' AND NOT EXISTS (
+                SELECT 1 FROM outbox e WHERE e.payload->>'order_id' = o.id::text
+                AND e.name = CASE o.status WHEN 'confirmed' THEN 'order_confirmed' ELSE 'order_rejected' END))
+        "#,
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(bad_events, 0, "an order has the wrong events");
 }
 
 async fn order_row(pool: &PgPool, id: &str) -> (String, String) {
@@ -174,6 +190,7 @@ fn saga(pool: &PgPool, user_service_url: &str) -> Saga {
         users: UserDirectory::connect_lazy(&config).unwrap(),
         attempts: 2,
         retry_delay: Duration::from_millis(10),
+        events: Default::default(),
     }
 }
 

@@ -84,19 +84,21 @@ pub struct Relay {
 const BATCH: i64 = 100;
 
 impl Relay {
-    pub fn new(pool: PgPool, publisher: RpcClient, poll_interval: Duration) -> Self {
+    /// `wake` is notified by the service after it commits a transaction that
+    /// enqueued events: the relay then publishes at once instead of at its
+    /// next poll.
+    pub fn new(
+        pool: PgPool,
+        publisher: RpcClient,
+        poll_interval: Duration,
+        wake: Arc<Notify>,
+    ) -> Self {
         Self {
             pool,
             publisher,
-            wake: Arc::new(Notify::new()),
+            wake,
             poll_interval,
         }
-    }
-
-    /// Call after committing a transaction that enqueued events: the relay
-    /// publishes at once instead of at its next poll.
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
     }
 
     /// Publishes until `shutdown`: whenever woken, and every poll interval

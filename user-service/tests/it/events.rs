@@ -95,6 +95,7 @@ async fn user_created_is_published_once_the_broker_is_back(pool: PgPool) {
         pool.clone(),
         RpcClient::publisher(AmqpConfig::new(dead_url), &exchange, Duration::from_secs(1)),
         Duration::from_secs(1),
+        Default::default(),
     );
     assert!(down.publish_pending().await.is_err());
     assert_eq!(pending(&pool).await, 1);
@@ -106,7 +107,12 @@ async fn user_created_is_published_once_the_broker_is_back(pool: PgPool) {
         Duration::from_secs(5),
     );
     assert!(publisher.wait_connected(Duration::from_secs(5)).await);
-    let up = Relay::new(pool.clone(), publisher, Duration::from_secs(1));
+    let up = Relay::new(
+        pool.clone(),
+        publisher,
+        Duration::from_secs(1),
+        Default::default(),
+    );
     assert_eq!(up.publish_pending().await.unwrap(), 1);
     assert_eq!(
         up.publish_pending().await.unwrap(),
