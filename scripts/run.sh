@@ -14,6 +14,7 @@ bin=target/$profile
 # be exported in the shell for tests.
 users_db=${USERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/users}
 orders_db=${ORDERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/orders}
+notifications_db=${NOTIFICATIONS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/notifications}
 amqp_url=${AMQP_URL:-amqp://guest:guest@localhost:5672/%2f}
 gateway_addr=${GATEWAY_LISTEN_ADDR:-127.0.0.1:3000}
 user_service_addr=${USER_SERVICE_LISTEN_ADDR:-127.0.0.1:5000}
@@ -29,7 +30,7 @@ trap stop INT TERM EXIT
 
 DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr AMQP_URL=$amqp_url "$bin/user-service" & pids+=($!)
 DATABASE_URL=$orders_db AMQP_URL=$amqp_url USER_SERVICE_URL=http://$user_service_addr "$bin/order-service" & pids+=($!)
-"$bin/notification-service" & pids+=($!)
+DATABASE_URL=$notifications_db AMQP_URL=$amqp_url "$bin/notification-service" & pids+=($!)
 GATEWAY_LISTEN_ADDR=$gateway_addr USER_SERVICE_URL=http://$user_service_addr AMQP_URL=$amqp_url "$bin/api-gateway" & pids+=($!)
 
 # Bounded wait for readiness: 30 s, then say what is wrong and stop.

@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use contracts::patterns::ORDERS_QUEUE;
+use contracts::patterns::{NOTIFICATIONS_QUEUE, ORDERS_QUEUE};
 use platform::env::{ConfigError, duration_or, invalid, parse_or, string_or};
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
@@ -41,6 +41,8 @@ pub struct Config {
     /// `ORDER_SERVICE_TIMEOUT`: deadline of each request to order-service,
     /// also sent as the message's AMQP expiration; past it: 504.
     pub order_service_timeout: Duration,
+    /// `NOTIFICATIONS_QUEUE`: the queue notification-service consumes.
+    pub notifications_queue: String,
 }
 
 impl Config {
@@ -77,6 +79,7 @@ impl Config {
                 "ORDER_SERVICE_TIMEOUT",
                 DEFAULT_ORDER_SERVICE_TIMEOUT,
             )?,
+            notifications_queue: string_or("NOTIFICATIONS_QUEUE", NOTIFICATIONS_QUEUE),
         })
     }
 
@@ -94,6 +97,7 @@ impl Config {
             amqp_url: DEFAULT_AMQP_URL.to_owned(),
             orders_queue: ORDERS_QUEUE.to_owned(),
             order_service_timeout: DEFAULT_ORDER_SERVICE_TIMEOUT,
+            notifications_queue: NOTIFICATIONS_QUEUE.to_owned(),
         }
     }
 }

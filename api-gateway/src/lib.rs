@@ -11,6 +11,8 @@
 //! - [`users`]: `/users` routes (gRPC to user-service).
 //! - [`orders`]: `/orders`, `/users/{id}/orders`, `/products` (RabbitMQ
 //!   request-response to order-service).
+//! - [`notifications`]: `/users/{id}/notifications` (RabbitMQ
+//!   request-response to notification-service).
 //! - [`health`]: `GET /health`.
 //! - [`user_client`]: the gRPC client for user-service, with deadlines.
 //! - [`error`]: [`error::ApiError`] and the one code→HTTP mapping.
@@ -23,6 +25,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod notifications;
 pub mod orders;
 pub mod problem;
 pub mod user_client;
@@ -45,6 +48,7 @@ pub struct AppState {
     config: Arc<Config>,
     users: UserClient,
     orders: RpcClient,
+    notifications: RpcClient,
 }
 
 impl AppState {
@@ -59,6 +63,11 @@ impl AppState {
     /// The client bound to order-service's queue.
     pub fn orders(&self) -> &RpcClient {
         &self.orders
+    }
+
+    /// The client bound to notification-service's queue.
+    pub fn notifications(&self) -> &RpcClient {
+        &self.notifications
     }
 }
 
@@ -84,10 +93,16 @@ impl App {
             config.orders_queue.clone(),
             config.order_service_timeout,
         );
+        let notifications = RpcClient::start(
+            AmqpConfig::new(config.amqp_url.clone()),
+            config.notifications_queue.clone(),
+            config.order_service_timeout,
+        );
         let state = AppState {
             config: Arc::new(config),
             users,
             orders,
+            notifications,
         };
         Ok(Self {
             orders: state.orders.clone(),
@@ -130,6 +145,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(users::router())
         .merge(orders::router())
+        .merge(notifications::router())
         .merge(health::router())
         .with_state(state);
     http::layers(routes, &config)

@@ -1,12 +1,12 @@
-//! notification-service, for now only its lifecycle: it starts, logs and shuts down
-//! cleanly on SIGINT/SIGTERM. Its behaviour lands with its issue (see
-//! docs/roadmap.md).
+use anyhow::Context;
+use notification_service::{App, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let config = Config::from_env().context("reading configuration")?;
     let _telemetry = platform::telemetry::init("notification-service");
-    tracing::info!("notification-service started (placeholder: no queues consumed yet)");
-    platform::shutdown_signal().await;
-    tracing::info!("notification-service stopped");
-    Ok(())
+    let app = App::build(config)
+        .await
+        .context("starting notification-service")?;
+    app.run_until(platform::shutdown_signal()).await
 }

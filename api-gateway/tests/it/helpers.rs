@@ -59,7 +59,11 @@ impl TestApp {
     }
 
     async fn spawn_gateway_inner(config: Config, wait_for_broker: bool) -> Self {
-        let (janitor_url, janitor_queue) = (config.amqp_url.clone(), config.orders_queue.clone());
+        let (janitor_url, janitor_queue, janitor_notifications) = (
+            config.amqp_url.clone(),
+            config.orders_queue.clone(),
+            config.notifications_queue.clone(),
+        );
         // Bound before spawning: no readiness sleep needed.
         let app = api_gateway::App::build(config).await.unwrap();
         let base = format!("http://{}", app.local_addr());
@@ -88,6 +92,7 @@ impl TestApp {
                 queues: vec![
                     janitor_queue.clone(),
                     format!("{janitor_queue}.dead-letter"),
+                    janitor_notifications,
                 ],
             },
         }
@@ -141,6 +146,7 @@ pub(crate) fn gateway_config(user_service_url: &str) -> Config {
     config.amqp_url = std::env::var("AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
     config.orders_queue = format!("test.orders.{}", uuid::Uuid::new_v4());
+    config.notifications_queue = format!("test.notifications.{}", uuid::Uuid::new_v4());
     config
 }
 

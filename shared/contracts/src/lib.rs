@@ -10,12 +10,14 @@
 //!   conversions from the gRPC messages.
 //! - [`patterns`]: RabbitMQ message pattern names and queue names.
 //! - [`events`]: domain events (`user_created`, `order_confirmed`, …).
+//! - [`notifications`]: what notification-service recorded.
 //! - [`orders`]: order and product shapes, shared by the gateway's JSON and
 //!   order-service's messages.
 //! - [`error`]: [`ErrorCode`], the cross-service error vocabulary.
 
 pub mod error;
 pub mod events;
+pub mod notifications;
 pub mod orders;
 pub mod patterns;
 pub mod users;

@@ -13,3 +13,11 @@ pub const GET_ORDER: &str = "get_order";
 pub const LIST_ORDERS: &str = "list_orders";
 /// `{}` → [`crate::orders::ProductList`].
 pub const LIST_PRODUCTS: &str = "list_products";
+
+/// The queue notification-service consumes: bound to the events exchange for
+/// the events it handles, and addressed directly for requests.
+pub const NOTIFICATIONS_QUEUE: &str = "notifications_queue";
+
+/// [`crate::notifications::GetNotifications`] →
+/// [`crate::notifications::NotificationList`].
+pub const GET_NOTIFICATIONS: &str = "get_notifications";

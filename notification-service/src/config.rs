@@ -1,0 +1,63 @@
+//! notification-service configuration, from environment variables (see the
+//! table in docs/configuration.md and `.env.example`).
+
+use std::time::Duration;
+
+use contracts::{events::EVENTS_EXCHANGE, patterns::NOTIFICATIONS_QUEUE};
+use platform::{
+    db::DbConfig,
+    env::{ConfigError, duration_or, invalid, parse_or, string_or},
+};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/notifications";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT`.
+    pub database: DbConfig,
+    /// `AMQP_URL`.
+    pub amqp_url: String,
+    /// `NOTIFICATIONS_QUEUE`: this service's own queue, bound to the events
+    /// it handles; replicas share it.
+    pub queue: String,
+    /// `EVENTS_EXCHANGE`: the exchange events are published to.
+    pub events_exchange: String,
+    /// `NOTIFICATIONS_PREFETCH`: deliveries in flight at once.
+    pub prefetch: u16,
+    /// `SHUTDOWN_GRACE_PERIOD`: time for in-flight deliveries at shutdown.
+    pub grace_period: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let amqp_url = string_or("AMQP_URL", DEFAULT_AMQP_URL);
+        if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
+            return Err(invalid("AMQP_URL", "<redacted>", "expected an amqp:// URL"));
+        }
+        let prefetch = parse_or("NOTIFICATIONS_PREFETCH", 10u16)?;
+        if prefetch == 0 {
+            return Err(invalid("NOTIFICATIONS_PREFETCH", 0, "must be at least 1"));
+        }
+        Ok(Self {
+            database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
+            queue: string_or("NOTIFICATIONS_QUEUE", NOTIFICATIONS_QUEUE),
+            events_exchange: string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE),
+            prefetch,
+            grace_period: duration_or("SHUTDOWN_GRACE_PERIOD", Duration::from_secs(10))?,
+            amqp_url,
+        })
+    }
+
+    /// Defaults around a database and a broker; for tests and embedding.
+    pub fn new(database_url: &str, amqp_url: impl Into<String>) -> Self {
+        Self {
+            database: DbConfig::new(database_url),
+            amqp_url: amqp_url.into(),
+            queue: NOTIFICATIONS_QUEUE.to_owned(),
+            events_exchange: EVENTS_EXCHANGE.to_owned(),
+            prefetch: 10,
+            grace_period: Duration::from_secs(10),
+        }
+    }
+}

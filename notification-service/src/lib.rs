@@ -1,0 +1,95 @@
+//! notification-service: consumes `user_created`, `order_confirmed` and
+//! `order_rejected` from its own durable queue (bound to the events
+//! exchange), records one notification per event — exactly once, thanks to
+//! an inbox table — and answers `get_notifications` over RabbitMQ
+//! request-response on the same queue: a hybrid app, like the seed's.
+//!
+//! # Layout
+//! - [`config`]: [`Config`] from environment variables.
+//! - [`notifications`]: the event handlers, the inbox, the queries.
+//! - [`patterns`]: the [`messaging::Router`] of events and requests.
+
+pub mod config;
+pub mod notifications;
+pub mod patterns;
+
+use std::future::Future;
+
+use contracts::events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED};
+use messaging::{AmqpConfig, HandlerError, ServerConfig};
+use sqlx::{PgPool, migrate::Migrator};
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("malformed event: {0}")]
+    Malformed(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<Error> for HandlerError {
+    fn from(e: Error) -> Self {
+        match e {
+            // An event that can never be processed: dead-lettered.
+            Error::Malformed(reason) => HandlerError::Poison(reason),
+            Error::Invalid(reason) => HandlerError::Reply(contracts::ServiceError::new(
+                contracts::ErrorCode::InvalidArgument,
+                reason,
+            )),
+            // Postgres down or restarting: retried, then dead-lettered with
+            // the reason (and replayable from there).
+            Error::Database(e) => HandlerError::Transient(e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    pool: PgPool,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = platform::db::connect_and_migrate(&config.database, &MIGRATOR).await?;
+        Ok(Self::with_pool(config, pool))
+    }
+
+    pub fn with_pool(config: Config, pool: PgPool) -> Self {
+        Self { config, pool }
+    }
+
+    /// Consumes until `shutdown` completes, then settles what is in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let token = CancellationToken::new();
+        let cancel = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            cancel.cancel();
+        });
+        let mut server = ServerConfig::new(
+            AmqpConfig::new(self.config.amqp_url.clone()),
+            &self.config.queue,
+        );
+        server.prefetch = self.config.prefetch;
+        server.grace_period = self.config.grace_period;
+        server.bindings = [USER_CREATED, ORDER_CONFIRMED, ORDER_REJECTED]
+            .into_iter()
+            .map(|event| (self.config.events_exchange.clone(), event.to_owned()))
+            .collect();
+        messaging::serve(server, patterns::router(self.pool.clone()), token).await;
+        self.pool.close().await;
+        tracing::info!("notification-service stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! Turning events into notifications, exactly once each.
+//!
+//! Every handler runs one transaction: claim the event id in the inbox
+//! (`processed_events`), and only if this is its first delivery, apply its
+//! effects. A redelivered or republished event (the outbox relay publishes at
+//! least once) claims nothing and changes nothing.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use contracts::{
+    events::{Event, OrderConfirmed, OrderRejected, UserCreated},
+    notifications::Notification,
+};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::Error;
+
+/// Records the welcome email, and the user as a recipient for later events.
+pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let event_id = parse("event_id", &event.event_id)?;
+    if !claim(&mut tx, event_id, "user_created").await? {
+        return Ok(());
+    }
+    let user_id = parse("user_id", &event.body.user_id)?;
+    sqlx::query(
+        r#"
+        INSERT INTO recipients (user_id, name, email) VALUES ($1, $2, $3)
+        ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email
+        "#,
+    )
+    .bind(user_id)
+    .bind(&event.body.name)
+    .bind(&event.body.email)
+    .execute(&mut *tx)
+    .await?;
+    let body = format!("Hello {}, welcome to the shop!", event.body.name);
+    record(&mut tx, event_id, "user_created", user_id, "Welcome", &body).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn order_confirmed(pool: &PgPool, event: Event<OrderConfirmed>) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let event_id = parse("event_id", &event.event_id)?;
+    if !claim(&mut tx, event_id, "order_confirmed").await? {
+        return Ok(());
+    }
+    let user_id = parse("user_id", &event.body.user_id)?;
+    let subject = format!("Order {} confirmed", event.body.order_id);
+    let body = format!(
+        "Your order {} is confirmed; {} was charged to your store credit.",
+        event.body.order_id,
+        money(event.body.total_cents)
+    );
+    record(
+        &mut tx,
+        event_id,
+        "order_confirmed",
+        user_id,
+        &subject,
+        &body,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn order_rejected(pool: &PgPool, event: Event<OrderRejected>) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let event_id = parse("event_id", &event.event_id)?;
+    if !claim(&mut tx, event_id, "order_rejected").await? {
+        return Ok(());
+    }
+    let user_id = parse("user_id", &event.body.user_id)?;
+    let subject = format!("Order {} could not be placed", event.body.order_id);
+    let body = format!(
+        "We could not place your order {}: {}. Nothing was charged.",
+        event.body.order_id, event.body.reason
+    );
+    record(
+        &mut tx,
+        event_id,
+        "order_rejected",
+        user_id,
+        &subject,
+        &body,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The user's notifications, newest first.
+pub async fn list(pool: &PgPool, user_id: Uuid) -> Result<Vec<Notification>, Error> {
+    let rows: Vec<NotificationRow> = sqlx::query_as(
+        r#"
+        SELECT id, user_id, event, event_id, recipient, subject, body, created_at
+        FROM notifications WHERE user_id = $1
+        ORDER BY created_at DESC, id DESC
+        LIMIT 100
+        "#,
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct NotificationRow {
+    id: Uuid,
+    user_id: Uuid,
+    event: String,
+    event_id: Uuid,
+    recipient: String,
+    subject: String,
+    body: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<NotificationRow> for Notification {
+    fn from(row: NotificationRow) -> Self {
+        Self {
+            id: row.id.to_string(),
+            user_id: row.user_id.to_string(),
+            event: row.event,
+            event_id: row.event_id.to_string(),
+            recipient: row.recipient,
+            subject: row.subject,
+            body: row.body,
+            created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
+    }
+}
+
+/// Claims the event in the inbox; `false` when it was processed before.
+async fn claim(tx: &mut PgConnection, event_id: Uuid, event: &str) -> Result<bool, Error> {
+    let claimed = sqlx::query(
+        "INSERT INTO processed_events (event_id, event) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(event)
+    .execute(tx)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        tracing::info!(%event_id, event, "duplicate event ignored");
+    }
+    Ok(claimed == 1)
+}
+
+/// Records the email a notification would send. Its recipient comes from
+/// the local projection of user_created; a user created before this service
+/// first ran is addressed by id until a later event names them.
+async fn record(
+    tx: &mut PgConnection,
+    event_id: Uuid,
+    event: &str,
+    user_id: Uuid,
+    subject: &str,
+    body: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        r#"
+        INSERT INTO notifications (id, event_id, event, user_id, recipient, subject, body)
+        VALUES ($1, $2, $3, $4,
+                COALESCE((SELECT email FROM recipients WHERE user_id = $4), 'user:' || $4::text),
+                $5, $6)
+        "#,
+    )
+    .bind(Uuid::now_v7())
+    .bind(event_id)
+    .bind(event)
+    .bind(user_id)
+    .bind(subject)
+    .bind(body)
+    .execute(tx)
+    .await?;
+    tracing::info!(%event_id, event, "notification recorded");
+    Ok(())
+}
+
+fn parse(field: &str, raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw).map_err(|_| Error::Malformed(format!("{field} {raw:?} is not a UUID")))
+}
+
+fn money(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, (cents % 100).abs())
+}

@@ -1,0 +1,246 @@
+use std::time::Duration;
+
+use lapin::{
+    Connection, ConnectionProperties,
+    options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions},
+    types::FieldTable,
+};
+use messaging::{AmqpConfig, RpcClient, wire};
+use notification_service::{App, Config};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+struct TestApp {
+    events: RpcClient,
+    requests: RpcClient,
+    queue: String,
+    exchange: String,
+    stop: (
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ),
+}
+
+impl TestApp {
+    async fn spawn(pool: PgPool) -> Self {
+        let mut config = Config::new("postgres://unused", amqp_url());
+        config.queue = format!("test.notifications.{}", Uuid::new_v4());
+        config.events_exchange = format!("test.events.{}", Uuid::new_v4());
+        let (queue, exchange) = (config.queue.clone(), config.events_exchange.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(App::with_pool(config, pool.clone()).run_until(async {
+            let _ = rx.await;
+        }));
+        let events = RpcClient::publisher(
+            AmqpConfig::new(amqp_url()),
+            &exchange,
+            Duration::from_secs(5),
+        );
+        let requests =
+            RpcClient::start(AmqpConfig::new(amqp_url()), &queue, Duration::from_secs(10));
+        assert!(events.wait_connected(Duration::from_secs(5)).await);
+        assert!(requests.wait_connected(Duration::from_secs(5)).await);
+        let app = Self {
+            events,
+            requests,
+            queue,
+            exchange,
+            stop: (tx, task),
+        };
+        // The queue is bound once the service consumes: until then an event
+        // would be dropped by the exchange. A request through the queue
+        // proves the service is up (its bindings are declared first).
+        app.notifications(Uuid::now_v7()).await;
+        app
+    }
+
+    async fn publish(&self, name: &str, data: Value) {
+        let event_id = data["event_id"].as_str().unwrap().to_owned();
+        let body = wire::encode(name, &data, None).unwrap();
+        self.events
+            .publish(name, &body, &event_id, FieldTable::default())
+            .await
+            .unwrap();
+    }
+
+    async fn notifications(&self, user: Uuid) -> Vec<Value> {
+        let list = self
+            .requests
+            .send_value("get_notifications", json!({"user_id": user}))
+            .await
+            .unwrap();
+        list["notifications"].as_array().unwrap().clone()
+    }
+
+    /// Polls (bounded) until the user has `n` notifications.
+    async fn wait_for(&self, user: Uuid, n: usize) -> Vec<Value> {
+        for _ in 0..200 {
+            let list = self.notifications(user).await;
+            if list.len() >= n {
+                return list;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{n} notifications never arrived for {user}");
+    }
+
+    async fn cleanup(self) {
+        let (stop, stopped) = self.stop;
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(15), stopped).await;
+        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        for queue in [self.queue.clone(), format!("{}.dead-letter", self.queue)] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        let _ = channel
+            .exchange_delete(
+                self.exchange.as_str().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
+}
+
+fn event(body: Value) -> Value {
+    let mut event = json!({"event_id": Uuid::now_v7(), "occurred_at": "2026-11-27T00:00:00.000Z", "schema_version": 1});
+    event
+        .as_object_mut()
+        .unwrap()
+        .extend(body.as_object().unwrap().clone());
+    event
+}
+
+#[sqlx::test(migrator = "notification_service::MIGRATOR")]
+async fn each_event_becomes_one_notification_addressed_to_the_user(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = Uuid::now_v7();
+    let order = Uuid::now_v7();
+
+    app.publish(
+        "user_created",
+        event(json!({"user_id": user, "name": "Ada", "email": "ada@example.com"})),
+    )
+    .await;
+    // Events from different services may arrive in any order; the user's
+    // email is known once user_created is processed (before that, orders are
+    // addressed to the user id — see notifications::record).
+    app.wait_for(user, 1).await;
+    app.publish(
+        "order_confirmed",
+        event(json!({"order_id": order, "user_id": user, "total_cents": 2500})),
+    )
+    .await;
+    app.publish("order_rejected", event(json!({"order_id": Uuid::now_v7(), "user_id": user, "total_cents": 4999, "reason": "insufficient credit"}))).await;
+    let list = app.wait_for(user, 3).await;
+
+    let mut events: Vec<&str> = list.iter().map(|n| n["event"].as_str().unwrap()).collect();
+    events.sort_unstable();
+    assert_eq!(
+        events,
+        ["order_confirmed", "order_rejected", "user_created"]
+    );
+    assert!(
+        list.iter().all(|n| n["recipient"] == "ada@example.com"),
+        "{list:?}"
+    );
+    let confirmed = list
+        .iter()
+        .find(|n| n["event"] == "order_confirmed")
+        .unwrap();
+    assert!(
+        confirmed["body"].as_str().unwrap().contains("25.00"),
+        "{confirmed}"
+    );
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "notification_service::MIGRATOR")]
+async fn the_same_event_delivered_twice_makes_one_notification(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let user = Uuid::now_v7();
+    let twice = event(json!({"order_id": Uuid::now_v7(), "user_id": user, "total_cents": 100}));
+
+    app.publish("order_confirmed", twice.clone()).await;
+    app.publish("order_confirmed", twice).await;
+    // A later, different event: once it is recorded, both copies were seen
+    // (deliveries run concurrently, so wait for the processed count).
+    app.publish(
+        "order_rejected",
+        event(
+            json!({"order_id": Uuid::now_v7(), "user_id": user, "total_cents": 1, "reason": "x"}),
+        ),
+    )
+    .await;
+    app.wait_for(user, 2).await;
+    for _ in 0..200 {
+        let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let acked = app.notifications(user).await.len();
+        if processed == 2 && acked == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let list = app.notifications(user).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let notifications: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(notifications, 2);
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "notification_service::MIGRATOR")]
+async fn a_malformed_event_is_dead_lettered_and_the_next_one_served(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = Uuid::now_v7();
+
+    app.publish(
+        "order_confirmed",
+        json!({"event_id": Uuid::now_v7(), "user_id": "not-a-uuid"}),
+    )
+    .await;
+    app.publish(
+        "user_created",
+        event(json!({"user_id": user, "name": "Ada", "email": "ada@example.com"})),
+    )
+    .await;
+    app.wait_for(user, 1).await;
+
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let mut dead = None;
+    for _ in 0..200 {
+        dead = channel
+            .basic_get(
+                format!("{}.dead-letter", app.queue).as_str().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap();
+        if dead.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dead = dead.expect("the malformed event was dead-lettered");
+    assert!(String::from_utf8_lossy(&dead.delivery.data).contains("not-a-uuid"));
+    app.cleanup().await;
+}
