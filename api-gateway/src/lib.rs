@@ -77,6 +77,7 @@ pub struct App {
     router: Router,
     listener: TcpListener,
     orders: RpcClient,
+    notifications: RpcClient,
 }
 
 impl App {
@@ -106,6 +107,7 @@ impl App {
         };
         Ok(Self {
             orders: state.orders.clone(),
+            notifications: state.notifications.clone(),
             router: router(state),
             listener,
         })
@@ -117,9 +119,14 @@ impl App {
             .expect("a bound listener has an address")
     }
 
-    /// The order-service client, e.g. to wait until RabbitMQ is connected.
-    pub fn orders(&self) -> &RpcClient {
-        &self.orders
+    /// Waits (bounded) until every RabbitMQ client is connected; for
+    /// start-up checks and tests.
+    pub async fn wait_for_broker(&self, within: std::time::Duration) -> bool {
+        let (orders, notifications) = tokio::join!(
+            self.orders.wait_connected(within),
+            self.notifications.wait_connected(within)
+        );
+        orders && notifications
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
@@ -128,12 +135,13 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "api-gateway listening (HTTP)");
-        let orders = self.orders.clone();
+        let (orders, notifications) = (self.orders.clone(), self.notifications.clone());
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
         orders.close();
+        notifications.close();
         tracing::info!("api-gateway stopped");
         Ok(())
     }

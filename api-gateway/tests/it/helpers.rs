@@ -47,6 +47,66 @@ impl TestApp {
         }
     }
 
+    /// All four services, with events flowing through this test's own
+    /// exchange: user-service and order-service publish from their outboxes,
+    /// notification-service consumes on the gateway's notifications queue.
+    pub(crate) async fn spawn_everything(pool: PgPool) -> Self {
+        migrate_into(&pool, "../notification-service/migrations").await;
+        migrate_users_into(&pool).await;
+        let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
+
+        let mut users = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+        users.events_exchange = Some(exchange.clone());
+        users.amqp_url = amqp_url();
+        let users = user_service::App::with_pool(users, pool.clone())
+            .await
+            .unwrap();
+        let user_service_url = format!("http://{}", users.local_addr());
+        let mut shutdown = vec![spawn_until_dropped(|rx| {
+            users.run_until(async {
+                let _ = rx.await;
+            })
+        })];
+
+        let gateway = gateway_config(&user_service_url);
+        let mut orders = order_service::Config::new("postgres://unused", gateway.amqp_url.clone());
+        orders.queue = gateway.orders_queue.clone();
+        orders.user_service_url = user_service_url;
+        orders.events_exchange = Some(exchange.clone());
+        let orders = order_service::App::with_pool(orders, pool.clone()).unwrap();
+        shutdown.push(spawn_until_dropped(|rx| {
+            orders.run_until(async {
+                let _ = rx.await;
+            })
+        }));
+
+        let mut notifications =
+            notification_service::Config::new("postgres://unused", gateway.amqp_url.clone());
+        notifications.queue = gateway.notifications_queue.clone();
+        notifications.events_exchange = exchange.clone();
+        let notifications = notification_service::App::with_pool(notifications, pool);
+        shutdown.push(spawn_until_dropped(|rx| {
+            notifications.run_until(async {
+                let _ = rx.await;
+            })
+        }));
+
+        let mut app = Self::spawn_gateway(gateway).await;
+        app._shutdown.extend(shutdown);
+        app._queues.exchanges.push(exchange);
+        // An event published before notification-service has bound its queue
+        // would be dropped by the exchange. Its bindings are declared before
+        // it consumes, so an answered request proves they exist.
+        let probe = format!("/users/{}/notifications", uuid::Uuid::now_v7());
+        let answered = app.http.get(app.url(&probe)).send().await.unwrap();
+        assert_eq!(
+            answered.status(),
+            200,
+            "notification-service never answered"
+        );
+        app
+    }
+
     /// Only the gateway, with whatever user-service URL the test wants
     /// (a closed port, a silent peer), once connected to RabbitMQ.
     pub(crate) async fn spawn_gateway(config: Config) -> Self {
@@ -68,7 +128,7 @@ impl TestApp {
         let app = api_gateway::App::build(config).await.unwrap();
         let base = format!("http://{}", app.local_addr());
         if wait_for_broker {
-            let connected = app.orders().wait_connected(Duration::from_secs(5)).await;
+            let connected = app.wait_for_broker(Duration::from_secs(5)).await;
             assert!(
                 connected,
                 "RabbitMQ never connected (is it running? see README)"
@@ -92,8 +152,10 @@ impl TestApp {
                 queues: vec![
                     janitor_queue.clone(),
                     format!("{janitor_queue}.dead-letter"),
+                    format!("{janitor_notifications}.dead-letter"),
                     janitor_notifications,
                 ],
+                exchanges: Vec::new(),
             },
         }
     }
@@ -161,11 +223,29 @@ async fn spawn_user_service(pool: PgPool) -> (String, oneshot::Sender<()>) {
     (url, tx)
 }
 
-/// Both services' tables in the one per-test database: user-service's
-/// migrations run beside order-service's, so the shared migrations table
-/// must tolerate versions it does not know.
+fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+fn spawn_until_dropped<F, Fut>(run: F) -> oneshot::Sender<()>
+where
+    F: FnOnce(oneshot::Receiver<()>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(run(rx));
+    tx
+}
+
 async fn migrate_users_into(pool: &PgPool) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../user-service/migrations");
+    migrate_into(pool, "../user-service/migrations").await;
+}
+
+/// Several services' tables in the one per-test database: each service's
+/// migrations run beside the others', so the shared migrations table must
+/// tolerate versions it does not know.
+async fn migrate_into(pool: &PgPool, migrations: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(migrations);
     let mut migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
     migrator.set_ignore_missing(true);
     migrator.run(pool).await.unwrap();
@@ -202,11 +282,16 @@ pub(crate) async fn count_users(pool: &PgPool) -> i64 {
 struct QueueJanitor {
     amqp_url: String,
     queues: Vec<String>,
+    exchanges: Vec<String>,
 }
 
 impl Drop for QueueJanitor {
     fn drop(&mut self) {
-        let (url, queues) = (self.amqp_url.clone(), std::mem::take(&mut self.queues));
+        let (url, queues, exchanges) = (
+            self.amqp_url.clone(),
+            std::mem::take(&mut self.queues),
+            std::mem::take(&mut self.exchanges),
+        );
         // Drop cannot await; a short-lived thread with its own runtime can.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -227,6 +312,14 @@ impl Drop for QueueJanitor {
                             .queue_delete(
                                 queue.as_str().into(),
                                 lapin::options::QueueDeleteOptions::default(),
+                            )
+                            .await;
+                    }
+                    for exchange in exchanges {
+                        let _ = channel
+                            .exchange_delete(
+                                exchange.as_str().into(),
+                                lapin::options::ExchangeDeleteOptions::default(),
                             )
                             .await;
                     }

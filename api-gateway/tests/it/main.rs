@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod journey;
 mod orders;
 mod rejections;
 mod resilience;

@@ -105,6 +105,10 @@ impl Relay {
     /// (which also drains what waited out a broker outage).
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
+            // Right after start-up (or a broker outage) the publisher is
+            // still connecting: wait for it, bounded, rather than fail the
+            // batch and sit out a whole poll interval.
+            self.publisher.wait_connected(self.poll_interval).await;
             loop {
                 match self.publish_pending().await {
                     Ok(0) => break,
