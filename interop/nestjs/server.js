@@ -2,7 +2,9 @@
 // @MessagePattern('sum') and @EventPattern(EVENT) would register them.
 // Prints "ready" once consuming, then one JSON line per event received:
 //   {"pattern": ..., "data": ...}
-// Env: AMQP_URL, QUEUE, EVENT.
+// Env: AMQP_URL, QUEUE, EVENT, and optionally EXCHANGE: a topic exchange to
+// bind the queue to with routing key EVENT, as a NestJS service consuming
+// another service's events would.
 'use strict';
 require('reflect-metadata');
 const { ServerRMQ } = require('@nestjs/microservices');
@@ -11,6 +13,9 @@ const server = new ServerRMQ({
   urls: [process.env.AMQP_URL],
   queue: process.env.QUEUE,
   queueOptions: { durable: true },
+  ...(process.env.EXCHANGE
+    ? { exchange: process.env.EXCHANGE, exchangeType: 'topic', routingKey: process.env.EVENT }
+    : {}),
 });
 server.addHandler('sum', async (numbers) => numbers.reduce((a, b) => a + b, 0), false);
 server.addHandler(

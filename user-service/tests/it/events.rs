@@ -177,3 +177,43 @@ async fn a_user_that_is_not_created_emits_no_event(pool: PgPool) {
         "the refused sign-up rolled its event back"
     );
 }
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn a_nestjs_event_pattern_handler_receives_user_created(pool: PgPool) {
+    // A NestJS microservice consuming our events: its own queue bound to the
+    // exchange, an @EventPattern('user_created') handler.
+    let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
+    let queue = format!("test.nestjs.{}", uuid::Uuid::new_v4());
+    let mut listener =
+        test_support::nestjs::Server::start(&queue, "user_created", Some(&exchange)).await;
+    let mut config = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+    config.amqp_url = amqp_url();
+    config.events_exchange = Some(exchange.clone());
+    let mut app = TestApp::spawn_config(pool, config).await;
+
+    let user = app
+        .users
+        .create(pb::CreateUser {
+            name: "Grace".into(),
+            email: "grace@example.com".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let event = listener.next_event().await;
+
+    assert_eq!(event["pattern"], "user_created");
+    assert_eq!(event["data"]["user_id"], user.id);
+    assert_eq!(event["data"]["email"], "grace@example.com");
+    listener.stop().await;
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let _ = channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+    let _ = channel
+        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+        .await;
+}

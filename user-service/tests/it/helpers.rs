@@ -21,6 +21,10 @@ impl TestApp {
     pub(crate) async fn spawn_with(pool: PgPool, health_check_interval: Duration) -> Self {
         let mut config = Config::new("127.0.0.1:0".parse().unwrap());
         config.health_check_interval = health_check_interval;
+        Self::spawn_config(pool, config).await
+    }
+
+    pub(crate) async fn spawn_config(pool: PgPool, config: Config) -> Self {
         // Bound before spawning: the port accepts connections from here on,
         // so no readiness sleep is needed.
         let app = App::with_pool(config, pool).await.unwrap();

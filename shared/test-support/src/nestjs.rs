@@ -1,0 +1,119 @@
+//! Real NestJS peers (`@nestjs/microservices` 11, `Transport.RMQ`, pinned in
+//! `interop/nestjs/package-lock.json`), run with node: a `ClientProxy` that
+//! sends one request, and a `ServerRMQ` that prints the events it receives.
+
+use std::{path::PathBuf, process::Stdio, sync::OnceLock, time::Duration};
+
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader, Lines},
+    process::{Child, ChildStdout, Command},
+};
+
+use crate::amqp_url;
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/nestjs")
+}
+
+/// `npm ci` once per test binary (the script itself locks and caches).
+fn ensure_installed() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let status = std::process::Command::new(interop_dir().join("install.sh"))
+            .status()
+            .expect("running interop/nestjs/install.sh");
+        assert!(
+            status.success(),
+            "installing the NestJS peers failed (needs node and npm)"
+        );
+    });
+}
+
+/// Sends one request with a NestJS `ClientProxy` to `queue`: returns
+/// `{"response": R}` or `{"err": E}`. A `pattern` starting with `{` is sent
+/// as an object pattern.
+pub async fn send(queue: &str, pattern: &str, data: Value) -> Value {
+    ensure_installed();
+    let run = Command::new("node")
+        .arg(interop_dir().join("client.js"))
+        .env("AMQP_URL", amqp_url())
+        .env("QUEUE", queue)
+        .env("PATTERN", pattern)
+        .env("DATA", data.to_string())
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the NestJS client hung")
+        .expect("node must be on PATH");
+    assert!(
+        output.status.success(),
+        "NestJS client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // NestJS logs to stdout too; the outcome is the last line.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: NestJS client printed {stdout:?}"))
+}
+
+/// A running NestJS `ServerRMQ` on `queue` with a `@MessagePattern('sum')`
+/// and an `@EventPattern(event)`; optionally bound to a topic `exchange`
+/// with routing key `event`. Killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Server {
+    /// Starts the server and waits until it consumes.
+    pub async fn start(queue: &str, event: &str, exchange: Option<&str>) -> Self {
+        ensure_installed();
+        let mut command = Command::new("node");
+        command
+            .arg(interop_dir().join("server.js"))
+            .env("AMQP_URL", amqp_url())
+            .env("QUEUE", queue)
+            .env("EVENT", event)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(exchange) = exchange {
+            command.env("EXCHANGE", exchange);
+        }
+        let mut child = command.spawn().expect("node must be on PATH");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut server = Self { child, lines };
+        loop {
+            // NestJS logs to stdout too; wait for our own marker.
+            if server.next_line().await == "ready" {
+                return server;
+            }
+        }
+    }
+
+    /// The next event the server received, as `{"pattern": .., "data": ..}`.
+    pub async fn next_event(&mut self) -> Value {
+        loop {
+            let line = self.next_line().await;
+            if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                return event;
+            }
+        }
+    }
+
+    async fn next_line(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
+            .await
+            .expect("the NestJS server said nothing")
+            .unwrap()
+            .expect("the NestJS server exited")
+    }
+
+    /// Closes its stdin, on which the server exits.
+    pub async fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
