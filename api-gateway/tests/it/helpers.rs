@@ -11,6 +11,9 @@ use tokio::sync::oneshot;
 pub(crate) struct TestApp {
     pub(crate) base: String,
     pub(crate) http: reqwest::Client,
+    /// Set by `spawn_everything*`: where the services are.
+    pub(crate) user_service_url: Option<String>,
+    pub(crate) events_exchange: Option<String>,
     _shutdown: Vec<oneshot::Sender<()>>,
     _queues: QueueJanitor,
 }
@@ -51,12 +54,23 @@ impl TestApp {
     /// exchange: user-service and order-service publish from their outboxes,
     /// notification-service consumes on the gateway's notifications queue.
     pub(crate) async fn spawn_everything(pool: PgPool) -> Self {
+        Self::spawn_all(pool, true).await
+    }
+
+    /// All four services, but events stay in the outboxes until the test
+    /// publishes them itself; notification-service handles one delivery at a
+    /// time, so the test can reason about order.
+    pub(crate) async fn spawn_everything_without_relays(pool: PgPool) -> Self {
+        Self::spawn_all(pool, false).await
+    }
+
+    async fn spawn_all(pool: PgPool, relays: bool) -> Self {
         migrate_into(&pool, "../notification-service/migrations").await;
         migrate_users_into(&pool).await;
         let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
 
         let mut users = user_service::Config::new("127.0.0.1:0".parse().unwrap());
-        users.events_exchange = Some(exchange.clone());
+        users.events_exchange = relays.then(|| exchange.clone());
         users.amqp_url = amqp_url();
         let users = user_service::App::with_pool(users, pool.clone())
             .await
@@ -72,7 +86,7 @@ impl TestApp {
         let mut orders = order_service::Config::new("postgres://unused", gateway.amqp_url.clone());
         orders.queue = gateway.orders_queue.clone();
         orders.user_service_url = user_service_url;
-        orders.events_exchange = Some(exchange.clone());
+        orders.events_exchange = relays.then(|| exchange.clone());
         let orders = order_service::App::with_pool(orders, pool.clone()).unwrap();
         shutdown.push(spawn_until_dropped(|rx| {
             orders.run_until(async {
@@ -84,6 +98,9 @@ impl TestApp {
             notification_service::Config::new("postgres://unused", gateway.amqp_url.clone());
         notifications.queue = gateway.notifications_queue.clone();
         notifications.events_exchange = exchange.clone();
+        if !relays {
+            notifications.prefetch = 1;
+        }
         let notifications = notification_service::App::with_pool(notifications, pool);
         shutdown.push(spawn_until_dropped(|rx| {
             notifications.run_until(async {
@@ -91,9 +108,12 @@ impl TestApp {
             })
         }));
 
+        let user_service_url = gateway.user_service_url.clone();
         let mut app = Self::spawn_gateway(gateway).await;
         app._shutdown.extend(shutdown);
-        app._queues.exchanges.push(exchange);
+        app._queues.exchanges.push(exchange.clone());
+        app.events_exchange = Some(exchange);
+        app.user_service_url = Some(user_service_url);
         // An event published before notification-service has bound its queue
         // would be dropped by the exchange. Its bindings are declared before
         // it consumes, so an answered request proves they exist.
@@ -147,6 +167,8 @@ impl TestApp {
                 .build()
                 .unwrap(),
             _shutdown: vec![tx],
+            user_service_url: None,
+            events_exchange: None,
             _queues: QueueJanitor {
                 amqp_url: janitor_url,
                 queues: vec![

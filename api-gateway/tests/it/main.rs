@@ -8,6 +8,7 @@
 mod helpers;
 mod journey;
 mod orders;
+mod outage;
 mod rejections;
 mod resilience;
 mod users;
