@@ -217,3 +217,107 @@ async fn a_nestjs_event_pattern_handler_receives_user_created(pool: PgPool) {
         .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
         .await;
 }
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn two_relays_share_the_outbox_and_publish_each_event_once(pool: PgPool) {
+    const EVENTS: usize = 150;
+    let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            exchange.as_str().into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .name()
+        .as_str()
+        .to_owned();
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            exchange.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for i in 0..EVENTS {
+        messaging::outbox::enqueue(&mut tx, "user_created", serde_json::json!({"n": i}))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    // Two replicas' relays drain the same table at the same time.
+    let relay = || async {
+        let publisher = RpcClient::publisher(
+            AmqpConfig::new(amqp_url()),
+            &exchange,
+            Duration::from_secs(5),
+        );
+        assert!(publisher.wait_connected(Duration::from_secs(5)).await);
+        let relay = Relay::new(
+            pool.clone(),
+            publisher,
+            Duration::from_secs(1),
+            Default::default(),
+        );
+        let mut published = 0;
+        loop {
+            match relay.publish_pending().await.unwrap() {
+                0 => return published,
+                n => published += n,
+            }
+        }
+    };
+    let (a, b) = tokio::join!(relay(), relay());
+
+    assert_eq!(a + b, EVENTS);
+    assert_eq!(pending(&pool).await, 0);
+    let mut ids = std::collections::HashSet::new();
+    while let Some(message) = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        let id = message
+            .delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .to_owned();
+        assert!(ids.insert(id), "an event was published twice");
+    }
+    assert_eq!(ids.len(), EVENTS);
+    let _ = channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+    let _ = channel
+        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+        .await;
+}
