@@ -18,7 +18,6 @@ use std::future::Future;
 use contracts::events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED};
 use messaging::{AmqpConfig, HandlerError, ServerConfig};
 use sqlx::{PgPool, migrate::Migrator};
-use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
@@ -71,12 +70,7 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let token = CancellationToken::new();
-        let cancel = token.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            cancel.cancel();
-        });
+        let token = platform::shutdown::token_from(shutdown);
         let mut server = ServerConfig::new(
             AmqpConfig::new(self.config.amqp_url.clone()),
             &self.config.queue,

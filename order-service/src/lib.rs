@@ -28,7 +28,6 @@ use anyhow::Context;
 use messaging::{AmqpConfig, RpcClient, ServerConfig, outbox::Relay};
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 pub use error::Error;
@@ -72,12 +71,7 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let token = CancellationToken::new();
-        let cancel = token.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            cancel.cancel();
-        });
+        let token = platform::shutdown::token_from(shutdown);
 
         let mut server = ServerConfig::new(
             AmqpConfig::new(self.config.amqp_url.clone()),

@@ -2,6 +2,10 @@
 //! passes this future in, and tests pass their own (a oneshot or a
 //! cancellation token), so the same code path is exercised by both.
 
+use std::future::Future;
+
+use tokio_util::sync::CancellationToken;
+
 /// Completes on the first SIGINT (Ctrl-C) or SIGTERM (`docker stop`,
 /// Kubernetes pod termination).
 pub async fn shutdown_signal() {
@@ -31,4 +35,16 @@ pub async fn shutdown_signal() {
         () = ctrl_c => tracing::info!("received SIGINT, shutting down"),
         () = terminate => tracing::info!("received SIGTERM, shutting down"),
     }
+}
+
+/// A cancellation token cancelled when `shutdown` completes, for services
+/// whose parts (consumers, relays, recovery loops) each watch a token.
+pub fn token_from(shutdown: impl Future<Output = ()> + Send + 'static) -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        cancel.cancel();
+    });
+    token
 }

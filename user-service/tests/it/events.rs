@@ -2,11 +2,12 @@
 //! published by the relay to the events exchange in the NestJS envelope,
 //! held back while the broker is away and published when it returns.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use contracts::user as pb;
 use lapin::{
-    Connection, ConnectionProperties, ExchangeKind,
+    Channel, Connection, ConnectionProperties, ExchangeKind,
+    message::BasicGetMessage,
     options::{
         BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
         QueueDeclareOptions, QueueDeleteOptions,
@@ -16,12 +17,9 @@ use lapin::{
 use messaging::{AmqpConfig, RpcClient, outbox::Relay};
 use serde_json::Value;
 use sqlx::PgPool;
+use test_support::amqp_url;
 
 use crate::helpers::TestApp;
-
-fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
 
 async fn pending(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
@@ -30,58 +28,110 @@ async fn pending(pool: &PgPool) -> i64 {
         .unwrap()
 }
 
-#[sqlx::test(migrator = "user_service::MIGRATOR")]
-async fn user_created_is_published_once_the_broker_is_back(pool: PgPool) {
-    let mut app = TestApp::spawn(pool.clone()).await;
-    // This test's own exchange, bound to a queue it reads from.
-    let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
+/// This test's own events exchange, and an exclusive queue bound to it that
+/// the test reads from.
+struct Tap {
+    exchange: String,
+    queue: String,
+    channel: Channel,
+    _connection: Connection,
+}
+
+impl Tap {
+    async fn new(routing_key: &str) -> Self {
+        let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
+        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let queue = channel
+            .queue_declare("".into(), exclusive, FieldTable::default())
+            .await
+            .unwrap()
+            .name()
+            .as_str()
+            .to_owned();
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.as_str().into(),
+                routing_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        Self {
+            exchange,
+            queue,
+            channel,
+            _connection: connection,
+        }
+    }
+
+    fn publisher(&self, url: String) -> RpcClient {
+        RpcClient::publisher(AmqpConfig::new(url), &self.exchange, Duration::from_secs(5))
+    }
+
+    async fn next(&self) -> Option<BasicGetMessage> {
+        self.channel
+            .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+    }
+
+    async fn delete(self) {
+        let _ = self
+            .channel
+            .queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+        delete_exchange(&self.exchange).await;
+    }
+}
+
+async fn delete_exchange(exchange: &str) {
     let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
         .await
         .unwrap();
     let channel = connection.create_channel().await.unwrap();
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    channel
-        .exchange_declare(
-            exchange.as_str().into(),
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let queue = queue.name().as_str().to_owned();
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            exchange.as_str().into(),
-            "user_created".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let _ = channel
+        .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+        .await;
+}
+
+fn create(name: &str, email: &str) -> pb::CreateUser {
+    pb::CreateUser {
+        name: name.into(),
+        email: email.into(),
+    }
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn user_created_is_published_once_the_broker_is_back(pool: PgPool) {
+    let mut app = TestApp::spawn(pool.clone()).await;
+    let tap = Tap::new("user_created").await;
 
     // The user commits with its event; nobody publishes it yet.
     let user = app
         .users
-        .create(pb::CreateUser {
-            name: "Ada".into(),
-            email: "ada@example.com".into(),
-        })
+        .create(create("Ada", "ada@example.com"))
         .await
         .unwrap()
         .into_inner();
@@ -93,7 +143,7 @@ async fn user_created_is_published_once_the_broker_is_back(pool: PgPool) {
     drop(closed);
     let down = Relay::new(
         pool.clone(),
-        RpcClient::publisher(AmqpConfig::new(dead_url), &exchange, Duration::from_secs(1)),
+        tap.publisher(dead_url),
         Duration::from_secs(1),
         Default::default(),
     );
@@ -101,11 +151,7 @@ async fn user_created_is_published_once_the_broker_is_back(pool: PgPool) {
     assert_eq!(pending(&pool).await, 1);
 
     // The broker is back: published once, marked, and delivered.
-    let publisher = RpcClient::publisher(
-        AmqpConfig::new(amqp_url()),
-        &exchange,
-        Duration::from_secs(5),
-    );
+    let publisher = tap.publisher(amqp_url());
     assert!(publisher.wait_connected(Duration::from_secs(5)).await);
     let up = Relay::new(
         pool.clone(),
@@ -121,54 +167,34 @@ async fn user_created_is_published_once_the_broker_is_back(pool: PgPool) {
     );
     assert_eq!(pending(&pool).await, 0);
 
-    let message = channel
-        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-        .await
-        .unwrap()
-        .expect("the event reached the bound queue");
+    let message = tap.next().await.expect("the event reached the bound queue");
     let body: Value = serde_json::from_slice(&message.delivery.data).unwrap();
     assert_eq!(body["pattern"], "user_created");
     assert_eq!(body["data"]["user_id"], user.id);
     assert_eq!(body["data"]["email"], "ada@example.com");
     assert_eq!(body["data"]["schema_version"], 1);
     let event_id = body["data"]["event_id"].as_str().unwrap();
-    assert_eq!(
-        message
-            .delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .unwrap()
-            .as_str(),
-        event_id
-    );
-
-    let _ = channel
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
-    let _ = channel
-        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-        .await;
+    let message_id = message
+        .delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert_eq!(message_id, event_id);
+    tap.delete().await;
 }
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn a_user_that_is_not_created_emits_no_event(pool: PgPool) {
     let mut app = TestApp::spawn(pool.clone()).await;
     app.users
-        .create(pb::CreateUser {
-            name: "Ada".into(),
-            email: "ada@example.com".into(),
-        })
+        .create(create("Ada", "ada@example.com"))
         .await
         .unwrap();
 
-    let duplicate = app
-        .users
-        .create(pb::CreateUser {
-            name: "Ada".into(),
-            email: "ADA@example.com".into(),
-        })
-        .await;
+    let duplicate = app.users.create(create("Ada", "ADA@example.com")).await;
 
     assert!(duplicate.is_err());
     assert_eq!(
@@ -193,10 +219,7 @@ async fn a_nestjs_event_pattern_handler_receives_user_created(pool: PgPool) {
 
     let user = app
         .users
-        .create(pb::CreateUser {
-            name: "Grace".into(),
-            email: "grace@example.com".into(),
-        })
+        .create(create("Grace", "grace@example.com"))
         .await
         .unwrap()
         .into_inner();
@@ -213,56 +236,13 @@ async fn a_nestjs_event_pattern_handler_receives_user_created(pool: PgPool) {
     let _ = channel
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await;
-    let _ = channel
-        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-        .await;
+    delete_exchange(&exchange).await;
 }
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn two_relays_share_the_outbox_and_publish_each_event_once(pool: PgPool) {
     const EVENTS: usize = 150;
-    let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
-    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    channel
-        .exchange_declare(
-            exchange.as_str().into(),
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap()
-        .name()
-        .as_str()
-        .to_owned();
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            exchange.as_str().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let tap = Tap::new("#").await;
     let mut tx = pool.begin().await.unwrap();
     for i in 0..EVENTS {
         messaging::outbox::enqueue(&mut tx, "user_created", serde_json::json!({"n": i}))
@@ -273,11 +253,7 @@ async fn two_relays_share_the_outbox_and_publish_each_event_once(pool: PgPool) {
 
     // Two replicas' relays drain the same table at the same time.
     let relay = || async {
-        let publisher = RpcClient::publisher(
-            AmqpConfig::new(amqp_url()),
-            &exchange,
-            Duration::from_secs(5),
-        );
+        let publisher = tap.publisher(amqp_url());
         assert!(publisher.wait_connected(Duration::from_secs(5)).await);
         let relay = Relay::new(
             pool.clone(),
@@ -297,12 +273,8 @@ async fn two_relays_share_the_outbox_and_publish_each_event_once(pool: PgPool) {
 
     assert_eq!(a + b, EVENTS);
     assert_eq!(pending(&pool).await, 0);
-    let mut ids = std::collections::HashSet::new();
-    while let Some(message) = channel
-        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-        .await
-        .unwrap()
-    {
+    let mut ids = HashSet::new();
+    while let Some(message) = tap.next().await {
         let id = message
             .delivery
             .properties
@@ -314,10 +286,5 @@ async fn two_relays_share_the_outbox_and_publish_each_event_once(pool: PgPool) {
         assert!(ids.insert(id), "an event was published twice");
     }
     assert_eq!(ids.len(), EVENTS);
-    let _ = channel
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
-    let _ = channel
-        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-        .await;
+    tap.delete().await;
 }
