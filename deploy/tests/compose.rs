@@ -12,10 +12,10 @@ use std::{
 
 use serde_json::Value;
 
-/// Binaries that listen on no port yet, so they have nothing to probe: a
-/// pure RabbitMQ consumer (order-service) and a placeholder
-/// (notification-service). Both get an admin HTTP port with liveness and
-/// readiness, and a healthcheck here, with the operations issue.
+/// Binaries that listen on no port yet, so they have nothing to probe: the
+/// RabbitMQ consumers order-service and notification-service. Both get an
+/// admin HTTP port with liveness and readiness, and a healthcheck here, with
+/// the operations issue.
 const NO_PROBE_YET: &[&str] = &["order-service", "notification-service"];
 /// Services that may publish ports to the host, and which.
 const PUBLISHED: &[(&str, &str)] = &[("api-gateway", "3000:3000"), ("rabbitmq", "15672:15672")];
