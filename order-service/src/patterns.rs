@@ -2,14 +2,12 @@
 //! `@MessagePattern`s: each decodes its `data`, calls the domain, and returns
 //! the reply. Errors become settlements through `From<Error> for HandlerError`.
 
-use std::future::Future;
-
 use contracts::{
     ErrorCode,
     orders::{CreateOrder, GetOrder, ListOrders, Order, OrderList, ProductList},
     patterns::{CREATE_ORDER, GET_ORDER, LIST_ORDERS, LIST_PRODUCTS},
 };
-use messaging::{HandlerError, Message, Router};
+use messaging::{Message, Router};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -29,10 +27,10 @@ pub struct State {
 
 pub fn router(state: State) -> Router {
     Router::new()
-        .route(CREATE_ORDER, handler(&state, create_order))
-        .route(GET_ORDER, handler(&state, get_order))
-        .route(LIST_ORDERS, handler(&state, list_orders))
-        .route(LIST_PRODUCTS, handler(&state, list_products))
+        .route_with(CREATE_ORDER, &state, create_order)
+        .route_with(GET_ORDER, &state, get_order)
+        .route_with(LIST_ORDERS, &state, list_orders)
+        .route_with(LIST_PRODUCTS, &state, list_products)
 }
 
 /// Records the order (or finds it, for a retry or a redelivery), drives its
@@ -91,25 +89,6 @@ async fn list_products(state: State, _message: Message) -> Result<Value, Error> 
     encode(ProductList {
         products: products::list(&state.pool).await?,
     })
-}
-
-/// Binds a handler to the shared state and maps its errors once.
-fn handler<F, Fut>(
-    state: &State,
-    f: F,
-) -> impl Fn(Message) -> std::pin::Pin<Box<dyn Future<Output = Result<Value, HandlerError>> + Send>>
-+ Send
-+ Sync
-+ 'static
-where
-    F: Fn(State, Message) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Result<Value, Error>> + Send + 'static,
-{
-    let state = state.clone();
-    move |message| {
-        let state = state.clone();
-        Box::pin(async move { f(state, message).await.map_err(HandlerError::from) })
-    }
 }
 
 fn decode<T: DeserializeOwned>(data: Value) -> Result<T, Error> {

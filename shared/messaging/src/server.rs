@@ -84,6 +84,24 @@ impl Router {
         self.handlers.insert(pattern.to_owned(), handler);
         self
     }
+
+    /// Routes `pattern` to `handler(state, message)`, a plain async fn
+    /// taking the service's shared state (cloned per delivery) and returning
+    /// the service's own error type, mapped to a settlement through its
+    /// `Into<HandlerError>`. Keeps handlers testable without a broker.
+    pub fn route_with<S, F, Fut, E>(self, pattern: &str, state: &S, handler: F) -> Self
+    where
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, Message) -> Fut + Copy + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, E>> + Send + 'static,
+        E: Into<HandlerError>,
+    {
+        let state = state.clone();
+        self.route(pattern, move |message| {
+            let state = state.clone();
+            async move { handler(state, message).await.map_err(Into::into) }
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
