@@ -78,28 +78,3 @@ fn dependency(result: Result<(), String>) -> Dependency {
 fn to_value(dep: Dependency) -> Value {
     serde_json::to_value(dep).expect("a dependency report serializes")
 }
-
-/// `api-gateway healthcheck`: `GET /health` on the local server, success on
-/// a 200. The container HEALTHCHECK runs it, so the runtime image needs no
-/// curl; a one-request HTTP/1.1 exchange is all it takes.
-pub async fn probe(listen_addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let exchange = async {
-        let addr = platform::local_dial_addr(listen_addr);
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        stream
-            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut head = [0u8; 12]; // "HTTP/1.1 200"
-        stream.read_exact(&mut head).await?;
-        anyhow::Ok(head)
-    };
-    let head = tokio::time::timeout(std::time::Duration::from_secs(3), exchange).await??;
-    anyhow::ensure!(
-        head.ends_with(b" 200"),
-        "GET /health answered {:?}",
-        String::from_utf8_lossy(&head)
-    );
-    Ok(())
-}

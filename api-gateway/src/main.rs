@@ -5,7 +5,8 @@ use api_gateway::{App, Config};
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("reading configuration")?;
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return api_gateway::health::probe(config.listen_addr).await;
+        // The container HEALTHCHECK: is this gateway serving and ready?
+        return platform::admin::probe(config.listen_addr, "/health").await;
     }
 
     let _telemetry = platform::telemetry::init("api-gateway");

@@ -12,11 +12,6 @@ use std::{
 
 use serde_json::Value;
 
-/// Binaries that listen on no port yet, so they have nothing to probe: the
-/// RabbitMQ consumers order-service and notification-service. Both get an
-/// admin HTTP port with liveness and readiness, and a healthcheck here, with
-/// the operations issue.
-const NO_PROBE_YET: &[&str] = &["order-service", "notification-service"];
 /// Services that may publish ports to the host, and which.
 const PUBLISHED: &[(&str, &str)] = &[("api-gateway", "3000:3000"), ("rabbitmq", "15672:15672")];
 
@@ -120,12 +115,10 @@ fn every_service_is_healthchecked_and_waited_for() {
     let compose = compose();
     let services = services(&compose);
     for (name, service) in services {
-        if !NO_PROBE_YET.contains(&name.as_str()) {
-            assert!(
-                service["healthcheck"]["test"].is_array(),
-                "{name} has no healthcheck"
-            );
-        }
+        assert!(
+            service["healthcheck"]["test"].is_array(),
+            "{name} has no healthcheck"
+        );
         if let Some(deps) = service["depends_on"].as_object() {
             for (dep, condition) in deps {
                 assert_eq!(

@@ -1,7 +1,7 @@
 //! notification-service configuration, from environment variables (see the
 //! table in docs/configuration.md and `.env.example`).
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use contracts::{events::EVENTS_EXCHANGE, patterns::NOTIFICATIONS_QUEUE};
 use platform::{
@@ -11,6 +11,7 @@ use platform::{
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/notifications";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,6 +28,8 @@ pub struct Config {
     pub prefetch: u16,
     /// `SHUTDOWN_GRACE_PERIOD`: time for in-flight deliveries at shutdown.
     pub grace_period: Duration,
+    /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`).
+    pub admin_addr: SocketAddr,
 }
 
 impl Config {
@@ -45,6 +48,10 @@ impl Config {
             events_exchange: string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE),
             prefetch,
             grace_period: duration_or("SHUTDOWN_GRACE_PERIOD", Duration::from_secs(10))?,
+            admin_addr: parse_or(
+                "ADMIN_LISTEN_ADDR",
+                DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
+            )?,
             amqp_url,
         })
     }
@@ -58,6 +65,8 @@ impl Config {
             events_exchange: EVENTS_EXCHANGE.to_owned(),
             prefetch: 10,
             grace_period: Duration::from_secs(10),
+            // Any free port: embedded and test instances must not collide.
+            admin_addr: "127.0.0.1:0".parse().expect("valid address"),
         }
     }
 }

@@ -16,7 +16,8 @@ pub mod patterns;
 use std::future::Future;
 
 use contracts::events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED};
-use messaging::{AmqpConfig, HandlerError, ServerConfig};
+use messaging::{AmqpConfig, Connected, HandlerError, ServerConfig};
+use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 
 pub use config::Config;
@@ -53,16 +54,36 @@ impl From<Error> for HandlerError {
 pub struct App {
     config: Config,
     pool: PgPool,
+    admin: AdminServer,
+    connected: Connected,
 }
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = platform::db::connect_and_migrate(&config.database, &MIGRATOR).await?;
-        Ok(Self::with_pool(config, pool))
+        Self::with_pool(config, pool).await
     }
 
-    pub fn with_pool(config: Config, pool: PgPool) -> Self {
-        Self { config, pool }
+    /// With an existing, migrated pool (tests use `#[sqlx::test]`'s).
+    pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let connected = Connected::default();
+        // Ready when the database answers and the consumer is connected.
+        let checks = vec![
+            platform::db::readiness_check(&pool),
+            connected.readiness_check(),
+        ];
+        let admin = AdminServer::bind(config.admin_addr, checks).await?;
+        Ok(Self {
+            config,
+            pool,
+            admin,
+            connected,
+        })
+    }
+
+    /// The admin port's address (`/livez`, `/readyz`).
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        self.admin.local_addr()
     }
 
     /// Consumes until `shutdown` completes, then settles what is in flight.
@@ -77,11 +98,17 @@ impl App {
         );
         server.prefetch = self.config.prefetch;
         server.grace_period = self.config.grace_period;
+        server.connected = self.connected.clone();
+        let admin = tokio::spawn(self.admin.run_until({
+            let token = token.clone();
+            async move { token.cancelled().await }
+        }));
         server.bindings = [USER_CREATED, ORDER_CONFIRMED, ORDER_REJECTED]
             .into_iter()
             .map(|event| (self.config.events_exchange.clone(), event.to_owned()))
             .collect();
         messaging::serve(server, patterns::router(self.pool.clone()), token).await;
+        let _ = admin.await;
         self.pool.close().await;
         tracing::info!("notification-service stopped");
         Ok(())

@@ -4,6 +4,10 @@ use notification_service::{App, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("reading configuration")?;
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        // The container HEALTHCHECK: is this notification-service ready?
+        return platform::admin::probe(config.admin_addr, "/readyz").await;
+    }
     let _telemetry = platform::telemetry::init("notification-service");
     let app = App::build(config)
         .await

@@ -1,7 +1,7 @@
 //! order-service configuration, from environment variables (see the table in
 //! docs/configuration.md and `.env.example`).
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use contracts::{events::EVENTS_EXCHANGE, patterns::ORDERS_QUEUE};
 use platform::{
@@ -12,6 +12,7 @@ use platform::{
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/orders";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9101";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -50,6 +51,8 @@ pub struct Config {
     /// `OUTBOX_POLL_INTERVAL`: how often the relay looks for events that
     /// waited out a broker outage.
     pub outbox_poll_interval: Duration,
+    /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`).
+    pub admin_addr: SocketAddr,
 }
 
 impl Config {
@@ -87,6 +90,10 @@ impl Config {
             )?,
             saga_stale_after: duration_or("SAGA_STALE_AFTER", defaults.saga_stale_after)?,
             events_exchange: Some(string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE)),
+            admin_addr: parse_or(
+                "ADMIN_LISTEN_ADDR",
+                DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
+            )?,
             outbox_poll_interval: duration_or(
                 "OUTBOX_POLL_INTERVAL",
                 defaults.outbox_poll_interval,
@@ -114,6 +121,8 @@ impl Config {
             saga_stale_after: Duration::from_secs(30),
             events_exchange: None,
             outbox_poll_interval: Duration::from_secs(1),
+            // Any free port: embedded and test instances must not collide.
+            admin_addr: "127.0.0.1:0".parse().expect("valid address"),
         }
     }
 }

@@ -25,7 +25,8 @@ pub mod users;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use messaging::{AmqpConfig, RpcClient, ServerConfig, outbox::Relay};
+use messaging::{AmqpConfig, Connected, RpcClient, ServerConfig, outbox::Relay};
+use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::sync::Notify;
 
@@ -40,16 +41,18 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub struct App {
     config: Config,
     state: patterns::State,
+    admin: AdminServer,
+    connected: Connected,
 }
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = platform::db::connect_and_migrate(&config.database, &MIGRATOR).await?;
-        Self::with_pool(config, pool)
+        Self::with_pool(config, pool).await
     }
 
     /// With an existing, migrated pool (tests use `#[sqlx::test]`'s).
-    pub fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+    pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
         let users = users::UserDirectory::connect_lazy(&config)
             .context("configuring the user-service client")?;
         let saga = saga::Saga {
@@ -59,10 +62,24 @@ impl App {
             retry_delay: config.saga_retry_delay,
             events: Arc::new(Notify::new()),
         };
+        let connected = Connected::default();
+        // Ready when the database answers and the consumer is connected.
+        let checks = vec![
+            platform::db::readiness_check(&pool),
+            connected.readiness_check(),
+        ];
+        let admin = AdminServer::bind(config.admin_addr, checks).await?;
         Ok(Self {
             config,
             state: patterns::State { pool, saga },
+            admin,
+            connected,
         })
+    }
+
+    /// The admin port's address (`/livez`, `/readyz`).
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        self.admin.local_addr()
     }
 
     /// Consumes until `shutdown` completes, then stops taking deliveries,
@@ -81,6 +98,11 @@ impl App {
         server.max_attempts = self.config.max_attempts;
         server.retry_delay = self.config.retry_delay;
         server.grace_period = self.config.grace_period;
+        server.connected = self.connected.clone();
+        let admin = tokio::spawn(self.admin.run_until({
+            let token = token.clone();
+            async move { token.cancelled().await }
+        }));
 
         // Sagas a crash left in flight are finished (or compensated) at
         // start-up and then periodically.
@@ -113,6 +135,7 @@ impl App {
         if let Some(relay) = relay {
             let _ = relay.await;
         }
+        let _ = admin.await;
         pool.close().await;
         tracing::info!("order-service stopped");
         Ok(())

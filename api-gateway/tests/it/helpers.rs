@@ -32,7 +32,7 @@ impl TestApp {
     pub(crate) async fn spawn_with_orders(pool: PgPool) -> Self {
         let services = Self::spawn_users_only(pool.clone()).await;
         let gateway = gateway_config(&services.user_service_url);
-        let orders = services.start_order_service(&gateway, pool, 10);
+        let orders = services.start_order_service(&gateway, pool, 10).await;
         let mut app = Self::spawn_gateway(gateway).await;
         app._shutdown.extend(services.shutdown);
         app._shutdown.push(orders);
@@ -87,7 +87,9 @@ impl TestApp {
         orders.queue = gateway.orders_queue.clone();
         orders.user_service_url = user_service_url;
         orders.events_exchange = relays.then(|| exchange.clone());
-        let orders = order_service::App::with_pool(orders, pool.clone()).unwrap();
+        let orders = order_service::App::with_pool(orders, pool.clone())
+            .await
+            .unwrap();
         shutdown.push(spawn_until_dropped(|rx| {
             orders.run_until(async {
                 let _ = rx.await;
@@ -101,7 +103,9 @@ impl TestApp {
         if !relays {
             notifications.prefetch = 1;
         }
-        let notifications = notification_service::App::with_pool(notifications, pool);
+        let notifications = notification_service::App::with_pool(notifications, pool)
+            .await
+            .unwrap();
         shutdown.push(spawn_until_dropped(|rx| {
             notifications.run_until(async {
                 let _ = rx.await;
@@ -205,7 +209,7 @@ pub(crate) struct Services {
 impl Services {
     /// Starts order-service on the gateway's queue, taking `prefetch`
     /// deliveries at a time; it runs until the returned sender is dropped.
-    pub(crate) fn start_order_service(
+    pub(crate) async fn start_order_service(
         &self,
         gateway: &Config,
         pool: PgPool,
@@ -215,7 +219,7 @@ impl Services {
         config.prefetch = prefetch;
         config.queue = gateway.orders_queue.clone();
         config.user_service_url = self.user_service_url.clone();
-        let orders = order_service::App::with_pool(config, pool).unwrap();
+        let orders = order_service::App::with_pool(config, pool).await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(orders.run_until(async {
             let _ = rx.await;

@@ -242,7 +242,7 @@ async fn an_order_that_timed_out_in_the_queue_is_never_placed_later(pool: PgPool
     // time, so the queue is handled in order: by the time a later request
     // is answered, the expired one had its chance to run.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let _orders = users.start_order_service(&config, pool.clone(), 1);
+    let _orders = users.start_order_service(&config, pool.clone(), 1).await;
     config.order_service_timeout = Duration::from_secs(10);
     let later = TestApp::spawn_gateway(config).await;
     let products = later.http.get(later.url("/products")).send().await.unwrap();

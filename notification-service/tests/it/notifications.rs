@@ -17,6 +17,7 @@ fn amqp_url() -> String {
 }
 
 struct TestApp {
+    admin_addr: std::net::SocketAddr,
     events: RpcClient,
     requests: RpcClient,
     queue: String,
@@ -34,7 +35,9 @@ impl TestApp {
         config.events_exchange = format!("test.events.{}", Uuid::new_v4());
         let (queue, exchange) = (config.queue.clone(), config.events_exchange.clone());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(App::with_pool(config, pool.clone()).run_until(async {
+        let app = App::with_pool(config, pool.clone()).await.unwrap();
+        let admin_addr = app.admin_addr();
+        let task = tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
         let events = RpcClient::publisher(
@@ -47,6 +50,7 @@ impl TestApp {
         assert!(events.wait_connected(Duration::from_secs(5)).await);
         assert!(requests.wait_connected(Duration::from_secs(5)).await);
         let app = Self {
+            admin_addr,
             events,
             requests,
             queue,
@@ -242,5 +246,26 @@ async fn a_malformed_event_is_dead_lettered_and_the_next_one_served(pool: PgPool
     }
     let dead = dead.expect("the malformed event was dead-lettered");
     assert!(String::from_utf8_lossy(&dead.delivery.data).contains("not-a-uuid"));
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "notification_service::MIGRATOR")]
+async fn the_admin_port_reports_ready_only_while_database_and_broker_answer(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+
+    // spawn() got a reply through the queue, so the consumer is connected.
+    platform::admin::probe(app.admin_addr, "/livez")
+        .await
+        .unwrap();
+    platform::admin::probe(app.admin_addr, "/readyz")
+        .await
+        .unwrap();
+
+    pool.close().await;
+    let not_ready = platform::admin::probe(app.admin_addr, "/readyz").await;
+    assert!(not_ready.unwrap_err().to_string().contains("503"));
+    platform::admin::probe(app.admin_addr, "/livez")
+        .await
+        .unwrap();
     app.cleanup().await;
 }

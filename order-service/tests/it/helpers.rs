@@ -49,7 +49,7 @@ impl TestApp {
         config.queue = queue.clone();
         config.user_service_url = user_service_url.clone();
         config.retry_delay = Duration::from_millis(10);
-        let app = App::with_pool(config, pool.clone()).unwrap();
+        let app = App::with_pool(config, pool.clone()).await.unwrap();
         let (stop_orders, stopped) = oneshot::channel::<()>();
         let orders = (
             stop_orders,

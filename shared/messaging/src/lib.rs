@@ -39,7 +39,7 @@ use std::time::Duration;
 
 pub use client::RpcClient;
 pub use connection::AmqpConfig;
-pub use server::{HandlerError, Message, Router, ServerConfig, serve};
+pub use server::{Connected, HandlerError, Message, Router, ServerConfig, serve};
 pub use settle::{ORIGINAL_QUEUE_HEADER, REASON_HEADER};
 
 /// Why a `send` or `emit` failed.

@@ -124,6 +124,38 @@ pub struct ServerConfig {
     /// that consume events: each service binds its own queue, so every
     /// service gets every event and its replicas share them.
     pub bindings: Vec<(String, String)>,
+    /// Whether the consumer is connected right now, for readiness checks.
+    pub connected: Connected,
+}
+
+/// A shared flag: is the consumer connected and consuming? Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Connected(Arc<std::sync::atomic::AtomicBool>);
+
+impl Connected {
+    pub fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A readiness check that passes while the consumer is connected.
+    pub fn readiness_check(&self) -> platform::admin::Check {
+        let connected = self.clone();
+        platform::admin::Check::new("rabbitmq", move || {
+            let up = connected.get();
+            async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err("not consuming; reconnecting".to_owned())
+                }
+            }
+        })
+    }
+
+    fn set(&self, connected: bool) {
+        self.0
+            .store(connected, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl ServerConfig {
@@ -138,6 +170,7 @@ impl ServerConfig {
             retry_delay: Duration::from_millis(100),
             grace_period: Duration::from_secs(10),
             bindings: Vec::new(),
+            connected: Connected::default(),
         }
     }
 }
@@ -153,7 +186,9 @@ pub async fn serve(config: ServerConfig, router: Router, shutdown: CancellationT
         match Session::open(&context.config).await {
             Ok(session) => {
                 backoff.reset();
+                context.config.connected.set(true);
                 session.run(&context, &shutdown).await;
+                context.config.connected.set(false);
                 if shutdown.is_cancelled() {
                     break;
                 }

@@ -95,3 +95,18 @@ async fn create_if_missing(url: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A readiness check that passes while the database answers `SELECT 1`.
+pub fn readiness_check(pool: &PgPool) -> crate::admin::Check {
+    let pool = pool.clone();
+    crate::admin::Check::new("database", move || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+}

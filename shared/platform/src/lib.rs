@@ -3,6 +3,7 @@
 //! runtime.
 //!
 //! # Layout
+//! - [`admin`]: the admin HTTP port (`/livez`, `/readyz`) and its probe.
 //! - [`env`]: typed configuration from environment variables; a bad value
 //!   fails start-up with an error naming the variable.
 //! - [`telemetry`]: one `init()` for structured logs and OpenTelemetry traces.
@@ -10,6 +11,7 @@
 //! - [`shutdown`]: the SIGINT/SIGTERM future every service runs until.
 //! - `db` (feature `postgres`): create-if-missing, pool, migrations.
 
+pub mod admin;
 #[cfg(feature = "postgres")]
 pub mod db;
 pub mod env;
