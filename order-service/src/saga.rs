@@ -199,6 +199,7 @@ impl Saga {
                 reason: reason.unwrap_or_default(),
             };
             outbox::enqueue(&mut tx, ORDER_REJECTED, event).await?;
+            metrics::counter!("saga_outcomes_total", "outcome" => "rejected").increment(1);
             sqlx::query(
                 r#"
                 UPDATE products p SET stock = p.stock + i.quantity
@@ -237,6 +238,7 @@ impl Saga {
                 total_cents,
             };
             outbox::enqueue(&mut tx, ORDER_CONFIRMED, event).await?;
+            metrics::counter!("saga_outcomes_total", "outcome" => "confirmed").increment(1);
         }
         tx.commit().await?;
         self.events.notify_one();

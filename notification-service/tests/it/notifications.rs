@@ -260,6 +260,14 @@ async fn the_admin_port_reports_ready_only_while_database_and_broker_answer(pool
     platform::admin::probe(app.admin_addr, "/readyz")
         .await
         .unwrap();
+    // Prometheus metrics on the same port: the request spawn() sent through
+    // this queue was counted.
+    let (status, metrics) = platform::admin::fetch(app.admin_addr, "/metrics")
+        .await
+        .unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let acked = format!(r#"messages_total{{queue="{}",outcome="acked"}}"#, app.queue);
+    assert!(metrics.contains(&acked), "{acked} not in {metrics}");
 
     pool.close().await;
     let not_ready = platform::admin::probe(app.admin_addr, "/readyz").await;

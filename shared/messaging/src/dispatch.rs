@@ -46,6 +46,7 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
     let dead_letter = |delivery: Unsettled, reason: String| {
         let publish = publish.clone();
         async move {
+            count(&config.queue, "dead_lettered");
             delivery
                 .dead_letter(&publish, &config.queue, &config.dead_letter_queue, &reason)
                 .await;
@@ -67,6 +68,7 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
 
     if deadline_passed(delivery.properties()) {
         tracing::warn!("request dequeued after its deadline; not executed");
+        count(&config.queue, "expired");
         return delivery.ack().await;
     }
 
@@ -97,6 +99,7 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
             if let Some(reply_to) = &reply_to {
                 send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
             }
+            count(&config.queue, "acked");
             delivery.ack().await;
         }
         Outcome::DeadLetter { reason, error } => {
@@ -128,6 +131,7 @@ async fn run_with_retries(handler: &Handler, message: Message, config: &ServerCo
             }
             Err(HandlerError::Transient(reason)) if attempt < config.max_attempts => {
                 tracing::warn!(attempt, reason, "transient failure; retrying");
+                count(&config.queue, "retried");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;
@@ -186,4 +190,12 @@ fn deadline_passed(properties: &BasicProperties) -> bool {
         .map(|d| d.as_millis())
         .unwrap_or_default();
     i128::try_from(now_ms).unwrap_or(i128::MAX) > i128::from(*deadline_ms)
+}
+
+/// Counts a settlement (or retry) per queue: `messages_total{queue, outcome}`
+/// on the service's `/metrics`. Patterns are not a label: a client could
+/// invent unbounded numbers of them.
+fn count(queue: &str, outcome: &'static str) {
+    metrics::counter!("messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
+        .increment(1);
 }

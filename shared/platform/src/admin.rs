@@ -5,16 +5,24 @@
 //! - `GET /livez`: 200 while the process serves HTTP at all.
 //! - `GET /readyz`: 200 when every readiness check passes, else 503; the
 //!   JSON body names each check and its state.
+//! - `GET /metrics`: the process's metrics in the Prometheus text format
+//!   (recorded with the `metrics` crate anywhere in the process).
 //!
 //! [`probe`] is the client side: `<binary> healthcheck` runs it, so container
 //! images need no curl.
 
 use std::{
-    collections::BTreeMap, future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration,
+    collections::BTreeMap,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    time::Duration,
 };
 
 use anyhow::Context;
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -58,6 +66,7 @@ pub struct AdminServer {
 
 impl AdminServer {
     pub async fn bind(addr: SocketAddr, checks: Vec<Check>) -> anyhow::Result<Self> {
+        prometheus(); // record from start-up on, not from the first scrape
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the admin port {addr}"))?;
@@ -78,6 +87,7 @@ impl AdminServer {
         let router = Router::new()
             .route("/livez", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
+            .route("/metrics", get(|| async { prometheus().render() }))
             .with_state(Arc::new(self.checks));
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -111,10 +121,31 @@ async fn readyz(State(checks): State<Arc<Vec<Check>>>) -> impl IntoResponse {
     (status, Json(body))
 }
 
+/// The process-wide Prometheus recorder, installed on first use. Every
+/// `metrics::counter!` in the process records into it.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .expect("no other metrics recorder is installed")
+    })
+}
+
 /// `GET path` on the local server at `listen_addr`; success on a 200. A
 /// one-request HTTP/1.1 exchange, so `<binary> healthcheck` needs no client
 /// library and the image no curl.
 pub async fn probe(listen_addr: SocketAddr, path: &str) -> anyhow::Result<()> {
+    let (status_line, _) = fetch(listen_addr, path).await?;
+    anyhow::ensure!(
+        status_line.starts_with("HTTP/1.1 200"),
+        "GET {path} answered {status_line:?}"
+    );
+    Ok(())
+}
+
+/// `GET path` on the local server: the status line and the body.
+pub async fn fetch(listen_addr: SocketAddr, path: &str) -> anyhow::Result<(String, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let exchange = async {
@@ -123,15 +154,14 @@ pub async fn probe(listen_addr: SocketAddr, path: &str) -> anyhow::Result<()> {
         let request =
             format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await?;
-        let mut head = [0u8; 12]; // "HTTP/1.1 200"
-        stream.read_exact(&mut head).await?;
-        anyhow::Ok(head)
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        anyhow::Ok(String::from_utf8_lossy(&response).into_owned())
     };
-    let head = tokio::time::timeout(Duration::from_secs(3), exchange).await??;
-    anyhow::ensure!(
-        head.ends_with(b" 200"),
-        "GET {path} answered {:?}",
-        String::from_utf8_lossy(&head)
-    );
-    Ok(())
+    let response = tokio::time::timeout(Duration::from_secs(3), exchange).await??;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or((response.as_str(), ""));
+    let status_line = head.lines().next().unwrap_or_default().to_owned();
+    Ok((status_line, body.to_owned()))
 }
