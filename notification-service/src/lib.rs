@@ -99,10 +99,7 @@ impl App {
         server.prefetch = self.config.prefetch;
         server.grace_period = self.config.grace_period;
         server.connected = self.connected.clone();
-        let admin = tokio::spawn(self.admin.run_until({
-            let token = token.clone();
-            async move { token.cancelled().await }
-        }));
+        let admin = self.admin.spawn(token.clone());
         server.bindings = [USER_CREATED, ORDER_CONFIRMED, ORDER_REJECTED]
             .into_iter()
             .map(|event| (self.config.events_exchange.clone(), event.to_owned()))

@@ -99,10 +99,7 @@ impl App {
         server.retry_delay = self.config.retry_delay;
         server.grace_period = self.config.grace_period;
         server.connected = self.connected.clone();
-        let admin = tokio::spawn(self.admin.run_until({
-            let token = token.clone();
-            async move { token.cancelled().await }
-        }));
+        let admin = self.admin.spawn(token.clone());
 
         // Sagas a crash left in flight are finished (or compensated) at
         // start-up and then periodically.

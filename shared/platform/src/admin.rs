@@ -24,7 +24,8 @@ use anyhow::Context;
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -77,6 +78,12 @@ impl AdminServer {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Serves in a task of its own until `token` is cancelled, the way a
+    /// service runs it beside its consumer.
+    pub fn spawn(self, token: CancellationToken) -> JoinHandle<anyhow::Result<()>> {
+        tokio::spawn(self.run_until(async move { token.cancelled().await }))
     }
 
     /// Serves until `shutdown` completes.
