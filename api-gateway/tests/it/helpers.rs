@@ -190,6 +190,18 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path`, its JSON body (whatever the status).
+    pub(crate) async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub(crate) async fn create_user(&self, name: &str, email: &str) -> Response {
         self.http
             .post(self.url("/users"))

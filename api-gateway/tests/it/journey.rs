@@ -60,15 +60,7 @@ async fn a_newcomers_journey_ends_with_one_notification_per_event(pool: PgPool) 
     // Events travel outbox → relay → exchange → notification-service.
     let mut events = Vec::new();
     for _ in 0..250 {
-        let list: Value = app
-            .http
-            .get(app.url(&format!("/users/{id}/notifications")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = app.get_json(&format!("/users/{id}/notifications")).await;
         events = list["notifications"]
             .as_array()
             .unwrap()
@@ -85,14 +77,6 @@ async fn a_newcomers_journey_ends_with_one_notification_per_event(pool: PgPool) 
         events,
         ["order_confirmed", "order_rejected", "user_created"]
     );
-    let user: Value = app
-        .http
-        .get(app.url(&format!("/users/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user: Value = app.get_json(&format!("/users/{id}")).await;
     assert_eq!(user["balance_cents"], 3_000 - 1_250);
 }

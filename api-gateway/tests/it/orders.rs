@@ -67,25 +67,9 @@ async fn an_order_is_placed_then_found_and_listed(pool: PgPool) {
         (Some("confirmed"), Some(2500))
     );
 
-    let found: Value = app
-        .http
-        .get(app.url(&location))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Value = app.get_json(&location).await;
     assert_eq!(found, order);
-    let listed: Value = app
-        .http
-        .get(app.url(&format!("/users/{user}/orders")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json(&format!("/users/{user}/orders")).await;
     assert_eq!(listed, json!({"orders": [order]}));
 }
 
@@ -316,15 +300,7 @@ async fn a_rejected_order_answers_with_its_id_and_reason(pool: PgPool) {
     );
     let id = credit_problem["order_id"].as_str().unwrap();
     assert_eq!(credit_problem["order_status"], "rejected");
-    let order: Value = app
-        .http
-        .get(app.url(&format!("/orders/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order: Value = app.get_json(&format!("/orders/{id}")).await;
     assert_eq!(order["status"], "rejected");
     assert!(
         order["reason"]

@@ -96,15 +96,8 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
         let app = &app;
         async move {
             for _ in 0..250 {
-                let list: serde_json::Value = app
-                    .http
-                    .get(app.url(&format!("/users/{user}/notifications")))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let list: serde_json::Value =
+                    app.get_json(&format!("/users/{user}/notifications")).await;
                 let n = list["notifications"].as_array().unwrap().len();
                 if n >= expected {
                     return n;

@@ -189,15 +189,7 @@ async fn credit_top_ups_show_in_the_balance_and_count_once_per_key(pool: PgPool)
         another.json::<Value>().await.unwrap()["balance_cents"],
         3_000
     );
-    let fetched: Value = app
-        .http
-        .get(app.url(&format!("/users/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = app.get_json(&format!("/users/{id}")).await;
     assert_eq!(fetched["balance_cents"], 3_000);
 
     for (body, status) in [

@@ -160,8 +160,13 @@ impl TestApp {
 
 /// The `code` of a remote error, or a panic naming what came back instead.
 pub(crate) fn error_code(result: Result<Value, messaging::RpcError>) -> String {
+    remote_error(result)["code"].as_str().unwrap().to_owned()
+}
+
+/// The `err` a remote handler answered, or a panic naming what came back.
+pub(crate) fn remote_error(result: Result<Value, messaging::RpcError>) -> Value {
     match result {
-        Err(messaging::RpcError::Remote(err)) => err["code"].as_str().unwrap().to_owned(),
+        Err(messaging::RpcError::Remote(err)) => err,
         other => panic!("expected a remote error, got {other:?}"),
     }
 }

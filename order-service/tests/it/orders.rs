@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, error_code};
+use crate::helpers::{TestApp, error_code, remote_error};
 
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn an_order_is_placed_priced_and_stock_reserved(pool: PgPool) {
@@ -123,9 +123,7 @@ async fn insufficient_stock_is_a_failed_precondition_and_reserves_nothing(pool: 
         )
         .await;
 
-    let Err(messaging::RpcError::Remote(err)) = result else {
-        panic!("{result:?}")
-    };
+    let err = remote_error(result);
     assert_eq!(err["code"], "FAILED_PRECONDITION");
     assert!(
         err["message"].as_str().unwrap().contains("CAP-NAVY"),

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, amqp_url};
+use crate::helpers::{TestApp, amqp_url, remote_error};
 
 /// The seed catalogue's stock (order-service's first migration).
 const SEED: &[(&str, i64)] = &[
@@ -133,9 +133,7 @@ async fn insufficient_credit_rejects_the_order_with_its_id_and_restores_stock(po
         .create_order(user, json!([{"sku": "HOODIE-GREY-L", "quantity": 1}]))
         .await;
 
-    let Err(messaging::RpcError::Remote(err)) = result else {
-        panic!("{result:?}")
-    };
+    let err = remote_error(result);
     assert_eq!(err["code"], "FAILED_PRECONDITION", "{err}");
     assert!(
         err["details"]["reason"]
@@ -164,9 +162,7 @@ async fn out_of_stock_rejects_the_order_without_charging(pool: PgPool) {
         .create_order(user, json!([{"sku": "CAP-NAVY", "quantity": 5}]))
         .await;
 
-    let Err(messaging::RpcError::Remote(err)) = result else {
-        panic!("{result:?}")
-    };
+    let err = remote_error(result);
     assert_eq!(err["code"], "FAILED_PRECONDITION", "{err}");
     assert!(
         err["details"]["reason"]
