@@ -10,18 +10,17 @@ use contracts::{
     events::{Event, OrderConfirmed, OrderRejected, UserCreated},
     notifications::Notification,
 };
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::Error;
 
 /// Records the welcome email, and the user as a recipient for later events.
 pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<(), Error> {
-    let mut tx = pool.begin().await?;
     let event_id = parse("event_id", &event.event_id)?;
-    if !claim(&mut tx, event_id, "user_created").await? {
+    let Some(mut tx) = begin_once(pool, event_id, "user_created").await? else {
         return Ok(());
-    }
+    };
     let user_id = parse("user_id", &event.body.user_id)?;
     sqlx::query(
         r#"
@@ -41,11 +40,10 @@ pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<()
 }
 
 pub async fn order_confirmed(pool: &PgPool, event: Event<OrderConfirmed>) -> Result<(), Error> {
-    let mut tx = pool.begin().await?;
     let event_id = parse("event_id", &event.event_id)?;
-    if !claim(&mut tx, event_id, "order_confirmed").await? {
+    let Some(mut tx) = begin_once(pool, event_id, "order_confirmed").await? else {
         return Ok(());
-    }
+    };
     let user_id = parse("user_id", &event.body.user_id)?;
     let subject = format!("Order {} confirmed", event.body.order_id);
     let body = format!(
@@ -67,11 +65,10 @@ pub async fn order_confirmed(pool: &PgPool, event: Event<OrderConfirmed>) -> Res
 }
 
 pub async fn order_rejected(pool: &PgPool, event: Event<OrderRejected>) -> Result<(), Error> {
-    let mut tx = pool.begin().await?;
     let event_id = parse("event_id", &event.event_id)?;
-    if !claim(&mut tx, event_id, "order_rejected").await? {
+    let Some(mut tx) = begin_once(pool, event_id, "order_rejected").await? else {
         return Ok(());
-    }
+    };
     let user_id = parse("user_id", &event.body.user_id)?;
     let subject = format!("Order {} could not be placed", event.body.order_id);
     let body = format!(
@@ -134,20 +131,27 @@ impl From<NotificationRow> for Notification {
     }
 }
 
-/// Claims the event in the inbox; `false` when it was processed before.
-async fn claim(tx: &mut PgConnection, event_id: Uuid, event: &str) -> Result<bool, Error> {
+/// Begins the transaction that handles an event, having claimed its id in
+/// the inbox; `None` (and nothing written) when it was processed before.
+async fn begin_once(
+    pool: &PgPool,
+    event_id: Uuid,
+    event: &str,
+) -> Result<Option<Transaction<'static, Postgres>>, Error> {
+    let mut tx = pool.begin().await?;
     let claimed = sqlx::query(
         "INSERT INTO processed_events (event_id, event) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
     .bind(event_id)
     .bind(event)
-    .execute(tx)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     if claimed == 0 {
         tracing::info!(%event_id, event, "duplicate event ignored");
+        return Ok(None);
     }
-    Ok(claimed == 1)
+    Ok(Some(tx))
 }
 
 /// Records the email a notification would send. Its recipient comes from
