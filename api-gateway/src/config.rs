@@ -15,12 +15,15 @@ pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_ORDER_SERVICE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9100";
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `GATEWAY_LISTEN_ADDR`: where the HTTP server listens.
     pub listen_addr: SocketAddr,
-    /// `USER_SERVICE_URL`: user-service's gRPC endpoint (`http://host:port`).
+    /// `USER_SERVICE_URL`: user-service's gRPC servers, comma-separated
+    /// (`http://host:port,...`); calls are balanced over them and over every
+    /// address a host name resolves to.
     pub user_service_url: String,
     /// `USER_SERVICE_CONNECT_TIMEOUT`: how long to wait for a TCP connection
     /// to user-service; bounds the answer when it is down.
@@ -43,17 +46,23 @@ pub struct Config {
     pub order_service_timeout: Duration,
     /// `NOTIFICATIONS_QUEUE`: the queue notification-service consumes.
     pub notifications_queue: String,
+    /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`,
+    /// `/metrics`), kept off the public port.
+    pub admin_addr: SocketAddr,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let user_service_url = string_or("USER_SERVICE_URL", DEFAULT_USER_SERVICE_URL);
-        if !user_service_url.starts_with("http://") && !user_service_url.starts_with("https://") {
-            return Err(invalid(
-                "USER_SERVICE_URL",
-                &user_service_url,
-                "expected an http:// or https:// URL such as http://127.0.0.1:5000",
-            ));
+        for url in user_service_url.split(',').map(str::trim) {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(invalid(
+                    "USER_SERVICE_URL",
+                    &user_service_url,
+                    "expected http:// or https:// URLs, comma-separated, such as \
+                     http://127.0.0.1:5000,http://127.0.0.1:5001",
+                ));
+            }
         }
         let amqp_url = string_or("AMQP_URL", DEFAULT_AMQP_URL);
         if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
@@ -80,11 +89,15 @@ impl Config {
                 DEFAULT_ORDER_SERVICE_TIMEOUT,
             )?,
             notifications_queue: string_or("NOTIFICATIONS_QUEUE", NOTIFICATIONS_QUEUE),
+            admin_addr: parse_or(
+                "ADMIN_LISTEN_ADDR",
+                DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
+            )?,
         })
     }
 
-    /// Defaults with a chosen listen address and user-service URL; for tests
-    /// and embedding.
+    /// Defaults with a chosen listen address and user-service URL, and an
+    /// admin port chosen by the OS; for tests and embedding.
     pub fn new(listen_addr: SocketAddr, user_service_url: impl Into<String>) -> Self {
         Self {
             listen_addr,
@@ -98,6 +111,7 @@ impl Config {
             orders_queue: ORDERS_QUEUE.to_owned(),
             order_service_timeout: DEFAULT_ORDER_SERVICE_TIMEOUT,
             notifications_queue: NOTIFICATIONS_QUEUE.to_owned(),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }

@@ -1,8 +1,18 @@
-//! `GET /health`: 200 when every dependency answers, 503 otherwise, with a
-//! report naming each dependency and its state. The 503 is a problem+json
-//! like every other error; the report rides in an extension member.
+//! `GET /health`: the whole system's health in one answer — 200 when every
+//! service and the broker answer, 503 otherwise, with a report naming each
+//! dependency and its state. The 503 is a problem+json like every other
+//! error; the report rides in an extension member.
+//!
+//! - user-service: `grpc.health.v1` on every server (up when one serves);
+//! - order-service, notification-service: a `health_check` request on their
+//!   queues, answered by any replica with its own readiness checks (database,
+//!   consumer). No answer within `HEALTH_TIMEOUT` means no replica consumes,
+//!   or the queue is backed up;
+//! - rabbitmq: the gateway's own connection.
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use contracts::patterns::HEALTH_CHECK;
+use messaging::{RpcClient, RpcError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -26,21 +36,29 @@ struct Report {
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let user_service = state
-        .users()
-        .check_health(state.config().health_timeout)
-        .await;
-
+    let timeout = state.config().health_timeout;
+    let (user_service, order_service, notification_service) = tokio::join!(
+        state.users().check_health(timeout),
+        ask(state.orders(), timeout),
+        ask(state.notifications(), timeout),
+    );
     let rabbitmq = if state.orders().is_connected() {
         Ok(())
     } else {
         Err("not connected; reconnecting".to_owned())
     };
 
-    let all_up = user_service.is_ok() && rabbitmq.is_ok();
-    let mut dependencies = Map::new();
-    dependencies.insert("user-service".into(), to_value(dependency(user_service)));
-    dependencies.insert("rabbitmq".into(), to_value(dependency(rabbitmq)));
+    let results = [
+        ("user-service", user_service),
+        ("order-service", order_service),
+        ("notification-service", notification_service),
+        ("rabbitmq", rabbitmq),
+    ];
+    let all_up = results.iter().all(|(_, result)| result.is_ok());
+    let dependencies: Map<String, Value> = results
+        .into_iter()
+        .map(|(name, result)| (name.to_owned(), to_value(dependency(result))))
+        .collect();
 
     if all_up {
         return (
@@ -60,6 +78,24 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     )
     .with_extensions(extensions)
     .into_response()
+}
+
+/// A `health_check` request to the service behind `client`'s queue.
+async fn ask(client: &RpcClient, timeout: std::time::Duration) -> Result<(), String> {
+    match client
+        .send_value_within(HEALTH_CHECK, Value::Object(Map::new()), timeout)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(RpcError::Timeout(_)) => Err(format!(
+            "no answer within {timeout:?}: no replica is consuming, or its queue is backed up"
+        )),
+        Err(RpcError::Remote(error)) => Err(error
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| error.to_string(), str::to_owned)),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn dependency(result: Result<(), String>) -> Dependency {

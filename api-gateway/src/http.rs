@@ -1,5 +1,5 @@
 //! The middleware stack, applied once to every route: request ids, tracing,
-//! a request timeout, panic recovery, the body limit, and a last net that
+//! request metrics, a request timeout, panic recovery, the body limit, and a last net that
 //! turns any bare error response into problem+json.
 
 use std::any::Any;
@@ -31,6 +31,7 @@ pub fn layers(router: Router, config: &Config) -> Router {
     let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(make_span))
+        .layer(middleware::from_fn(record_metrics))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(middleware::map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -60,6 +61,26 @@ fn make_span(req: &Request) -> tracing::Span {
     // OpenTelemetry) continues its trace here.
     platform::propagation::set_parent_from_headers(&span, req.headers());
     span
+}
+
+/// Counts the request and its latency per route template, with the status
+/// the client finally sees (outside the problem rewrite, timeout and panic
+/// layers).
+async fn record_metrics(req: Request, next: middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "<unmatched>".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    platform::metrics::record_http(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// Rewrites error responses that are not problem+json yet — axum's 404 and

@@ -36,6 +36,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use axum::Router;
 use messaging::{AmqpConfig, RpcClient};
+use platform::admin::{AdminServer, Check};
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -78,12 +79,14 @@ pub struct App {
     listener: TcpListener,
     orders: RpcClient,
     notifications: RpcClient,
+    admin: AdminServer,
 }
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let users =
-            UserClient::connect_lazy(&config).context("configuring the user-service client")?;
+        let users = UserClient::connect_lazy(&config)
+            .await
+            .context("configuring the user-service client")?;
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
@@ -99,6 +102,17 @@ impl App {
             config.notifications_queue.clone(),
             config.order_service_timeout,
         );
+        // Ready while the broker connection is up: without it no order can
+        // be placed. user-service is not a readiness condition — the gateway
+        // still serves the rest — but `/health` reports it.
+        let admin = AdminServer::bind(
+            config.admin_addr,
+            vec![
+                broker_check("rabbitmq-orders", &orders),
+                broker_check("rabbitmq-notifications", &notifications),
+            ],
+        )
+        .await?;
         let state = AppState {
             config: Arc::new(config),
             users,
@@ -110,6 +124,7 @@ impl App {
             notifications: state.notifications.clone(),
             router: router(state),
             listener,
+            admin,
         })
     }
 
@@ -117,6 +132,11 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The admin port's address (`/livez`, `/readyz`, `/metrics`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr()
     }
 
     /// Waits (bounded) until every RabbitMQ client is connected; for
@@ -136,12 +156,16 @@ impl App {
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "api-gateway listening (HTTP)");
         let (orders, notifications) = (self.orders.clone(), self.notifications.clone());
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        let token = platform::shutdown::token_from(shutdown);
+        let admin = self.admin.spawn(token.clone());
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { token.cancelled().await })
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        let _ = admin.await;
         orders.close();
         notifications.close();
+        served?;
         tracing::info!("api-gateway stopped");
         Ok(())
     }
@@ -157,4 +181,18 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .with_state(state);
     http::layers(routes, &config)
+}
+
+fn broker_check(name: &'static str, client: &RpcClient) -> Check {
+    let client = client.clone();
+    Check::new(name, move || {
+        let up = client.is_connected();
+        async move {
+            if up {
+                Ok(())
+            } else {
+                Err("not connected; reconnecting".to_owned())
+            }
+        }
+    })
 }

@@ -1,12 +1,13 @@
-//! The gateway's client for user-service: one lazily connected HTTP/2 channel
-//! shared by every request, a deadline on every call, and errors already
+//! The gateway's client for user-service: lazily connected HTTP/2 channels to
+//! every user-service server, shared by every request and balanced
+//! ([`platform::balance`]), a deadline on every call, and errors already
 //! mapped to [`ApiError`].
 
 use std::{future::Future, time::Duration};
 
 use contracts::user::{self as pb, user_service_client::UserServiceClient};
-use platform::propagation::{TracedChannel, traced};
-use tonic::{Request, Response, Status, transport::Endpoint};
+use platform::{balance::Balanced, propagation::TracedChannel};
+use tonic::{Request, Response, Status};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -17,70 +18,81 @@ const SERVICE: &str = "user-service";
 
 #[derive(Debug, Clone)]
 pub struct UserClient {
-    users: UserServiceClient<TracedChannel>,
-    health: HealthClient<TracedChannel>,
+    servers: Balanced,
     timeout: Duration,
 }
 
 impl UserClient {
-    /// Builds the channel without connecting: the gateway starts (and answers
-    /// 503) while user-service is still down, and connects on first use.
-    pub fn connect_lazy(config: &Config) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(config.user_service_url.clone())?
-            .connect_timeout(config.connect_timeout)
-            .tcp_nodelay(true)
-            // Detects a dead peer on an idle connection instead of waiting for
-            // the next call to time out.
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .connect_lazy();
-        // Every call carries the caller's W3C trace context in its metadata.
-        let channel = traced(channel);
+    /// Channels to every user-service server without connecting: the gateway
+    /// starts (and answers 503) while user-service is still down, and
+    /// connects on first use. Calls are spread over the servers.
+    pub async fn connect_lazy(config: &Config) -> anyhow::Result<Self> {
+        let connect_timeout = config.connect_timeout;
+        let servers = Balanced::new(&config.user_service_url, move |endpoint| {
+            endpoint
+                .connect_timeout(connect_timeout)
+                .tcp_nodelay(true)
+                // Detects a dead peer on an idle connection instead of
+                // waiting for the next call to time out.
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_timeout(Duration::from_secs(10))
+        })
+        .await?;
         Ok(Self {
-            users: UserServiceClient::new(channel.clone()),
-            health: HealthClient::new(channel),
+            servers,
             timeout: config.user_service_timeout,
         })
     }
 
     pub async fn create(&self, req: pb::CreateUser) -> Result<pb::User, ApiError> {
-        let mut client = self.users.clone();
-        self.call(client.create(self.request(req))).await
+        self.call(
+            |mut client, req| async move { client.create(req).await },
+            req,
+        )
+        .await
     }
 
     pub async fn find_one(&self, req: pb::UserById) -> Result<pb::User, ApiError> {
-        let mut client = self.users.clone();
-        self.call(client.find_one(self.request(req))).await
+        self.call(
+            |mut client, req| async move { client.find_one(req).await },
+            req,
+        )
+        .await
     }
 
     pub async fn top_up(&self, req: pb::CreditChange) -> Result<pb::Balance, ApiError> {
-        let mut client = self.users.clone();
-        self.call(client.top_up(self.request(req))).await
+        self.call(
+            |mut client, req| async move { client.top_up(req).await },
+            req,
+        )
+        .await
     }
 
     pub async fn find_all(&self, req: pb::ListUsers) -> Result<pb::Users, ApiError> {
-        let mut client = self.users.clone();
-        self.call(client.find_all(self.request(req))).await
+        self.call(
+            |mut client, req| async move { client.find_all(req).await },
+            req,
+        )
+        .await
     }
 
-    /// Asks `grpc.health.v1` whether `user.UserService` is serving. Returns a
-    /// human-readable reason when it is not.
+    /// Asks every server's `grpc.health.v1` whether `user.UserService` is
+    /// serving: `Ok` when at least one is (calls skip the others), else the
+    /// reason each one gave.
     pub async fn check_health(&self, timeout: Duration) -> Result<(), String> {
-        let mut client = self.health.clone();
-        let mut req = Request::new(HealthCheckRequest {
-            service: "user.UserService".into(),
-        });
-        req.set_timeout(timeout);
-        match client.check(req).await {
-            Err(status) if status.code() == tonic::Code::Cancelled => {
-                Err(format!("no answer within {timeout:?}"))
-            }
-            Err(status) => Err(format!("{:?}: {}", status.code(), status.message())),
-            Ok(resp) => match resp.into_inner().status() {
-                ServingStatus::Serving => Ok(()),
-                other => Err(format!("reports {}", other.as_str_name())),
-            },
+        let mut checks = tokio::task::JoinSet::new();
+        for (server, channel) in self.servers.servers() {
+            checks.spawn(async move { (server, check_one(channel, timeout).await) });
         }
+        let results = checks.join_all().await;
+        if results.iter().any(|(_, result)| result.is_ok()) {
+            return Ok(());
+        }
+        let reasons: Vec<String> = results
+            .into_iter()
+            .map(|(server, result)| format!("{server}: {}", result.err().unwrap_or_default()))
+            .collect();
+        Err(reasons.join("; "))
     }
 
     /// Wraps a message with the call's deadline. tonic enforces it on this
@@ -93,12 +105,35 @@ impl UserClient {
         req
     }
 
-    async fn call<T>(
-        &self,
-        call: impl Future<Output = Result<Response<T>, Status>>,
-    ) -> Result<T, ApiError> {
-        call.await
+    /// One call, on the next reachable server, with the deadline; errors
+    /// mapped to [`ApiError`] in one place.
+    async fn call<M, T, F, Fut>(&self, call: F, msg: M) -> Result<T, ApiError>
+    where
+        M: Clone,
+        F: Fn(UserServiceClient<TracedChannel>, Request<M>) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        self.servers
+            .call(|channel| call(UserServiceClient::new(channel), self.request(msg.clone())))
+            .await
             .map(Response::into_inner)
             .map_err(|status| ApiError::from_grpc(SERVICE, status))
+    }
+}
+
+async fn check_one(channel: TracedChannel, timeout: Duration) -> Result<(), String> {
+    let mut req = Request::new(HealthCheckRequest {
+        service: "user.UserService".into(),
+    });
+    req.set_timeout(timeout);
+    match HealthClient::new(channel).check(req).await {
+        Err(status) if status.code() == tonic::Code::Cancelled => {
+            Err(format!("no answer within {timeout:?}"))
+        }
+        Err(status) => Err(format!("{:?}: {}", status.code(), status.message())),
+        Ok(resp) => match resp.into_inner().status() {
+            ServingStatus::Serving => Ok(()),
+            other => Err(format!("reports {}", other.as_str_name())),
+        },
     }
 }

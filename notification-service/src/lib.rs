@@ -56,6 +56,8 @@ pub struct App {
     pool: PgPool,
     admin: AdminServer,
     connected: Connected,
+    /// Run by `/readyz` and by `health_check` requests on the queue.
+    checks: Vec<platform::admin::Check>,
 }
 
 impl App {
@@ -72,12 +74,15 @@ impl App {
             platform::db::readiness_check(&pool),
             connected.readiness_check(),
         ];
-        let admin = AdminServer::bind(config.admin_addr, checks).await?;
+        let admin = AdminServer::bind(config.admin_addr, checks.clone())
+            .await?
+            .with_samplers([platform::db::pool_sampler(&pool)]);
         Ok(Self {
             config,
             pool,
             admin,
             connected,
+            checks,
         })
     }
 
@@ -104,7 +109,8 @@ impl App {
             .into_iter()
             .map(|event| (self.config.events_exchange.clone(), event.to_owned()))
             .collect();
-        messaging::serve(server, patterns::router(self.pool.clone()), token).await;
+        let router = patterns::router(self.pool.clone()).health_checks(self.checks);
+        messaging::serve(server, router, token).await;
         let _ = admin.await;
         self.pool.close().await;
         tracing::info!("notification-service stopped");

@@ -43,6 +43,8 @@ pub struct App {
     state: patterns::State,
     admin: AdminServer,
     connected: Connected,
+    /// Run by `/readyz` and by `health_check` requests on the queue.
+    checks: Vec<platform::admin::Check>,
 }
 
 impl App {
@@ -54,6 +56,7 @@ impl App {
     /// With an existing, migrated pool (tests use `#[sqlx::test]`'s).
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
         let users = users::UserDirectory::connect_lazy(&config)
+            .await
             .context("configuring the user-service client")?;
         let saga = saga::Saga {
             pool: pool.clone(),
@@ -68,12 +71,18 @@ impl App {
             platform::db::readiness_check(&pool),
             connected.readiness_check(),
         ];
-        let admin = AdminServer::bind(config.admin_addr, checks).await?;
+        let admin = AdminServer::bind(config.admin_addr, checks.clone())
+            .await?
+            .with_samplers([
+                platform::db::pool_sampler(&pool),
+                messaging::outbox::backlog_sampler(&pool),
+            ]);
         Ok(Self {
             config,
             state: patterns::State { pool, saga },
             admin,
             connected,
+            checks,
         })
     }
 
@@ -127,7 +136,8 @@ impl App {
         });
 
         let pool = self.state.pool.clone();
-        messaging::serve(server, patterns::router(self.state), token).await;
+        let router = patterns::router(self.state).health_checks(self.checks);
+        messaging::serve(server, router, token).await;
         let _ = recovery.await;
         if let Some(relay) = relay {
             let _ = relay.await;

@@ -1,4 +1,5 @@
-//! order-service's client for user-service: one lazily connected channel,
+//! order-service's client for user-service: lazily connected channels to
+//! every user-service server, balanced ([`platform::balance`]),
 //! a deadline on every call, and the caller's trace context in its metadata.
 //! The saga charges and refunds store credit through it.
 
@@ -8,7 +9,7 @@ use contracts::{
     ErrorCode, ServiceError,
     user::{CreditChange, RefundRequest, user_service_client::UserServiceClient},
 };
-use platform::propagation::{TracedChannel, traced};
+use platform::balance::Balanced;
 use tonic::Code;
 use uuid::Uuid;
 
@@ -27,18 +28,22 @@ pub enum Charge {
 
 #[derive(Debug, Clone)]
 pub struct UserDirectory {
-    client: UserServiceClient<TracedChannel>,
+    servers: Balanced,
     timeout: Duration,
 }
 
 impl UserDirectory {
-    pub fn connect_lazy(config: &Config) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(config.user_service_url.clone())?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
+    /// Channels to every user-service server in `USER_SERVICE_URL`,
+    /// connected on first use; calls are balanced over them.
+    pub async fn connect_lazy(config: &Config) -> anyhow::Result<Self> {
+        let servers = Balanced::new(&config.user_service_url, |endpoint| {
+            endpoint
+                .connect_timeout(Duration::from_secs(1))
+                .tcp_nodelay(true)
+        })
+        .await?;
         Ok(Self {
-            client: UserServiceClient::new(traced(channel)),
+            servers,
             timeout: config.user_service_timeout,
         })
     }
@@ -46,13 +51,19 @@ impl UserDirectory {
     /// Debits `amount_cents`, keyed by `key`: calling again with the same key
     /// never charges twice.
     pub async fn debit(&self, user: Uuid, amount_cents: i64, key: &str) -> Charge {
-        let mut request = tonic::Request::new(CreditChange {
+        let change = CreditChange {
             user_id: user.to_string(),
             amount_cents,
             idempotency_key: key.to_owned(),
-        });
-        request.set_timeout(self.timeout);
-        match self.client.clone().debit(request).await {
+        };
+        let debited = self
+            .servers
+            .call(|channel| {
+                let request = self.request(change.clone());
+                async move { UserServiceClient::new(channel).debit(request).await }
+            })
+            .await;
+        match debited {
             Ok(_) => Charge::Charged,
             Err(status) => match status.code() {
                 Code::FailedPrecondition => Charge::Declined(ServiceError::new(
@@ -74,16 +85,29 @@ impl UserDirectory {
     /// Refunds what the debit keyed `debit_key` took, if anything, at most
     /// once. `Err` when user-service could not be reached.
     pub async fn refund(&self, user: Uuid, debit_key: &str) -> Result<(), String> {
-        let mut request = tonic::Request::new(RefundRequest {
+        let refund = RefundRequest {
             user_id: user.to_string(),
             debit_idempotency_key: debit_key.to_owned(),
-        });
-        request.set_timeout(self.timeout);
-        match self.client.clone().refund(request).await {
+        };
+        let refunded = self
+            .servers
+            .call(|channel| {
+                let request = self.request(refund.clone());
+                async move { UserServiceClient::new(channel).refund(request).await }
+            })
+            .await;
+        match refunded {
             // An unknown user was never charged: nothing to give back.
             Ok(_) => Ok(()),
             Err(status) if status.code() == Code::NotFound => Ok(()),
             Err(status) => Err(format!("{:?}: {}", status.code(), status.message())),
         }
+    }
+
+    /// A call carrying the deadline, sent as `grpc-timeout` too.
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(msg);
+        request.set_timeout(self.timeout);
+        request
     }
 }

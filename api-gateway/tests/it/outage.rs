@@ -40,7 +40,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
     config.user_service_url = app.user_service_url.clone().unwrap();
     let saga = Saga {
         pool: pool.clone(),
-        users: UserDirectory::connect_lazy(&config).unwrap(),
+        users: UserDirectory::connect_lazy(&config).await.unwrap(),
         attempts: 2,
         retry_delay: Duration::from_millis(10),
         events: Default::default(),

@@ -69,17 +69,47 @@ async fn user_service_that_accepts_but_never_answers_is_504() {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn health_is_200_naming_each_dependency_when_all_are_up(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::spawn_everything(pool).await;
 
     let response = app.http.get(app.url("/health")).send().await.unwrap();
 
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "up", "{body}");
-    assert_eq!(
-        body["dependencies"]["user-service"]["status"], "up",
-        "{body}"
-    );
+    for dependency in [
+        "user-service",
+        "order-service",
+        "notification-service",
+        "rabbitmq",
+    ] {
+        assert_eq!(
+            body["dependencies"][dependency]["status"], "up",
+            "{dependency}: {body}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn health_reports_a_service_with_no_consumer_on_its_queue_as_down(pool: PgPool) {
+    // user-service only: nobody consumes the orders and notifications queues.
+    let app = TestApp::spawn(pool).await;
+
+    let response = app.http.get(app.url("/health")).send().await.unwrap();
+
+    let body = assert_problem(response, 503).await;
+    let dependencies = &body["dependencies"];
+    assert_eq!(dependencies["user-service"]["status"], "up", "{body}");
+    assert_eq!(dependencies["rabbitmq"]["status"], "up", "{body}");
+    for service in ["order-service", "notification-service"] {
+        assert_eq!(dependencies[service]["status"], "down", "{body}");
+        assert!(
+            dependencies[service]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no answer"),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]

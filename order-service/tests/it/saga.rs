@@ -177,13 +177,13 @@ async fn out_of_stock_rejects_the_order_without_charging(pool: PgPool) {
 }
 
 /// A saga driver for tests that drive or recover sagas themselves.
-fn saga(pool: &PgPool, user_service_url: &str) -> Saga {
+async fn saga(pool: &PgPool, user_service_url: &str) -> Saga {
     let mut config = Config::new("postgres://unused", amqp_url());
     config.user_service_url = user_service_url.to_owned();
     config.user_service_timeout = Duration::from_millis(500);
     Saga {
         pool: pool.clone(),
-        users: UserDirectory::connect_lazy(&config).unwrap(),
+        users: UserDirectory::connect_lazy(&config).await.unwrap(),
         attempts: 2,
         retry_delay: Duration::from_millis(10),
         events: Default::default(),
@@ -215,13 +215,13 @@ async fn user_service_down_during_the_charge_is_retried_then_compensated(pool: P
 
     // user-service unreachable: the charge is retried, then the saga turns
     // to compensation, whose refund must wait for user-service too.
-    let down = saga(&pool, "http://127.0.0.1:1");
+    let down = saga(&pool, "http://127.0.0.1:1").await;
     let stuck = down.drive(order).await.unwrap();
     assert_eq!(stuck.status, "pending");
     assert_eq!(order_row(&pool, &order.to_string()).await.1, "compensating");
 
     // user-service is back: recovery finishes the compensation.
-    let up = saga(&pool, &app.user_service_url);
+    let up = saga(&pool, &app.user_service_url).await;
     assert_eq!(up.recover(Duration::ZERO).await.unwrap(), 1);
     let done = orders::find(&pool, order).await.unwrap();
     assert_eq!(done.status, "rejected");
@@ -235,7 +235,7 @@ async fn user_service_down_during_the_charge_is_retried_then_compensated(pool: P
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn a_crash_between_any_two_steps_is_resumed_by_recovery(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let recovery = saga(&pool, &app.user_service_url);
+    let recovery = saga(&pool, &app.user_service_url).await;
     let mut users = UserServiceClient::connect(app.user_service_url.clone())
         .await
         .unwrap();

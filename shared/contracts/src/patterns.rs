@@ -21,3 +21,8 @@ pub const NOTIFICATIONS_QUEUE: &str = "notifications_queue";
 /// [`crate::notifications::GetNotifications`] →
 /// [`crate::notifications::NotificationList`].
 pub const GET_NOTIFICATIONS: &str = "get_notifications";
+
+/// `{}` → `{"status": "up", "checks": {..}}`, or an `UNAVAILABLE` error
+/// naming the failing dependency. Every consuming service answers it on its
+/// queue; the gateway's `/health` asks each one.
+pub const HEALTH_CHECK: &str = "health_check";

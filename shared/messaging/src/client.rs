@@ -126,7 +126,18 @@ impl RpcClient {
     }
 
     pub async fn send_value(&self, pattern: &str, data: Value) -> Result<Value, RpcError> {
-        let timeout = self.inner.timeout;
+        self.send_value_within(pattern, data, self.inner.timeout)
+            .await
+    }
+
+    /// [`Self::send_value`] with a deadline of its own instead of the
+    /// client's, e.g. a short one for a health check.
+    pub async fn send_value_within(
+        &self,
+        pattern: &str,
+        data: Value,
+        timeout: Duration,
+    ) -> Result<Value, RpcError> {
         let deadline = Instant::now() + timeout;
         let channel = self.inner.channel().ok_or(RpcError::NotConnected)?;
 

@@ -91,8 +91,17 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
     // carries a trace context.
     let span = tracing::info_span!("message", pattern = %route, redelivered);
     crate::trace::set_parent(&span, delivery.properties().headers().as_ref());
+    let started = std::time::Instant::now();
     let outcome =
         tracing::Instrument::instrument(run_with_retries(handler, message, config), span).await;
+    // Routed patterns are the handlers this service registered: a bounded
+    // label, unlike the pattern of an unroutable message.
+    metrics::histogram!(
+        "message_handling_duration_seconds",
+        "queue" => config.queue.clone(),
+        "pattern" => route.clone()
+    )
+    .record(started.elapsed().as_secs_f64());
 
     match outcome {
         Outcome::Reply(reply) => {

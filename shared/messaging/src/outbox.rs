@@ -181,3 +181,31 @@ fn field_table(headers: &Value) -> FieldTable {
     }
     table
 }
+
+/// The relay's backlog on `/metrics`: `outbox_pending` (rows not published
+/// yet) and `outbox_oldest_pending_seconds`. Both stay near zero while the
+/// broker is up; a growing backlog means events wait on an outage.
+pub fn backlog_sampler(pool: &PgPool) -> platform::admin::Sampler {
+    let pool = pool.clone();
+    platform::admin::Sampler::new(move || {
+        let pool = pool.clone();
+        async move {
+            let backlog: Result<(i64, Option<f64>), _> = sqlx::query_as(
+                r#"
+                SELECT count(*),
+                       EXTRACT(EPOCH FROM now() - min(created_at))::float8
+                FROM outbox WHERE published_at IS NULL
+                "#,
+            )
+            .fetch_one(&pool)
+            .await;
+            // Unreadable (database down): the gauges keep their last values
+            // and the readiness check says why.
+            if let Ok((pending, oldest)) = backlog {
+                #[allow(clippy::cast_precision_loss)] // a count far below 2^52
+                metrics::gauge!("outbox_pending").set(pending as f64);
+                metrics::gauge!("outbox_oldest_pending_seconds").set(oldest.unwrap_or(0.0));
+            }
+        }
+    })
+}

@@ -102,7 +102,33 @@ impl Router {
             async move { handler(state, message).await.map_err(Into::into) }
         })
     }
+
+    /// Answers [`HEALTH_CHECK`] requests with the outcome of `checks` (the
+    /// same ones the admin port's `/readyz` runs), so a client of the queue
+    /// — the gateway's `/health` — learns that a consumer is alive, keeping
+    /// up, and has its dependencies: no answer within its deadline means no
+    /// replica is consuming, or the queue is backed up.
+    pub fn health_checks(self, checks: Vec<platform::admin::Check>) -> Self {
+        let checks = Arc::new(checks);
+        self.route(HEALTH_CHECK, move |_| {
+            let checks = checks.clone();
+            async move {
+                let (up, report) = platform::admin::run_checks(&checks).await;
+                if up {
+                    Ok(serde_json::json!({ "status": "up", "checks": report }))
+                } else {
+                    Err(HandlerError::Reply(ServiceError::new(
+                        contracts::ErrorCode::Unavailable,
+                        serde_json::to_string(&report).unwrap_or_default(),
+                    )))
+                }
+            }
+        })
+    }
 }
+
+/// The pattern of a health request; see [`Router::health_checks`].
+pub const HEALTH_CHECK: &str = contracts::patterns::HEALTH_CHECK;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

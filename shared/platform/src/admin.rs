@@ -6,7 +6,9 @@
 //! - `GET /readyz`: 200 when every readiness check passes, else 503; the
 //!   JSON body names each check and its state.
 //! - `GET /metrics`: the process's metrics in the Prometheus text format
-//!   (recorded with the `metrics` crate anywhere in the process).
+//!   (recorded with the `metrics` crate anywhere in the process). Gauges
+//!   that are read rather than recorded (pool usage, outbox backlog) are
+//!   refreshed by [`Sampler`]s just before each scrape.
 //!
 //! [`probe`] is the client side: `<binary> healthcheck` runs it, so container
 //! images need no curl.
@@ -53,6 +55,54 @@ impl Check {
             run: Arc::new(move || Box::pin(run())),
         }
     }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Runs the check, bounded by [`CHECK_TIMEOUT`].
+    pub async fn run(&self) -> Result<(), String> {
+        match tokio::time::timeout(CHECK_TIMEOUT, (self.run)()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+        }
+    }
+}
+
+/// Runs every check; `(all passed, {name: {"status": "up"|"down", "detail"}})`.
+pub async fn run_checks(checks: &[Check]) -> (bool, BTreeMap<&'static str, Value>) {
+    let mut report = BTreeMap::new();
+    let mut ready = true;
+    for check in checks {
+        let state = match check.run().await {
+            Ok(()) => json!({"status": "up"}),
+            Err(detail) => json!({"status": "down", "detail": detail}),
+        };
+        ready &= state["status"] == "up";
+        report.insert(check.name, state);
+    }
+    (ready, report)
+}
+
+/// Refreshes gauges just before a scrape: values that are cheaper to read
+/// on demand (a pool's size, a backlog count) than to track on every change.
+#[derive(Clone)]
+pub struct Sampler(Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>);
+
+impl std::fmt::Debug for Sampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sampler")
+    }
+}
+
+impl Sampler {
+    pub fn new<F, Fut>(sample: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self(Arc::new(move || Box::pin(sample())))
+    }
 }
 
 /// How long one readiness check may take before it counts as failed.
@@ -63,6 +113,12 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct AdminServer {
     listener: TcpListener,
     checks: Vec<Check>,
+    samplers: Vec<Sampler>,
+}
+
+struct Probes {
+    checks: Vec<Check>,
+    samplers: Vec<Sampler>,
 }
 
 impl AdminServer {
@@ -71,7 +127,17 @@ impl AdminServer {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the admin port {addr}"))?;
-        Ok(Self { listener, checks })
+        Ok(Self {
+            listener,
+            checks,
+            samplers: Vec::new(),
+        })
+    }
+
+    /// Adds gauges refreshed before every scrape of `/metrics`.
+    pub fn with_samplers(mut self, samplers: impl IntoIterator<Item = Sampler>) -> Self {
+        self.samplers.extend(samplers);
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -94,8 +160,11 @@ impl AdminServer {
         let router = Router::new()
             .route("/livez", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
-            .route("/metrics", get(|| async { prometheus().render() }))
-            .with_state(Arc::new(self.checks));
+            .route("/metrics", get(metrics))
+            .with_state(Arc::new(Probes {
+                checks: self.checks,
+                samplers: self.samplers,
+            }));
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
@@ -103,21 +172,17 @@ impl AdminServer {
     }
 }
 
-async fn readyz(State(checks): State<Arc<Vec<Check>>>) -> impl IntoResponse {
-    let mut report = BTreeMap::new();
-    let mut ready = true;
-    for check in checks.iter() {
-        let outcome = tokio::time::timeout(CHECK_TIMEOUT, (check.run)()).await;
-        let state = match outcome {
-            Ok(Ok(())) => json!({"status": "up"}),
-            Ok(Err(detail)) => json!({"status": "down", "detail": detail}),
-            Err(_) => {
-                json!({"status": "down", "detail": format!("no answer within {CHECK_TIMEOUT:?}")})
-            }
-        };
-        ready &= state["status"] == "up";
-        report.insert(check.name, state);
+async fn metrics(State(probes): State<Arc<Probes>>) -> String {
+    for sampler in &probes.samplers {
+        // A sampler stuck on its dependency must not stall the scrape: its
+        // gauges keep their last value.
+        let _ = tokio::time::timeout(CHECK_TIMEOUT, (sampler.0)()).await;
     }
+    prometheus().render()
+}
+
+async fn readyz(State(probes): State<Arc<Probes>>) -> impl IntoResponse {
+    let (ready, report) = run_checks(&probes.checks).await;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -128,12 +193,22 @@ async fn readyz(State(checks): State<Arc<Vec<Check>>>) -> impl IntoResponse {
     (status, Json(body))
 }
 
+/// Latency buckets, in seconds, for every histogram: from half a millisecond
+/// (a cached read) to ten seconds (the longest deadline we configure).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// The process-wide Prometheus recorder, installed on first use. Every
-/// `metrics::counter!` in the process records into it.
+/// `metrics::counter!` / `histogram!` in the process records into it;
+/// histograms are rendered as Prometheus histograms (buckets), which
+/// aggregate across replicas, unlike summaries.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .expect("the bucket list is not empty")
             .install_recorder()
             .expect("no other metrics recorder is installed")
     })

@@ -110,3 +110,21 @@ pub fn readiness_check(pool: &PgPool) -> crate::admin::Check {
         }
     })
 }
+
+/// Pool usage on `/metrics`: `db_pool_connections{state="idle"|"in_use"}`
+/// and `db_pool_max_connections`. A pool always at its maximum with requests
+/// waiting is the first sign the database (or the pool size) is the limit.
+pub fn pool_sampler(pool: &PgPool) -> crate::admin::Sampler {
+    let pool = pool.clone();
+    crate::admin::Sampler::new(move || {
+        let (size, idle) = (pool.size(), pool.num_idle());
+        let max = pool.options().get_max_connections();
+        async move {
+            let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+            metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
+            metrics::gauge!("db_pool_connections", "state" => "in_use")
+                .set(f64::from(size.saturating_sub(idle)));
+            metrics::gauge!("db_pool_max_connections").set(f64::from(max));
+        }
+    })
+}

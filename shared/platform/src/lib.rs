@@ -3,7 +3,10 @@
 //! runtime.
 //!
 //! # Layout
-//! - [`admin`]: the admin HTTP port (`/livez`, `/readyz`) and its probe.
+//! - [`admin`]: the admin HTTP port (`/livez`, `/readyz`, `/metrics`) and
+//!   its probe.
+//! - [`metrics`]: HTTP and gRPC request metrics.
+//! - [`balance`]: gRPC calls spread over every server of a service.
 //! - [`env`]: typed configuration from environment variables; a bad value
 //!   fails start-up with an error naming the variable.
 //! - [`telemetry`]: one `init()` for structured logs and OpenTelemetry traces.
@@ -12,9 +15,11 @@
 //! - `db` (feature `postgres`): create-if-missing, pool, migrations.
 
 pub mod admin;
+pub mod balance;
 #[cfg(feature = "postgres")]
 pub mod db;
 pub mod env;
+pub mod metrics;
 pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,0 +1,307 @@
+//! Client-side load balancing over several gRPC endpoints of one service.
+//!
+//! gRPC multiplexes every call over one long-lived HTTP/2 connection, so a
+//! connection-level balancer (a Kubernetes ClusterIP Service, a TCP proxy)
+//! pins each client to one server. Instead the client keeps a channel per
+//! server and spreads calls round-robin:
+//!
+//! - the servers are a comma-separated list of URLs; a host name in one is
+//!   re-resolved every [`RESOLVE_INTERVAL`] and each address it resolves to
+//!   (a Kubernetes headless Service, a compose service with replicas) is a
+//!   server of its own;
+//! - a server that cannot be reached (connection refused or timed out) is
+//!   skipped for a cool-down that grows while it stays down, and the call
+//!   goes to the next one at once. Such a call never reached a server, so
+//!   sending it elsewhere is safe even when it is not idempotent;
+//! - every other answer, errors included, is the caller's to handle: a
+//!   call that may have run is never repeated here.
+//!
+//! tonic's own `Channel::balance_list` keeps sending calls to a dead server
+//! (its reconnecting channel reports ready and fails the call), which is why
+//! this exists.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex, PoisonError, RwLock, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use tonic::{
+    Status,
+    transport::{Endpoint, Uri},
+};
+
+use crate::propagation::{TracedChannel, traced};
+
+/// How often host names are resolved again, to follow scaling.
+pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(10);
+/// First cool-down of an unreachable server; doubles up to [`MAX_COOL_DOWN`].
+const COOL_DOWN: Duration = Duration::from_millis(500);
+const MAX_COOL_DOWN: Duration = Duration::from_secs(15);
+
+/// Channels to every server of one service; cheap to clone.
+#[derive(Clone)]
+pub struct Balanced {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    targets: Vec<Uri>,
+    configure: Box<dyn Fn(Endpoint) -> Endpoint + Send + Sync>,
+    servers: RwLock<Arc<[Arc<Server>]>>,
+    next: AtomicUsize,
+}
+
+struct Server {
+    /// Where calls go: the configured URL, or one address its host resolved to.
+    uri: Uri,
+    channel: TracedChannel,
+    health: Mutex<Health>,
+}
+
+#[derive(Default)]
+struct Health {
+    failures: u32,
+    down_until: Option<Instant>,
+}
+
+impl std::fmt::Debug for Balanced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Balanced")
+            .field("targets", &self.inner.targets)
+            .field("servers", &self.inner.current().len())
+            .finish()
+    }
+}
+
+impl Balanced {
+    /// Channels to the servers in `urls` (comma-separated), each configured
+    /// by `configure` (timeouts, keep-alive), connected lazily: nothing needs
+    /// to be up yet. Resolves host names now and every [`RESOLVE_INTERVAL`].
+    pub async fn new(
+        urls: &str,
+        configure: impl Fn(Endpoint) -> Endpoint + Send + Sync + 'static,
+    ) -> Result<Self, BadUrl> {
+        let targets = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| u.parse::<Uri>().map_err(|e| BadUrl(format!("{u:?}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if targets.is_empty() {
+            return Err(BadUrl("no URL given".into()));
+        }
+        let balanced = Self {
+            inner: Arc::new(Inner {
+                targets,
+                configure: Box::new(configure),
+                servers: RwLock::new(Arc::from([])),
+                next: AtomicUsize::new(0),
+            }),
+        };
+        balanced.inner.resolve().await;
+        tokio::spawn(refresh(Arc::downgrade(&balanced.inner)));
+        Ok(balanced)
+    }
+
+    /// The servers calls are spread over right now, with a channel to each
+    /// (for health checks of every one).
+    pub fn servers(&self) -> Vec<(String, TracedChannel)> {
+        self.inner
+            .current()
+            .iter()
+            .map(|s| (s.uri.to_string(), s.channel.clone()))
+            .collect()
+    }
+
+    /// Runs `call` on the next reachable server; on a server that cannot be
+    /// reached, marks it down and runs `call` on the next one.
+    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    where
+        F: FnMut(TracedChannel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let servers = self.inner.current();
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        // Servers not cooling down first, in round-robin order; then, when
+        // every one is down, all of them anyway: one may be back.
+        let order = (0..servers.len()).map(|i| &servers[(start + i) % servers.len()]);
+        let (up, down): (Vec<_>, Vec<_>) = order.partition(|s| s.is_up(now));
+        let mut last = Status::unavailable("no server configured");
+        for server in up.into_iter().chain(down) {
+            match call(server.channel.clone()).await {
+                Err(status) if never_reached(&status) => {
+                    server.mark_down();
+                    tracing::warn!(server = %server.uri, error = %status.message(), "server unreachable; trying the next");
+                    last = status;
+                }
+                Err(status) if is_transport(&status) => {
+                    // The connection broke with the call on it: it may have
+                    // run, so the caller decides; later calls skip the server.
+                    server.mark_down();
+                    return Err(status);
+                }
+                outcome => {
+                    server.mark_up();
+                    return outcome;
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+/// A URL in the list does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid server URL {0}")]
+pub struct BadUrl(String);
+
+impl Inner {
+    fn current(&self) -> Arc<[Arc<Server>]> {
+        self.servers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Expands every target to the addresses its host resolves to, keeping
+    /// the channels (and health) of servers that are still there. A target
+    /// that does not resolve right now keeps its previous servers, or its
+    /// name: its channel resolves again on connect.
+    async fn resolve(&self) {
+        let previous = self.current();
+        let mut servers: Vec<Arc<Server>> = Vec::new();
+        for target in &self.targets {
+            let uris = match resolve(target).await {
+                Some(uris) => uris,
+                None => {
+                    let kept: Vec<_> = previous
+                        .iter()
+                        .filter(|s| belongs_to(&s.uri, target))
+                        .map(|s| s.uri.clone())
+                        .collect();
+                    if kept.is_empty() {
+                        vec![target.clone()]
+                    } else {
+                        kept
+                    }
+                }
+            };
+            for uri in uris {
+                if servers.iter().any(|s| s.uri == uri) {
+                    continue;
+                }
+                let server = match previous.iter().find(|s| s.uri == uri) {
+                    Some(existing) => existing.clone(),
+                    None => {
+                        let endpoint = (self.configure)(Endpoint::from(uri.clone()));
+                        Arc::new(Server {
+                            uri,
+                            channel: traced(endpoint.connect_lazy()),
+                            health: Mutex::default(),
+                        })
+                    }
+                };
+                servers.push(server);
+            }
+        }
+        *self.servers.write().unwrap_or_else(PoisonError::into_inner) = servers.into();
+    }
+}
+
+async fn refresh(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(RESOLVE_INTERVAL).await;
+        // Every client dropped: stop.
+        let Some(inner) = inner.upgrade() else { return };
+        inner.resolve().await;
+    }
+}
+
+/// The target once per address its host resolves to; `None` when it does
+/// not resolve. An IP literal resolves to itself.
+async fn resolve(target: &Uri) -> Option<Vec<Uri>> {
+    let host = target.host()?;
+    let port = target.port_u16().unwrap_or(match target.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    });
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await.ok()?.collect();
+    addrs.sort();
+    addrs.dedup();
+    let uris = addrs
+        .into_iter()
+        .filter_map(|addr| {
+            let scheme = target.scheme_str().unwrap_or("http");
+            format!("{scheme}://{addr}").parse().ok()
+        })
+        .collect::<Vec<Uri>>();
+    (!uris.is_empty()).then_some(uris)
+}
+
+fn belongs_to(server: &Uri, target: &Uri) -> bool {
+    server == target || server.port_u16() == target.port_u16()
+}
+
+impl Server {
+    fn is_up(&self, now: Instant) -> bool {
+        let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        health.down_until.is_none_or(|until| until <= now)
+    }
+
+    fn mark_down(&self) {
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let cool_down = COOL_DOWN
+            .saturating_mul(2u32.saturating_pow(health.failures.min(8)))
+            .min(MAX_COOL_DOWN);
+        health.failures = health.failures.saturating_add(1);
+        health.down_until = Some(Instant::now() + cool_down);
+    }
+
+    fn mark_up(&self) {
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        *health = Health::default();
+    }
+}
+
+/// Whether a failed call certainly never reached a server: the connection
+/// could not be made (refused, timed out, no route). tonic reports these as
+/// UNAVAILABLE with the transport error as the source.
+fn never_reached(status: &Status) -> bool {
+    if status.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionRefused
+                    | TimedOut
+                    | HostUnreachable
+                    | NetworkUnreachable
+                    | AddrNotAvailable
+            );
+        }
+        // The connect timeout (`Endpoint::connect_timeout`) is tonic's own
+        // error type, known only by its message.
+        let message = error.to_string().to_ascii_lowercase();
+        if message.contains("timed out") || message.contains("timeout expired") {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// UNAVAILABLE caused by the transport (the connection), not sent by a server.
+fn is_transport(status: &Status) -> bool {
+    status.code() == tonic::Code::Unavailable && std::error::Error::source(status).is_some()
+}

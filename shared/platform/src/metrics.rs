@@ -1,0 +1,128 @@
+//! Request metrics for the servers every service runs, recorded with the
+//! `metrics` crate into the process's Prometheus recorder
+//! ([`crate::admin::prometheus`]) and scraped from the admin port.
+//!
+//! - HTTP (the gateway): [`record_http`], called by its middleware, gives
+//!   `http_requests_total{method, route, status}` and
+//!   `http_request_duration_seconds{method, route}`.
+//! - gRPC (user-service): [`GrpcMetricsLayer`] on the tonic server gives
+//!   `grpc_server_requests_total{rpc, code}` and
+//!   `grpc_server_request_duration_seconds{rpc}`.
+//!
+//! Labels are bounded: routes are templates (`/users/{id}`), RPCs are the
+//! served methods (a call to an unknown one counts as `rpc="unknown"`).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use tonic::Code;
+use tower::{Layer, Service};
+
+/// Counts one HTTP request and records how long it took.
+pub fn record_http(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let (method, route) = (method.to_owned(), route.to_owned());
+    metrics::counter!(
+        "http_requests_total",
+        "method" => method.clone(),
+        "route" => route.clone(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(elapsed.as_secs_f64());
+}
+
+/// Adds per-RPC counts and latency to a tonic server:
+/// `Server::builder().layer(GrpcMetricsLayer)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcMetricsLayer;
+
+impl<S> Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetrics { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GrpcMetrics<S> {
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, R> Service<http::Request<B>> for GrpcMetrics<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let rpc = request.uri().path().to_owned();
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let result = response.await;
+            let code = match &result {
+                Ok(response) => status_code(response.headers()),
+                Err(_) => Code::Internal,
+            };
+            // Unknown methods are answered UNIMPLEMENTED by tonic's router;
+            // their paths are whatever a client sent, so not a label.
+            let rpc = if code == Code::Unimplemented {
+                "unknown".to_owned()
+            } else {
+                rpc
+            };
+            metrics::counter!(
+                "grpc_server_requests_total",
+                "rpc" => rpc.clone(),
+                "code" => format!("{code:?}")
+            )
+            .increment(1);
+            metrics::histogram!("grpc_server_request_duration_seconds", "rpc" => rpc)
+                .record(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+}
+
+/// A failed unary call is answered "trailers-only": its `grpc-status` is in
+/// the headers. A successful one carries `grpc-status: 0` in the trailers,
+/// after the message, so no status in the headers means OK. (A stream that
+/// fails after its first message would count as OK; every RPC here is
+/// unary.)
+fn status_code(headers: &http::HeaderMap) -> Code {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(Code::Ok, Code::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_comes_from_the_headers_of_a_trailers_only_answer() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(status_code(&headers), Code::Ok);
+        headers.insert("grpc-status", http::HeaderValue::from_static("5"));
+        assert_eq!(status_code(&headers), Code::NotFound);
+        headers.insert("grpc-status", http::HeaderValue::from_static("junk"));
+        assert_eq!(status_code(&headers), Code::Ok);
+    }
+}
