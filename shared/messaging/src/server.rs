@@ -312,6 +312,10 @@ impl Session {
             ));
         }
         in_flight.close();
+        tracing::info!(
+            in_flight = in_flight.len(),
+            "stopped taking deliveries; finishing those in flight"
+        );
         if tokio::time::timeout(context.config.grace_period, in_flight.wait())
             .await
             .is_err()

@@ -66,7 +66,8 @@ fn tracer_provider(service: &'static str) -> SdkTracerProvider {
         resource = resource.with_service_name(service);
     }
     let builder = SdkTracerProvider::builder().with_resource(resource.build());
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() {
+    // Unset or empty (the OpenTelemetry spec treats both alike): no export.
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none_or(|v| v.is_empty()) {
         return builder.build();
     }
     match opentelemetry_otlp::SpanExporter::builder()

@@ -1,0 +1,52 @@
+//! The calls tests make through the gateway, as a client would.
+
+use serde_json::{Value, json};
+
+use crate::System;
+
+impl System {
+    /// Creates a user with `balance_cents` of store credit; its id.
+    pub async fn user_with_credit(&self, balance_cents: i64) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let response = self
+            .http
+            .post(self.url("/users"))
+            .json(&json!({"name": "System Test", "email": format!("{id}@example.com")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "creating a user");
+        let user: Value = response.json().await.unwrap();
+        let user_id = user["id"].as_str().unwrap().to_owned();
+        if balance_cents > 0 {
+            let response = self
+                .http
+                .post(self.url(&format!("/users/{user_id}/credit")))
+                .header("idempotency-key", format!("seed-{user_id}"))
+                .json(&json!({"amount_cents": balance_cents}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "topping up");
+        }
+        user_id
+    }
+
+    /// `POST /orders`: the status and the body (an order or a problem).
+    pub async fn place_order(&self, user_id: &str, sku: &str, quantity: u32) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/orders"))
+            .json(&json!({"user_id": user_id, "items": [{"sku": sku, "quantity": quantity}]}))
+            .send()
+            .await;
+        match response {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.json().await.unwrap_or(Value::Null))
+            }
+            // The connection itself failed (the gateway went away): 0.
+            Err(e) => (0, json!({"error": e.to_string()})),
+        }
+    }
+}

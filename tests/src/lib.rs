@@ -1,0 +1,265 @@
+//! The system-test harness: the four real service binaries, started as child
+//! processes on free ports against the machine's Postgres and RabbitMQ, with
+//! databases, queues and an events exchange of their own per [`System`], so
+//! tests run in parallel and never touch a developer's data.
+//!
+//! The binaries are the ones `cargo test --workspace` (what `just test` runs)
+//! builds beside this test; `just test-system` builds them first.
+//!
+//! # Layout
+//! - [`System`]: start, reach, stop and restart services; clean up.
+//! - [`process`]: one service process: environment, logs, signals.
+//! - [`client`]: the gateway calls tests make (users, credit, orders).
+
+// A panic is how a test harness reports failure.
+#![allow(clippy::unwrap_used)]
+
+pub mod client;
+pub mod process;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use sqlx::PgPool;
+
+pub use crate::process::{Binary, Process};
+
+/// Postgres server the per-system databases are created on.
+pub fn postgres_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub user_services: usize,
+    pub order_services: usize,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` for every service.
+    pub otlp_endpoint: Option<String>,
+    /// Extra environment for every service (e.g. `SHUTDOWN_GRACE_PERIOD`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            user_services: 1,
+            order_services: 1,
+            otlp_endpoint: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A running system. Dropping it kills what is still running and removes
+/// its databases, queues and exchange.
+#[derive(Debug)]
+pub struct System {
+    pub id: String,
+    pub http: reqwest::Client,
+    pub gateway: Process,
+    pub user_services: Vec<Process>,
+    pub order_services: Vec<Process>,
+    pub notification_service: Process,
+    pub orders_queue: String,
+    pub notifications_queue: String,
+    pub events_exchange: String,
+    databases: BTreeMap<&'static str, String>,
+}
+
+/// How long a system may take to become healthy.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl System {
+    pub async fn start(options: Options) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let databases: BTreeMap<_, _> = ["users", "orders", "notifications"]
+            .into_iter()
+            .map(|name| (name, format!("sys_{id}_{name}")))
+            .collect();
+        let amqp_url = test_support::amqp_url();
+        let orders_queue = format!("sys.orders.{id}");
+        let notifications_queue = format!("sys.notifications.{id}");
+        let events_exchange = format!("sys.events.{id}");
+
+        let mut common = vec![
+            ("AMQP_URL".to_owned(), amqp_url),
+            ("EVENTS_EXCHANGE".to_owned(), events_exchange.clone()),
+            ("ORDERS_QUEUE".to_owned(), orders_queue.clone()),
+            (
+                "NOTIFICATIONS_QUEUE".to_owned(),
+                notifications_queue.clone(),
+            ),
+        ];
+        if let Some(endpoint) = &options.otlp_endpoint {
+            common.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint.clone()));
+            // Export within 100 ms, so a test sees its spans quickly.
+            common.push(("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()));
+        }
+        common.extend(options.env.iter().cloned());
+        let db = |name: &str| ("DATABASE_URL".to_owned(), database_url(&databases[name]));
+
+        let user_services: Vec<Process> = (0..options.user_services)
+            .map(|i| {
+                let mut env = common.clone();
+                env.push(db("users"));
+                Process::spawn(Binary::UserService, &id, i, env)
+            })
+            .collect();
+        let user_service_urls = user_services
+            .iter()
+            .map(|p| format!("http://{}", p.listen_addr.unwrap()))
+            .collect::<Vec<_>>()
+            .join(",");
+        // Replicas would race to create and migrate their database (which is
+        // safe: migrations take an advisory lock); the first one alone is
+        // simpler to read in the logs.
+        let mut order_services = Vec::new();
+        for i in 0..options.order_services {
+            let mut env = common.clone();
+            env.push(db("orders"));
+            env.push(("USER_SERVICE_URL".into(), user_service_urls.clone()));
+            let process = Process::spawn(Binary::OrderService, &id, i, env);
+            if i == 0 {
+                process.wait_ready(START_TIMEOUT).await;
+            }
+            order_services.push(process);
+        }
+        let mut env = common.clone();
+        env.push(db("notifications"));
+        let notification_service = Process::spawn(Binary::NotificationService, &id, 0, env);
+        let mut env = common.clone();
+        env.push(("USER_SERVICE_URL".into(), user_service_urls));
+        let gateway = Process::spawn(Binary::ApiGateway, &id, 0, env);
+
+        let system = Self {
+            id,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            gateway,
+            user_services,
+            order_services,
+            notification_service,
+            orders_queue,
+            notifications_queue,
+            events_exchange,
+            databases,
+        };
+        for process in system.processes() {
+            process.wait_ready(START_TIMEOUT).await;
+        }
+        system.wait_healthy(START_TIMEOUT).await;
+        system
+    }
+
+    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        self.user_services
+            .iter()
+            .chain(&self.order_services)
+            .chain([&self.notification_service, &self.gateway])
+    }
+
+    /// `http://127.0.0.1:<port><path>` on the gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.gateway.listen_addr.unwrap())
+    }
+
+    /// Waits until the gateway's `/health` reports every service up.
+    pub async fn wait_healthy(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            match self.http.get(self.url("/health")).send().await {
+                Ok(r) if r.status() == 200 => return,
+                Ok(r) => last = r.text().await.unwrap_or_default(),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the system was not healthy within {within:?}: {last}\n{}",
+            self.logs_hint()
+        );
+    }
+
+    /// A pool on one service's database: `"users"`, `"orders"` or
+    /// `"notifications"`.
+    pub async fn db(&self, name: &str) -> PgPool {
+        PgPool::connect(&database_url(&self.databases[name]))
+            .await
+            .unwrap()
+    }
+
+    /// Where the services' logs are, for failure messages.
+    pub fn logs_hint(&self) -> String {
+        let dir = process::log_dir(&self.id);
+        format!("service logs: {}", dir.display())
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        let processes = self
+            .user_services
+            .iter_mut()
+            .chain(&mut self.order_services)
+            .chain([&mut self.notification_service, &mut self.gateway]);
+        for process in processes {
+            process.kill();
+        }
+        // Drop runs inside the test's runtime: clean up on a thread of its own.
+        let databases: Vec<String> = self.databases.values().cloned().collect();
+        let queues = [
+            self.orders_queue.clone(),
+            format!("{}.dead-letter", self.orders_queue),
+            self.notifications_queue.clone(),
+            format!("{}.dead-letter", self.notifications_queue),
+        ];
+        let exchange = self.events_exchange.clone();
+        // Logs are kept when the test failed: they are what explains it.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(process::log_dir(&self.id));
+        }
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Ok(pool) = PgPool::connect(&postgres_url()).await {
+                    for db in databases {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                                .execute(&pool)
+                                .await;
+                    }
+                }
+                let properties = lapin::ConnectionProperties::default();
+                if let Ok(conn) =
+                    lapin::Connection::connect(&test_support::amqp_url(), properties).await
+                    && let Ok(channel) = conn.create_channel().await
+                {
+                    for queue in queues {
+                        let _ = channel
+                            .queue_delete(queue.as_str().into(), Default::default())
+                            .await;
+                    }
+                    let _ = channel
+                        .exchange_delete(exchange.as_str().into(), Default::default())
+                        .await;
+                    let _ = conn.close(200, "bye".into()).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// The URL of database `name` on the test Postgres server.
+fn database_url(name: &str) -> String {
+    let server = postgres_url();
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}

@@ -1,0 +1,226 @@
+//! One service process: its environment (free ports chosen here), its log
+//! file, readiness, signals and restarts.
+
+use std::{
+    fs::File,
+    net::{SocketAddr, TcpListener},
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    time::Duration,
+};
+
+/// The four service binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binary {
+    ApiGateway,
+    UserService,
+    OrderService,
+    NotificationService,
+}
+
+impl Binary {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ApiGateway => "api-gateway",
+            Self::UserService => "user-service",
+            Self::OrderService => "order-service",
+            Self::NotificationService => "notification-service",
+        }
+    }
+
+    /// The variable that sets its main listening address, if it has one.
+    fn listen_var(self) -> Option<&'static str> {
+        match self {
+            Self::ApiGateway => Some("GATEWAY_LISTEN_ADDR"),
+            Self::UserService => Some("USER_SERVICE_LISTEN_ADDR"),
+            Self::OrderService | Self::NotificationService => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Process {
+    pub binary: Binary,
+    /// `<binary>-<replica>`, also its log file's name.
+    pub name: String,
+    pub listen_addr: Option<SocketAddr>,
+    pub admin_addr: SocketAddr,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Process {
+    /// Starts `binary` with `env`, on free ports of its own.
+    pub fn spawn(binary: Binary, system: &str, replica: usize, env: Vec<(String, String)>) -> Self {
+        let name = format!("{}-{replica}", binary.name());
+        let dir = log_dir(system);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut process = Self {
+            binary,
+            log: dir.join(format!("{name}.log")),
+            name,
+            listen_addr: binary.listen_var().map(|_| free_port()),
+            admin_addr: free_port(),
+            env,
+            child: None,
+        };
+        process.start();
+        process
+    }
+
+    /// Starts it (again) with the same environment and ports; the log file
+    /// is appended to.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        let binary = binaries_dir().join(self.binary.name());
+        assert!(
+            binary.exists(),
+            "{} is missing: build the services first (`cargo build --workspace --bins`, \
+             or `just test-system`)",
+            binary.display()
+        );
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut command = Command::new(&binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env("OTEL_SERVICE_NAME", self.binary.name())
+            .env("ADMIN_LISTEN_ADDR", self.admin_addr.to_string())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let (Some(var), Some(addr)) = (self.binary.listen_var(), self.listen_addr) {
+            command.env(var, addr.to_string());
+        }
+        self.child = Some(command.spawn().unwrap());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Waits until `/readyz` on its admin port answers 200.
+    pub async fn wait_ready(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let url = format!("http://{}/readyz", self.admin_addr);
+        let client = reqwest::Client::new();
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            match client
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => return,
+                Ok(r) => last = r.text().await.unwrap_or_default(),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{} was not ready within {within:?}: {last}; log: {}",
+            self.name,
+            self.log.display()
+        );
+    }
+
+    /// `kill -<signal>`: TERM, KILL, STOP, CONT.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {} failed", self.name);
+    }
+
+    /// Waits (bounded) for the process to exit; its exit status.
+    pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = tokio::time::Instant::now() + within;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not exit within {within:?}; log: {}",
+                self.name,
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Its Prometheus metrics, from the admin port.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.admin_addr);
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    }
+
+    /// The log so far, for assertions and failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, if still running.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sums a Prometheus counter over the series whose labels contain every one
+/// of `labels` (`key="value"` strings).
+pub fn counter(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Where the service binaries are: beside the test binary's `deps/`.
+fn binaries_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    deps.parent().unwrap().to_owned()
+}
+
+/// `target/system-tests/<system id>/`.
+pub fn log_dir(system: &str) -> PathBuf {
+    binaries_dir()
+        .parent()
+        .unwrap()
+        .join("system-tests")
+        .join(system)
+}
+
+/// A port free right now. The child binds it a moment later; another process
+/// taking it in between is unlikely on a test machine, and fails loudly.
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,10 @@
+//! System tests: the four real binaries as processes (see the harness in
+//! `tests/src`). Each test starts its own system on its own databases,
+//! queues and ports, so they run in parallel.
+
+// A panic is how a test reports failure.
+#![allow(clippy::unwrap_used)]
+
+mod balancing;
+mod shutdown;
+mod trace;
