@@ -5,8 +5,9 @@ use api_gateway::{App, Config};
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("reading configuration")?;
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        // The container HEALTHCHECK: is this gateway serving and ready?
-        return platform::admin::probe(config.listen_addr, "/health").await;
+        // The container HEALTHCHECK: is this gateway ready? (Its `/health`
+        // is the whole system's, not a reason to mark the gateway unhealthy.)
+        return platform::admin::probe(config.admin_addr, "/readyz").await;
     }
 
     let _telemetry = platform::telemetry::init("api-gateway");

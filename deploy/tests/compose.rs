@@ -13,7 +13,11 @@ use std::{
 use serde_json::Value;
 
 /// Services that may publish ports to the host, and which.
-const PUBLISHED: &[(&str, &str)] = &[("api-gateway", "3000:3000"), ("rabbitmq", "15672:15672")];
+const PUBLISHED: &[(&str, &str)] = &[
+    ("api-gateway", "3000:3000"),
+    ("rabbitmq", "15672:15672"),
+    ("jaeger", "16686:16686"),
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -105,7 +109,7 @@ fn compose_runs_every_binary_from_the_repo_image() {
         );
         assert!(service["mem_limit"].is_string(), "{bin} has a memory limit");
     }
-    for infra in ["postgres", "rabbitmq"] {
+    for infra in ["postgres", "rabbitmq", "jaeger"] {
         assert!(services.contains_key(infra), "no {infra} service");
     }
 }
@@ -200,4 +204,29 @@ fn every_variable_compose_passes_to_a_binary_is_documented() {
             );
         }
     }
+}
+
+#[test]
+fn order_service_scales_out_and_every_service_exports_traces_to_jaeger() {
+    let compose = compose();
+    let services = services(&compose);
+    let replicas = services["order-service"]["deploy"]["replicas"]
+        .as_u64()
+        .unwrap_or(1);
+    assert!(
+        replicas >= 2,
+        "order-service runs competing replicas in compose"
+    );
+    for bin in workspace_binaries() {
+        let endpoint = &services[&bin]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        assert_eq!(
+            endpoint, "http://jaeger:4317",
+            "{bin} exports its traces to jaeger"
+        );
+    }
+    let otlp = services["jaeger"]["image"].as_str().unwrap_or_default();
+    assert!(
+        otlp.starts_with("jaegertracing/jaeger:2"),
+        "Jaeger v2 receives OTLP natively"
+    );
 }

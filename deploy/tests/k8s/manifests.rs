@@ -1,0 +1,286 @@
+//! Reading the manifests the way kustomize and the kubelet do, as far as the
+//! checks need: the documents a kustomization lists, and a container's
+//! environment resolved through its ConfigMaps and Secrets.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    path::{Path, PathBuf},
+};
+
+use serde_json::Value;
+
+pub(crate) const BASE: &str = "deploy/k8s/base";
+pub(crate) const LOCAL: &str = "deploy/k8s/overlays/local";
+
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+pub(crate) fn read(path: &str) -> String {
+    fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+/// Every binary the workspace builds: members with a `src/main.rs`.
+pub(crate) fn workspace_binaries() -> BTreeSet<String> {
+    let manifest: toml::Table = read("Cargo.toml").parse().unwrap();
+    manifest["workspace"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .filter(|m| root().join(m).join("src/main.rs").exists())
+        .map(|m| m.rsplit('/').next().unwrap().to_owned())
+        .collect()
+}
+
+/// One manifest and the file it came from, for messages.
+#[derive(Debug)]
+pub(crate) struct Doc {
+    pub(crate) file: String,
+    pub(crate) v: Value,
+}
+
+impl Doc {
+    pub(crate) fn kind(&self) -> &str {
+        self.v["kind"].as_str().unwrap_or_default()
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.v["metadata"]["name"].as_str().unwrap_or_default()
+    }
+
+    /// `file: Kind name`, to start every failure message with.
+    pub(crate) fn id(&self) -> String {
+        format!("{}: {} {}", self.file, self.kind(), self.name())
+    }
+
+    /// The labels of a Deployment's pods.
+    pub(crate) fn pod_labels(&self) -> &Value {
+        &self.v["spec"]["template"]["metadata"]["labels"]
+    }
+}
+
+/// Every document of a (multi-document) YAML file, split on `---` lines.
+pub(crate) fn documents(path: &str) -> Vec<Doc> {
+    let mut texts = vec![String::new()];
+    for line in read(path).lines() {
+        if line.starts_with("---") {
+            texts.push(String::new());
+        } else {
+            texts.last_mut().unwrap().extend([line, "\n"]);
+        }
+    }
+    texts
+        .iter()
+        .map(|text| {
+            serde_norway::from_str::<Value>(text)
+                .unwrap_or_else(|e| panic!("{path} does not parse: {e}"))
+        })
+        .filter(|v| !v.is_null())
+        .map(|v| Doc {
+            file: path.to_owned(),
+            v,
+        })
+        .collect()
+}
+
+pub(crate) fn kustomization(dir: &str) -> Value {
+    serde_norway::from_str(&read(&format!("{dir}/kustomization.yaml")))
+        .unwrap_or_else(|e| panic!("{dir}/kustomization.yaml does not parse: {e}"))
+}
+
+/// The paths a kustomization lists under `key`: `resources` entries, or the
+/// `path` of each of `patches`.
+pub(crate) fn listed(kustomization: &Value, key: &str) -> Vec<String> {
+    let items = kustomization[key].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|i| i.as_str().or_else(|| i["path"].as_str()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The base as kustomize reads it: every document of every listed file.
+pub(crate) fn base() -> Vec<Doc> {
+    listed(&kustomization(BASE), "resources")
+        .iter()
+        .flat_map(|file| documents(&format!("{BASE}/{file}")))
+        .collect()
+}
+
+/// The patches of the local overlay, as partial manifests.
+pub(crate) fn local_patches() -> Vec<Doc> {
+    listed(&kustomization(LOCAL), "patches")
+        .iter()
+        .flat_map(|file| documents(&format!("{LOCAL}/{file}")))
+        .collect()
+}
+
+pub(crate) fn find<'a>(docs: &'a [Doc], kind: &str, name: &str) -> Option<&'a Doc> {
+    docs.iter().find(|d| d.kind() == kind && d.name() == name)
+}
+
+pub(crate) fn of_kind<'a>(docs: &'a [Doc], kind: &'a str) -> impl Iterator<Item = &'a Doc> {
+    docs.iter().filter(move |d| d.kind() == kind)
+}
+
+/// The single container of a Deployment, the one that runs its binary.
+pub(crate) fn container(d: &Doc) -> &Value {
+    let containers = d.v["spec"]["template"]["spec"]["containers"].as_array();
+    match containers.map(Vec::as_slice) {
+        Some([container]) => container,
+        _ => panic!("{}: expected exactly one container", d.id()),
+    }
+}
+
+/// A container's `containerPort`s, by number and by name.
+pub(crate) fn ports(container: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for p in container["ports"].as_array().into_iter().flatten() {
+        out.insert(p["containerPort"].to_string());
+        out.extend(p["name"].as_str().map(str::to_owned));
+    }
+    out
+}
+
+/// A port as a probe or a Service writes it: a number or a port name.
+pub(crate) fn port_ref(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+/// `data` and `stringData` of a ConfigMap or Secret, key → value as written.
+pub(crate) fn data(d: &Doc) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for field in ["data", "stringData"] {
+        for (k, v) in d.v[field].as_object().into_iter().flatten() {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            out.insert(k.clone(), v);
+        }
+    }
+    out
+}
+
+/// Where a container's variable comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// `value:` in the manifest.
+    Literal(String),
+    /// A key of a ConfigMap or Secret, by `envFrom` or `valueFrom`.
+    Key {
+        kind: &'static str,
+        name: String,
+        key: String,
+    },
+}
+
+impl Source {
+    pub(crate) fn is_secret(&self) -> bool {
+        matches!(self, Self::Key { kind: "Secret", .. })
+    }
+
+    /// The value in `docs` (the base, or an overlay's patches).
+    pub(crate) fn resolve(&self, docs: &[Doc]) -> String {
+        match self {
+            Self::Literal(value) => value.clone(),
+            Self::Key { kind, name, key } => {
+                let object = find(docs, kind, name)
+                    .unwrap_or_else(|| panic!("no {kind} {name} to resolve a variable from"));
+                data(object)
+                    .remove(key)
+                    .unwrap_or_else(|| panic!("{}: no key {key}", object.id()))
+            }
+        }
+    }
+}
+
+const SOURCES: [(&str, &str, &str); 2] = [
+    ("configMapRef", "configMapKeyRef", "ConfigMap"),
+    ("secretRef", "secretKeyRef", "Secret"),
+];
+
+/// The environment of a Deployment's container: `envFrom` first, then `env`
+/// (which wins, as in the kubelet). Every referenced object and key must
+/// exist. Variables from the downward API (`fieldRef`) are left out.
+pub(crate) fn env(docs: &[Doc], d: &Doc) -> BTreeMap<String, Source> {
+    let container = container(d);
+    let mut out = BTreeMap::new();
+    for from in container["envFrom"].as_array().into_iter().flatten() {
+        assert!(from["prefix"].is_null(), "{}: envFrom prefix", d.id());
+        for (field, _, kind) in SOURCES {
+            let Some(name) = from[field]["name"].as_str() else {
+                continue;
+            };
+            let object = find(docs, kind, name)
+                .unwrap_or_else(|| panic!("{}: envFrom {kind} {name}, which is missing", d.id()));
+            for key in data(object).into_keys() {
+                let name = name.to_owned();
+                out.insert(key.clone(), Source::Key { kind, name, key });
+            }
+        }
+    }
+    for var in container["env"].as_array().into_iter().flatten() {
+        let var_name = var["name"].as_str().unwrap().to_owned();
+        if let Some(value) = var["value"].as_str() {
+            out.insert(var_name, Source::Literal(value.to_owned()));
+            continue;
+        }
+        for (_, field, kind) in SOURCES {
+            let r = &var["valueFrom"][field];
+            let (Some(name), Some(key)) = (r["name"].as_str(), r["key"].as_str()) else {
+                continue;
+            };
+            let object = find(docs, kind, name).unwrap_or_else(|| {
+                panic!(
+                    "{}: {var_name} from {kind} {name}, which is missing",
+                    d.id()
+                )
+            });
+            assert!(
+                data(object).contains_key(key),
+                "{}: {var_name} from key {key}, which {} lacks",
+                d.id(),
+                object.id()
+            );
+            let (name, key) = (name.to_owned(), key.to_owned());
+            out.insert(var_name.clone(), Source::Key { kind, name, key });
+        }
+    }
+    out
+}
+
+/// A human-readable duration as the services parse it (`10s`, `500ms`,
+/// `1m 30s`), in seconds.
+pub(crate) fn seconds(text: &str) -> f64 {
+    let (mut total, mut rest) = (0.0, text.trim());
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = rest[digits..].find(|c: char| !c.is_ascii_alphabetic());
+        let unit_end = unit.map_or(rest.len(), |end| digits + end);
+        let n: f64 = rest[..digits]
+            .parse()
+            .unwrap_or_else(|_| panic!("{text:?}: no number"));
+        total += n * match &rest[digits..unit_end] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            other => panic!("{text:?}: unknown unit {other:?}"),
+        };
+        rest = rest[unit_end..].trim_start();
+    }
+    total
+}
+
+#[test]
+fn durations_read_like_the_services_read_them() {
+    assert_eq!(seconds("10s"), 10.0);
+    assert_eq!(seconds("500ms"), 0.5);
+    assert_eq!(seconds("1m 30s"), 90.0);
+    assert_eq!(seconds("1m30s"), 90.0);
+}
