@@ -15,6 +15,11 @@ run *cargo_flags: check-deps
 test: check-deps fmt-check lint
     DATABASE_URL={{test_database_url}} cargo test --workspace --locked
 
+# Only the system tests (the four binaries as processes), after building the binaries.
+test-system: check-deps
+    cargo build --workspace --bins --locked
+    DATABASE_URL={{test_database_url}} cargo test -p system-tests --locked
+
 # Check formatting without changing files.
 fmt-check:
     cargo fmt --all -- --check

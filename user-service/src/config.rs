@@ -14,6 +14,7 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_OUTBOX_POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9103";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -33,6 +34,9 @@ pub struct Config {
     /// `OUTBOX_POLL_INTERVAL`: how often the relay looks for events that
     /// waited out a broker outage (new events are published at once).
     pub outbox_poll_interval: Duration,
+    /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`,
+    /// `/metrics`).
+    pub admin_addr: SocketAddr,
 }
 
 impl Config {
@@ -53,10 +57,15 @@ impl Config {
                 "OUTBOX_POLL_INTERVAL",
                 DEFAULT_OUTBOX_POLL_INTERVAL,
             )?,
+            admin_addr: parse_or(
+                "ADMIN_LISTEN_ADDR",
+                DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
+            )?,
         })
     }
 
-    /// Defaults with a chosen listen address, and no event publishing; for
+    /// Defaults with a chosen listen address, an admin port chosen by the OS,
+    /// and no event publishing; for
     /// tests and embedding.
     pub fn new(listen_addr: SocketAddr) -> Self {
         Self {
@@ -66,6 +75,7 @@ impl Config {
             amqp_url: DEFAULT_AMQP_URL.to_owned(),
             events_exchange: None,
             outbox_poll_interval: DEFAULT_OUTBOX_POLL_INTERVAL,
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }

@@ -27,6 +27,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use contracts::user::{FILE_DESCRIPTOR_SET, user_service_server::UserServiceServer};
 use messaging::{AmqpConfig, RpcClient, outbox::Relay};
+use platform::admin::AdminServer;
 use sqlx::PgPool;
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -53,6 +54,7 @@ pub struct App {
     config: Config,
     pool: PgPool,
     listener: TcpListener,
+    admin: AdminServer,
 }
 
 impl App {
@@ -67,10 +69,22 @@ impl App {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
+        // Ready while the database answers; gRPC clients see the same through
+        // grpc.health.v1.
+        let admin = AdminServer::bind(
+            config.admin_addr,
+            vec![platform::db::readiness_check(&pool)],
+        )
+        .await?
+        .with_samplers([
+            platform::db::pool_sampler(&pool),
+            messaging::outbox::backlog_sampler(&pool),
+        ]);
         Ok(Self {
             config,
             pool,
             listener,
+            admin,
         })
     }
 
@@ -80,8 +94,19 @@ impl App {
             .expect("a bound listener has an address")
     }
 
+    /// The admin port's address (`/livez`, `/readyz`, `/metrics`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr()
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight calls finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        let token = platform::shutdown::token_from(shutdown);
+        let admin = self.admin.spawn(token.clone());
         let (reporter, health) = tonic_health::server::health_reporter();
         let watcher = health::watch_database(
             reporter,
@@ -112,18 +137,22 @@ impl App {
             .events_exchange
             .is_some()
             .then(|| tokio::spawn(relay.run(stop_relay.clone())));
+        let stopped = token.clone();
 
-        tracing::info!(addr = %self.local_addr(), "user-service listening (gRPC)");
+        tracing::info!(%addr, "user-service listening (gRPC)");
         let served = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .trace_fn(grpc_span)
+            .layer(platform::metrics::GrpcMetricsLayer)
             .add_service(health)
             .add_service(reflection)
             .add_service(UserServiceServer::new(UserGrpc::new(
                 self.pool.clone(),
                 events,
             )))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
+                stopped.cancelled().await;
+            })
             .await;
 
         watcher.abort();
@@ -131,6 +160,7 @@ impl App {
         if let Some(relay) = relay_task {
             let _ = relay.await;
         }
+        let _ = admin.await;
         self.pool.close().await;
         tracing::info!("user-service stopped");
         served.context("serving gRPC")
