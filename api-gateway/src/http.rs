@@ -56,7 +56,13 @@ fn make_span(req: &Request) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let span = tracing::info_span!("http", method = %req.method(), route, request_id);
+    let span = tracing::info_span!(
+        "http",
+        method = %req.method(),
+        route,
+        request_id,
+        trace_id = tracing::field::Empty
+    );
     // A caller that is itself traced (another service, a browser with
     // OpenTelemetry) continues its trace here.
     platform::propagation::set_parent_from_headers(&span, req.headers());

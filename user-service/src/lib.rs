@@ -42,7 +42,11 @@ use crate::grpc::UserGrpc;
 /// One span per call, named after the RPC, and a child of the caller's span
 /// when the call's metadata carries a W3C trace context.
 fn grpc_span(request: &http::Request<()>) -> tracing::Span {
-    let span = tracing::info_span!("grpc", rpc = %request.uri().path());
+    let span = tracing::info_span!(
+        "grpc",
+        rpc = %request.uri().path(),
+        trace_id = tracing::field::Empty
+    );
     platform::propagation::set_parent_from_headers(&span, request.headers());
     span
 }

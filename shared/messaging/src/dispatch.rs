@@ -89,7 +89,12 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
     };
     // One span per delivery, a child of the sender's span when the message
     // carries a trace context.
-    let span = tracing::info_span!("message", pattern = %route, redelivered);
+    let span = tracing::info_span!(
+        "message",
+        pattern = %route,
+        redelivered,
+        trace_id = tracing::field::Empty
+    );
     crate::trace::set_parent(&span, delivery.properties().headers().as_ref());
     let started = std::time::Instant::now();
     let outcome =

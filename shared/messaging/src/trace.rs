@@ -11,10 +11,10 @@ pub(crate) fn inject(headers: &mut FieldTable) {
 }
 
 /// Makes the trace context in `headers`, if any, the parent of `span`.
+/// Without one the span starts a trace of its own.
 pub(crate) fn set_parent(span: &tracing::Span, headers: Option<&FieldTable>) {
-    if let Some(headers) = headers {
-        platform::propagation::set_parent_from(span, &ReadHeaders(headers));
-    }
+    let none = FieldTable::default();
+    platform::propagation::set_parent_from(span, &ReadHeaders(headers.unwrap_or(&none)));
 }
 
 struct Headers<'a>(&'a mut FieldTable);

@@ -9,12 +9,13 @@
 //!   re-resolved every [`RESOLVE_INTERVAL`] and each address it resolves to
 //!   (a Kubernetes headless Service, a compose service with replicas) is a
 //!   server of its own;
-//! - a server that cannot be reached (connection refused or timed out) is
-//!   skipped for a cool-down that grows while it stays down, and the call
-//!   goes to the next one at once. Such a call never reached a server, so
-//!   sending it elsewhere is safe even when it is not idempotent;
-//! - every other answer, errors included, is the caller's to handle: a
-//!   call that may have run is never repeated here.
+//! - a server that refuses the connection is skipped for a cool-down that
+//!   grows while it stays down, and the call goes to the next one at once.
+//!   Such a call never reached a server, so sending it elsewhere is safe
+//!   even when it is not idempotent;
+//! - a connection that breaks or times out with the call on it also puts the
+//!   server in cool-down, but the call fails: it may have run;
+//! - every answer from a server, errors included, is the caller's to handle.
 //!
 //! tonic's own `Channel::balance_list` keeps sending calls to a dead server
 //! (its reconnecting channel reports ready and fails the call), which is why
@@ -141,8 +142,9 @@ impl Balanced {
                     last = status;
                 }
                 Err(status) if is_transport(&status) => {
-                    // The connection broke with the call on it: it may have
-                    // run, so the caller decides; later calls skip the server.
+                    // The connection broke or timed out with the call on it:
+                    // it may have run, so the caller decides; later calls
+                    // skip the server.
                     server.mark_down();
                     return Err(status);
                 }
@@ -271,8 +273,8 @@ impl Server {
 }
 
 /// Whether a failed call certainly never reached a server: the connection
-/// could not be made (refused, timed out, no route). tonic reports these as
-/// UNAVAILABLE with the transport error as the source.
+/// could not be made (refused, no route). tonic reports these as UNAVAILABLE
+/// with the transport error, and the OS error under it, as the source.
 fn never_reached(status: &Status) -> bool {
     if status.code() != tonic::Code::Unavailable {
         return false;
@@ -290,18 +292,95 @@ fn never_reached(status: &Status) -> bool {
                     | AddrNotAvailable
             );
         }
-        // The connect timeout (`Endpoint::connect_timeout`) is tonic's own
-        // error type, known only by its message.
-        let message = error.to_string().to_ascii_lowercase();
-        if message.contains("timed out") || message.contains("timeout expired") {
-            return true;
-        }
         source = error.source();
     }
     false
 }
 
-/// UNAVAILABLE caused by the transport (the connection), not sent by a server.
+/// A failure of the connection, not an answer from a server: UNAVAILABLE
+/// from a broken connection, or a timeout (tonic cannot tell a connect
+/// timeout from a call's deadline: both are CANCELLED "Timeout expired").
+/// The server is skipped for a while — a slow one too, like an outlier
+/// ejection — but the call is not repeated: it may have run.
 fn is_transport(status: &Status) -> bool {
-    status.code() == tonic::Code::Unavailable && std::error::Error::source(status).is_some()
+    std::error::Error::source(status)
+        .is_some_and(|source| source.downcast_ref::<tonic::transport::Error>().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_host_name_becomes_one_server_per_address_and_ip_literals_stay() {
+        let balanced = Balanced::new("http://localhost:50051, http://127.0.0.2:7000", |e| e)
+            .await
+            .unwrap();
+        let servers: Vec<String> = balanced.servers().into_iter().map(|(uri, _)| uri).collect();
+        assert!(
+            servers.iter().any(|s| s == "http://127.0.0.1:50051/"),
+            "{servers:?}"
+        );
+        assert!(
+            !servers.iter().any(|s| s.contains("localhost")),
+            "{servers:?}"
+        );
+        assert_eq!(
+            servers
+                .iter()
+                .filter(|s| s.contains("127.0.0.2:7000"))
+                .count(),
+            1,
+            "{servers:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_url_is_refused() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(Balanced::new("http://exa mple:1", |e| e));
+        assert!(result.is_err());
+        let result = runtime.block_on(Balanced::new(" , ", |e| e));
+        assert!(result.is_err());
+    }
+
+    /// The status tonic's generated clients make of a transport error.
+    async fn status_of_call_to(endpoint: Endpoint) -> Status {
+        use tower::ServiceExt;
+        let request = http::Request::new(tonic::body::Body::empty());
+        let error = endpoint.connect_lazy().oneshot(request).await.unwrap_err();
+        Status::from_error(error.into())
+    }
+
+    #[tokio::test]
+    async fn only_calls_that_never_reached_a_server_are_sent_elsewhere() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let refused =
+            status_of_call_to(Endpoint::from_shared(format!("http://{closed}")).unwrap()).await;
+        assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+        assert!(never_reached(&refused), "{refused:?}");
+
+        // A peer that accepts and never answers the handshake: the connect
+        // timeout.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = Endpoint::from_shared(format!("http://{}", silent.local_addr().unwrap()))
+            .unwrap()
+            .connect_timeout(Duration::from_millis(100))
+            .timeout(Duration::from_millis(300));
+        let timed_out = status_of_call_to(endpoint).await;
+        // It may have been sent: not repeated, but the server is skipped.
+        assert!(!never_reached(&timed_out), "{timed_out:?}");
+        assert!(is_transport(&timed_out), "{timed_out:?}");
+        assert!(!is_transport(&Status::unavailable("database down")));
+
+        // Sent by a server: it may have done the work.
+        assert!(!never_reached(&Status::unavailable("database down")));
+        assert!(!never_reached(&Status::deadline_exceeded("slow")));
+    }
 }

@@ -9,6 +9,7 @@
 use opentelemetry::{
     Context, global,
     propagation::{Extractor, Injector},
+    trace::TraceContextExt,
 };
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use tonic::{body::Body, transport::Channel};
@@ -26,10 +27,17 @@ pub fn extract(carrier: &dyn Extractor) -> Context {
     global::get_text_map_propagator(|propagator| propagator.extract(carrier))
 }
 
-/// Makes the context in `carrier`, if any, the parent of `span`.
+/// Makes the context in `carrier`, if any, the parent of `span`, then
+/// records the trace id in the span's `trace_id` field (when it declares one:
+/// `trace_id = tracing::field::Empty`), so every log line inside the span
+/// names the trace it belongs to — the id to search for in Jaeger.
 pub fn set_parent_from(span: &tracing::Span, carrier: &dyn Extractor) {
     // Fails only when the span is disabled (filtered out); nothing to link then.
     let _ = span.set_parent(extract(carrier));
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
 }
 
 /// Makes the context in HTTP headers (or gRPC metadata), if any, the parent

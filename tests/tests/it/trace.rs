@@ -94,6 +94,9 @@ async fn an_order_is_one_trace_across_all_four_services() {
     let (endpoint, receiver) = start_receiver().await;
     let system = System::start(Options {
         otlp_endpoint: Some(endpoint),
+        // Lines logged inside the request's spans on every service: the
+        // gateway's request log and the services' SQL statements.
+        env: vec![("RUST_LOG".into(), "info,tower_http=debug,sqlx=debug".into())],
         ..Options::default()
     })
     .await;
@@ -139,6 +142,14 @@ async fn an_order_is_one_trace_across_all_four_services() {
         .find(|s| s.service == "api-gateway" && s.parent_span_id == client_span)
         .unwrap_or_else(|| panic!("no gateway span is the client's child: {trace:#?}"));
     assert_eq!(gateway_root.name, "http", "{gateway_root:?}");
+    // Every service's log lines inside the trace name it.
+    for process in system.processes() {
+        assert!(
+            process.log().lines().any(|line| line.contains(&trace_id)),
+            "no log line of {} names trace {trace_id}",
+            process.name
+        );
+    }
     // Low-cardinality names and no personal data in any field.
     for span in &trace {
         assert!(!span.name.contains(&user), "id in a span name: {span:?}");
