@@ -1,7 +1,7 @@
 # Reference e-commerce microservices in Rust. `just` lists the recipes.
 
 # Postgres database that #[sqlx::test] uses as the parent of its per-test databases.
-test_database_url := env("TEST_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres")
+test_database_url := env("TEST_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable")
 
 # List the recipes.
 default:
@@ -19,6 +19,10 @@ test: check-deps fmt-check lint
 test-system: check-deps
     cargo build --workspace --bins --locked
     DATABASE_URL={{test_database_url}} cargo test -p system-tests --locked
+
+# Throughput, latency, CPU and memory of the three workloads, against a floor (docs/benchmarks.md). Release build; installs wrk if missing.
+bench: check-deps
+    scripts/bench.sh
 
 # Check formatting without changing files.
 fmt-check:

@@ -11,10 +11,11 @@ for arg in "$@"; do [[ $arg == --release ]] && profile=release; done
 bin=target/$profile
 
 # Each service gets its own database; these override a DATABASE_URL that may
-# be exported in the shell for tests.
-users_db=${USERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/users}
-orders_db=${ORDERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/orders}
-notifications_db=${NOTIFICATIONS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/notifications}
+# be exported in the shell for tests. TLS is pointless on loopback and costs
+# CPU on both ends (Postgres enables it by default): sslmode=disable.
+users_db=${USERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/users?sslmode=disable}
+orders_db=${ORDERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/orders?sslmode=disable}
+notifications_db=${NOTIFICATIONS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/notifications?sslmode=disable}
 amqp_url=${AMQP_URL:-amqp://guest:guest@localhost:5672/%2f}
 gateway_addr=${GATEWAY_LISTEN_ADDR:-127.0.0.1:3000}
 user_service_addr=${USER_SERVICE_LISTEN_ADDR:-127.0.0.1:5000}

@@ -9,7 +9,8 @@ use platform::{
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
 };
 
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/notifications";
+pub const DEFAULT_DATABASE_URL: &str =
+    "postgres://postgres:postgres@localhost:5432/notifications?sslmode=disable";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
 

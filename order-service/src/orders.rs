@@ -19,9 +19,8 @@ use crate::{error::Error, new_order::NewOrder};
 /// committed long ago or a moment ago in a concurrent transaction; the
 /// caller then drives its saga, which resumes wherever it stands.
 pub async fn place(pool: &PgPool, new: NewOrder) -> Result<Order, Error> {
-    if let Some(existing) = replay(pool, &new).await? {
-        return Ok(existing);
-    }
+    // No look-up first: a repeated key is rare, and the unique index finds
+    // it in the same round trip as the insert.
     match insert(pool, &new).await {
         Err(Error::Database(sqlx::Error::Database(e)))
             if e.constraint() == Some("orders_idempotency_key") =>
@@ -52,9 +51,10 @@ async fn replay(pool: &PgPool, new: &NewOrder) -> Result<Option<Order>, Error> {
 
 /// Step 1 of the saga, in one transaction: reserve stock for every line and
 /// record the order `pending`, its saga at `charging`. When a line cannot be
-/// reserved, the reservations are rolled back (to a savepoint) and the order
-/// is recorded `rejected` instead, so the client gets an order id either way
-/// and a retry gets the same answer.
+/// reserved, that transaction is rolled back and the order is recorded
+/// `rejected` in a new one, so the client gets an order id either way and a
+/// retry gets the same answer. Returns the order as recorded, without
+/// reading it back.
 async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     let skus: Vec<&str> = new.lines.keys().map(String::as_str).collect();
     let mut tx = pool.begin().await?;
@@ -79,26 +79,25 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
         )));
     }
 
-    let mut reservation = sqlx::Acquire::begin(&mut *tx).await?;
-    let shortage = reserve(&mut reservation, new).await?;
+    let shortage = reserve(&mut tx, new).await?;
     let (status, step, reason) = match &shortage {
-        None => {
-            reservation.commit().await?;
-            ("pending", "charging", None)
-        }
+        None => ("pending", "charging", None),
         Some(shortage) => {
-            reservation.rollback().await?;
+            // Undo the lines already reserved; record the rejection afresh.
+            tx.rollback().await?;
+            tx = pool.begin().await?;
             ("rejected", "done", Some(shortage.to_string()))
         }
     };
 
     let id = Uuid::now_v7();
     let total: i64 = new.lines.iter().map(|(sku, q)| prices[sku] * q).sum();
-    sqlx::query(
+    let created_at: DateTime<Utc> = sqlx::query_scalar(
         r#"
         INSERT INTO orders (id, user_id, status, saga_step, reason, reason_code, total_cents,
                             idempotency_key, request_fingerprint)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        RETURNING created_at
         "#,
     )
     .bind(id)
@@ -110,7 +109,7 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     .bind(total)
     .bind(&new.idempotency_key)
     .bind(&new.fingerprint)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     let quantities: Vec<i64> = new.lines.values().copied().collect();
     let unit_prices: Vec<i64> = skus.iter().map(|s| prices[*s]).collect();
@@ -127,19 +126,37 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     .bind(&unit_prices)
     .execute(&mut *tx)
     .await?;
-    if let Some(reason) = reason {
+    if let Some(reason) = &reason {
         let event = OrderRejected {
             order_id: id.to_string(),
             user_id: new.user_id.to_string(),
             total_cents: total,
-            reason,
+            reason: reason.clone(),
         };
         outbox::enqueue(&mut tx, ORDER_REJECTED, event).await?;
     }
     tx.commit().await?;
 
     tracing::info!(order_id = %id, status, total_cents = total, "order recorded");
-    find(pool, id).await
+    // Items in SKU order, as `find` returns them.
+    let items = new
+        .lines
+        .iter()
+        .map(|(sku, &quantity)| OrderItem {
+            sku: sku.clone(),
+            quantity,
+            unit_price_cents: prices[sku],
+        })
+        .collect();
+    let row = OrderRow {
+        id,
+        user_id: new.user_id,
+        status: status.to_owned(),
+        total_cents: total,
+        created_at,
+        reason,
+    };
+    Ok(to_order(row, &mut HashMap::from([(id, items)])))
 }
 
 /// Conditional decrements, in SKU order: the row lock and the check are one

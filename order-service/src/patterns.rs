@@ -42,10 +42,7 @@ async fn create_order(state: State, message: Message) -> Result<Value, Error> {
     let order = orders::place(&state.pool, new).await?;
     // A rejection at placement recorded an event: let the relay know.
     state.saga.events.notify_one();
-    let order = match order.status.as_str() {
-        "pending" => state.saga.drive(parse_uuid("id", &order.id)?).await?,
-        _ => order,
-    };
+    let order = state.saga.advance(order).await?;
     outcome(&state.pool, order).await
 }
 

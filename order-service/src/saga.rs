@@ -58,6 +58,10 @@ struct State {
     saga_step: String,
 }
 
+fn parse(raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw).map_err(|_| Error::Invalid(format!("{raw:?} is not a UUID")))
+}
+
 /// The debit of an order is keyed by the order: one order, one charge.
 pub fn debit_key(order: Uuid) -> String {
     format!("order:{order}")
@@ -77,7 +81,9 @@ impl Saga {
             .await?
             .ok_or(Error::OrderNotFound(id))?;
             match (state.status.as_str(), state.saga_step.as_str()) {
-                ("pending", "charging") => self.charge(id, &state).await?,
+                ("pending", "charging") => {
+                    self.charge(id, &state).await?;
+                }
                 ("pending", "compensating") => {
                     if !self.compensate(id, &state).await? {
                         break;
@@ -89,7 +95,31 @@ impl Saga {
         orders::find(&self.pool, id).await
     }
 
-    async fn charge(&self, id: Uuid, state: &State) -> Result<(), Error> {
+    /// Drives an order [`orders::place`] has just recorded. Its state is
+    /// known, so the common path — charge, confirm — reads nothing back;
+    /// anything else goes through [`Saga::drive`].
+    pub async fn advance(&self, order: Order) -> Result<Order, Error> {
+        if order.status != "pending" {
+            return Ok(order);
+        }
+        let id = parse(&order.id)?;
+        let state = State {
+            user_id: parse(&order.user_id)?,
+            total_cents: order.total_cents,
+            status: order.status.clone(),
+            saga_step: "charging".into(),
+        };
+        if self.charge(id, &state).await? {
+            return Ok(Order {
+                status: "confirmed".into(),
+                ..order
+            });
+        }
+        self.drive(id).await
+    }
+
+    /// `true` when this call confirmed the order.
+    async fn charge(&self, id: Uuid, state: &State) -> Result<bool, Error> {
         let mut delay = self.retry_delay;
         for attempt in 1..=self.attempts {
             match self
@@ -102,9 +132,9 @@ impl Saga {
                 }
                 Charge::Declined(e) => {
                     let reason = Some((e.code, e.message.as_str()));
-                    return self
-                        .transition(id, "charging", None, "compensating", reason)
-                        .await;
+                    self.transition(id, "charging", None, "compensating", reason)
+                        .await?;
+                    return Ok(false);
                 }
                 Charge::Unknown(why) if attempt < self.attempts => {
                     tracing::warn!(order_id = %id, attempt, why, "charge failed; retrying");
@@ -117,13 +147,13 @@ impl Saga {
                         ErrorCode::Unavailable,
                         "payment is unavailable right now; nothing was charged",
                     );
-                    return self
-                        .transition(id, "charging", None, "compensating", Some(reason))
-                        .await;
+                    self.transition(id, "charging", None, "compensating", Some(reason))
+                        .await?;
+                    return Ok(false);
                 }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Refund, then release the stock and reject. `false` when the refund
@@ -218,8 +248,8 @@ impl Saga {
     }
 
     /// Confirms the order and records `order_confirmed`, in one transaction,
-    /// once.
-    async fn confirm(&self, id: Uuid) -> Result<(), Error> {
+    /// once; `true` when this call did it.
+    async fn confirm(&self, id: Uuid) -> Result<bool, Error> {
         let mut tx = self.pool.begin().await?;
         let confirmed: Option<(Uuid, i64)> = sqlx::query_as(
             r#"
@@ -231,6 +261,7 @@ impl Saga {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
+        let done = confirmed.is_some();
         if let Some((user_id, total_cents)) = confirmed {
             let event = OrderConfirmed {
                 order_id: id.to_string(),
@@ -242,7 +273,7 @@ impl Saga {
         }
         tx.commit().await?;
         self.events.notify_one();
-        Ok(())
+        Ok(done)
     }
 
     /// Resumes every saga that has not moved for `stale_after` (its driver

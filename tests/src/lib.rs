@@ -25,8 +25,9 @@ pub use crate::process::{Binary, Process};
 
 /// Postgres server the per-system databases are created on.
 pub fn postgres_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
+    })
 }
 
 /// What to start.
@@ -38,6 +39,8 @@ pub struct Options {
     pub otlp_endpoint: Option<String>,
     /// Extra environment for every service (e.g. `SHUTDOWN_GRACE_PERIOD`).
     pub env: Vec<(String, String)>,
+    /// Prefix of the databases, queues and exchange: `sys` for tests.
+    pub prefix: &'static str,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             order_services: 1,
             otlp_endpoint: None,
             env: Vec::new(),
+            prefix: "sys",
         }
     }
 }
@@ -75,12 +79,13 @@ impl System {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let databases: BTreeMap<_, _> = ["users", "orders", "notifications"]
             .into_iter()
-            .map(|name| (name, format!("sys_{id}_{name}")))
+            .map(|name| (name, format!("{}_{id}_{name}", options.prefix)))
             .collect();
         let amqp_url = test_support::amqp_url();
-        let orders_queue = format!("sys.orders.{id}");
-        let notifications_queue = format!("sys.notifications.{id}");
-        let events_exchange = format!("sys.events.{id}");
+        let prefix = options.prefix;
+        let orders_queue = format!("{prefix}.orders.{id}");
+        let notifications_queue = format!("{prefix}.notifications.{id}");
+        let events_exchange = format!("{prefix}.events.{id}");
 
         let mut common = vec![
             ("AMQP_URL".to_owned(), amqp_url),
@@ -187,9 +192,12 @@ impl System {
     /// A pool on one service's database: `"users"`, `"orders"` or
     /// `"notifications"`.
     pub async fn db(&self, name: &str) -> PgPool {
-        PgPool::connect(&database_url(&self.databases[name]))
-            .await
-            .unwrap()
+        PgPool::connect(&self.database_url(name)).await.unwrap()
+    }
+
+    /// The URL of one service's database.
+    pub fn database_url(&self, name: &str) -> String {
+        database_url(&self.databases[name])
     }
 
     /// Where the services' logs are, for failure messages.
@@ -257,9 +265,18 @@ impl Drop for System {
     }
 }
 
-/// The URL of database `name` on the test Postgres server.
+/// The URL of database `name` on the test Postgres server, without TLS
+/// unless the server URL asks for it (on loopback it only costs CPU).
 fn database_url(name: &str) -> String {
     let server = postgres_url();
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-    format!("{base}/{name}")
+    let (path, query) = server.split_once('?').unwrap_or((server.as_str(), ""));
+    let base = path.rsplit_once('/').map_or(path, |(b, _)| b);
+    let query = if query.contains("sslmode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "sslmode=disable".to_owned()
+    } else {
+        format!("{query}&sslmode=disable")
+    };
+    format!("{base}/{name}?{query}")
 }

@@ -48,6 +48,7 @@ pub struct Process {
     env: Vec<(String, String)>,
     log: PathBuf,
     child: Option<Child>,
+    started: std::time::Instant,
 }
 
 impl Process {
@@ -64,6 +65,7 @@ impl Process {
             admin_addr: free_port(),
             env,
             child: None,
+            started: std::time::Instant::now(),
         };
         process.start();
         process
@@ -100,7 +102,24 @@ impl Process {
         if let (Some(var), Some(addr)) = (self.binary.listen_var(), self.listen_addr) {
             command.env(var, addr.to_string());
         }
+        self.started = std::time::Instant::now();
         self.child = Some(command.spawn().unwrap());
+    }
+
+    /// Whether `/readyz` answers 200 right now.
+    pub async fn is_ready(&self) -> bool {
+        let url = format!("http://{}/readyz", self.admin_addr);
+        reqwest::Client::new()
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    }
+
+    /// Time since it was (last) started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub fn pid(&self) -> u32 {
@@ -194,11 +213,16 @@ pub fn counter(metrics: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
-/// Where the service binaries are: beside the test binary's `deps/`.
-fn binaries_dir() -> PathBuf {
+/// Where the service binaries are: beside a test binary's `deps/`, or
+/// beside the running binary itself (the bench, in `target/release/`).
+pub fn binaries_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    deps.parent().unwrap().to_owned()
+    let dir = exe.parent().unwrap();
+    if dir.ends_with("deps") {
+        dir.parent().unwrap().to_owned()
+    } else {
+        dir.to_owned()
+    }
 }
 
 /// `target/system-tests/<system id>/`.

@@ -10,7 +10,8 @@ use platform::{
 };
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/users";
+pub const DEFAULT_DATABASE_URL: &str =
+    "postgres://postgres:postgres@localhost:5432/users?sslmode=disable";
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_OUTBOX_POLL_INTERVAL: Duration = Duration::from_secs(1);

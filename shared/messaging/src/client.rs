@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     AmqpConfig, RpcError,
-    publish::{PERSISTENT, publish_confirmed, publish_to_exchange},
+    publish::{PERSISTENT, TRANSIENT, publish_confirmed, publish_to_exchange},
     supervisor,
     wire::{self, DIRECT_REPLY_TO, Reply},
 };
@@ -152,7 +152,11 @@ impl RpcClient {
             .with_correlation_id(id.as_str().into())
             .with_message_id(id.as_str().into())
             .with_content_type("application/json".into())
-            .with_delivery_mode(PERSISTENT)
+            // Transient, like NestJS's: a request outlives neither its
+            // deadline (seconds) nor the connection its reply would come
+            // back on, which a broker restart closes; writing it to disk
+            // would cost the broker for nothing. Events stay persistent.
+            .with_delivery_mode(TRANSIENT)
             // The broker drops the request if nobody dequeued it by its
             // deadline, so a late consumer never executes it.
             .with_expiration(timeout.as_millis().max(1).to_string().into())

@@ -8,6 +8,7 @@ use crate::RpcError;
 /// Persistent delivery mode (AMQP 0-9-1 `delivery-mode` 2): the broker writes
 /// the message to disk on a durable queue.
 pub(crate) const PERSISTENT: u8 = 2;
+pub(crate) const TRANSIENT: u8 = 1;
 
 /// Publishes to `queue` through the default exchange and waits for the
 /// broker's confirm: a message is only "sent" once the broker has it.

@@ -1,0 +1,306 @@
+//! The run: start the system, measure start-up, seed, then the floor, W1,
+//! W2, W3 and a lone order, each with its CPU and memory.
+
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use serde::Serialize;
+use system_tests::{Options, System, process::binaries_dir};
+use tokio::{sync::Semaphore, task::JoinSet};
+
+use crate::{
+    Params,
+    procs::{CpuSnapshot, Group},
+    report::{Latency, Machine, Report},
+    wrk::{self, WrkResult},
+};
+
+/// One workload's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Workload {
+    pub name: String,
+    pub result: WrkResult,
+    /// CPU seconds per process group during the measured run.
+    pub cpu_seconds: BTreeMap<String, f64>,
+    /// Busy CPU seconds of the whole machine (wrk included).
+    pub machine_busy_seconds: f64,
+    /// Peak RSS per process group during the run.
+    pub peak_rss_mib: BTreeMap<String, f64>,
+}
+
+impl Workload {
+    /// CPU milliseconds per request of `group`.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn cpu_ms_per_request(&self, group: &str) -> f64 {
+        self.cpu_seconds.get(group).copied().unwrap_or(0.0) * 1e3
+            / self.result.requests.max(1) as f64
+    }
+}
+
+pub async fn run(params: &Params) -> anyhow::Result<Report> {
+    let lua_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lua");
+    let out_dir = binaries_dir().join("../bench");
+    std::fs::create_dir_all(&out_dir)?;
+
+    eprintln!("starting the system (release binaries)...");
+    // Logs at `info`, as shipped: their cost is part of the figures.
+    let mut system = System::start(Options {
+        prefix: "bench",
+        ..Options::default()
+    })
+    .await;
+    let startup = restart_all(&mut system).await;
+    let system = Arc::new(system);
+    let services: Vec<Group> = system
+        .processes()
+        .map(|p| Group::one(p.binary.name(), p.pid()))
+        .collect();
+    let idle_rss = services
+        .iter()
+        .map(|g| (g.name.clone(), g.rss_mib()))
+        .collect();
+
+    eprintln!("seeding {} users with credit, and stock...", params.users);
+    let users = seed_users(&system, params.users).await;
+    let orders_db = system.db("orders").await;
+    sqlx::query("UPDATE products SET stock = 2000000000")
+        .execute(&orders_db)
+        .await?;
+    let ids = out_dir.join("user-ids.txt");
+    std::fs::write(&ids, users.join("\n"))?;
+
+    let mut groups = services.clone();
+    groups.push(Group::named("postgres", "postgres"));
+    groups.push(Group::named("rabbitmq", "beam.smp"));
+    let measure = |name: &'static str, script: &'static str, base: String, groups: Vec<Group>| {
+        let (lua_dir, ids, load, warmup) = (
+            lua_dir.clone(),
+            ids.clone(),
+            params.load.clone(),
+            params.warmup,
+        );
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Workload> {
+            eprintln!(
+                "{name}: warm-up {warmup:?}, then {:?} at {} connections...",
+                load.duration, load.connections
+            );
+            wrk::run(&lua_dir, script, &base, &ids, &load, warmup)?;
+            let groups: Vec<Group> = groups.iter().map(Group::refreshed).collect();
+            for group in &groups {
+                group.reset_peak();
+            }
+            let before = CpuSnapshot::take(&groups);
+            let result = wrk::run(&lua_dir, script, &base, &ids, &load, load.duration)?;
+            let (cpu_seconds, machine_busy_seconds) = before.until(&CpuSnapshot::take(&groups));
+            let peak_rss_mib = groups
+                .iter()
+                .map(|g| (g.name.clone(), g.peak_rss_mib()))
+                .collect();
+            Ok(Workload {
+                name: name.into(),
+                result,
+                cpu_seconds,
+                machine_busy_seconds,
+                peak_rss_mib,
+            })
+        })
+    };
+
+    let mut floor = Floor::start(&system.database_url("users"), &users[0]).await?;
+    let mut floor_groups = vec![Group::one("bench-floor", floor.pid())];
+    floor_groups.push(Group::named("postgres", "postgres"));
+    let floor_run = measure("floor", "w1.lua", floor.url.clone(), floor_groups).await??;
+    floor.stop();
+
+    let w1 = measure("W1 user lookup", "w1.lua", system.url(""), groups.clone()).await??;
+    let w2 = measure("W2 place order", "w2.lua", system.url(""), groups.clone()).await??;
+
+    eprintln!(
+        "W3: {} orders one at a time, lag to their notification...",
+        params.lag_orders
+    );
+    let fresh = seed_users(&system, params.lag_orders.max(1)).await;
+    let lag = event_lag(&system, &fresh).await?;
+    eprintln!(
+        "lone POST /orders: {} sequential orders...",
+        params.lone_orders
+    );
+    let lone_order = lone_orders(&system, &fresh, params.lone_orders).await;
+
+    let binary_size_mib = [
+        "api-gateway",
+        "user-service",
+        "order-service",
+        "notification-service",
+    ]
+    .into_iter()
+    .filter_map(|name| {
+        let len = std::fs::metadata(binaries_dir().join(name)).ok()?.len();
+        #[allow(clippy::cast_precision_loss)]
+        Some((name.to_owned(), len as f64 / 1024.0 / 1024.0))
+    })
+    .collect();
+
+    Ok(Report {
+        machine: Machine::describe(),
+        load: format!(
+            "wrk -t{} -c{} -d{}s after a {}s warm-up",
+            params.load.threads,
+            params.load.connections,
+            params.load.duration.as_secs(),
+            params.warmup.as_secs()
+        ),
+        startup_ms: startup,
+        idle_rss_mib: idle_rss,
+        binary_size_mib,
+        floor: floor_run,
+        w1,
+        w2,
+        lag,
+        lone_order,
+    })
+}
+
+/// Stops every service (SIGTERM) and starts it again on its existing
+/// database: the time from spawn to a ready `/readyz`, dependencies up.
+async fn restart_all(system: &mut System) -> BTreeMap<String, f64> {
+    let mut ready = BTreeMap::new();
+    let processes = system
+        .user_services
+        .iter_mut()
+        .chain(&mut system.order_services)
+        .chain([&mut system.notification_service, &mut system.gateway]);
+    for process in processes {
+        process.signal("TERM");
+        process.wait_exit(Duration::from_secs(15)).await;
+        process.start();
+        while !process.is_ready().await {
+            assert!(
+                process.uptime() < Duration::from_secs(30),
+                "{} never got ready",
+                process.name
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        ready.insert(
+            process.binary.name().to_owned(),
+            process.uptime().as_secs_f64() * 1e3,
+        );
+    }
+    system.wait_healthy(Duration::from_secs(30)).await;
+    ready
+}
+
+async fn seed_users(system: &Arc<System>, count: usize) -> Vec<String> {
+    let clients = Arc::new(Semaphore::new(32));
+    let mut seeded = JoinSet::new();
+    for _ in 0..count {
+        let (system, clients) = (system.clone(), clients.clone());
+        seeded.spawn(async move {
+            let _permit = clients.acquire().await;
+            system.user_with_credit(100_000_000).await
+        });
+    }
+    seeded.join_all().await
+}
+
+/// W3: one order at a time, each by a user with no other order; the lag is
+/// from the moment the client has its 201 to the notification row's
+/// `created_at` (the start of notification-service's transaction; the same
+/// machine's clock). Stored before the 201 arrived counts as 0.
+async fn event_lag(system: &System, users: &[String]) -> anyhow::Result<Latency> {
+    let mut answered = Vec::new();
+    for user in users {
+        let (status, body) = system.place_order(user, "STICKER-PACK", 1).await;
+        anyhow::ensure!(status == 201, "W3 order answered {status}: {body}");
+        answered.push((user.clone(), unix_micros()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = system.db("notifications").await;
+    let stored: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT user_id::text, (extract(epoch FROM created_at) * 1000000)::bigint
+         FROM notifications WHERE event = 'order_confirmed' AND user_id::text = ANY($1)",
+    )
+    .bind(users)
+    .fetch_all(&db)
+    .await
+    .context("reading notifications")?;
+    let stored: BTreeMap<String, i64> = stored.into_iter().collect();
+    let mut lags = Vec::new();
+    for (user, at) in answered {
+        let created = stored
+            .get(&user)
+            .with_context(|| format!("no notification for {user}'s order"))?;
+        lags.push(Duration::from_micros(
+            u64::try_from(created - at).unwrap_or(0),
+        ));
+    }
+    Ok(Latency::of(lags))
+}
+
+/// A lone client placing orders one after another on one keep-alive
+/// connection: the latency of one order with nothing else going on.
+async fn lone_orders(system: &System, users: &[String], count: usize) -> Latency {
+    let mut took = Vec::new();
+    for i in 0..count {
+        let started = std::time::Instant::now();
+        let (status, _) = system
+            .place_order(&users[i % users.len()], "STICKER-PACK", 1)
+            .await;
+        took.push(started.elapsed());
+        assert_eq!(status, 201, "lone order {i}");
+    }
+    Latency::of(took)
+}
+
+fn unix_micros() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The floor process, `bench-floor`, on a free port.
+struct Floor {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Floor {
+    async fn start(database_url: &str, some_user: &str) -> anyhow::Result<Self> {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let child = std::process::Command::new(binaries_dir().join("bench-floor"))
+            .env("DATABASE_URL", database_url)
+            .env("FLOOR_LISTEN_ADDR", addr.to_string())
+            .spawn()
+            .context("starting bench-floor")?;
+        let floor = Self {
+            child,
+            url: format!("http://{addr}"),
+        };
+        let probe = format!("{}/users/{some_user}", floor.url);
+        for _ in 0..200 {
+            if reqwest::get(&probe).await.is_ok_and(|r| r.status() == 200) {
+                return Ok(floor);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        anyhow::bail!("bench-floor did not answer {probe}")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
