@@ -25,6 +25,8 @@ pub struct Report {
     pub floor: Workload,
     pub w1: Workload,
     pub w2: Workload,
+    /// After W2: until every confirmed order has its notification.
+    pub w2_backlog_drain_seconds: f64,
     /// W3: 201 → notification stored.
     pub lag: Latency,
     /// One client, one order at a time, end to end.
@@ -149,6 +151,10 @@ pub fn print(report: &Report) {
     println!(
         "\nW1 / floor: {:.2} of the single-process limit",
         report.w1.result.per_second() / report.floor.result.per_second().max(1.0)
+    );
+    println!(
+        "W2 events drained {:.1} s after the load stopped (every confirmed order notified)",
+        report.w2_backlog_drain_seconds
     );
     let (lag, lone) = (&report.lag, &report.lone_order);
     println!(

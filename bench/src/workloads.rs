@@ -43,9 +43,17 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&out_dir)?;
 
     eprintln!("starting the system (release binaries)...");
-    // Logs at `info`, as shipped: their cost is part of the figures.
+    // Logs at `info`, as shipped: their cost is part of the figures. Runtime
+    // and allocator tuning (`TOKIO_WORKER_THREADS`, `MALLOC_ARENA_MAX`, ...)
+    // passes through to the services, to compare settings.
+    let tuning = std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("TOKIO_") || k.starts_with("MALLOC_") || k.starts_with("DATABASE_MAX")
+        })
+        .collect();
     let mut system = System::start(Options {
         prefix: "bench",
+        env: tuning,
         ..Options::default()
     })
     .await;
@@ -115,6 +123,9 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
     let w1 = measure("W1 user lookup", "w1.lua", system.url(""), groups.clone()).await??;
     let w2 = measure("W2 place order", "w2.lua", system.url(""), groups.clone()).await??;
 
+    // W2 leaves events behind (in outboxes, on the notifications queue):
+    // measure how long they take to drain, and start W3 on an idle system.
+    let drain = drained(&system).await?;
     eprintln!(
         "W3: {} orders one at a time, lag to their notification...",
         params.lag_orders
@@ -156,9 +167,36 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
         floor: floor_run,
         w1,
         w2,
+        w2_backlog_drain_seconds: drain.as_secs_f64(),
         lag,
         lone_order,
     })
+}
+
+/// Waits (bounded) until every confirmed order has its notification; how
+/// long that took.
+async fn drained(system: &System) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    let (orders, notifications) = (system.db("orders").await, system.db("notifications").await);
+    loop {
+        let confirmed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'confirmed'")
+                .fetch_one(&orders)
+                .await?;
+        let notified: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notifications WHERE event = 'order_confirmed'",
+        )
+        .fetch_one(&notifications)
+        .await?;
+        if notified >= confirmed {
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "notifications did not catch up: {notified} of {confirmed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Stops every service (SIGTERM) and starts it again on its existing
