@@ -181,7 +181,7 @@ async fn record(
     .bind(body)
     .execute(tx)
     .await?;
-    tracing::info!(%event_id, event, "notification recorded");
+    tracing::debug!(%event_id, event, "notification recorded");
     Ok(())
 }
 

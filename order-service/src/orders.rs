@@ -137,7 +137,10 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     }
     tx.commit().await?;
 
-    tracing::info!(order_id = %id, status, total_cents = total, "order recorded");
+    // Per-order success lines are debug: at info, a line per order in every
+    // service is log volume (and CPU) nobody reads; metrics count them.
+    // Failures and surprises stay at info and above.
+    tracing::debug!(order_id = %id, status, total_cents = total, "order recorded");
     // Items in SKU order, as `find` returns them.
     let items = new
         .lines

@@ -111,6 +111,10 @@ fn debit_key(key: &str) -> String {
     format!("debit:{key}")
 }
 
+/// Records the entry and moves the balance in one statement (one round trip,
+/// no explicit transaction): the entry's unique key makes a repeat a no-op,
+/// the balance's `CHECK (balance_cents >= 0)` refuses an overdraft, and the
+/// foreign key an unknown user — each failure undoing the whole statement.
 async fn apply(
     pool: &PgPool,
     user: Uuid,
@@ -118,71 +122,74 @@ async fn apply(
     amount: i64,
     key: &str,
 ) -> Result<i64, Error> {
-    match try_apply(pool, user, kind, amount, key).await {
-        // A concurrent call with the same key won the race: now this one is
-        // a retry, and the replay path answers it.
-        Err(Error::Internal(sqlx::Error::Database(e)))
-            if e.constraint() == Some("credit_entries_idempotency_key") =>
-        {
-            try_apply(pool, user, kind, amount, key).await
-        }
-        other => other,
-    }
-}
-
-async fn try_apply(
-    pool: &PgPool,
-    user: Uuid,
-    kind: Kind,
-    amount: i64,
-    key: &str,
-) -> Result<i64, Error> {
-    let mut tx = pool.begin().await?;
-    let existing: Option<(Uuid, String, i64)> = sqlx::query_as(
-        "SELECT user_id, kind, amount_cents FROM credit_entries WHERE idempotency_key = $1",
-    )
-    .bind(key)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(entry) = existing {
-        if entry != (user, kind.as_str().to_owned(), amount) {
-            return Err(Error::IdempotencyKeyReused);
-        }
-        drop(tx);
-        return balance(pool, user).await;
-    }
-
     let delta = if kind == Kind::Debit { -amount } else { amount };
-    let updated: Option<i64> = sqlx::query_scalar(
+    let applied: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
         r#"
-        UPDATE users SET balance_cents = balance_cents + $2
-        WHERE id = $1 AND balance_cents + $2 >= 0
-        RETURNING balance_cents
+        WITH entry AS (
+            INSERT INTO credit_entries (id, user_id, kind, amount_cents, idempotency_key)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING user_id
+        ), moved AS (
+            UPDATE users SET balance_cents = balance_cents + $6
+            WHERE id = (SELECT user_id FROM entry)
+            RETURNING balance_cents
+        )
+        SELECT balance_cents FROM moved
         "#,
-    )
-    .bind(user)
-    .bind(delta)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(balance_cents) = updated else {
-        drop(tx);
-        let balance = balance(pool, user).await?;
-        return Err(Error::InsufficientCredit {
-            balance_cents: balance,
-            requested_cents: amount,
-        });
-    };
-    sqlx::query(
-        "INSERT INTO credit_entries (id, user_id, kind, amount_cents, idempotency_key) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(Uuid::now_v7())
     .bind(user)
     .bind(kind.as_str())
     .bind(amount)
     .bind(key)
-    .execute(&mut *tx)
+    .bind(delta)
+    .fetch_optional(pool)
+    .await;
+    match applied {
+        Ok(Some(balance_cents)) => {
+            tracing::debug!(user_id = %user, kind = kind.as_str(), amount_cents = amount, "credit changed");
+            Ok(balance_cents)
+        }
+        // The key was used before (a retry, or a concurrent twin that
+        // committed first): answer as the first call did, if it was the
+        // same request.
+        Ok(None) => replay(pool, user, kind, amount, key).await,
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some(BALANCE_CHECK) => {
+            Err(Error::InsufficientCredit {
+                balance_cents: balance(pool, user).await?,
+                requested_cents: amount,
+            })
+        }
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some(USER_FOREIGN_KEY) => {
+            Err(Error::NotFound(user))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Named by Postgres for `balance_cents ... CHECK (balance_cents >= 0)` and
+/// `user_id ... REFERENCES users` (migration 0002).
+const BALANCE_CHECK: &str = "users_balance_cents_check";
+const USER_FOREIGN_KEY: &str = "credit_entries_user_id_fkey";
+
+async fn replay(
+    pool: &PgPool,
+    user: Uuid,
+    kind: Kind,
+    amount: i64,
+    key: &str,
+) -> Result<i64, Error> {
+    let existing: Option<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT user_id, kind, amount_cents FROM credit_entries WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(pool)
     .await?;
-    tx.commit().await?;
-    tracing::info!(user_id = %user, kind = kind.as_str(), amount_cents = amount, "credit changed");
-    Ok(balance_cents)
+    match existing {
+        Some(entry) if entry == (user, kind.as_str().to_owned(), amount) => {
+            balance(pool, user).await
+        }
+        _ => Err(Error::IdempotencyKeyReused),
+    }
 }
