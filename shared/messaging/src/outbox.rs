@@ -20,7 +20,11 @@
 //! );
 //! ```
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use chrono::{SecondsFormat, Utc};
 use contracts::events::{Event, SCHEMA_VERSION};
@@ -78,10 +82,19 @@ pub struct Relay {
     publisher: RpcClient,
     wake: Arc<Notify>,
     poll_interval: Duration,
+    retention: Duration,
 }
 
 /// Rows claimed per transaction.
 const BATCH: i64 = 100;
+/// How long published rows are kept (for an operator to look at) before the
+/// relay deletes them; without pruning the table grows by a row per event
+/// forever. Consumers de-duplicate by event id, so deleting never causes a
+/// repeat.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(60 * 60);
+/// How often the relay prunes, and the most rows one pass deletes.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_BATCH: i64 = 10_000;
 
 impl Relay {
     /// `wake` is notified by the service after it commits a transaction that
@@ -98,13 +111,27 @@ impl Relay {
             publisher,
             wake,
             poll_interval,
+            retention: DEFAULT_RETENTION,
         }
+    }
+
+    /// Keeps published rows for `retention` instead of [`DEFAULT_RETENTION`].
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// Publishes until `shutdown`: whenever woken, and every poll interval
     /// (which also drains what waited out a broker outage).
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut pruned_at = tokio::time::Instant::now();
         loop {
+            if pruned_at.elapsed() >= PRUNE_EVERY {
+                pruned_at = tokio::time::Instant::now();
+                if let Err(e) = self.prune().await {
+                    tracing::warn!(error = %e, "outbox relay: pruning failed; retried later");
+                }
+            }
             // Right after start-up (or a broker outage) the publisher is
             // still connecting: wait for it, bounded, rather than fail the
             // batch and sit out a whole poll interval.
@@ -170,6 +197,42 @@ impl Relay {
     }
 }
 
+impl Relay {
+    /// Deletes published rows older than the retention (at most
+    /// `PRUNE_BATCH` per call); returns how many. Event ids are UUIDv7,
+    /// time-ordered, so "older than" is a range on the primary key: no
+    /// extra index, and no scan of the rows kept.
+    pub async fn prune(&self) -> Result<u64, sqlx::Error> {
+        let cutoff = SystemTime::now()
+            .checked_sub(self.retention)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        let deleted = sqlx::query(
+            r#"
+            DELETE FROM outbox WHERE id IN (
+                SELECT id FROM outbox
+                WHERE id < $1 AND published_at IS NOT NULL
+                ORDER BY id
+                LIMIT $2
+            )
+            "#,
+        )
+        .bind(v7_floor(cutoff))
+        .bind(PRUNE_BATCH)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(deleted)
+    }
+}
+
+/// The smallest UUIDv7 of the millisecond `since_epoch`: its top 48 bits are
+/// the Unix time in milliseconds, everything else zero.
+fn v7_floor(since_epoch: Duration) -> Uuid {
+    let millis = since_epoch.as_millis() & ((1 << 48) - 1);
+    Uuid::from_u128(millis << 80)
+}
+
 fn field_table(headers: &Value) -> FieldTable {
     let mut table = FieldTable::default();
     if let Some(map) = headers.as_object() {
@@ -208,4 +271,22 @@ pub fn backlog_sampler(pool: &PgPool) -> platform::admin::Sampler {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_v7_floor_sorts_below_every_id_of_its_millisecond_and_above_earlier_ones() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let floor = v7_floor(now);
+        let later = Uuid::now_v7();
+        assert!(floor <= later, "{floor} > {later}");
+        let earlier = v7_floor(now - Duration::from_millis(1));
+        assert!(earlier < floor);
+        let (secs, nanos) = later.get_timestamp().unwrap().to_unix();
+        let id_ms = u128::from(secs) * 1000 + u128::from(nanos / 1_000_000);
+        assert!(id_ms >= now.as_millis());
+    }
 }

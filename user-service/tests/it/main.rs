@@ -9,4 +9,5 @@ mod credit;
 mod events;
 mod helpers;
 mod ops;
+mod outbox_pruning;
 mod users;
