@@ -4,12 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    fs,
-    path::{Path, PathBuf},
-};
+use std::collections::{BTreeMap, BTreeSet};
 
+use deploy::{read, workspace_binaries};
 use serde_json::Value;
 
 /// Services that may publish ports to the host, and which.
@@ -18,30 +15,6 @@ const PUBLISHED: &[(&str, &str)] = &[
     ("rabbitmq", "15672:15672"),
     ("jaeger", "16686:16686"),
 ];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn read(path: &str) -> String {
-    fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
-
-/// Every binary the workspace builds: members with a `src/main.rs`.
-fn workspace_binaries() -> BTreeSet<String> {
-    let manifest: toml::Table = read("Cargo.toml").parse().unwrap();
-    manifest["workspace"]["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .filter(|m| root().join(m).join("src/main.rs").exists())
-        .map(|m| m.rsplit('/').next().unwrap().to_owned())
-        .collect()
-}
 
 fn compose() -> Value {
     serde_norway::from_str(&read("docker-compose.yml")).unwrap()

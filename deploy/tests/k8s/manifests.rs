@@ -2,40 +2,14 @@
 //! checks need: the documents a kustomization lists, and a container's
 //! environment resolved through its ConfigMaps and Secrets.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    fs,
-    path::{Path, PathBuf},
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 pub(crate) const BASE: &str = "deploy/k8s/base";
 pub(crate) const LOCAL: &str = "deploy/k8s/overlays/local";
 
-pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-pub(crate) fn read(path: &str) -> String {
-    fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
-
-/// Every binary the workspace builds: members with a `src/main.rs`.
-pub(crate) fn workspace_binaries() -> BTreeSet<String> {
-    let manifest: toml::Table = read("Cargo.toml").parse().unwrap();
-    manifest["workspace"]["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .filter(|m| root().join(m).join("src/main.rs").exists())
-        .map(|m| m.rsplit('/').next().unwrap().to_owned())
-        .collect()
-}
+pub(crate) use deploy::{read, root, workspace_binaries};
 
 /// One manifest and the file it came from, for messages.
 #[derive(Debug)]
