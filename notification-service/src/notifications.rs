@@ -1,29 +1,31 @@
 //! Turning events into notifications, exactly once each.
 //!
-//! Every handler claims the event id in the inbox (`processed_events`) in
-//! the same transaction as its effects, which only apply on the first
-//! delivery: user_created in an explicit transaction (two effects), order
-//! events in one statement (their only effect is the notification). A
-//! redelivered or republished event (the outbox relay publishes at least
-//! once) claims nothing and changes nothing.
+//! Every handler claims the event id in the inbox (`processed_events`)
+//! atomically with its effects, which only apply on the first delivery:
+//! claim and notification are one statement (`record_once`); user_created,
+//! which also updates the recipients projection, runs both in a transaction
+//! it commits only when the claim succeeded. A redelivered or republished
+//! event (the outbox relay publishes at least once) claims nothing and
+//! changes nothing.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use contracts::{
     events::{Event, OrderConfirmed, OrderRejected, UserCreated},
     notifications::Notification,
 };
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::Error;
 
 /// Records the welcome email, and the user as a recipient for later events.
+/// The recipient goes in first, in the same transaction, so the welcome is
+/// addressed to the new email; a duplicate event rolls it back with the
+/// claim that found the event already processed.
 pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<(), Error> {
     let event_id = parse("event_id", &event.event_id)?;
-    let Some(mut tx) = begin_once(pool, event_id, "user_created").await? else {
-        return Ok(());
-    };
     let user_id = parse("user_id", &event.body.user_id)?;
+    let mut tx = pool.begin().await?;
     sqlx::query(
         r#"
         INSERT INTO recipients (user_id, name, email) VALUES ($1, $2, $3)
@@ -36,8 +38,18 @@ pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<()
     .execute(&mut *tx)
     .await?;
     let body = format!("Hello {}, welcome to the shop!", event.body.name);
-    record(&mut tx, event_id, "user_created", user_id, "Welcome", &body).await?;
-    tx.commit().await?;
+    if record_once(
+        &mut *tx,
+        event_id,
+        "user_created",
+        user_id,
+        "Welcome",
+        &body,
+    )
+    .await?
+    {
+        tx.commit().await?;
+    }
     Ok(())
 }
 
@@ -50,7 +62,8 @@ pub async fn order_confirmed(pool: &PgPool, event: Event<OrderConfirmed>) -> Res
         event.body.order_id,
         money(event.body.total_cents)
     );
-    record_once(pool, event_id, "order_confirmed", user_id, &subject, &body).await
+    record_once(pool, event_id, "order_confirmed", user_id, &subject, &body).await?;
+    Ok(())
 }
 
 pub async fn order_rejected(pool: &PgPool, event: Event<OrderRejected>) -> Result<(), Error> {
@@ -61,20 +74,24 @@ pub async fn order_rejected(pool: &PgPool, event: Event<OrderRejected>) -> Resul
         "We could not place your order {}: {}. Nothing was charged.",
         event.body.order_id, event.body.reason
     );
-    record_once(pool, event_id, "order_rejected", user_id, &subject, &body).await
+    record_once(pool, event_id, "order_rejected", user_id, &subject, &body).await?;
+    Ok(())
 }
 
-/// An event whose only effect is its notification: the inbox claim and the
-/// notification are one statement — atomic on its own, one round trip, no
-/// explicit transaction. A claimed-before event inserts nothing.
+/// Claims the event in the inbox and records the email its notification
+/// would send, in one statement; `false` (and nothing written) when the
+/// event was processed before. Atomic on its own, so an event whose only
+/// effect is its notification needs no explicit transaction. The recipient
+/// comes from the local projection of user_created; a user created before
+/// this service first ran is addressed by id until a later event names them.
 async fn record_once(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     event_id: Uuid,
     event: &str,
     user_id: Uuid,
     subject: &str,
     body: &str,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let recorded = sqlx::query(
         r#"
         WITH claim AS (
@@ -95,15 +112,15 @@ async fn record_once(
     .bind(user_id)
     .bind(subject)
     .bind(body)
-    .execute(pool)
+    .execute(db)
     .await?
     .rows_affected();
     if recorded == 0 {
         tracing::info!(%event_id, event, "duplicate event ignored");
-    } else {
-        tracing::debug!(%event_id, event, "notification recorded");
+        return Ok(false);
     }
-    Ok(())
+    tracing::debug!(%event_id, event, "notification recorded");
+    Ok(true)
 }
 
 /// The user's notifications, newest first.
@@ -147,60 +164,6 @@ impl From<NotificationRow> for Notification {
             created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         }
     }
-}
-
-/// Begins the transaction that handles an event, having claimed its id in
-/// the inbox; `None` (and nothing written) when it was processed before.
-async fn begin_once(
-    pool: &PgPool,
-    event_id: Uuid,
-    event: &str,
-) -> Result<Option<Transaction<'static, Postgres>>, Error> {
-    let mut tx = pool.begin().await?;
-    let claimed = sqlx::query(
-        "INSERT INTO processed_events (event_id, event) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind(event_id)
-    .bind(event)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if claimed == 0 {
-        tracing::info!(%event_id, event, "duplicate event ignored");
-        return Ok(None);
-    }
-    Ok(Some(tx))
-}
-
-/// Records the email a notification would send. Its recipient comes from
-/// the local projection of user_created; a user created before this service
-/// first ran is addressed by id until a later event names them.
-async fn record(
-    tx: &mut PgConnection,
-    event_id: Uuid,
-    event: &str,
-    user_id: Uuid,
-    subject: &str,
-    body: &str,
-) -> Result<(), Error> {
-    sqlx::query(
-        r#"
-        INSERT INTO notifications (id, event_id, event, user_id, recipient, subject, body)
-        VALUES ($1, $2, $3, $4,
-                COALESCE((SELECT email FROM recipients WHERE user_id = $4), 'user:' || $4::text),
-                $5, $6)
-        "#,
-    )
-    .bind(Uuid::now_v7())
-    .bind(event_id)
-    .bind(event)
-    .bind(user_id)
-    .bind(subject)
-    .bind(body)
-    .execute(tx)
-    .await?;
-    tracing::debug!(%event_id, event, "notification recorded");
-    Ok(())
 }
 
 fn parse(field: &str, raw: &str) -> Result<Uuid, Error> {
