@@ -11,9 +11,13 @@ use messaging::{Message, Router};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use sqlx::PgPool;
-use uuid::Uuid;
 
-use crate::{error::Error, new_order::NewOrder, orders, products, saga::Saga};
+use crate::{
+    error::{Error, parse_uuid},
+    new_order::NewOrder,
+    orders, products,
+    saga::Saga,
+};
 
 /// Most orders `list_orders` returns.
 const ORDER_LIST_LIMIT: i64 = 100;
@@ -94,9 +98,4 @@ fn decode<T: DeserializeOwned>(data: Value) -> Result<T, Error> {
 
 fn encode<T: Serialize>(value: T) -> Result<Value, Error> {
     serde_json::to_value(value).map_err(|e| Error::Malformed(e.to_string()))
-}
-
-fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(raw.trim())
-        .map_err(|_| Error::Invalid(format!("{field} {raw:?} is not a UUID")))
 }

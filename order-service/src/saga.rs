@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    error::Error,
+    error::{Error, parse_uuid},
     orders,
     users::{Charge, UserDirectory},
 };
@@ -56,10 +56,6 @@ struct State {
     total_cents: i64,
     status: String,
     saga_step: String,
-}
-
-fn parse(raw: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(raw).map_err(|_| Error::Invalid(format!("{raw:?} is not a UUID")))
 }
 
 /// The debit of an order is keyed by the order: one order, one charge.
@@ -102,9 +98,9 @@ impl Saga {
         if order.status != "pending" {
             return Ok(order);
         }
-        let id = parse(&order.id)?;
+        let id = parse_uuid("id", &order.id)?;
         let state = State {
-            user_id: parse(&order.user_id)?,
+            user_id: parse_uuid("user_id", &order.user_id)?,
             total_cents: order.total_cents,
             status: order.status.clone(),
             saga_step: "charging".into(),
