@@ -42,11 +42,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         ask(state.orders(), timeout),
         ask(state.notifications(), timeout),
     );
-    let rabbitmq = if state.orders().is_connected() {
-        Ok(())
-    } else {
-        Err("not connected; reconnecting".to_owned())
-    };
+    let rabbitmq = state.orders().readiness_check("rabbitmq").run().await;
 
     let results = [
         ("user-service", user_service),

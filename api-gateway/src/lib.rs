@@ -36,7 +36,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use axum::Router;
 use messaging::{AmqpConfig, RpcClient};
-use platform::admin::{AdminServer, Check};
+use platform::admin::AdminServer;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -108,8 +108,8 @@ impl App {
         let admin = AdminServer::bind(
             config.admin_addr,
             vec![
-                broker_check("rabbitmq-orders", &orders),
-                broker_check("rabbitmq-notifications", &notifications),
+                orders.readiness_check("rabbitmq-orders"),
+                notifications.readiness_check("rabbitmq-notifications"),
             ],
         )
         .await?;
@@ -181,18 +181,4 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .with_state(state);
     http::layers(routes, &config)
-}
-
-fn broker_check(name: &'static str, client: &RpcClient) -> Check {
-    let client = client.clone();
-    Check::new(name, move || {
-        let up = client.is_connected();
-        async move {
-            if up {
-                Ok(())
-            } else {
-                Err("not connected; reconnecting".to_owned())
-            }
-        }
-    })
 }

@@ -101,6 +101,17 @@ impl RpcClient {
         self.inner.channel().is_some()
     }
 
+    /// A readiness check named `name` that passes while the client is
+    /// connected.
+    pub fn readiness_check(&self, name: &'static str) -> platform::admin::Check {
+        let client = self.clone();
+        platform::admin::Check::flag(
+            name,
+            move || client.is_connected(),
+            "not connected; reconnecting",
+        )
+    }
+
     /// Waits (bounded) until the client is connected; for start-up and tests.
     pub async fn wait_connected(&self, within: Duration) -> bool {
         let deadline = Instant::now() + within;

@@ -166,16 +166,11 @@ impl Connected {
     /// A readiness check that passes while the consumer is connected.
     pub fn readiness_check(&self) -> platform::admin::Check {
         let connected = self.clone();
-        platform::admin::Check::new("rabbitmq", move || {
-            let up = connected.get();
-            async move {
-                if up {
-                    Ok(())
-                } else {
-                    Err("not consuming; reconnecting".to_owned())
-                }
-            }
-        })
+        platform::admin::Check::flag(
+            "rabbitmq",
+            move || connected.get(),
+            "not consuming; reconnecting",
+        )
     }
 
     fn set(&self, connected: bool) {

@@ -56,6 +56,19 @@ impl Check {
         }
     }
 
+    /// A check of a flag kept up to date elsewhere (a connection's state):
+    /// passes while `up()` is true, else fails with `down` as its detail.
+    pub fn flag(
+        name: &'static str,
+        up: impl Fn() -> bool + Send + Sync + 'static,
+        down: &'static str,
+    ) -> Self {
+        Self::new(name, move || {
+            let result = if up() { Ok(()) } else { Err(down.to_owned()) };
+            std::future::ready(result)
+        })
+    }
+
     pub fn name(&self) -> &'static str {
         self.name
     }
