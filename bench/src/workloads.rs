@@ -307,7 +307,7 @@ struct Floor {
 
 impl Floor {
     async fn start(database_url: &str, some_user: &str) -> anyhow::Result<Self> {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let addr = system_tests::process::free_port();
         let child = std::process::Command::new(binaries_dir().join("bench-floor"))
             .env("DATABASE_URL", database_url)
             .env("FLOOR_LISTEN_ADDR", addr.to_string())

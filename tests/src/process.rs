@@ -236,7 +236,7 @@ pub fn log_dir(system: &str) -> PathBuf {
 
 /// A port free right now. The child binds it a moment later; another process
 /// taking it in between is unlikely on a test machine, and fails loudly.
-fn free_port() -> SocketAddr {
+pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

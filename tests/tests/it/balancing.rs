@@ -71,22 +71,11 @@ async fn order_service_replicas_compete_for_orders_and_handle_each_once() {
     let orders = 40;
     let mut placed = tokio::task::JoinSet::new();
     for i in 0..orders {
-        let (http, url, user) = (
-            system.http.clone(),
-            system.url("/orders"),
-            users[i % 2].clone(),
-        );
-        placed.spawn(async move {
-            http.post(url)
-                .json(&serde_json::json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 1}]}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        });
+        let (gateway, user) = (system.client(), users[i % 2].clone());
+        placed.spawn(async move { gateway.place_order(&user, "MUG-STEEL", 1).await });
     }
-    for status in placed.join_all().await {
-        assert_eq!(status, 201);
+    for (status, body) in placed.join_all().await {
+        assert_eq!(status, 201, "{body}");
     }
 
     let mut handled = 0.0;

@@ -33,21 +33,10 @@ async fn sigterm_mid_burst_loses_no_order() {
     let mut burst = tokio::task::JoinSet::new();
     for i in 0..ORDERS {
         let permit = clients.clone().acquire_owned().await.unwrap();
-        let (http, url, user) = (
-            system.http.clone(),
-            system.url("/orders"),
-            users[i % users.len()].clone(),
-        );
+        let (gateway, user) = (system.client(), users[i % users.len()].clone());
         burst.spawn(async move {
             let _permit = permit;
-            let response = http
-                .post(url)
-                .json(&serde_json::json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 1}]}))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<serde_json::Value>().await.unwrap_or_default())
+            gateway.place_order(&user, "MUG-STEEL", 1).await
         });
         if i == ORDERS / 3 {
             // Mid-burst: deliveries are in flight and more are queued.
