@@ -58,6 +58,8 @@ struct Inner {
 }
 
 struct Server {
+    /// The configured URL this server came from.
+    target: Uri,
     /// Where calls go: the configured URL, or one address its host resolved to.
     uri: Uri,
     channel: TracedChannel,
@@ -184,7 +186,7 @@ impl Inner {
                 None => {
                     let kept: Vec<_> = previous
                         .iter()
-                        .filter(|s| belongs_to(&s.uri, target))
+                        .filter(|s| s.target == *target)
                         .map(|s| s.uri.clone())
                         .collect();
                     if kept.is_empty() {
@@ -203,6 +205,7 @@ impl Inner {
                     None => {
                         let endpoint = (self.configure)(Endpoint::from(uri.clone()));
                         Arc::new(Server {
+                            target: target.clone(),
                             uri,
                             channel: traced(endpoint.connect_lazy()),
                             health: Mutex::default(),
@@ -245,10 +248,6 @@ async fn resolve(target: &Uri) -> Option<Vec<Uri>> {
         })
         .collect::<Vec<Uri>>();
     (!uris.is_empty()).then_some(uris)
-}
-
-fn belongs_to(server: &Uri, target: &Uri) -> bool {
-    server == target || server.port_u16() == target.port_u16()
 }
 
 impl Server {
