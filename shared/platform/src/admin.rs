@@ -69,10 +69,6 @@ impl Check {
         })
     }
 
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
     /// Runs the check, bounded by [`CHECK_TIMEOUT`].
     pub async fn run(&self) -> Result<(), String> {
         match tokio::time::timeout(CHECK_TIMEOUT, (self.run)()).await {
