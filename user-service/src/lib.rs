@@ -124,23 +124,26 @@ impl App {
             .build_v1()
             .context("building the reflection service")?;
 
+        // Events recorded with the users go out through the outbox relay
+        // (none, and no broker connection, when no exchange is configured).
+        // It stops after the server, so the events of calls still in flight
+        // at shutdown go out too.
         let events = Arc::new(Notify::new());
-        let relay = Relay::new(
-            self.pool.clone(),
-            RpcClient::publisher(
-                AmqpConfig::new(self.config.amqp_url.clone()),
-                self.config.events_exchange.clone().unwrap_or_default(),
-                Duration::from_secs(5),
-            ),
-            self.config.outbox_poll_interval,
-            events.clone(),
-        );
         let stop_relay = CancellationToken::new();
-        let relay_task = self
-            .config
-            .events_exchange
-            .is_some()
-            .then(|| tokio::spawn(relay.run(stop_relay.clone())));
+        let relay_task = self.config.events_exchange.clone().map(|exchange| {
+            let publisher = RpcClient::publisher(
+                AmqpConfig::new(self.config.amqp_url.clone()),
+                exchange,
+                Duration::from_secs(5),
+            );
+            let relay = Relay::new(
+                self.pool.clone(),
+                publisher,
+                self.config.outbox_poll_interval,
+                events.clone(),
+            );
+            tokio::spawn(relay.run(stop_relay.clone()))
+        });
         let stopped = token.clone();
 
         tracing::info!(%addr, "user-service listening (gRPC)");
