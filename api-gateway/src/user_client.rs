@@ -6,7 +6,10 @@
 use std::{future::Future, time::Duration};
 
 use contracts::user::{self as pb, user_service_client::UserServiceClient};
-use platform::{balance::Balanced, propagation::TracedChannel};
+use platform::{
+    balance::{Balanced, Retry},
+    propagation::TracedChannel,
+};
 use tonic::{Request, Response, Status};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -46,6 +49,7 @@ impl UserClient {
 
     pub async fn create(&self, req: pb::CreateUser) -> Result<pb::User, ApiError> {
         self.call(
+            Retry::Once,
             |mut client, req| async move { client.create(req).await },
             req,
         )
@@ -54,6 +58,7 @@ impl UserClient {
 
     pub async fn find_one(&self, req: pb::UserById) -> Result<pb::User, ApiError> {
         self.call(
+            Retry::Idempotent,
             |mut client, req| async move { client.find_one(req).await },
             req,
         )
@@ -61,7 +66,14 @@ impl UserClient {
     }
 
     pub async fn top_up(&self, req: pb::CreditChange) -> Result<pb::Balance, ApiError> {
+        // With the client's Idempotency-Key a repeat cannot credit twice.
+        let retry = if req.idempotency_key.is_empty() {
+            Retry::Once
+        } else {
+            Retry::Idempotent
+        };
         self.call(
+            retry,
             |mut client, req| async move { client.top_up(req).await },
             req,
         )
@@ -70,6 +82,7 @@ impl UserClient {
 
     pub async fn find_all(&self, req: pb::ListUsers) -> Result<pb::Users, ApiError> {
         self.call(
+            Retry::Idempotent,
             |mut client, req| async move { client.find_all(req).await },
             req,
         )
@@ -107,14 +120,16 @@ impl UserClient {
 
     /// One call, on the next reachable server, with the deadline; errors
     /// mapped to [`ApiError`] in one place.
-    async fn call<M, T, F, Fut>(&self, call: F, msg: M) -> Result<T, ApiError>
+    async fn call<M, T, F, Fut>(&self, retry: Retry, call: F, msg: M) -> Result<T, ApiError>
     where
         M: Clone,
         F: Fn(UserServiceClient<TracedChannel>, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         self.servers
-            .call(|channel| call(UserServiceClient::new(channel), self.request(msg.clone())))
+            .call(retry, |channel| {
+                call(UserServiceClient::new(channel), self.request(msg.clone()))
+            })
             .await
             .map(Response::into_inner)
             .map_err(|status| ApiError::from_grpc(SERVICE, status))

@@ -9,7 +9,7 @@ use contracts::{
     ErrorCode, ServiceError,
     user::{CreditChange, RefundRequest, user_service_client::UserServiceClient},
 };
-use platform::balance::Balanced;
+use platform::balance::{Balanced, Retry};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -49,7 +49,8 @@ impl UserDirectory {
     }
 
     /// Debits `amount_cents`, keyed by `key`: calling again with the same key
-    /// never charges twice.
+    /// never charges twice — which is also why a broken connection may send
+    /// the call to another server.
     pub async fn debit(&self, user: Uuid, amount_cents: i64, key: &str) -> Charge {
         let change = CreditChange {
             user_id: user.to_string(),
@@ -58,7 +59,7 @@ impl UserDirectory {
         };
         let debited = self
             .servers
-            .call(|channel| {
+            .call(Retry::Idempotent, |channel| {
                 let request = self.request(change.clone());
                 async move { UserServiceClient::new(channel).debit(request).await }
             })
@@ -91,7 +92,7 @@ impl UserDirectory {
         };
         let refunded = self
             .servers
-            .call(|channel| {
+            .call(Retry::Idempotent, |channel| {
                 let request = self.request(refund.clone());
                 async move { UserServiceClient::new(channel).refund(request).await }
             })

@@ -13,8 +13,12 @@
 //!   grows while it stays down, and the call goes to the next one at once.
 //!   Such a call never reached a server, so sending it elsewhere is safe
 //!   even when it is not idempotent;
-//! - a connection that breaks or times out with the call on it also puts the
-//!   server in cool-down, but the call fails: it may have run;
+//! - a connection that breaks with the call on it also puts the server in
+//!   cool-down; the call goes to the next server only when the caller says
+//!   it is [`Retry::Idempotent`] (a read, or a change keyed by an
+//!   idempotency key) — otherwise it fails as UNAVAILABLE: it may have run;
+//! - a call that timed out is not repeated (its deadline is spent), but the
+//!   slow server is skipped for a while too;
 //! - every answer from a server, errors included, is the caller's to handle.
 //!
 //! tonic's own `Channel::balance_list` keeps sending calls to a dead server
@@ -122,8 +126,9 @@ impl Balanced {
     }
 
     /// Runs `call` on the next reachable server; on a server that cannot be
-    /// reached, marks it down and runs `call` on the next one.
-    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    /// reached, marks it down and runs `call` on the next one — also after a
+    /// broken connection when `retry` says the call is idempotent.
+    pub async fn call<T, F, Fut>(&self, retry: Retry, mut call: F) -> Result<T, Status>
     where
         F: FnMut(TracedChannel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
@@ -145,10 +150,22 @@ impl Balanced {
                 }
                 Err(status) if is_transport(&status) => {
                     // The connection broke or timed out with the call on it:
-                    // it may have run, so the caller decides; later calls
-                    // skip the server.
+                    // later calls skip the server; this one may have run.
                     server.mark_down();
-                    return Err(status);
+                    if is_timeout(&status) {
+                        return Err(status);
+                    }
+                    tracing::warn!(server = %server.uri, error = %status.message(), "connection failed with a call on it");
+                    // Not an answer from a server: say so (a bare
+                    // "transport error" is UNKNOWN in tonic).
+                    last = Status::unavailable(format!(
+                        "connection to {} failed: {}",
+                        server.uri,
+                        status.message()
+                    ));
+                    if retry == Retry::Once {
+                        return Err(last);
+                    }
                 }
                 outcome => {
                     server.mark_up();
@@ -158,6 +175,17 @@ impl Balanced {
         }
         Err(last)
     }
+}
+
+/// Whether a call may be sent again after the connection broke with it on
+/// it (it may have run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Running it twice does no harm: a read, or a change carrying an
+    /// idempotency key. Sent to the next server.
+    Idempotent,
+    /// Fails with UNAVAILABLE; the caller decides.
+    Once,
 }
 
 /// A URL in the list does not parse.
@@ -306,6 +334,14 @@ fn is_transport(status: &Status) -> bool {
         .is_some_and(|source| source.downcast_ref::<tonic::transport::Error>().is_some())
 }
 
+/// A transport failure that is a spent deadline (or connect timeout).
+fn is_timeout(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +390,51 @@ mod tests {
         Status::from_error(error.into())
     }
 
+    /// A server that accepts the connection, reads the call and dies.
+    async fn dies_with_the_call_on_it() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0; 1024];
+                let _ = socket.read(&mut buf).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_broken_connection_sends_only_idempotent_calls_elsewhere_and_is_unavailable() {
+        let urls = format!(
+            "http://{}, http://{}",
+            dies_with_the_call_on_it().await,
+            dies_with_the_call_on_it().await
+        );
+        let balanced = Balanced::new(&urls, |e| e).await.unwrap();
+        for (retry, expected_calls) in [(Retry::Once, 1), (Retry::Idempotent, 2)] {
+            let calls = AtomicUsize::new(0);
+            let status = balanced
+                .call(retry, |channel| {
+                    use tower::ServiceExt;
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    let request = http::Request::new(tonic::body::Body::empty());
+                    async move {
+                        let error = channel.oneshot(request).await.unwrap_err();
+                        Err::<(), _>(Status::from_error(error.into()))
+                    }
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(calls.into_inner(), expected_calls, "{retry:?}");
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+            // Both servers are cooling down now; let them be tried again.
+            for server in balanced.inner.current().iter() {
+                server.mark_up();
+            }
+        }
+    }
+
     #[tokio::test]
     async fn only_calls_that_never_reached_a_server_are_sent_elsewhere() {
         let closed = {
@@ -376,6 +457,7 @@ mod tests {
         // It may have been sent: not repeated, but the server is skipped.
         assert!(!never_reached(&timed_out), "{timed_out:?}");
         assert!(is_transport(&timed_out), "{timed_out:?}");
+        assert!(is_timeout(&timed_out), "{timed_out:?}");
         assert!(!is_transport(&Status::unavailable("database down")));
 
         // Sent by a server: it may have done the work.
