@@ -54,32 +54,11 @@ async fn replay(pool: &PgPool, new: &NewOrder) -> Result<Option<Order>, Error> {
 /// reserved, that transaction is rolled back and the order is recorded
 /// `rejected` in a new one, so the client gets an order id either way and a
 /// retry gets the same answer. Returns the order as recorded, without
-/// reading it back.
+/// reading it back. The common path is four round trips: BEGIN, a reserve
+/// per line (which also returns the price), the order with its items, COMMIT.
 async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
-    let skus: Vec<&str> = new.lines.keys().map(String::as_str).collect();
     let mut tx = pool.begin().await?;
-
-    let prices: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT sku, price_cents FROM products WHERE sku = ANY($1)",
-    )
-    .bind(&skus)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
-    let unknown: Vec<&str> = skus
-        .iter()
-        .copied()
-        .filter(|s| !prices.contains_key(*s))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(Error::Invalid(format!(
-            "unknown sku: {}",
-            unknown.join(", ")
-        )));
-    }
-
-    let shortage = reserve(&mut tx, new).await?;
+    let Reservation { prices, shortage } = reserve(&mut tx, new).await?;
     let (status, step, reason) = match &shortage {
         None => ("pending", "charging", None),
         Some(shortage) => {
@@ -92,12 +71,24 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
 
     let id = Uuid::now_v7();
     let total: i64 = new.lines.iter().map(|(sku, q)| prices[sku] * q).sum();
+    let skus: Vec<&str> = new.lines.keys().map(String::as_str).collect();
+    let quantities: Vec<i64> = new.lines.values().copied().collect();
+    let unit_prices: Vec<i64> = skus.iter().map(|s| prices[*s]).collect();
+    // Order and items in one statement (the items' foreign key is checked
+    // at its end, when the order row exists).
     let created_at: DateTime<Utc> = sqlx::query_scalar(
         r#"
-        INSERT INTO orders (id, user_id, status, saga_step, reason, reason_code, total_cents,
-                            idempotency_key, request_fingerprint)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        RETURNING created_at
+        WITH placed AS (
+            INSERT INTO orders (id, user_id, status, saga_step, reason, reason_code, total_cents,
+                                idempotency_key, request_fingerprint)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            RETURNING id, created_at
+        ), items AS (
+            INSERT INTO order_items (order_id, sku, quantity, unit_price_cents)
+            SELECT placed.id, line.sku, line.quantity, line.price
+            FROM placed, UNNEST($10::text[], $11::bigint[], $12::bigint[]) AS line (sku, quantity, price)
+        )
+        SELECT created_at FROM placed
         "#,
     )
     .bind(id)
@@ -109,22 +100,10 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     .bind(total)
     .bind(&new.idempotency_key)
     .bind(&new.fingerprint)
-    .fetch_one(&mut *tx)
-    .await?;
-    let quantities: Vec<i64> = new.lines.values().copied().collect();
-    let unit_prices: Vec<i64> = skus.iter().map(|s| prices[*s]).collect();
-    sqlx::query(
-        r#"
-        INSERT INTO order_items (order_id, sku, quantity, unit_price_cents)
-        SELECT $1, sku, quantity, price
-        FROM UNNEST($2::text[], $3::bigint[], $4::bigint[]) AS line (sku, quantity, price)
-        "#,
-    )
-    .bind(id)
     .bind(&skus)
     .bind(&quantities)
     .bind(&unit_prices)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     if let Some(reason) = &reason {
         let event = OrderRejected {
@@ -162,31 +141,76 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     Ok(to_order(row, &mut HashMap::from([(id, items)])))
 }
 
-/// Conditional decrements, in SKU order: the row lock and the check are one
-/// statement, so stock never goes negative under concurrency. Returns the
-/// first line that could not be reserved.
-async fn reserve(tx: &mut sqlx::PgConnection, new: &NewOrder) -> Result<Option<Error>, Error> {
+/// What reserving an order's lines came to: every line's unit price, and
+/// the first line that could not be reserved, if any.
+struct Reservation {
+    prices: HashMap<String, i64>,
+    shortage: Option<Error>,
+}
+
+/// Conditional decrements, in SKU order: the row lock, the check and the
+/// price are one statement, so stock never goes negative under
+/// concurrency. A line that cannot be reserved (rare) takes one more look
+/// at every line's product, to tell unknown SKUs (an invalid request) from
+/// a shortage.
+async fn reserve(tx: &mut sqlx::PgConnection, new: &NewOrder) -> Result<Reservation, Error> {
+    let mut prices = HashMap::with_capacity(new.lines.len());
     for (sku, &quantity) in &new.lines {
-        let reserved: Option<(i32,)> = sqlx::query_as(
-            "UPDATE products SET stock = stock - $2 WHERE sku = $1 AND stock >= $2 RETURNING stock",
+        let price: Option<i64> = sqlx::query_scalar(
+            "UPDATE products SET stock = stock - $2 WHERE sku = $1 AND stock >= $2 RETURNING price_cents",
         )
         .bind(sku)
         .bind(quantity)
         .fetch_optional(&mut *tx)
         .await?;
-        if reserved.is_none() {
-            let (available,): (i32,) = sqlx::query_as("SELECT stock FROM products WHERE sku = $1")
-                .bind(sku)
-                .fetch_one(&mut *tx)
-                .await?;
-            return Ok(Some(Error::InsufficientStock {
-                sku: sku.clone(),
-                requested: quantity,
-                available: i64::from(available),
-            }));
-        }
+        match price {
+            Some(price) => prices.insert(sku.clone(), price),
+            None => return short(tx, new, sku).await,
+        };
     }
-    Ok(None)
+    Ok(Reservation {
+        prices,
+        shortage: None,
+    })
+}
+
+async fn short(
+    tx: &mut sqlx::PgConnection,
+    new: &NewOrder,
+    sku: &str,
+) -> Result<Reservation, Error> {
+    let skus: Vec<&str> = new.lines.keys().map(String::as_str).collect();
+    let products: HashMap<String, (i32, i64)> = sqlx::query_as::<_, (String, i32, i64)>(
+        "SELECT sku, stock, price_cents FROM products WHERE sku = ANY($1)",
+    )
+    .bind(&skus)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(sku, stock, price)| (sku, (stock, price)))
+    .collect();
+    let unknown: Vec<&str> = skus
+        .into_iter()
+        .filter(|s| !products.contains_key(*s))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Invalid(format!(
+            "unknown sku: {}",
+            unknown.join(", ")
+        )));
+    }
+    let shortage = Error::InsufficientStock {
+        sku: sku.to_owned(),
+        requested: new.lines[sku],
+        available: i64::from(products[sku].0),
+    };
+    Ok(Reservation {
+        prices: products
+            .into_iter()
+            .map(|(sku, (_, price))| (sku, price))
+            .collect(),
+        shortage: Some(shortage),
+    })
 }
 
 #[derive(sqlx::FromRow)]

@@ -124,7 +124,7 @@ impl Saga {
                 .await
             {
                 Charge::Charged => {
-                    return self.confirm(id).await;
+                    return self.confirm(id, state).await;
                 }
                 Charge::Declined(e) => {
                     let reason = Some((e.code, e.message.as_str()));
@@ -243,32 +243,43 @@ impl Saga {
         Ok(())
     }
 
-    /// Confirms the order and records `order_confirmed`, in one transaction,
-    /// once; `true` when this call did it.
-    async fn confirm(&self, id: Uuid) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await?;
-        let confirmed: Option<(Uuid, i64)> = sqlx::query_as(
+    /// Confirms the order and records `order_confirmed` — one statement, so
+    /// both or neither, without a transaction around it — once; `true` when
+    /// this call did it. The event's figures come from `state`: an order's
+    /// user and total never change.
+    async fn confirm(&self, id: Uuid, state: &State) -> Result<bool, Error> {
+        let event = outbox::Outgoing::new(
+            ORDER_CONFIRMED,
+            OrderConfirmed {
+                order_id: id.to_string(),
+                user_id: state.user_id.to_string(),
+                total_cents: state.total_cents,
+            },
+        )?;
+        let recorded = sqlx::query(
             r#"
-            UPDATE orders SET status = 'confirmed', saga_step = 'done', updated_at = now()
-            WHERE id = $1 AND status = 'pending' AND saga_step = 'charging'
-            RETURNING user_id, total_cents
+            WITH confirmed AS (
+                UPDATE orders SET status = 'confirmed', saga_step = 'done', updated_at = now()
+                WHERE id = $1 AND status = 'pending' AND saga_step = 'charging'
+                RETURNING id
+            )
+            INSERT INTO outbox (id, name, payload, headers)
+            SELECT $2, $3, $4, $5 FROM confirmed
             "#,
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let done = confirmed.is_some();
-        if let Some((user_id, total_cents)) = confirmed {
-            let event = OrderConfirmed {
-                order_id: id.to_string(),
-                user_id: user_id.to_string(),
-                total_cents,
-            };
-            outbox::enqueue(&mut tx, ORDER_CONFIRMED, event).await?;
+        .bind(event.id)
+        .bind(&event.name)
+        .bind(&event.payload)
+        .bind(&event.headers)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let done = recorded == 1;
+        if done {
             metrics::counter!("saga_outcomes_total", "outcome" => "confirmed").increment(1);
+            self.events.notify_one();
         }
-        tx.commit().await?;
-        self.events.notify_one();
         Ok(done)
     }
 
