@@ -58,12 +58,26 @@ impl Client {
     /// `POST /orders`: the status and the body (an order or a problem); a
     /// request that got no answer at all (the connection failed) is status 0.
     pub async fn place_order(&self, user_id: &str, sku: &str, quantity: u32) -> (u16, Value) {
-        let response = self
+        self.place_order_keyed(user_id, sku, quantity, None).await
+    }
+
+    /// [`Self::place_order`] with an `Idempotency-Key`: sent again with the
+    /// same key after a 503/504 or no answer, it gets the order's outcome.
+    pub async fn place_order_keyed(
+        &self,
+        user_id: &str,
+        sku: &str,
+        quantity: u32,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
             .http
             .post(format!("{}/orders", self.base))
-            .json(&json!({"user_id": user_id, "items": [{"sku": sku, "quantity": quantity}]}))
-            .send()
-            .await;
+            .json(&json!({"user_id": user_id, "items": [{"sku": sku, "quantity": quantity}]}));
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await;
         match response {
             Ok(response) => {
                 let status = response.status().as_u16();

@@ -10,11 +10,13 @@
 //! - [`System`]: start, reach, stop and restart services; clean up.
 //! - [`process`]: one service process: environment, logs, signals.
 //! - [`client`]: the gateway calls tests make (users, credit, orders).
+//! - [`invariants`]: what must hold once the system is idle.
 
 // A panic is how a test harness reports failure.
 #![allow(clippy::unwrap_used)]
 
 pub mod client;
+pub mod invariants;
 pub mod process;
 
 use std::{collections::BTreeMap, time::Duration};

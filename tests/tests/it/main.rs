@@ -6,5 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod balancing;
+mod faults;
 mod shutdown;
 mod trace;
