@@ -43,9 +43,13 @@ impl From<Error> for HandlerError {
                 contracts::ErrorCode::InvalidArgument,
                 reason,
             )),
-            // Postgres down or restarting: retried, then dead-lettered with
-            // the reason (and replayable from there).
-            Error::Database(e) => HandlerError::Transient(e.to_string()),
+            // Postgres down or restarting: retried, then requeued until it
+            // is back — an event nobody else knows of must not be parked.
+            Error::Database(e) if platform::db::is_unavailable(&e) => {
+                HandlerError::Transient(e.to_string())
+            }
+            // Any other database error will not go away by retrying.
+            Error::Database(e) => HandlerError::Poison(format!("database error: {e}")),
         }
     }
 }

@@ -65,7 +65,7 @@ impl From<Error> for HandlerError {
                     .with_detail("order_id", order_id.to_string())
                     .with_detail("order_status", "pending"),
             ),
-            Error::Database(source) if is_transient(source) => {
+            Error::Database(source) if platform::db::is_unavailable(source) => {
                 HandlerError::Transient(format!("database unavailable: {source}"))
             }
             Error::Database(source) => {
@@ -75,18 +75,6 @@ impl From<Error> for HandlerError {
             }
         }
     }
-}
-
-/// Connection-level failures: Postgres is down, restarting or overloaded.
-fn is_transient(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-    )
 }
 
 /// A UUID field of a request or an order, or an `Invalid` error naming it.

@@ -197,6 +197,11 @@ impl System {
         PgPool::connect(&self.database_url(name)).await.unwrap()
     }
 
+    /// The name of one service's database.
+    pub fn database_name(&self, name: &str) -> &str {
+        &self.databases[name]
+    }
+
     /// The URL of one service's database.
     pub fn database_url(&self, name: &str) -> String {
         database_url(&self.databases[name])

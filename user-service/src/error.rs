@@ -46,13 +46,10 @@ impl From<sqlx::Error> for Error {
     /// and pool failures mean Postgres is down or overloaded: UNAVAILABLE
     /// tells clients that a retry may succeed.
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
-            _ => Self::Internal(e),
+        if platform::db::is_unavailable(&e) {
+            Self::Unavailable(e)
+        } else {
+            Self::Internal(e)
         }
     }
 }

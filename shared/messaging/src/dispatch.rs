@@ -3,7 +3,10 @@
 //! Settlement policy (docs/messaging.md):
 //! - handler succeeded, or failed for a business reason: reply, then ack;
 //! - transient failure: retried in place, `max_attempts` in all, with a
-//!   growing delay; when they are exhausted: dead-letter, reply UNAVAILABLE;
+//!   growing delay; when they are exhausted, a request is answered
+//!   UNAVAILABLE and acked (its sender knows, and retries with its key), an
+//!   event is requeued (nobody was told; it waits for the dependency). Only
+//!   messages no retry can fix reach the dead-letter queue;
 //! - unparseable body, no handler, or a handler calling it poison:
 //!   dead-letter with the reason, then reply an error if one is expected;
 //! - a request whose deadline passed while it waited: ack without running it.
@@ -31,7 +34,14 @@ use crate::{
 
 enum Outcome {
     Reply(Reply),
-    DeadLetter { reason: String, error: ServiceError },
+    DeadLetter {
+        reason: String,
+        error: ServiceError,
+    },
+    /// A dependency stayed unavailable through every attempt.
+    GaveUp {
+        reason: String,
+    },
 }
 
 pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: Channel) {
@@ -116,6 +126,24 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
             count(&config.queue, "acked");
             delivery.ack().await;
         }
+        Outcome::GaveUp { reason } => match &reply_to {
+            Some(reply_to) => {
+                let error = ServiceError::new(
+                    ErrorCode::Unavailable,
+                    "a dependency is unavailable; try again shortly",
+                );
+                let reply = Reply::err(serde_json::to_value(error).unwrap_or_default());
+                send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
+                tracing::warn!(reason, "gave up; answered UNAVAILABLE");
+                count(&config.queue, "gave_up");
+                delivery.ack().await;
+            }
+            None => {
+                tracing::warn!(reason, "gave up for now; the event is requeued");
+                count(&config.queue, "requeued");
+                delivery.requeue().await;
+            }
+        },
         Outcome::DeadLetter { reason, error } => {
             // Dead-letter first: by the time the requester hears of the
             // failure, the message is already where an operator can find it.
@@ -151,12 +179,8 @@ async fn run_with_retries(handler: &Handler, message: Message, config: &ServerCo
                 attempt += 1;
             }
             Err(HandlerError::Transient(reason)) => {
-                return Outcome::DeadLetter {
-                    reason: format!("gave up after {attempt} attempts: {reason}"),
-                    error: ServiceError::new(
-                        ErrorCode::Unavailable,
-                        "a dependency is unavailable; try again shortly",
-                    ),
+                return Outcome::GaveUp {
+                    reason: format!("after {attempt} attempts: {reason}"),
                 };
             }
         }

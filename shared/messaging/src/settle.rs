@@ -1,5 +1,6 @@
-//! A delivery that must be settled exactly once: acked, or dead-lettered
-//! (published to the dead-letter queue, confirmed, then acked). Both consume
+//! A delivery that must be settled exactly once: acked, requeued, or
+//! dead-lettered (published to the dead-letter queue, confirmed, then
+//! acked). Each consumes
 //! the value, so settling twice does not compile; dropping it unsettled is
 //! logged, and the broker redelivers it when the channel closes.
 
@@ -49,6 +50,19 @@ impl Unsettled {
             // The channel is gone; the broker redelivers the message and the
             // handler's idempotency makes the second run harmless.
             tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+        }
+    }
+
+    /// Gives the message back to the queue, to be delivered again.
+    pub(crate) async fn requeue(mut self) {
+        self.settled = true;
+        let requeue = BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        };
+        if let Err(e) = self.acker.nack(requeue).await {
+            // The channel is gone: the broker requeues it anyway.
+            tracing::warn!(error = %e, "requeue failed; the message will be redelivered");
         }
     }
 

@@ -128,3 +128,41 @@ pub fn pool_sampler(pool: &PgPool) -> crate::admin::Sampler {
         }
     })
 }
+
+/// Whether a database error means "Postgres is away or overloaded, try
+/// again later" (a 503 for a client, a retry for a consumer) rather than a
+/// bug: the connection or pool failed, or Postgres refused or dropped us —
+/// SQLSTATE class 08 (connection exception), 53 (insufficient resources, e.g.
+/// too many connections), 57 (operator intervention: shutting down,
+/// starting up, connection terminated) and 55000 as sent for a database
+/// that does not accept connections (`ALLOW_CONNECTIONS false`, maintenance).
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57")
+                || code == "55000"
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_unavailable_and_query_errors_are_not() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(is_unavailable(&io));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::ColumnNotFound("x".into())));
+    }
+}

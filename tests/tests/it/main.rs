@@ -7,5 +7,6 @@
 
 mod balancing;
 mod faults;
+mod outages;
 mod shutdown;
 mod trace;

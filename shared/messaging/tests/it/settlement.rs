@@ -1,5 +1,6 @@
-//! Every delivery settled exactly once: acked, retried then acked, or
-//! dead-lettered with its reason — never requeued forever, never dropped.
+//! Every delivery settled exactly once: acked, retried then acked, an event
+//! requeued while its dependency is down, or dead-lettered with its reason
+//! when no retry can fix it — never dropped.
 
 use std::time::Duration;
 
@@ -82,7 +83,7 @@ async fn a_transient_failure_is_retried_until_it_succeeds() {
 }
 
 #[tokio::test]
-async fn exhausted_retries_answer_unavailable_and_dead_letter_the_request() {
+async fn exhausted_retries_answer_unavailable_and_keep_nothing() {
     let mut bus = Bus::new().await;
     let runs = Counter::default();
     let counter = runs.clone();
@@ -102,13 +103,51 @@ async fn exhausted_retries_answer_unavailable_and_dead_letter_the_request() {
     };
     assert_eq!(err["code"], "UNAVAILABLE", "{err}");
     assert_eq!(runs.get(), bus.config.max_attempts as usize);
-    let dead = bus.next_dead_letter().await;
-    assert!(
-        reason(&dead).contains("gave up after 3 attempts"),
-        "{}",
-        reason(&dead)
-    );
+    // The sender was told and retries with its key: nothing is wrong with
+    // the request, so it is neither dead-lettered nor requeued.
+    assert_eq!(bus.depth(&bus.config.dead_letter_queue).await, 0);
     assert_eq!(bus.depth(&bus.config.queue).await, 0, "not requeued");
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_event_outlasting_its_retries_is_requeued_and_handled_once_the_dependency_is_back() {
+    let mut bus = Bus::new().await;
+    let runs = Counter::default();
+    let counter = runs.clone();
+    let attempts = bus.config.max_attempts as usize;
+    bus.start_server(echo().route("order_confirmed", move |_| {
+        let counter = counter.clone();
+        async move {
+            // Down for every attempt of the first delivery.
+            if counter.bump() <= attempts {
+                Err(HandlerError::Transient("database restarting".into()))
+            } else {
+                Ok(Value::Null)
+            }
+        }
+    }));
+    let client = bus.client(Duration::from_secs(5)).await;
+
+    client
+        .emit("order_confirmed", &json!({"order_id": "o1"}))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while runs.get() <= attempts {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ran {} times",
+            runs.get()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // FIFO: once a later request is answered, the event has been settled.
+    let _: Value = client.send("echo", &json!(1)).await.unwrap();
+
+    assert_eq!(runs.get(), attempts + 1, "handled once it could be");
+    assert_eq!(bus.depth(&bus.config.dead_letter_queue).await, 0);
+    assert_eq!(bus.depth(&bus.config.queue).await, 0);
     bus.cleanup().await;
 }
 
