@@ -110,3 +110,64 @@ async fn set_outage(server: &PgPool, databases: &[String], down: bool) {
         }
     }
 }
+
+/// A consumer that stops answering (SIGSTOP: a GC pause, a stuck host).
+/// The gateway answers 504 when the request's deadline passes, and the
+/// request, delivered after SIGCONT, is not executed: the client was told
+/// "unknown", and a late order nobody waits for must not take stock or
+/// credit behind its back.
+#[tokio::test]
+async fn a_paused_order_service_gets_a_504_in_time_and_never_runs_the_expired_order() {
+    let deadline = Duration::from_secs(2);
+    let mut system = System::start(Options {
+        env: vec![("ORDER_SERVICE_TIMEOUT".into(), "2s".into())],
+        ..Options::default()
+    })
+    .await;
+    let initial = system.stock().await;
+    let user = system.user_with_credit(100_000).await;
+
+    system.order_services[0].signal("STOP");
+    let started = Instant::now();
+    let (status, body) = system
+        .client()
+        .place_order_keyed(&user, "STICKER-PACK", 1, Some("late-order"))
+        .await;
+    let waited = started.elapsed();
+    // Paused past the deadline, then resumed.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    system.order_services[0].signal("CONT");
+
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        waited >= deadline && waited < deadline + Duration::from_secs(2),
+        "answered after {waited:?}, deadline {deadline:?}"
+    );
+    // The resumed service reached the request and dropped it unexecuted.
+    let metrics_deadline = Instant::now() + Duration::from_secs(10);
+    while system_tests::process::counter(
+        &system.order_services[0].metrics().await,
+        "messages_total",
+        &[r#"outcome="expired""#],
+    ) < 1.0
+    {
+        assert!(
+            Instant::now() < metrics_deadline,
+            "the expired request was not seen as expired\n{}",
+            system.logs_hint()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let orders = system.db("orders").await;
+    let placed: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&orders)
+        .await
+        .unwrap();
+    assert_eq!(placed, 0, "the expired order was executed");
+
+    // Serving again; the invariants hold.
+    let (status, body) = system.place_order(&user, "STICKER-PACK", 1).await;
+    assert_eq!(status, 201, "{body}");
+    system.wait_settled(Duration::from_secs(15)).await;
+    system.assert_invariants(&initial, (0, 0)).await;
+}
