@@ -177,27 +177,6 @@ impl System {
         );
     }
 
-    /// Messages ready in `queue`.
-    pub async fn queue_depth(&self, queue: &str) -> u32 {
-        let connection = lapin::Connection::connect(&test_support::amqp_url(), Default::default())
-            .await
-            .unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .await
-            .unwrap();
-        let _ = connection.close(200, "bye".into()).await;
-        declared.message_count()
-    }
-
     async fn pools(&self) -> (PgPool, PgPool, PgPool) {
         (
             self.db("orders").await,

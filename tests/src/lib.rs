@@ -9,12 +9,14 @@
 //! # Layout
 //! - [`System`]: start, reach, stop and restart services; clean up.
 //! - [`process`]: one service process: environment, logs, signals.
+//! - [`broker`]: raw publishes, queue depths and dead letters.
 //! - [`client`]: the gateway calls tests make (users, credit, orders).
 //! - [`invariants`]: what must hold once the system is idle.
 
 // A panic is how a test harness reports failure.
 #![allow(clippy::unwrap_used)]
 
+pub mod broker;
 pub mod client;
 pub mod invariants;
 pub mod process;

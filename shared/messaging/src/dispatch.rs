@@ -7,7 +7,7 @@
 //!   UNAVAILABLE and acked (its sender knows, and retries with its key), an
 //!   event is requeued (nobody was told; it waits for the dependency). Only
 //!   messages no retry can fix reach the dead-letter queue;
-//! - unparseable body, no handler, or a handler calling it poison:
+//! - oversized or unparseable body, no handler, or a handler calling it poison:
 //!   dead-letter with the reason, then reply an error if one is expected;
 //! - a request whose deadline passed while it waited: ack without running it.
 //!
@@ -63,6 +63,25 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
         }
     };
 
+    let size = delivery.body().len();
+    if size > config.max_message_bytes {
+        let reason = format!(
+            "message of {size} bytes exceeds the limit of {}",
+            config.max_message_bytes
+        );
+        let correlation_id = delivery
+            .properties()
+            .correlation_id()
+            .as_ref()
+            .map(|s| s.as_str().to_owned());
+        dead_letter(delivery, reason.clone()).await;
+        if let Some(reply_to) = &reply_to {
+            let error = ServiceError::new(ErrorCode::InvalidArgument, reason);
+            let reply = Reply::err(serde_json::to_value(error).unwrap_or_default());
+            send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
+        }
+        return;
+    }
     let incoming: Incoming = match serde_json::from_slice(delivery.body()) {
         Ok(incoming) => incoming,
         Err(e) => {

@@ -140,8 +140,13 @@ pub struct ServerConfig {
     /// Unacked deliveries in flight at once (AMQP `basic.qos`): bounds memory
     /// and concurrency, and leaves the rest of the queue to other replicas.
     pub prefetch: u16,
-    /// Runs of a handler failing transiently before it is dead-lettered.
+    /// Runs of a handler failing transiently before a request is answered
+    /// UNAVAILABLE or an event requeued.
     pub max_attempts: u32,
+    /// Largest body handled; a bigger one is dead-lettered unparsed. No
+    /// request or event of ours comes near it; it stops one sender from
+    /// making a consumer parse megabytes of JSON.
+    pub max_message_bytes: usize,
     /// Delay before the second run; doubles for each further run.
     pub retry_delay: Duration,
     /// How long shutdown waits for in-flight deliveries to finish and ack.
@@ -179,6 +184,9 @@ impl Connected {
     }
 }
 
+/// [`ServerConfig::max_message_bytes`] unless configured: 256 KiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 impl ServerConfig {
     pub fn new(amqp: AmqpConfig, queue: impl Into<String>) -> Self {
         let queue = queue.into();
@@ -188,6 +196,7 @@ impl ServerConfig {
             queue,
             prefetch: 10,
             max_attempts: 3,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             retry_delay: Duration::from_millis(100),
             grace_period: Duration::from_secs(10),
             bindings: Vec::new(),

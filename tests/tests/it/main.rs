@@ -8,5 +8,6 @@
 mod balancing;
 mod faults;
 mod outages;
+mod poison;
 mod shutdown;
 mod trace;

@@ -119,7 +119,7 @@ async fn set_outage(server: &PgPool, databases: &[String], down: bool) {
 #[tokio::test]
 async fn a_paused_order_service_gets_a_504_in_time_and_never_runs_the_expired_order() {
     let deadline = Duration::from_secs(2);
-    let mut system = System::start(Options {
+    let system = System::start(Options {
         env: vec![("ORDER_SERVICE_TIMEOUT".into(), "2s".into())],
         ..Options::default()
     })
