@@ -10,6 +10,7 @@ use crate::error::Error;
 
 pub const MAX_LINES: usize = 50;
 pub const MAX_QUANTITY: i64 = 1_000;
+pub const MAX_SKU_CHARS: usize = 64;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
 /// A validated order request. Lines are merged by SKU and sorted, which is
@@ -43,6 +44,13 @@ impl NewOrder {
             let sku = line.sku.trim().to_owned();
             if sku.is_empty() {
                 return Err(Error::Invalid("every item needs a sku".into()));
+            }
+            // Checked here, not left to the catalogue look-up: Postgres
+            // refuses a NUL in text with an error, not a miss.
+            if sku.chars().count() > MAX_SKU_CHARS || sku.chars().any(char::is_control) {
+                return Err(Error::Invalid(format!(
+                    "a sku is at most {MAX_SKU_CHARS} characters, without control characters"
+                )));
             }
             if !(1..=MAX_QUANTITY).contains(&line.quantity) {
                 return Err(Error::Invalid(format!(
@@ -130,5 +138,17 @@ mod tests {
         let c = NewOrder::parse(request(&[("CAP", 3), ("MUG", 1)], None), "m").unwrap();
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_ne!(a.fingerprint, c.fingerprint);
+    }
+
+    #[test]
+    fn a_sku_with_control_characters_or_too_long_is_invalid() {
+        let long = "X".repeat(MAX_SKU_CHARS + 1);
+        for sku in ["MUG\0", "A\nB", long.as_str()] {
+            let parsed = NewOrder::parse(request(&[(sku, 1)], None), "m");
+            assert!(
+                matches!(parsed, Err(Error::Invalid(_))),
+                "{sku:?}: {parsed:?}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 mod balancing;
 mod faults;
+mod hostile;
 mod outages;
 mod poison;
 mod shutdown;
