@@ -7,7 +7,7 @@ use lapin::{
     types::AMQPValue,
 };
 
-use crate::System;
+use crate::{Process, System};
 
 /// The header dead letters carry their reason in (messaging::REASON_HEADER).
 const REASON_HEADER: &str = "x-dead-letter-reason";
@@ -29,6 +29,49 @@ impl System {
             .await
             .unwrap();
         let _ = connection.close(200, "bye".into()).await;
+    }
+
+    /// Closes, on the broker, every AMQP connection of this system's
+    /// processes — what a RabbitMQ restart does to them — and leaves every
+    /// other system's alone. Returns how many it closed.
+    pub async fn drop_broker_connections(&self) -> usize {
+        let pids: Vec<String> = self
+            .processes()
+            .map(|p: &Process| format!("pid={},", p.pid()))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let sockets = std::process::Command::new("ss")
+                .args(["-tnpH", "state", "established", "( dport = :5672 )"])
+                .output()
+                .unwrap();
+            let sockets = String::from_utf8_lossy(&sockets.stdout).into_owned();
+            // The client ports of this system's connections.
+            let ports: Vec<String> = sockets
+                .lines()
+                .filter(|line| pids.iter().any(|pid| line.contains(pid.as_str())))
+                .filter_map(|line| {
+                    // Recv-Q Send-Q Local Peer Process
+                    let local = line.split_whitespace().nth(2)?;
+                    Some(local.rsplit(':').next()?.to_owned())
+                })
+                .collect();
+            // rabbitmqctl closes a connection by its Erlang pid.
+            let listed = rabbitmqctl(&["list_connections", "pid", "peer_port"]);
+            let mut closed = 0;
+            for line in listed.lines() {
+                let mut fields = line.split_whitespace();
+                let (Some(pid), Some(port)) = (fields.next(), fields.next()) else {
+                    continue;
+                };
+                if ports.iter().any(|p| p == port) {
+                    rabbitmqctl(&["close_connection", pid, "system test: broker gone"]);
+                    closed += 1;
+                }
+            }
+            closed
+        })
+        .await
+        .unwrap()
     }
 
     /// Messages ready in `queue`.
@@ -73,6 +116,22 @@ impl System {
         let _ = connection.close(200, "bye".into()).await;
         reasons
     }
+}
+
+/// Runs `rabbitmqctl -q <args>`; its output. Panics when it fails.
+fn rabbitmqctl(args: &[&str]) -> String {
+    let output = std::process::Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 async fn open() -> (Connection, Channel) {

@@ -27,17 +27,31 @@ async fn a_burst_settles_every_order_once() {
 
 #[tokio::test]
 async fn order_service_killed_mid_burst_loses_and_repeats_nothing() {
-    burst(Some(Binary::OrderService)).await;
+    burst(Some(Fault::Kill(Binary::OrderService))).await;
 }
 
 #[tokio::test]
 async fn user_service_killed_mid_saga_takes_no_credit_without_an_order() {
-    burst(Some(Binary::UserService)).await;
+    burst(Some(Fault::Kill(Binary::UserService))).await;
 }
 
 #[tokio::test]
 async fn notification_service_killed_mid_burst_notifies_each_event_once() {
-    burst(Some(Binary::NotificationService)).await;
+    burst(Some(Fault::Kill(Binary::NotificationService))).await;
+}
+
+#[tokio::test]
+async fn broker_connections_dropped_mid_burst_reconnect_and_lose_no_event() {
+    burst(Some(Fault::BrokerGone)).await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// SIGKILL, a pause, a restart.
+    Kill(Binary),
+    /// Every AMQP connection of the system closed by the broker, as in a
+    /// RabbitMQ restart; the services must reconnect on their own.
+    BrokerGone,
 }
 
 struct Answer {
@@ -59,7 +73,7 @@ impl Answer {
     }
 }
 
-async fn burst(fault: Option<Binary>) {
+async fn burst(fault: Option<Fault>) {
     let mut system = System::start(Options {
         env: vec![
             // Sagas orphaned by a kill are picked up within seconds.
@@ -86,20 +100,33 @@ async fn burst(fault: Option<Binary>) {
     // The burst runs on while the fault strikes and the service restarts.
     let (reached, fault_now) = tokio::sync::oneshot::channel();
     let sender = tokio::spawn(send(system.client(), users, system.id.clone(), reached));
-    if let Some(binary) = fault {
-        fault_now.await.unwrap();
-        let process = match binary {
-            Binary::OrderService => &mut system.order_services[0],
-            Binary::UserService => &mut system.user_services[0],
-            Binary::NotificationService => &mut system.notification_service,
-            Binary::ApiGateway => &mut system.gateway,
-        };
-        process.signal("KILL");
-        process.wait_exit(Duration::from_secs(5)).await;
-        // Down long enough for calls and deliveries to fail.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        process.start();
-        process.wait_ready(Duration::from_secs(15)).await;
+    match fault {
+        Some(Fault::Kill(binary)) => {
+            fault_now.await.unwrap();
+            let process = match binary {
+                Binary::OrderService => &mut system.order_services[0],
+                Binary::UserService => &mut system.user_services[0],
+                Binary::NotificationService => &mut system.notification_service,
+                Binary::ApiGateway => &mut system.gateway,
+            };
+            process.signal("KILL");
+            process.wait_exit(Duration::from_secs(5)).await;
+            // Down long enough for calls and deliveries to fail.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            process.start();
+            process.wait_ready(Duration::from_secs(15)).await;
+        }
+        Some(Fault::BrokerGone) => {
+            fault_now.await.unwrap();
+            let closed = system.drop_broker_connections().await;
+            // Each service has at least one connection.
+            assert!(closed >= 4, "closed {closed} connections");
+            // Back by themselves, within seconds.
+            for process in system.processes() {
+                process.wait_ready(Duration::from_secs(15)).await;
+            }
+        }
+        None => {}
     }
     let answers = sender.await.unwrap();
     let settling = std::time::Instant::now();
@@ -117,7 +144,7 @@ async fn burst(fault: Option<Binary>) {
     let retried_charges = order_log.matches("charge failed").count();
     let replayed = order_log.matches("duplicate request").count()
         + order_log.matches("saga recovered").count();
-    if fault == Some(Binary::UserService) {
+    if fault == Some(Fault::Kill(Binary::UserService)) {
         assert!(
             retried_charges > 0,
             "no debit failed while user-service was down"
