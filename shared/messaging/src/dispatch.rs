@@ -7,7 +7,8 @@
 //!   UNAVAILABLE and acked (its sender knows, and retries with its key), an
 //!   event is requeued (nobody was told; it waits for the dependency). Only
 //!   messages no retry can fix reach the dead-letter queue;
-//! - oversized or unparseable body, no handler, or a handler calling it poison:
+//! - oversized or unparseable body, no handler, a handler calling it
+//!   poison, or a handler that panicked:
 //!   dead-letter with the reason, then reply an error if one is expected;
 //! - a request whose deadline passed while it waited: ack without running it.
 //!
@@ -16,11 +17,14 @@
 //! first would lose the answer instead.
 
 use std::{
+    any::Any,
+    panic::AssertUnwindSafe,
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use contracts::{ErrorCode, ServiceError};
+use futures_util::FutureExt;
 use lapin::{BasicProperties, Channel, message::Delivery, types::AMQPValue};
 use serde_json::Value;
 
@@ -126,8 +130,17 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
     );
     crate::trace::set_parent(&span, delivery.properties().headers().as_ref());
     let started = std::time::Instant::now();
-    let outcome =
-        tracing::Instrument::instrument(run_with_retries(handler, message, config), span).await;
+    // A handler that panics would panic again on every redelivery, and its
+    // delivery would never be settled: the panic is caught and the message
+    // treated as poison.
+    let run = AssertUnwindSafe(run_with_retries(handler, message, config)).catch_unwind();
+    let outcome = match tracing::Instrument::instrument(run, span).await {
+        Ok(outcome) => outcome,
+        Err(panic) => Outcome::DeadLetter {
+            reason: format!("handler panicked: {}", panic_message(panic.as_ref())),
+            error: ServiceError::new(ErrorCode::Internal, "internal error"),
+        },
+    };
     // Routed patterns are the handlers this service registered: a bounded
     // label, unlike the pattern of an unroutable message.
     metrics::histogram!(
@@ -221,6 +234,14 @@ async fn send_reply(
         // the same answer.
         tracing::warn!(error = %e, "reply could not be published");
     }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 fn message_id(properties: &BasicProperties, envelope_id: Option<&str>) -> String {

@@ -175,3 +175,31 @@ async fn events_run_their_handler_without_a_reply() {
     assert_eq!(seen.get(), 1);
     bus.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_panicking_handler_dead_letters_its_message_and_the_next_is_served() {
+    let mut bus = Bus::new().await;
+    bus.start_server(echo().route("boom", |_| async move {
+        if true {
+            panic!("index out of bounds");
+        }
+        Ok(Value::Null)
+    }));
+    let client = bus.client(Duration::from_secs(5)).await;
+
+    let err = client.send_value("boom", json!({})).await.unwrap_err();
+    let RpcError::Remote(err) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(err["code"], "INTERNAL", "{err}");
+    let answer: Value = client.send("echo", &json!("still here")).await.unwrap();
+    assert_eq!(answer, json!("still here"));
+    let dead = bus.next_dead_letter().await;
+    assert!(
+        reason(&dead).contains("handler panicked: index out of bounds"),
+        "{}",
+        reason(&dead)
+    );
+    assert_eq!(bus.depth(&bus.config.queue).await, 0);
+    bus.cleanup().await;
+}
