@@ -39,7 +39,9 @@ async fn generated_hostile_requests_get_4xx_problems_and_write_nothing() {
     for body in sample(bad_top_up().boxed()) {
         requests.push((reqwest::Method::POST, credit.clone(), Body::Json(body)));
     }
-    for id in sample(hostile_string().prop_map(Value::from).boxed()) {
+    // An empty id is no id: `/users/` is the (valid) list of users.
+    let id = hostile_string().prop_filter("empty", |s| !s.is_empty());
+    for id in sample(id.prop_map(Value::from).boxed()) {
         let id = id.as_str().unwrap_or_default().to_owned();
         for path in [&["users"][..], &["orders"], &["users", "", "orders"]] {
             requests.push((reqwest::Method::GET, encoded(path, &id), Body::None));
