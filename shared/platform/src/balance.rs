@@ -334,12 +334,22 @@ fn is_transport(status: &Status) -> bool {
         .is_some_and(|source| source.downcast_ref::<tonic::transport::Error>().is_some())
 }
 
-/// A transport failure that is a spent deadline (or connect timeout).
+/// A failure that is a spent deadline (or connect timeout): tonic's
+/// `TimeoutExpired` somewhere under it. Not the code alone — CANCELLED also
+/// comes from hyper when the connection closed under the call, which is a
+/// broken connection, not a slow one.
 fn is_timeout(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
-    )
+    if status.code() == tonic::Code::DeadlineExceeded {
+        return true;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -458,6 +468,9 @@ mod tests {
         assert!(!never_reached(&timed_out), "{timed_out:?}");
         assert!(is_transport(&timed_out), "{timed_out:?}");
         assert!(is_timeout(&timed_out), "{timed_out:?}");
+        // hyper's "operation was canceled" when the connection closed under
+        // the call is CANCELLED too, but no timeout.
+        assert!(!is_timeout(&Status::cancelled("connection closed")));
         assert!(!is_transport(&Status::unavailable("database down")));
 
         // Sent by a server: it may have done the work.
