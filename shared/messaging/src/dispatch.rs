@@ -38,34 +38,52 @@ use crate::{
 
 enum Outcome {
     Reply(Reply),
+    /// Poison: to the dead-letter queue, then `reply` to a requester.
     DeadLetter {
         reason: String,
-        error: ServiceError,
+        reply: Option<Reply>,
     },
     /// A dependency stayed unavailable through every attempt.
     GaveUp {
         reason: String,
     },
+    /// A request dequeued after its deadline: the client has its 504.
+    Expired,
 }
 
 pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: Channel) {
     let redelivered = delivery.redelivered;
     let delivery = Unsettled::new(delivery);
-    let config = &context.config;
+    let (outcome, correlation_id) = handle(&delivery, redelivered, &context).await;
     let reply_to = delivery
         .properties()
         .reply_to()
         .as_ref()
         .map(|s| s.as_str().to_owned());
-    let dead_letter = |delivery: Unsettled, reason: String| {
-        let publish = publish.clone();
-        async move {
-            count(&config.queue, "dead_lettered");
-            delivery
-                .dead_letter(&publish, &config.queue, &config.dead_letter_queue, &reason)
-                .await;
-        }
-    };
+    settle(
+        delivery,
+        outcome,
+        reply_to.as_deref(),
+        correlation_id.as_deref(),
+        &publish,
+        &context.config,
+    )
+    .await;
+}
+
+/// Decides what becomes of a delivery: checks it, runs its handler; returns
+/// the outcome and the correlation id a reply carries.
+async fn handle(
+    delivery: &Unsettled,
+    redelivered: bool,
+    context: &Context,
+) -> (Outcome, Option<String>) {
+    let config = &context.config;
+    let properties = delivery.properties();
+    let correlation_id = properties
+        .correlation_id()
+        .as_ref()
+        .map(|s| s.as_str().to_owned());
 
     let size = delivery.body().len();
     if size > config.max_message_bytes {
@@ -73,51 +91,41 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
             "message of {size} bytes exceeds the limit of {}",
             config.max_message_bytes
         );
-        let correlation_id = delivery
-            .properties()
-            .correlation_id()
-            .as_ref()
-            .map(|s| s.as_str().to_owned());
-        dead_letter(delivery, reason.clone()).await;
-        if let Some(reply_to) = &reply_to {
-            let error = ServiceError::new(ErrorCode::InvalidArgument, reason);
-            let reply = Reply::err(serde_json::to_value(error).unwrap_or_default());
-            send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
-        }
-        return;
+        let error = ServiceError::new(ErrorCode::InvalidArgument, reason.clone());
+        let reply = Some(error_reply(error));
+        return (Outcome::DeadLetter { reason, reply }, correlation_id);
     }
     let incoming: Incoming = match serde_json::from_slice(delivery.body()) {
         Ok(incoming) => incoming,
         Err(e) => {
-            return dead_letter(delivery, format!("body is not a NestJS envelope: {e}")).await;
+            let reason = format!("body is not a NestJS envelope: {e}");
+            return (
+                Outcome::DeadLetter {
+                    reason,
+                    reply: None,
+                },
+                correlation_id,
+            );
         }
     };
-    let correlation_id = delivery
-        .properties()
-        .correlation_id()
-        .as_ref()
-        .map(|s| s.as_str().to_owned())
-        .or_else(|| incoming.id.clone());
+    let correlation_id = correlation_id.or_else(|| incoming.id.clone());
 
-    if deadline_passed(delivery.properties()) {
-        tracing::warn!("request dequeued after its deadline; not executed");
-        count(&config.queue, "expired");
-        return delivery.ack().await;
+    if deadline_passed(properties) {
+        return (Outcome::Expired, correlation_id);
     }
 
     let route = wire::route(&incoming.pattern);
     let Some(handler) = context.router.handlers.get(&route) else {
-        dead_letter(delivery, format!("no handler for pattern {route:?}")).await;
-        if let Some(reply_to) = &reply_to {
-            let reply = Reply::err(Value::String(NO_MESSAGE_HANDLER.into()));
-            send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
-        }
-        return;
+        let outcome = Outcome::DeadLetter {
+            reason: format!("no handler for pattern {route:?}"),
+            reply: Some(Reply::err(Value::String(NO_MESSAGE_HANDLER.into()))),
+        };
+        return (outcome, correlation_id);
     };
 
     let message = Message {
         data: incoming.data,
-        message_id: message_id(delivery.properties(), incoming.id.as_deref()),
+        message_id: message_id(properties, incoming.id.as_deref()),
         redelivered,
     };
     // One span per delivery, a child of the sender's span when the message
@@ -128,7 +136,7 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
         redelivered,
         trace_id = tracing::field::Empty
     );
-    crate::trace::set_parent(&span, delivery.properties().headers().as_ref());
+    crate::trace::set_parent(&span, properties.headers().as_ref());
     let started = std::time::Instant::now();
     // A handler that panics would panic again on every redelivery, and its
     // delivery would never be settled: the panic is caught and the message
@@ -138,7 +146,10 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
         Ok(outcome) => outcome,
         Err(panic) => Outcome::DeadLetter {
             reason: format!("handler panicked: {}", panic_message(panic.as_ref())),
-            error: ServiceError::new(ErrorCode::Internal, "internal error"),
+            reply: Some(error_reply(ServiceError::new(
+                ErrorCode::Internal,
+                "internal error",
+            ))),
         },
     };
     // Routed patterns are the handlers this service registered: a bounded
@@ -149,40 +160,59 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
         "pattern" => route.clone()
     )
     .record(started.elapsed().as_secs_f64());
+    (outcome, correlation_id)
+}
 
+/// The one place a delivery is settled and its requester (`reply_to`, with
+/// the correlation id) answered.
+async fn settle(
+    delivery: Unsettled,
+    outcome: Outcome,
+    reply_to: Option<&str>,
+    correlation_id: Option<&str>,
+    publish: &Channel,
+    config: &ServerConfig,
+) {
+    let answer = |reply: Reply| async move {
+        if let Some(reply_to) = reply_to {
+            send_reply(publish, reply_to, correlation_id, &reply).await;
+        }
+    };
     match outcome {
         Outcome::Reply(reply) => {
-            if let Some(reply_to) = &reply_to {
-                send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
-            }
+            answer(reply).await;
             count(&config.queue, "acked");
             delivery.ack().await;
         }
-        Outcome::GaveUp { reason } => match &reply_to {
-            Some(reply_to) => {
-                let error = ServiceError::new(
-                    ErrorCode::Unavailable,
-                    "a dependency is unavailable; try again shortly",
-                );
-                let reply = Reply::err(serde_json::to_value(error).unwrap_or_default());
-                send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
-                tracing::warn!(reason, "gave up; answered UNAVAILABLE");
-                count(&config.queue, "gave_up");
-                delivery.ack().await;
-            }
-            None => {
-                tracing::warn!(reason, "gave up for now; the event is requeued");
-                count(&config.queue, "requeued");
-                delivery.requeue().await;
-            }
-        },
-        Outcome::DeadLetter { reason, error } => {
+        Outcome::Expired => {
+            tracing::warn!("request dequeued after its deadline; not executed");
+            count(&config.queue, "expired");
+            delivery.ack().await;
+        }
+        Outcome::GaveUp { reason } if reply_to.is_some() => {
+            answer(error_reply(ServiceError::new(
+                ErrorCode::Unavailable,
+                "a dependency is unavailable; try again shortly",
+            )))
+            .await;
+            tracing::warn!(reason, "gave up; answered UNAVAILABLE");
+            count(&config.queue, "gave_up");
+            delivery.ack().await;
+        }
+        Outcome::GaveUp { reason } => {
+            tracing::warn!(reason, "gave up for now; the event is requeued");
+            count(&config.queue, "requeued");
+            delivery.requeue().await;
+        }
+        Outcome::DeadLetter { reason, reply } => {
             // Dead-letter first: by the time the requester hears of the
             // failure, the message is already where an operator can find it.
-            dead_letter(delivery, reason).await;
-            if let Some(reply_to) = &reply_to {
-                let reply = Reply::err(serde_json::to_value(error).unwrap_or_default());
-                send_reply(&publish, reply_to, correlation_id.as_deref(), &reply).await;
+            count(&config.queue, "dead_lettered");
+            delivery
+                .dead_letter(publish, &config.queue, &config.dead_letter_queue, &reason)
+                .await;
+            if let Some(reply) = reply {
+                answer(reply).await;
             }
         }
     }
@@ -194,13 +224,12 @@ async fn run_with_retries(handler: &Handler, message: Message, config: &ServerCo
     loop {
         match handler(message.clone()).await {
             Ok(response) => return Outcome::Reply(Reply::ok(response)),
-            Err(HandlerError::Reply(error)) => {
-                return Outcome::Reply(Reply::err(serde_json::to_value(error).unwrap_or_default()));
-            }
+            Err(HandlerError::Reply(error)) => return Outcome::Reply(error_reply(error)),
             Err(HandlerError::Poison(reason)) => {
+                let error = ServiceError::new(ErrorCode::InvalidArgument, reason.clone());
                 return Outcome::DeadLetter {
-                    error: ServiceError::new(ErrorCode::InvalidArgument, reason.clone()),
                     reason,
+                    reply: Some(error_reply(error)),
                 };
             }
             Err(HandlerError::Transient(reason)) if attempt < config.max_attempts => {
@@ -234,6 +263,11 @@ async fn send_reply(
         // the same answer.
         tracing::warn!(error = %e, "reply could not be published");
     }
+}
+
+/// A structured error as NestJS carries it: the reply's `err`.
+fn error_reply(error: ServiceError) -> Reply {
+    Reply::err(serde_json::to_value(error).unwrap_or_default())
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {
