@@ -306,22 +306,24 @@ fn never_reached(status: &Status) -> bool {
     if status.code() != tonic::Code::Unavailable {
         return false;
     }
-    let mut source = std::error::Error::source(status);
-    while let Some(error) = source {
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            return matches!(
+    use std::io::ErrorKind::*;
+    causes(status)
+        .find_map(|error| error.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| {
+            matches!(
                 io.kind(),
                 ConnectionRefused
                     | TimedOut
                     | HostUnreachable
                     | NetworkUnreachable
                     | AddrNotAvailable
-            );
-        }
-        source = error.source();
-    }
-    false
+            )
+        })
+}
+
+/// The errors under a status, outermost first.
+fn causes(status: &Status) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(std::error::Error::source(status), |error| error.source())
 }
 
 /// A failure of the connection, not an answer from a server: UNAVAILABLE
@@ -339,17 +341,8 @@ fn is_transport(status: &Status) -> bool {
 /// comes from hyper when the connection closed under the call, which is a
 /// broken connection, not a slow one.
 fn is_timeout(status: &Status) -> bool {
-    if status.code() == tonic::Code::DeadlineExceeded {
-        return true;
-    }
-    let mut source = std::error::Error::source(status);
-    while let Some(error) = source {
-        if error.is::<tonic::TimeoutExpired>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
+    status.code() == tonic::Code::DeadlineExceeded
+        || causes(status).any(|error| error.is::<tonic::TimeoutExpired>())
 }
 
 #[cfg(test)]
