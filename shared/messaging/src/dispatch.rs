@@ -3,7 +3,9 @@
 //! Settlement policy (docs/messaging.md):
 //! - handler succeeded, or failed for a business reason: reply, then ack;
 //! - transient failure: retried in place, `max_attempts` in all, with a
-//!   growing delay; when they are exhausted, a request is answered
+//!   growing delay — for a request, only while another run can end before
+//!   its deadline (estimated by the last run); when they are exhausted, a
+//!   request is answered
 //!   UNAVAILABLE and acked (its sender knows, and retries with its key), an
 //!   event is requeued (nobody was told; it waits for the dependency). Only
 //!   messages no retry can fix reach the dead-letter queue;
@@ -20,7 +22,7 @@ use std::{
     any::Any,
     panic::AssertUnwindSafe,
     sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use contracts::{ErrorCode, ServiceError};
@@ -110,7 +112,8 @@ async fn handle(
     };
     let correlation_id = correlation_id.or_else(|| incoming.id.clone());
 
-    if deadline_passed(properties) {
+    let deadline = deadline(properties);
+    if deadline.is_some_and(|d| SystemTime::now() > d) {
         return (Outcome::Expired, correlation_id);
     }
 
@@ -141,7 +144,7 @@ async fn handle(
     // A handler that panics would panic again on every redelivery, and its
     // delivery would never be settled: the panic is caught and the message
     // treated as poison.
-    let run = AssertUnwindSafe(run_with_retries(handler, message, config)).catch_unwind();
+    let run = AssertUnwindSafe(run_with_retries(handler, message, config, deadline)).catch_unwind();
     let outcome = match tracing::Instrument::instrument(run, span).await {
         Ok(outcome) => outcome,
         Err(panic) => Outcome::DeadLetter {
@@ -218,11 +221,19 @@ async fn settle(
     }
 }
 
-async fn run_with_retries(handler: &Handler, message: Message, config: &ServerConfig) -> Outcome {
+/// Runs the handler, retrying transient failures; `deadline` is the
+/// requester's, if it sent one.
+async fn run_with_retries(
+    handler: &Handler,
+    message: Message,
+    config: &ServerConfig,
+    deadline: Option<SystemTime>,
+) -> Outcome {
     let mut delay = config.retry_delay;
     let mut attempt = 1;
     loop {
-        match handler(message.clone()).await {
+        let started = Instant::now();
+        let reason = match handler(message.clone()).await {
             Ok(response) => return Outcome::Reply(Reply::ok(response)),
             Err(HandlerError::Reply(error)) => return Outcome::Reply(error_reply(error)),
             Err(HandlerError::Poison(reason)) => {
@@ -232,20 +243,29 @@ async fn run_with_retries(handler: &Handler, message: Message, config: &ServerCo
                     reply: Some(error_reply(error)),
                 };
             }
-            Err(HandlerError::Transient(reason)) if attempt < config.max_attempts => {
-                tracing::warn!(attempt, reason, "transient failure; retrying");
-                count(&config.queue, "retried");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
-            }
-            Err(HandlerError::Transient(reason)) => {
-                return Outcome::GaveUp {
-                    reason: format!("after {attempt} attempts: {reason}"),
-                };
-            }
+            Err(HandlerError::Transient(reason)) => reason,
+        };
+        // A run that would end after the requester stopped listening only
+        // turns the UNAVAILABLE it could still hear into a 504 that says
+        // less: give up while it listens. A failing run is expected to take
+        // as long as the last one (e.g. the database's acquire timeout).
+        let next_run_ends = delay + started.elapsed();
+        if attempt >= config.max_attempts || misses(deadline, next_run_ends) {
+            return Outcome::GaveUp {
+                reason: format!("after {attempt} attempts: {reason}"),
+            };
         }
+        tracing::warn!(attempt, reason, "transient failure; retrying");
+        count(&config.queue, "retried");
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+        attempt += 1;
     }
+}
+
+/// Whether something ending `after` from now would miss `deadline`.
+fn misses(deadline: Option<SystemTime>, after: Duration) -> bool {
+    deadline.is_some_and(|deadline| SystemTime::now() + after > deadline)
 }
 
 async fn send_reply(
@@ -289,19 +309,18 @@ fn message_id(properties: &BasicProperties, envelope_id: Option<&str>) -> String
         .to_owned()
 }
 
-fn deadline_passed(properties: &BasicProperties) -> bool {
+/// The requester's deadline, from the header our clients send
+/// (milliseconds since the epoch); NestJS clients send none.
+fn deadline(properties: &BasicProperties) -> Option<SystemTime> {
     let Some(AMQPValue::LongLongInt(deadline_ms)) = properties
         .headers()
         .as_ref()
         .and_then(|h| h.inner().get(DEADLINE_HEADER))
     else {
-        return false;
+        return None;
     };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    i128::try_from(now_ms).unwrap_or(i128::MAX) > i128::from(*deadline_ms)
+    let since_epoch = Duration::from_millis(u64::try_from(*deadline_ms).unwrap_or(0));
+    UNIX_EPOCH.checked_add(since_epoch)
 }
 
 /// Counts a settlement (or retry) per queue: `messages_total{queue, outcome}`

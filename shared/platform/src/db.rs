@@ -60,7 +60,12 @@ impl DbConfig {
 }
 
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Shorter than the deadlines of the callers waiting on a query (the
+/// gateway gives user-service 3 s, order-service 5 s): while Postgres is down
+/// (sqlx keeps retrying a refused connection until this passes), the service
+/// that knows what failed answers UNAVAILABLE — a 503 — before its caller
+/// gives up with a 504 that says less.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn connect_and_migrate(config: &DbConfig, migrator: &Migrator) -> anyhow::Result<PgPool> {
     let url = config.url.expose_secret();

@@ -110,6 +110,42 @@ async fn exhausted_retries_answer_unavailable_and_keep_nothing() {
     bus.cleanup().await;
 }
 
+/// A dependency that takes its time to fail (a database's acquire timeout):
+/// the server stops retrying when another run could not end before the
+/// requester's deadline, and answers UNAVAILABLE while it still listens —
+/// not a 504 that says less.
+#[tokio::test]
+async fn retries_stop_in_time_to_answer_unavailable_before_the_deadline() {
+    let mut bus = Bus::new().await;
+    bus.config.max_attempts = 10;
+    bus.config.retry_delay = Duration::from_millis(100);
+    let runs = Counter::default();
+    let counter = runs.clone();
+    bus.start_server(Router::new().route("slow-down", move |_| {
+        let counter = counter.clone();
+        async move {
+            counter.bump();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Err::<Value, _>(HandlerError::Transient("pool timed out".into()))
+        }
+    }));
+    let client = bus.client(Duration::from_secs(2)).await;
+
+    let err = client.send_value("slow-down", json!({})).await.unwrap_err();
+
+    let RpcError::Remote(err) = err else {
+        panic!("the deadline passed first: {err:?}")
+    };
+    assert_eq!(err["code"], "UNAVAILABLE", "{err}");
+    // 400 ms runs 100, 200, 400 ms apart fit three times into 2 s, not ten.
+    assert!(
+        (2..=3).contains(&runs.get()),
+        "{} runs before giving up",
+        runs.get()
+    );
+    bus.cleanup().await;
+}
+
 #[tokio::test]
 async fn an_event_outlasting_its_retries_is_requeued_and_handled_once_the_dependency_is_back() {
     let mut bus = Bus::new().await;
