@@ -11,14 +11,19 @@ default:
 run *cargo_flags: check-deps
     scripts/run.sh {{cargo_flags}}
 
-# Everything CI runs: format check, clippy with -D warnings, unit and integration tests.
-test: check-deps fmt-check lint
+# Everything CI runs: format check, clippy with -D warnings, unit, integration and system tests, then the restart tests.
+test: check-deps fmt-check lint && test-restarts
     DATABASE_URL={{test_database_url}} cargo test --workspace --locked
 
 # Only the system tests (the four binaries as processes), after building the binaries.
-test-system: check-deps
+test-system: check-deps && test-restarts
     cargo build --workspace --bins --locked
     DATABASE_URL={{test_database_url}} cargo test -p system-tests --locked
+
+# The system tests that stop and start this machine's RabbitMQ and Postgres mid-burst: alone, one at a time (anything else using them feels it).
+test-restarts: check-deps
+    cargo build --workspace --bins --locked
+    DATABASE_URL={{test_database_url}} cargo test -p system-tests --test restarts --locked -- --ignored --test-threads=1
 
 # Throughput, latency, CPU and memory of the three workloads, against a floor (docs/benchmarks.md). Release build; installs wrk if missing.
 bench: check-deps

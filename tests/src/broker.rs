@@ -119,7 +119,7 @@ impl System {
 }
 
 /// Runs `rabbitmqctl -q <args>`; its output. Panics when it fails.
-fn rabbitmqctl(args: &[&str]) -> String {
+pub(crate) fn rabbitmqctl(args: &[&str]) -> String {
     let output = std::process::Command::new("rabbitmqctl")
         .arg("-q")
         .args(args)

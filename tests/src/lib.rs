@@ -12,14 +12,18 @@
 //! - [`broker`]: raw publishes, queue depths and dead letters.
 //! - [`client`]: the gateway calls tests make (users, credit, orders).
 //! - [`invariants`]: what must hold once the system is idle.
+//! - [`burst`]: the burst of orders the fault scenarios strike.
+//! - [`servers`]: stopping and starting the machine's RabbitMQ and Postgres.
 
 // A panic is how a test harness reports failure.
 #![allow(clippy::unwrap_used)]
 
 pub mod broker;
+pub mod burst;
 pub mod client;
 pub mod invariants;
 pub mod process;
+pub mod servers;
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -55,6 +59,20 @@ impl Default for Options {
             otlp_endpoint: None,
             env: Vec::new(),
             prefix: "sys",
+        }
+    }
+}
+
+impl Options {
+    /// For bursts a fault strikes: sagas orphaned by a crash are picked up
+    /// within seconds rather than the production default's minute.
+    pub fn for_faults() -> Self {
+        Self {
+            env: vec![
+                ("SAGA_STALE_AFTER".into(), "2s".into()),
+                ("SAGA_RECOVERY_INTERVAL".into(), "1s".into()),
+            ],
+            ..Self::default()
         }
     }
 }

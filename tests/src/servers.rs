@@ -1,0 +1,151 @@
+//! Stopping and starting the machine's shared RabbitMQ and Postgres, for the
+//! serial restart tests (`tests/tests/restarts.rs`). Every system on the
+//! machine feels these, so nothing else may run beside them.
+//!
+//! An [`Outage`] starts its server again when dropped: a failing test still
+//! leaves the servers running.
+
+use std::{
+    net::{SocketAddr, TcpStream},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use crate::{broker::rabbitmqctl, postgres_url};
+
+/// How long a server may take to accept connections again once started.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// `rabbitmqctl stop_app` / `start_app`: the broker's node stays up, the
+    /// broker inside it stops — every connection closed, every port refused.
+    RabbitMq,
+    /// `pg_ctlcluster <version> <cluster> stop` / `start` on the cluster
+    /// listening on the test server's port (fast shutdown: every session
+    /// terminated).
+    Postgres,
+}
+
+/// A server that is down until [`Outage::end`], or the drop.
+#[derive(Debug)]
+#[must_use = "the server stays down until the outage ends"]
+pub struct Outage {
+    server: Server,
+    over: bool,
+}
+
+impl Server {
+    /// Stops the server (returns once it is down).
+    pub async fn stop(self) -> Outage {
+        tokio::task::spawn_blocking(move || self.control("stop"))
+            .await
+            .unwrap();
+        Outage {
+            server: self,
+            over: false,
+        }
+    }
+
+    fn control(self, action: &str) {
+        match self {
+            Self::RabbitMq => {
+                rabbitmqctl(&[&format!("{action}_app")]);
+            }
+            Self::Postgres => {
+                let (version, cluster) = postgres_cluster();
+                run(Command::new("pg_ctlcluster").args([
+                    // Straight to pg_ctl, also where systemd runs the cluster.
+                    "--skip-systemctl-redirect",
+                    &version,
+                    &cluster,
+                    action,
+                ]));
+            }
+        }
+    }
+
+    fn address(self) -> SocketAddr {
+        let port = match self {
+            Self::RabbitMq => 5672,
+            Self::Postgres => postgres_port(),
+        };
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+}
+
+impl Outage {
+    /// Starts the server again; returns once it accepts connections.
+    pub async fn end(mut self) {
+        tokio::task::spawn_blocking(move || self.start())
+            .await
+            .unwrap();
+    }
+
+    fn start(&mut self) {
+        if self.over {
+            return;
+        }
+        self.over = true;
+        self.server.control("start");
+        let address = self.server.address();
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{:?} does not accept connections on {address} {START_TIMEOUT:?} after its start",
+                self.server
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        self.start();
+    }
+}
+
+/// The port of the test Postgres server (`DATABASE_URL`).
+fn postgres_port() -> u16 {
+    let url = postgres_url();
+    let authority = url
+        .split_once("://")
+        .map_or(url.as_str(), |(_, rest)| rest)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    host.rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or(5432)
+}
+
+/// The version and name of the Debian-managed cluster on the test port,
+/// from `pg_lsclusters` (postgresql-common).
+fn postgres_cluster() -> (String, String) {
+    let port = postgres_port().to_string();
+    let listed = run(Command::new("pg_lsclusters").arg("-h"));
+    // version cluster port status owner data-directory log-file
+    listed
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|fields| fields.get(2) == Some(&port.as_str()))
+        .map(|fields| (fields[0].to_owned(), fields[1].to_owned()))
+        .unwrap_or_else(|| panic!("no Postgres cluster on port {port} in pg_lsclusters:\n{listed}"))
+}
+
+/// Runs a command; its output. Panics with its output when it fails.
+fn run(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e} (the restart tests need it on PATH)"));
+    assert!(
+        output.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
