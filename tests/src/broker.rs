@@ -7,6 +7,8 @@ use lapin::{
     types::AMQPValue,
 };
 
+use test_support::rabbitmqctl;
+
 use crate::{Process, System};
 
 /// The header dead letters carry their reason in (messaging::REASON_HEADER).
@@ -116,22 +118,6 @@ impl System {
         let _ = connection.close(200, "bye".into()).await;
         reasons
     }
-}
-
-/// Runs `rabbitmqctl -q <args>`; its output. Panics when it fails.
-pub(crate) fn rabbitmqctl(args: &[&str]) -> String {
-    let output = std::process::Command::new("rabbitmqctl")
-        .arg("-q")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {args:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 async fn open() -> (Connection, Channel) {

@@ -3,7 +3,9 @@
 //! machine feels these, so nothing else may run beside them.
 //!
 //! An [`Outage`] starts its server again when dropped: a failing test still
-//! leaves the servers running.
+//! leaves the servers running. `RABBITMQCTL`, `POSTGRES_STOP` and
+//! `POSTGRES_START` reach servers that are not local Debian packages
+//! (docs/testing.md).
 
 use std::{
     net::{SocketAddr, TcpStream},
@@ -11,7 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{broker::rabbitmqctl, postgres_url};
+use test_support::rabbitmqctl;
+
+use crate::postgres_url;
 
 /// How long a server may take to accept connections again once started.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,7 +27,8 @@ pub enum Server {
     RabbitMq,
     /// `pg_ctlcluster <version> <cluster> stop` / `start` on the cluster
     /// listening on the test server's port (fast shutdown: every session
-    /// terminated).
+    /// terminated); `POSTGRES_STOP` / `POSTGRES_START` replace them with
+    /// shell commands, e.g. `docker compose stop postgres`.
     Postgres,
 }
 
@@ -53,6 +58,11 @@ impl Server {
                 rabbitmqctl(&[&format!("{action}_app")]);
             }
             Self::Postgres => {
+                let configured = format!("POSTGRES_{}", action.to_uppercase());
+                if let Ok(command) = std::env::var(&configured) {
+                    run(Command::new("sh").args(["-c", &command]));
+                    return;
+                }
                 let (version, cluster) = postgres_cluster();
                 run(Command::new("pg_ctlcluster").args([
                     // Straight to pg_ctl, also where systemd runs the cluster.
@@ -67,7 +77,7 @@ impl Server {
 
     fn address(self) -> SocketAddr {
         let port = match self {
-            Self::RabbitMq => 5672,
+            Self::RabbitMq => url_port(&test_support::amqp_url()).unwrap_or(5672),
             Self::Postgres => postgres_port(),
         };
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -109,17 +119,18 @@ impl Drop for Outage {
 
 /// The port of the test Postgres server (`DATABASE_URL`).
 fn postgres_port() -> u16 {
-    let url = postgres_url();
+    url_port(&postgres_url()).unwrap_or(5432)
+}
+
+/// The port in `scheme://user:password@host:port/path?query`, if given.
+fn url_port(url: &str) -> Option<u16> {
     let authority = url
         .split_once("://")
-        .map_or(url.as_str(), |(_, rest)| rest)
+        .map_or(url, |(_, rest)| rest)
         .split(['/', '?'])
-        .next()
-        .unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    host.rsplit_once(':')
-        .and_then(|(_, port)| port.parse().ok())
-        .unwrap_or(5432)
+        .next()?;
+    let host = authority.rsplit('@').next()?;
+    host.rsplit_once(':')?.1.parse().ok()
 }
 
 /// The version and name of the Debian-managed cluster on the test port,

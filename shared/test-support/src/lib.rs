@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`amqp_url`]: the broker tests use.
+//! - [`rabbitmqctl`]: the broker's control tool, for tests that close
+//!   connections or stop the broker.
 //! - [`nestjs`]: real NestJS RabbitMQ peers from `interop/nestjs/`.
 
 // A panic is how a test helper reports failure.
@@ -13,4 +15,26 @@ pub mod nestjs;
 /// `AMQP_URL`, or the local RabbitMQ the README asks for.
 pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Runs `rabbitmqctl -q <args>` and returns its output; panics with the
+/// output when it fails. `RABBITMQCTL` replaces the command for a broker
+/// that is not local, e.g. `docker compose exec -T rabbitmq rabbitmqctl`.
+pub fn rabbitmqctl(args: &[&str]) -> String {
+    let configured = std::env::var("RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into());
+    let mut words = configured.split_whitespace();
+    let program = words.next().unwrap_or("rabbitmqctl");
+    let output = std::process::Command::new(program)
+        .args(words)
+        .arg("-q")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{configured}: {e} (set RABBITMQCTL to reach the broker)"));
+    assert!(
+        output.status.success(),
+        "{configured} {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

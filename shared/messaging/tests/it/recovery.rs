@@ -1,10 +1,12 @@
 //! The broker drops every connection (as on a RabbitMQ restart): in-flight
 //! sends fail at once, and client and server reconnect by themselves.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use messaging::{Router, RpcError};
 use serde_json::{Value, json};
+
+use test_support::rabbitmqctl;
 
 use crate::helpers::Bus;
 
@@ -39,15 +41,6 @@ impl Drop for Vhost {
     fn drop(&mut self) {
         rabbitmqctl(&["delete_vhost", &self.0]);
     }
-}
-
-fn rabbitmqctl(args: &[&str]) {
-    let status = Command::new("rabbitmqctl")
-        .arg("-q")
-        .args(args)
-        .status()
-        .expect("rabbitmqctl must be on PATH");
-    assert!(status.success(), "rabbitmqctl {args:?} failed");
 }
 
 #[tokio::test]
