@@ -32,6 +32,21 @@ impl System {
         user_id
     }
 
+    /// `GET /users/{id}`: the status and the content type of the answer.
+    pub async fn get_user(&self, id: &str) -> (u16, Option<String>) {
+        let response = self
+            .http
+            .get(self.url(&format!("/users/{id}")))
+            .send()
+            .await
+            .unwrap();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), content_type)
+    }
+
     /// `POST /orders`: the status and the body (an order or a problem).
     pub async fn place_order(&self, user_id: &str, sku: &str, quantity: u32) -> (u16, Value) {
         self.client().place_order(user_id, sku, quantity).await

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use test_support::rabbitmqctl;
+use test_support::{output, rabbitmqctl};
 
 use crate::postgres_url;
 
@@ -60,11 +60,11 @@ impl Server {
             Self::Postgres => {
                 let configured = format!("POSTGRES_{}", action.to_uppercase());
                 if let Ok(command) = std::env::var(&configured) {
-                    run(Command::new("sh").args(["-c", &command]));
+                    output(Command::new("sh").args(["-c", &command]));
                     return;
                 }
                 let (version, cluster) = postgres_cluster();
-                run(Command::new("pg_ctlcluster").args([
+                output(Command::new("pg_ctlcluster").args([
                     // Straight to pg_ctl, also where systemd runs the cluster.
                     "--skip-systemctl-redirect",
                     &version,
@@ -137,7 +137,7 @@ fn url_port(url: &str) -> Option<u16> {
 /// from `pg_lsclusters` (postgresql-common).
 fn postgres_cluster() -> (String, String) {
     let port = postgres_port().to_string();
-    let listed = run(Command::new("pg_lsclusters").arg("-h"));
+    let listed = output(Command::new("pg_lsclusters").arg("-h"));
     // version cluster port status owner data-directory log-file
     listed
         .lines()
@@ -145,18 +145,4 @@ fn postgres_cluster() -> (String, String) {
         .find(|fields| fields.get(2) == Some(&port.as_str()))
         .map(|fields| (fields[0].to_owned(), fields[1].to_owned()))
         .unwrap_or_else(|| panic!("no Postgres cluster on port {port} in pg_lsclusters:\n{listed}"))
-}
-
-/// Runs a command; its output. Panics with its output when it fails.
-fn run(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e} (the restart tests need it on PATH)"));
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -51,15 +51,8 @@ async fn restart_mid_burst(server: Server) {
     let outage = server.stop().await;
     let stopped = Instant::now();
     // A read while the server is away: a clear answer, fast.
-    let user = burst.users()[0].clone();
-    let response = system
-        .http
-        .get(system.url(&format!("/users/{user}")))
-        .send()
-        .await
-        .unwrap();
-    let read = (response.status().as_u16(), stopped.elapsed());
-    let content_type = response.headers().get("content-type").cloned();
+    let (status, content_type) = system.get_user(&burst.users()[0]).await;
+    let read = (status, stopped.elapsed());
     tokio::time::sleep(DOWN.saturating_sub(stopped.elapsed())).await;
     outage.end().await;
     let restarted = Instant::now();
@@ -98,8 +91,8 @@ async fn restart_mid_burst(server: Server) {
     );
     if read.0 == 503 {
         assert_eq!(
-            content_type.unwrap(),
-            "application/problem+json",
+            content_type.as_deref(),
+            Some("application/problem+json"),
             "the 503's body"
         );
     }

@@ -3,8 +3,8 @@
 //!
 //! # Layout
 //! - [`amqp_url`]: the broker tests use.
-//! - [`rabbitmqctl`]: the broker's control tool, for tests that close
-//!   connections or stop the broker.
+//! - [`rabbitmqctl`], [`output`]: the broker's control tool (for tests that
+//!   close connections or stop the broker), and any other command.
 //! - [`nestjs`]: real NestJS RabbitMQ peers from `interop/nestjs/`.
 
 // A panic is how a test helper reports failure.
@@ -23,16 +23,20 @@ pub fn amqp_url() -> String {
 pub fn rabbitmqctl(args: &[&str]) -> String {
     let configured = std::env::var("RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into());
     let mut words = configured.split_whitespace();
-    let program = words.next().unwrap_or("rabbitmqctl");
-    let output = std::process::Command::new(program)
-        .args(words)
-        .arg("-q")
-        .args(args)
+    let mut command = std::process::Command::new(words.next().unwrap_or("rabbitmqctl"));
+    command.args(words).arg("-q").args(args);
+    output(&mut command)
+}
+
+/// Runs `command` and returns its standard output; panics with everything
+/// it printed when it cannot start or fails.
+pub fn output(command: &mut std::process::Command) -> String {
+    let output = command
         .output()
-        .unwrap_or_else(|e| panic!("{configured}: {e} (set RABBITMQCTL to reach the broker)"));
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(
         output.status.success(),
-        "{configured} {args:?}: {}{}",
+        "{command:?}: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

@@ -34,17 +34,8 @@ async fn database_cut_off_answers_503_fast_and_recovers_without_restart() {
     set_outage(&server, &databases, true).await;
 
     let started = Instant::now();
-    let response = system
-        .http
-        .get(system.url(&format!("/users/{user}")))
-        .send()
-        .await
-        .unwrap();
-    let read = (response.status().as_u16(), started.elapsed());
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, content_type) = system.get_user(&user).await;
+    let read = (status, started.elapsed());
     let started = Instant::now();
     let (order_status, order_body) = system.place_order(&user, "STICKER-PACK", 1).await;
     let order = (order_status, started.elapsed());
