@@ -12,7 +12,11 @@
 //! - oversized or unparseable body, no handler, a handler calling it
 //!   poison, or a handler that panicked:
 //!   dead-letter with the reason, then reply an error if one is expected;
-//! - a request whose deadline passed while it waited: ack without running it.
+//! - a request whose deadline passed while it waited: ack without running it;
+//! - a redelivery (the consumer died or lost its connection while handling
+//!   it): requeued with its count of redeliveries, unrun; past
+//!   `max_redeliveries`, dead-lettered — a message that crashes every
+//!   consumer must not loop forever.
 //!
 //! Replies are published before the ack: a crash between the two redelivers
 //! the request, and idempotent handlers answer it again harmlessly. Acking
@@ -34,7 +38,7 @@ use crate::{
     client::DEADLINE_HEADER,
     publish::publish_confirmed,
     server::{Context, Handler, HandlerError, Message, ServerConfig},
-    settle::Unsettled,
+    settle::{REDELIVERIES_HEADER, Unsettled},
     wire::{self, Incoming, NO_MESSAGE_HANDLER, Reply},
 };
 
@@ -51,6 +55,10 @@ enum Outcome {
     },
     /// A request dequeued after its deadline: the client has its 504.
     Expired,
+    /// Delivered before and never settled: back to the queue, counted.
+    Redelivered {
+        redeliveries: u32,
+    },
 }
 
 pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: Channel) {
@@ -97,6 +105,25 @@ async fn handle(
         let reply = Some(error_reply(error));
         return (Outcome::DeadLetter { reason, reply }, correlation_id);
     }
+    let redeliveries = redeliveries(properties);
+    if redelivered {
+        // Its consumer died or lost its connection while handling it. Maybe
+        // this message is what kills it (an abort, the OOM killer: nothing a
+        // catch_unwind sees), so it is not run now: a copy carrying the count
+        // goes to the back of the queue, and once the count passes the limit
+        // the message is dead-lettered. Before parsing, which may be the
+        // crash.
+        let redeliveries = redeliveries + 1;
+        if redeliveries > config.max_redeliveries {
+            let reason = format!(
+                "delivered {redeliveries} times and never settled: it may crash its consumer"
+            );
+            let error = ServiceError::new(ErrorCode::Internal, "internal error");
+            let reply = Some(error_reply(error));
+            return (Outcome::DeadLetter { reason, reply }, correlation_id);
+        }
+        return (Outcome::Redelivered { redeliveries }, correlation_id);
+    }
     let incoming: Incoming = match serde_json::from_slice(delivery.body()) {
         Ok(incoming) => incoming,
         Err(e) => {
@@ -129,14 +156,14 @@ async fn handle(
     let message = Message {
         data: incoming.data,
         message_id: message_id(properties, incoming.id.as_deref()),
-        redelivered,
+        redelivered: redeliveries > 0,
     };
     // One span per delivery, a child of the sender's span when the message
     // carries a trace context.
     let span = tracing::info_span!(
         "message",
         pattern = %route,
-        redelivered,
+        redeliveries,
         trace_id = tracing::field::Empty
     );
     crate::trace::set_parent(&span, properties.headers().as_ref());
@@ -205,7 +232,16 @@ async fn settle(
         Outcome::GaveUp { reason } => {
             tracing::warn!(reason, "gave up for now; the event is requeued");
             count(&config.queue, "requeued");
-            delivery.requeue().await;
+            let redeliveries = redeliveries(delivery.properties());
+            delivery.requeue(publish, &config.queue, redeliveries).await;
+        }
+        Outcome::Redelivered { redeliveries } => {
+            tracing::warn!(
+                redeliveries,
+                "redelivered unsettled; requeued with its count"
+            );
+            count(&config.queue, "redelivered");
+            delivery.requeue(publish, &config.queue, redeliveries).await;
         }
         Outcome::DeadLetter { reason, reply } => {
             // Dead-letter first: by the time the requester hears of the
@@ -321,6 +357,18 @@ fn deadline(properties: &BasicProperties) -> Option<SystemTime> {
     };
     let since_epoch = Duration::from_millis(u64::try_from(*deadline_ms).unwrap_or(0));
     UNIX_EPOCH.checked_add(since_epoch)
+}
+
+/// How often the message was delivered and never settled, by its header.
+fn redeliveries(properties: &BasicProperties) -> u32 {
+    match properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(REDELIVERIES_HEADER))
+    {
+        Some(AMQPValue::LongUInt(n)) => *n,
+        _ => 0,
+    }
 }
 
 /// Counts a settlement (or retry) per queue: `messages_total{queue, outcome}`

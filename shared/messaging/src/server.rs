@@ -32,7 +32,8 @@ pub struct Message {
     /// `id`, else the `correlation_id`; empty for an event that has none.
     /// Handlers use it to make their work idempotent.
     pub message_id: String,
-    /// Set by the broker when this message was delivered before and not acked.
+    /// This message was delivered before and never settled (its consumer
+    /// died or lost its connection): work it started may be done already.
     pub redelivered: bool,
 }
 
@@ -143,6 +144,10 @@ pub struct ServerConfig {
     /// Runs of a handler failing transiently before a request is answered
     /// UNAVAILABLE or an event requeued.
     pub max_attempts: u32,
+    /// Deliveries of one message that may end unsettled — its consumer died
+    /// or lost its connection — before it is dead-lettered as the likely
+    /// cause (docs/messaging.md).
+    pub max_redeliveries: u32,
     /// Largest body handled; a bigger one is dead-lettered unparsed. No
     /// request or event of ours comes near it; it stops one sender from
     /// making a consumer parse megabytes of JSON.
@@ -196,6 +201,7 @@ impl ServerConfig {
             queue,
             prefetch: 10,
             max_attempts: 3,
+            max_redeliveries: 5,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             retry_delay: Duration::from_millis(100),
             grace_period: Duration::from_secs(10),
@@ -316,6 +322,23 @@ impl Session {
             ));
         }
         in_flight.close();
+        if !shutdown.is_cancelled() {
+            // The consumer is gone (connection lost, or the broker cancelled
+            // it), and the broker is already redelivering its unacked
+            // deliveries: waiting for their handlers would only keep this
+            // service from consuming. They finish in the background (acks on
+            // a dead channel fail harmlessly), then the old connection closes.
+            tracing::warn!(
+                in_flight = in_flight.len(),
+                "consumer lost with deliveries in flight; reconnecting now"
+            );
+            let grace_period = context.config.grace_period;
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(grace_period, in_flight.wait()).await;
+                let _ = self.connection.close(200, "consumer lost".into()).await;
+            });
+            return;
+        }
         tracing::info!(
             in_flight = in_flight.len(),
             "stopped taking deliveries; finishing those in flight"

@@ -1,7 +1,7 @@
-//! A delivery that must be settled exactly once: acked, requeued, or
-//! dead-lettered (published to the dead-letter queue, confirmed, then
-//! acked). Each consumes
-//! the value, so settling twice does not compile; dropping it unsettled is
+//! A delivery that must be settled exactly once: acked, requeued (a copy
+//! published to the tail of its queue, confirmed, then the original acked),
+//! or dead-lettered (the same, to the dead-letter queue). Each consumes the
+//! value, so settling twice does not compile; dropping it unsettled is
 //! logged, and the broker redelivers it when the channel closes.
 
 use lapin::{
@@ -17,6 +17,10 @@ use crate::publish::publish_confirmed;
 pub const REASON_HEADER: &str = "x-dead-letter-reason";
 /// Header naming the queue a dead-lettered message came from.
 pub const ORIGINAL_QUEUE_HEADER: &str = "x-original-queue";
+/// Header counting the times a message was delivered and never settled —
+/// its consumer died or lost its connection while handling it. Classic
+/// queues keep no such count, so the message carries it (dispatch.rs).
+pub const REDELIVERIES_HEADER: &str = "x-redeliveries";
 
 #[derive(Debug)]
 pub(crate) struct Unsettled {
@@ -53,30 +57,28 @@ impl Unsettled {
         }
     }
 
-    /// Gives the message back to the queue, to be delivered again.
-    pub(crate) async fn requeue(mut self) {
-        self.settled = true;
-        let requeue = BasicNackOptions {
-            requeue: true,
-            ..BasicNackOptions::default()
-        };
-        if let Err(e) = self.acker.nack(requeue).await {
-            // The channel is gone: the broker requeues it anyway.
-            tracing::warn!(error = %e, "requeue failed; the message will be redelivered");
-        }
+    /// Gives the message back to the tail of `queue` with `redeliveries` in
+    /// its headers. A copy, not a `basic.nack` requeue: that would flag it
+    /// redelivered, which counts as a consumer dying on it.
+    pub(crate) async fn requeue(self, publisher: &Channel, queue: &str, redeliveries: u32) {
+        let mut headers = self.properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            REDELIVERIES_HEADER.into(),
+            AMQPValue::LongUInt(redeliveries),
+        );
+        let properties = self.properties.clone().with_headers(headers);
+        self.move_to(publisher, queue, properties).await;
     }
 
     /// Moves the message to `dead_letter_queue` with the reason in its
-    /// headers. The original is acked only once the broker confirmed the
-    /// copy; if the copy fails, the original is requeued, never lost.
+    /// headers.
     pub(crate) async fn dead_letter(
-        mut self,
+        self,
         publisher: &Channel,
         source_queue: &str,
         dead_letter_queue: &str,
         reason: &str,
     ) {
-        self.settled = true;
         tracing::warn!(queue = source_queue, reason, "dead-lettering a message");
         let mut headers = self.properties.headers().clone().unwrap_or_default();
         headers.insert(REASON_HEADER.into(), AMQPValue::LongString(reason.into()));
@@ -85,14 +87,22 @@ impl Unsettled {
             AMQPValue::LongString(source_queue.into()),
         );
         let properties = dead_letter_properties(&self.properties, headers);
-        match publish_confirmed(publisher, dead_letter_queue, &self.body, properties).await {
+        self.move_to(publisher, dead_letter_queue, properties).await;
+    }
+
+    /// Publishes a copy to `queue`; acks the original only once the broker
+    /// confirmed the copy. If the copy fails, the original goes back to the
+    /// broker (`basic.nack` requeue), never lost.
+    async fn move_to(mut self, publisher: &Channel, queue: &str, properties: BasicProperties) {
+        self.settled = true;
+        match publish_confirmed(publisher, queue, &self.body, properties).await {
             Ok(()) => {
                 if let Err(e) = self.acker.ack(BasicAckOptions::default()).await {
-                    tracing::warn!(error = %e, "ack after dead-lettering failed; a copy may be redelivered");
+                    tracing::warn!(error = %e, "ack after moving a message failed; a copy may be redelivered");
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot dead-letter; requeueing the original");
+                tracing::error!(error = %e, queue, "cannot move a message; requeueing the original");
                 let requeue = BasicNackOptions {
                     requeue: true,
                     ..BasicNackOptions::default()
