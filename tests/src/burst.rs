@@ -137,6 +137,17 @@ impl Burst {
         system.wait_settled(Duration::from_secs(30)).await;
         let report = report(system, &answers, settling.elapsed());
 
+        // "Outcome unknown" is a 503 or a 504, never an error of ours.
+        let odd: Vec<_> = answers
+            .iter()
+            .filter(|a| a.unknown.iter().any(|s| ![503, 504].contains(s)))
+            .map(|a| (&a.key, &a.unknown))
+            .collect();
+        assert!(
+            odd.is_empty(),
+            "answered other than 503/504 before the outcome: {odd:?}\n{}",
+            system.logs_hint()
+        );
         let orders_db = system.db("orders").await;
         for answer in &answers {
             let id = answer.order_id().unwrap_or_else(|| {
