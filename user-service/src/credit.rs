@@ -6,7 +6,8 @@
 //! (the row lock serialises concurrent changes to one user, and the
 //! condition refuses an overdraft), insert the entry. Two concurrent calls
 //! with one key both reach the insert; the unique key lets one win, and the
-//! other rolls back and answers as a retry.
+//! other rolls back and answers as a retry. A refund that comes before its
+//! debit voids the debit's key, so the debit can no longer land.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -73,10 +74,35 @@ pub async fn debit(pool: &PgPool, user: Uuid, amount_cents: i64, key: &str) -> R
     apply(pool, user, Kind::Debit, amount_cents, &debit_key(key)).await
 }
 
-/// Gives back what the debit keyed `debit_key` took, at most once; a no-op
-/// when no such debit exists.
+/// Gives back what the debit keyed `debit_key` took, at most once. When no
+/// such debit exists, voids its key: the debit may still be on its way (the
+/// saga compensates when it could not learn the debit's outcome, and a
+/// delayed call can land after that), and it must then be refused, not
+/// charged for an order already rejected. Debit and void race for the same
+/// unique key, so exactly one of them wins.
 pub async fn refund(pool: &PgPool, user: Uuid, debit_key: &str) -> Result<i64, Error> {
     let debit_key = self::debit_key(debit_key);
+    let voided: Result<Option<Uuid>, sqlx::Error> = sqlx::query_scalar(
+        "INSERT INTO credit_entries (id, user_id, kind, amount_cents, idempotency_key)
+         VALUES ($1, $2, 'void', 0, $3)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user)
+    .bind(&debit_key)
+    .fetch_optional(pool)
+    .await;
+    match voided {
+        // Nothing was taken, and now nothing will be.
+        Ok(Some(_)) => return balance(pool, user).await,
+        Ok(None) => {}
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some(USER_FOREIGN_KEY) => {
+            return Err(Error::NotFound(user));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // The key is taken: by the debit (refund it, once), or by an earlier void.
     let debited: Option<(i64,)> = sqlx::query_as(
         "SELECT amount_cents FROM credit_entries WHERE idempotency_key = $1 AND user_id = $2 AND kind = 'debit'",
     )
@@ -189,6 +215,9 @@ async fn replay(
     match existing {
         Some(entry) if entry == (user, kind.as_str().to_owned(), amount) => {
             balance(pool, user).await
+        }
+        Some((_, existing_kind, _)) if kind == Kind::Debit && existing_kind == "void" => {
+            Err(Error::DebitVoided)
         }
         _ => Err(Error::IdempotencyKeyReused),
     }

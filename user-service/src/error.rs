@@ -26,6 +26,8 @@ pub enum Error {
     },
     #[error("this idempotency key was already used for a different credit change")]
     IdempotencyKeyReused,
+    #[error("this debit was cancelled by its refund before it arrived; nothing was charged")]
+    DebitVoided,
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -69,7 +71,7 @@ impl From<Error> for Status {
             }
             Error::NotFound(_) => Status::not_found(e.to_string()),
             Error::EmailTaken(_) => Status::already_exists(e.to_string()),
-            Error::InsufficientCredit { .. } | Error::IdempotencyKeyReused => {
+            Error::InsufficientCredit { .. } | Error::IdempotencyKeyReused | Error::DebitVoided => {
                 Status::failed_precondition(e.to_string())
             }
             Error::Unavailable(source) => {

@@ -132,7 +132,7 @@ async fn a_retried_debit_charges_once_even_when_the_retries_race(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
-async fn a_refund_returns_a_debit_once_and_is_a_no_op_without_one(pool: PgPool) {
+async fn a_refund_returns_a_debit_once_and_voids_one_that_has_not_arrived(pool: PgPool) {
     let mut app = TestApp::spawn(pool.clone()).await;
     let id = user(&mut app).await;
     app.users.top_up(change(&id, 2_000, "")).await.unwrap();
@@ -161,6 +161,21 @@ async fn a_refund_returns_a_debit_once_and_is_a_no_op_without_one(pool: PgPool) 
         .unwrap()
         .into_inner();
 
+    // The saga gave up on the debit of order-2 and refunded it before the
+    // debit, delayed on its way, arrived: it must not charge now.
+    let late = app
+        .users
+        .debit(change(&id, 500, "order-2"))
+        .await
+        .unwrap_err();
+    let balance = app
+        .users
+        .find_one(pb::UserById { id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .balance_cents;
+
     assert_eq!(
         (
             first.balance_cents,
@@ -169,6 +184,9 @@ async fn a_refund_returns_a_debit_once_and_is_a_no_op_without_one(pool: PgPool) 
         ),
         (2_000, 2_000, 2_000)
     );
+    assert_eq!(late.code(), Code::FailedPrecondition, "{late:?}");
+    assert!(late.message().contains("cancelled"), "{late:?}");
+    assert_eq!(balance, 2_000, "the late debit took credit");
     assert_ledger_balances(&pool).await;
 }
 
