@@ -15,15 +15,16 @@ run *cargo_flags: check-deps
 test: check-deps fmt-check lint && test-restarts
     DATABASE_URL={{test_database_url}} cargo test --workspace --locked
 
-# Only the system tests (the four binaries as processes), after building the binaries.
+# Only the system tests (the four binaries as processes), then the restart tests.
 test-system: check-deps && test-restarts
     cargo build --workspace --bins --locked
     DATABASE_URL={{test_database_url}} cargo test -p system-tests --locked
 
+# (`--workspace`: the feature set `just test` builds with, so after it nothing is rebuilt.)
 # The system tests that stop and start this machine's RabbitMQ and Postgres mid-burst: alone, one at a time (anything else using them feels it).
 test-restarts: check-deps
-    cargo build --workspace --bins --locked
-    DATABASE_URL={{test_database_url}} cargo test -p system-tests --test restarts --locked -- --ignored --test-threads=1
+    cargo test --workspace --locked --no-run
+    DATABASE_URL={{test_database_url}} cargo test --workspace --locked --test restarts -- --ignored --test-threads=1
 
 # Throughput, latency, CPU and memory of the three workloads, against a floor (docs/benchmarks.md). Release build; installs wrk if missing.
 bench: check-deps
