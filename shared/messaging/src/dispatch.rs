@@ -22,23 +22,24 @@
 //! the request, and idempotent handlers answer it again harmlessly. Acking
 //! first would lose the answer instead.
 
-use std::{
-    any::Any,
-    panic::AssertUnwindSafe,
-    sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+mod headers;
+mod retry;
+
+use std::{any::Any, panic::AssertUnwindSafe, sync::Arc, time::SystemTime};
 
 use contracts::{ErrorCode, ServiceError};
 use futures_util::FutureExt;
-use lapin::{BasicProperties, Channel, message::Delivery, types::AMQPValue};
+use lapin::{BasicProperties, Channel, message::Delivery};
 use serde_json::Value;
 
+use self::{
+    headers::{deadline, message_id, redeliveries},
+    retry::run_with_retries,
+};
 use crate::{
-    client::DEADLINE_HEADER,
     publish::publish_confirmed,
-    server::{Context, Handler, HandlerError, Message, ServerConfig},
-    settle::{REDELIVERIES_HEADER, Unsettled},
+    server::{Context, Message, ServerConfig},
+    settle::Unsettled,
     wire::{self, Incoming, NO_MESSAGE_HANDLER, Reply},
 };
 
@@ -257,53 +258,6 @@ async fn settle(
     }
 }
 
-/// Runs the handler, retrying transient failures; `deadline` is the
-/// requester's, if it sent one.
-async fn run_with_retries(
-    handler: &Handler,
-    message: Message,
-    config: &ServerConfig,
-    deadline: Option<SystemTime>,
-) -> Outcome {
-    let mut delay = config.retry_delay;
-    let mut attempt = 1;
-    loop {
-        let started = Instant::now();
-        let reason = match handler(message.clone()).await {
-            Ok(response) => return Outcome::Reply(Reply::ok(response)),
-            Err(HandlerError::Reply(error)) => return Outcome::Reply(error_reply(error)),
-            Err(HandlerError::Poison(reason)) => {
-                let error = ServiceError::new(ErrorCode::InvalidArgument, reason.clone());
-                return Outcome::DeadLetter {
-                    reason,
-                    reply: Some(error_reply(error)),
-                };
-            }
-            Err(HandlerError::Transient(reason)) => reason,
-        };
-        // A run that would end after the requester stopped listening only
-        // turns the UNAVAILABLE it could still hear into a 504 that says
-        // less: give up while it listens. A failing run is expected to take
-        // as long as the last one (e.g. the database's acquire timeout).
-        let next_run_ends = delay + started.elapsed();
-        if attempt >= config.max_attempts || misses(deadline, next_run_ends) {
-            return Outcome::GaveUp {
-                reason: format!("after {attempt} attempts: {reason}"),
-            };
-        }
-        tracing::warn!(attempt, reason, "transient failure; retrying");
-        count(&config.queue, "retried");
-        tokio::time::sleep(delay).await;
-        delay *= 2;
-        attempt += 1;
-    }
-}
-
-/// Whether something ending `after` from now would miss `deadline`.
-fn misses(deadline: Option<SystemTime>, after: Duration) -> bool {
-    deadline.is_some_and(|deadline| SystemTime::now() + after > deadline)
-}
-
 async fn send_reply(
     publish: &Channel,
     reply_to: &str,
@@ -332,43 +286,6 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)")
-}
-
-fn message_id(properties: &BasicProperties, envelope_id: Option<&str>) -> String {
-    properties
-        .message_id()
-        .as_ref()
-        .map(|s| s.as_str())
-        .or(envelope_id)
-        .or_else(|| properties.correlation_id().as_ref().map(|s| s.as_str()))
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The requester's deadline, from the header our clients send
-/// (milliseconds since the epoch); NestJS clients send none.
-fn deadline(properties: &BasicProperties) -> Option<SystemTime> {
-    let Some(AMQPValue::LongLongInt(deadline_ms)) = properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get(DEADLINE_HEADER))
-    else {
-        return None;
-    };
-    let since_epoch = Duration::from_millis(u64::try_from(*deadline_ms).unwrap_or(0));
-    UNIX_EPOCH.checked_add(since_epoch)
-}
-
-/// How often the message was delivered and never settled, by its header.
-fn redeliveries(properties: &BasicProperties) -> u32 {
-    match properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get(REDELIVERIES_HEADER))
-    {
-        Some(AMQPValue::LongUInt(n)) => *n,
-        _ => 0,
-    }
 }
 
 /// Counts a settlement (or retry) per queue: `messages_total{queue, outcome}`

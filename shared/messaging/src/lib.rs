@@ -15,7 +15,8 @@
 //! - [`wire`]: envelopes and pattern routing, NestJS byte for byte.
 //! - [`client`]: the [`RpcClient`]; `supervisor`: its connection and replies.
 //! - [`server`]: [`serve`], [`Router`], [`HandlerError`].
-//! - `dispatch`: handling and settling one delivery.
+//! - `dispatch`: handling and settling one delivery (`retry`: running its
+//!   handler; `headers`: what its properties say).
 //! - `settle`: the exactly-once settlement of a delivery.
 //! - `trace`: W3C trace context in AMQP headers.
 //! - `outbox` (feature `outbox`): the transactional outbox and its relay.
