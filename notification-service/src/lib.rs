@@ -43,9 +43,10 @@ impl From<Error> for HandlerError {
                 contracts::ErrorCode::InvalidArgument,
                 reason,
             )),
-            // Postgres down or restarting: retried, then requeued until it
-            // is back — an event nobody else knows of must not be parked.
-            Error::Database(e) if platform::db::is_unavailable(&e) => {
+            // Postgres down or restarting (or a deadlock it broke): retried,
+            // then requeued until it is back — an event nobody else knows of
+            // must not be parked.
+            Error::Database(e) if platform::db::is_transient(&e) => {
                 HandlerError::Transient(e.to_string())
             }
             // Any other database error will not go away by retrying.

@@ -65,8 +65,10 @@ impl From<Error> for HandlerError {
                     .with_detail("order_id", order_id.to_string())
                     .with_detail("order_status", "pending"),
             ),
-            Error::Database(source) if platform::db::is_unavailable(source) => {
-                HandlerError::Transient(format!("database unavailable: {source}"))
+            // Postgres away, or a deadlock it broke by aborting us: run
+            // again (a replayed order is then found by its key).
+            Error::Database(source) if platform::db::is_transient(source) => {
+                HandlerError::Transient(format!("database: {source}"))
             }
             Error::Database(source) => {
                 // Logged here, once; the reply carries no SQL.

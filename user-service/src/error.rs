@@ -28,7 +28,7 @@ pub enum Error {
     IdempotencyKeyReused,
     #[error("this debit was cancelled by its refund before it arrived; nothing was charged")]
     DebitVoided,
-    #[error("the database is unavailable")]
+    #[error("the database is unavailable or busy; try again")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
     Internal(#[source] sqlx::Error),
@@ -45,10 +45,11 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     /// Sorts database failures into "try again later" and "bug". Connection
-    /// and pool failures mean Postgres is down or overloaded: UNAVAILABLE
+    /// and pool failures mean Postgres is down or overloaded, and a deadlock
+    /// or serialization failure that it aborted us to break: UNAVAILABLE
     /// tells clients that a retry may succeed.
     fn from(e: sqlx::Error) -> Self {
-        if platform::db::is_unavailable(&e) {
+        if platform::db::is_transient(&e) {
             Self::Unavailable(e)
         } else {
             Self::Internal(e)

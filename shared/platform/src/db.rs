@@ -158,9 +158,45 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether retrying the same work may succeed: the database is
+/// [unavailable](is_unavailable), or it aborted this transaction to let a
+/// concurrent one through — a deadlock (40P01) or a serialization failure
+/// (40001). Postgres expects the client to run such a transaction again;
+/// answering it as a bug would turn a moment's contention into a 500.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    is_unavailable(e)
+        || matches!(e, sqlx::Error::Database(db)
+            if db.code().is_some_and(|code| code == "40P01" || code == "40001"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The error Postgres sends for `sqlstate`, raised for real.
+    async fn raised(sqlstate: &str) -> sqlx::Error {
+        let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+            "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
+        });
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let raise = format!("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '{sqlstate}'; END $$");
+        sqlx::query(&raise).execute(&pool).await.unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn deadlocks_and_serialization_failures_are_transient_not_unavailable() {
+        for sqlstate in ["40P01", "40001"] {
+            let e = raised(sqlstate).await;
+            assert!(is_transient(&e), "{sqlstate}: {e}");
+            assert!(!is_unavailable(&e), "{sqlstate}: {e}");
+        }
+        for sqlstate in ["57P01", "08006"] {
+            let e = raised(sqlstate).await;
+            assert!(is_transient(&e) && is_unavailable(&e), "{sqlstate}: {e}");
+        }
+        let e = raised("23505").await;
+        assert!(!is_transient(&e), "a unique violation is not retried: {e}");
+    }
 
     #[test]
     fn connection_failures_are_unavailable_and_query_errors_are_not() {
