@@ -234,13 +234,33 @@ pub fn log_dir(system: &str) -> PathBuf {
         .join(system)
 }
 
-/// A port free right now. The child binds it a moment later; another process
-/// taking it in between is unlikely on a test machine, and fails loudly.
+/// A port for a child to listen on: free now, and not one the kernel will
+/// hand out meanwhile. Asking the kernel (`bind` to port 0) and releasing the
+/// port raced: before the child bound it, the kernel could give the same
+/// port to another test's `bind(0)` or to an outgoing connection's local
+/// end, and the child failed with "address in use" (seen in CI). So ports
+/// come from below the kernel's ephemeral range (32768–60999 by default),
+/// one after another — never the same twice in this test process — from a
+/// start that differs per process, skipping any that is taken.
 pub fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            ^ std::process::id().wrapping_mul(2_654_435_761);
+        std::sync::atomic::AtomicU32::new(seed % COUNT)
+    });
+    for _ in 0..COUNT {
+        let offset = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % COUNT;
+        let port = u16::try_from(FIRST + offset).unwrap();
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr().unwrap();
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + COUNT);
 }
 
 impl Drop for Process {
