@@ -23,7 +23,11 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::{System, client::Client, invariants::Stock};
+use crate::{
+    System,
+    client::Client,
+    invariants::{Stock, scalar},
+};
 
 pub const ORDERS: usize = 500;
 pub const CLIENTS: usize = 32;
@@ -184,10 +188,7 @@ impl Burst {
                 answer.key, answer.status, answer.body
             );
         }
-        let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
-            .fetch_one(&orders_db)
-            .await
-            .unwrap();
+        let recorded = scalar(&orders_db, "SELECT count(*) FROM orders").await;
         assert_eq!(
             recorded,
             i64::try_from(ORDERS).unwrap(),

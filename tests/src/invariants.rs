@@ -188,7 +188,8 @@ impl System {
 
 const UNPUBLISHED: &str = "SELECT count(*) FROM outbox WHERE published_at IS NULL";
 
-async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+/// One number from the database: `SELECT count(*) …` and the like.
+pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 

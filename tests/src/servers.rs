@@ -10,6 +10,7 @@
 use std::{
     net::{SocketAddr, TcpStream},
     process::Command,
+    str::FromStr,
     time::{Duration, Instant},
 };
 
@@ -77,7 +78,7 @@ impl Server {
 
     fn address(self) -> SocketAddr {
         let port = match self {
-            Self::RabbitMq => url_port(&test_support::amqp_url()).unwrap_or(5672),
+            Self::RabbitMq => rabbitmq_port(),
             Self::Postgres => postgres_port(),
         };
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -117,20 +118,19 @@ impl Drop for Outage {
     }
 }
 
-/// The port of the test Postgres server (`DATABASE_URL`).
+/// The port of the test Postgres server (`DATABASE_URL`), as sqlx reads it.
 fn postgres_port() -> u16 {
-    url_port(&postgres_url()).unwrap_or(5432)
+    sqlx::postgres::PgConnectOptions::from_str(&postgres_url())
+        .unwrap()
+        .get_port()
 }
 
-/// The port in `scheme://user:password@host:port/path?query`, if given.
-fn url_port(url: &str) -> Option<u16> {
-    let authority = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', '?'])
-        .next()?;
-    let host = authority.rsplit('@').next()?;
-    host.rsplit_once(':')?.1.parse().ok()
+/// The port of the test broker (`AMQP_URL`), as lapin reads it.
+fn rabbitmq_port() -> u16 {
+    lapin::uri::AMQPUri::from_str(&test_support::amqp_url())
+        .unwrap()
+        .authority
+        .port
 }
 
 /// The version and name of the Debian-managed cluster on the test port,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use system_tests::{Options, System, process::counter};
+use system_tests::{Options, System, invariants::scalar, process::counter};
 
 #[tokio::test]
 async fn calls_spread_over_user_services_and_survive_one_dying() {
@@ -83,18 +83,18 @@ async fn order_service_replicas_compete_for_orders_and_handle_each_once() {
     // Each order handled by exactly one replica, exactly once.
     assert_eq!(handled, f64::from(u32::try_from(orders).unwrap()));
     let orders_db = system.db("orders").await;
-    let confirmed: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'confirmed'")
-            .fetch_one(&orders_db)
-            .await
-            .unwrap();
+    let confirmed = scalar(
+        &orders_db,
+        "SELECT count(*) FROM orders WHERE status = 'confirmed'",
+    )
+    .await;
     assert_eq!(confirmed, i64::try_from(orders).unwrap());
     let users_db = system.db("users").await;
-    let debits: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM credit_entries WHERE kind = 'debit'")
-            .fetch_one(&users_db)
-            .await
-            .unwrap();
+    let debits = scalar(
+        &users_db,
+        "SELECT count(*) FROM credit_entries WHERE kind = 'debit'",
+    )
+    .await;
     assert_eq!(
         debits,
         i64::try_from(orders).unwrap(),

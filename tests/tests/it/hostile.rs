@@ -7,7 +7,7 @@
 
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
 use serde_json::{Value, json};
-use system_tests::{Options, System};
+use system_tests::{Options, System, invariants::scalar};
 
 /// Requests per kind of input.
 const CASES: usize = 120;
@@ -114,19 +114,10 @@ async fn generated_hostile_requests_get_4xx_problems_and_write_nothing() {
     // Nothing written, nobody crashed.
     let orders = system.db("orders").await;
     let users = system.db("users").await;
-    let count = |pool: &sqlx::PgPool, sql: &'static str| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    assert_eq!(count(&orders, "SELECT count(*) FROM orders").await, 0);
-    assert_eq!(count(&users, "SELECT count(*) FROM users").await, 1);
+    assert_eq!(scalar(&orders, "SELECT count(*) FROM orders").await, 0);
+    assert_eq!(scalar(&users, "SELECT count(*) FROM users").await, 1);
     assert_eq!(
-        count(&users, "SELECT count(*) FROM credit_entries").await,
+        scalar(&users, "SELECT count(*) FROM credit_entries").await,
         1
     );
     for (process, pid) in system.processes().zip(&pids) {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
-use system_tests::{Options, System, postgres_url};
+use system_tests::{Options, System, invariants::scalar, postgres_url};
 
 /// A request during an outage must be answered within this (the services'
 /// `DATABASE_ACQUIRE_TIMEOUT` is 2 s here): fast and clear, never a hang.
@@ -150,10 +150,7 @@ async fn a_paused_order_service_gets_a_504_in_time_and_never_runs_the_expired_or
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let orders = system.db("orders").await;
-    let placed: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
-        .fetch_one(&orders)
-        .await
-        .unwrap();
+    let placed = scalar(&orders, "SELECT count(*) FROM orders").await;
     assert_eq!(placed, 0, "the expired order was executed");
 
     // Serving again; the invariants hold.
