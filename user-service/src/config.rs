@@ -6,8 +6,9 @@ use std::{net::SocketAddr, time::Duration};
 use contracts::events::EVENTS_EXCHANGE;
 use platform::{
     db::DbConfig,
-    env::{ConfigError, duration_or, parse_or, string_or},
+    env::{ConfigError, duration_or, optional, parse_or, secret, string_or},
 };
+use secrecy::SecretString;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATABASE_URL: &str =
@@ -16,6 +17,53 @@ pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_OUTBOX_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9103";
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+/// The `iss` of the tokens user-service signs; the gateway's `AUTH_ISSUER`
+/// default.
+pub const DEFAULT_TOKEN_ISSUER: &str = "rust-shop";
+/// The `aud` of the tokens user-service signs; the gateway's `AUTH_AUDIENCE`
+/// default.
+pub const DEFAULT_TOKEN_AUDIENCE: &str = "rust-shop-api";
+
+/// How access tokens are signed (see [`crate::tokens`]).
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// `JWT_SIGNING_KEY` or the file named by `JWT_SIGNING_KEY_FILE`: an
+    /// Ed25519 private key, PKCS#8 PEM. `None`: a development key is
+    /// generated at start-up (and the log says so).
+    pub signing_key: Option<SecretString>,
+    /// `JWT_PREVIOUS_KEY` / `JWT_PREVIOUS_KEY_FILE`: the key signing used
+    /// before a rotation, still published so its tokens verify until they
+    /// expire.
+    pub previous_key: Option<SecretString>,
+    /// `TOKEN_TTL`: how long an access token is valid.
+    pub ttl: Duration,
+    /// `TOKEN_ISSUER`: the `iss` claim.
+    pub issuer: String,
+    /// `TOKEN_AUDIENCE`: the `aud` claim.
+    pub audience: String,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            signing_key: None,
+            previous_key: None,
+            ttl: DEFAULT_TOKEN_TTL,
+            issuer: DEFAULT_TOKEN_ISSUER.to_owned(),
+            audience: DEFAULT_TOKEN_AUDIENCE.to_owned(),
+        }
+    }
+}
+
+/// The first admin, created or updated at start-up.
+#[derive(Debug, Clone)]
+pub struct AdminAccount {
+    /// `ADMIN_EMAIL`.
+    pub email: String,
+    /// `ADMIN_PASSWORD` (or `ADMIN_PASSWORD_FILE`): 12 to 128 characters.
+    pub password: SecretString,
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,6 +86,10 @@ pub struct Config {
     /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`,
     /// `/metrics`).
     pub admin_addr: SocketAddr,
+    /// Access tokens: keys, lifetime, issuer, audience.
+    pub tokens: TokenConfig,
+    /// `ADMIN_EMAIL` and `ADMIN_PASSWORD`, both or neither: the first admin.
+    pub admin_account: Option<AdminAccount>,
 }
 
 impl Config {
@@ -62,6 +114,14 @@ impl Config {
                 "ADMIN_LISTEN_ADDR",
                 DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
             )?,
+            tokens: TokenConfig {
+                signing_key: secret("JWT_SIGNING_KEY")?,
+                previous_key: secret("JWT_PREVIOUS_KEY")?,
+                ttl: duration_or("TOKEN_TTL", DEFAULT_TOKEN_TTL)?,
+                issuer: string_or("TOKEN_ISSUER", DEFAULT_TOKEN_ISSUER),
+                audience: string_or("TOKEN_AUDIENCE", DEFAULT_TOKEN_AUDIENCE),
+            },
+            admin_account: admin_account()?,
         })
     }
 
@@ -77,6 +137,20 @@ impl Config {
             events_exchange: None,
             outbox_poll_interval: DEFAULT_OUTBOX_POLL_INTERVAL,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tokens: TokenConfig::default(),
+            admin_account: None,
         }
+    }
+}
+
+fn admin_account() -> Result<Option<AdminAccount>, ConfigError> {
+    match (optional("ADMIN_EMAIL"), secret("ADMIN_PASSWORD")?) {
+        (Some(email), Some(password)) => Ok(Some(AdminAccount { email, password })),
+        (None, None) => Ok(None),
+        _ => Err(platform::env::invalid(
+            "ADMIN_EMAIL",
+            "<redacted>",
+            "ADMIN_EMAIL and ADMIN_PASSWORD are set together, or neither",
+        )),
     }
 }

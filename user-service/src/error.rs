@@ -28,6 +28,18 @@ pub enum Error {
     IdempotencyKeyReused,
     #[error("this debit was cancelled by its refund before it arrived; nothing was charged")]
     DebitVoided,
+    /// A wrong password, an unknown email, or a call without a caller: one
+    /// message for all, so the answer reveals nothing.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    /// The password hasher failed or its pool is gone: a bug, not the
+    /// caller's fault.
+    #[error("internal error")]
+    Hashing,
+    #[error("internal error")]
+    Signing,
     #[error("the database is unavailable or busy; try again")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -74,6 +86,12 @@ impl From<Error> for Status {
             Error::EmailTaken(_) => Status::already_exists(e.to_string()),
             Error::InsufficientCredit { .. } | Error::IdempotencyKeyReused | Error::DebitVoided => {
                 Status::failed_precondition(e.to_string())
+            }
+            Error::Unauthenticated(_) => Status::unauthenticated(e.to_string()),
+            Error::PermissionDenied(_) => Status::permission_denied(e.to_string()),
+            Error::Hashing | Error::Signing => {
+                tracing::error!(error = ?e, "hashing or signing failed");
+                Status::internal(e.to_string())
             }
             Error::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");

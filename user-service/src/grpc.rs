@@ -1,5 +1,6 @@
-//! The `user.UserService` gRPC server: decodes requests, calls [`users`],
-//! encodes replies. Errors become statuses through `From<Error> for Status`.
+//! The `user.UserService` gRPC server: decodes requests, checks the caller
+//! ([`access`]), calls [`users`], [`credit`] or the accounts, encodes
+//! replies. Errors become statuses through `From<Error> for Status`.
 
 use contracts::user::{self as pb, user_service_server::UserService};
 use sqlx::PgPool;
@@ -12,7 +13,9 @@ use messaging::outbox;
 use tokio::sync::Notify;
 
 use crate::{
-    Error, credit,
+    Error, access, credit,
+    passwords::Passwords,
+    tokens::Signer,
     users::{self, NewUser},
 };
 
@@ -21,11 +24,18 @@ pub struct UserGrpc {
     pool: PgPool,
     /// Wakes the outbox relay after a commit that enqueued an event.
     events: Arc<Notify>,
+    passwords: Passwords,
+    signer: Arc<Signer>,
 }
 
 impl UserGrpc {
-    pub fn new(pool: PgPool, events: Arc<Notify>) -> Self {
-        Self { pool, events }
+    pub fn new(pool: PgPool, events: Arc<Notify>, passwords: Passwords, signer: Arc<Signer>) -> Self {
+        Self {
+            pool,
+            events,
+            passwords,
+            signer,
+        }
     }
 }
 
@@ -33,13 +43,16 @@ impl UserGrpc {
 impl UserService for UserGrpc {
     #[tracing::instrument(name = "FindOne", skip_all)]
     async fn find_one(&self, req: Request<pb::UserById>) -> Result<Response<pb::User>, Status> {
+        let caller = access::caller(&req)?;
         let id = users::parse_id(&req.get_ref().id)?;
+        access::may_read(&caller, id)?;
         let user = users::find(&self.pool, id).await?;
         Ok(Response::new(user.into()))
     }
 
     #[tracing::instrument(name = "FindAll", skip_all)]
     async fn find_all(&self, req: Request<pb::ListUsers>) -> Result<Response<pb::Users>, Status> {
+        access::admin_only(&access::caller(&req)?)?;
         let pb::ListUsers { limit, offset } = req.into_inner();
         let page = users::list(&self.pool, limit, offset).await?;
         Ok(Response::new(pb::Users {
@@ -49,11 +62,16 @@ impl UserService for UserGrpc {
 
     #[tracing::instrument(name = "Create", skip_all)]
     async fn create(&self, req: Request<pb::CreateUser>) -> Result<Response<pb::User>, Status> {
-        let pb::CreateUser { name, email } = req.into_inner();
-        let new = NewUser::parse(&name, &email)?;
+        let pb::CreateUser {
+            name,
+            email,
+            password,
+        } = req.into_inner();
+        let new = NewUser::parse(&name, &email, &password)?;
+        let hash = self.passwords.hash(&password).await?;
         // The user and its user_created event commit together, or neither.
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
-        let user = users::insert(&mut *tx, new).await?;
+        let user = users::insert(&mut *tx, new, &hash).await?;
         let event = UserCreated {
             user_id: user.id.to_string(),
             name: user.name.clone(),
@@ -73,6 +91,7 @@ impl UserService for UserGrpc {
         &self,
         req: Request<pb::CreditChange>,
     ) -> Result<Response<pb::Balance>, Status> {
+        access::admin_only(&access::caller(&req)?)?;
         let pb::CreditChange {
             user_id,
             amount_cents,
@@ -83,6 +102,35 @@ impl UserService for UserGrpc {
         Ok(Response::new(pb::Balance {
             user_id,
             balance_cents: balance,
+        }))
+    }
+
+    #[tracing::instrument(name = "IssueToken", skip_all)]
+    async fn issue_token(
+        &self,
+        req: Request<pb::Credentials>,
+    ) -> Result<Response<pb::AccessToken>, Status> {
+        let pb::Credentials { email, password } = req.into_inner();
+        let account = users::account(&self.pool, &email).await?;
+        // Verified whether or not the account exists (against a dummy hash
+        // when it does not): the time of the answer tells nothing.
+        let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
+        let valid = self.passwords.verify(&password, stored).await?;
+        let account = account
+            .filter(|_| valid)
+            .ok_or(Error::Unauthenticated("wrong email or password"))?;
+        let token = self.signer.issue(account.id, account.role)?;
+        tracing::info!(user_id = %account.id, "token issued");
+        Ok(Response::new(token))
+    }
+
+    #[tracing::instrument(name = "GetJwks", skip_all)]
+    async fn get_jwks(
+        &self,
+        _req: Request<pb::JwksRequest>,
+    ) -> Result<Response<pb::Jwks>, Status> {
+        Ok(Response::new(pb::Jwks {
+            json: self.signer.jwks_json().to_owned(),
         }))
     }
 

@@ -11,15 +11,21 @@
 //! - [`users`]: validation and SQL.
 //! - [`credit`]: the store-credit ledger (top-up, debit, refund), idempotent.
 //! - [`grpc`]: the `UserService` implementation.
+//! - [`access`]: the caller of a call, and who may call what.
+//! - [`passwords`]: Argon2id hashing and verification.
+//! - [`tokens`]: signed access tokens and the JWK Set that verifies them.
 //! - [`error`]: [`Error`] and its single mapping to `tonic::Status`.
 //! - [`health`]: the database watcher behind `grpc.health.v1`.
 
+pub mod access;
 pub mod config;
 pub mod credit;
 pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod health;
+pub mod passwords;
+pub mod tokens;
 pub mod users;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -37,7 +43,7 @@ pub use config::Config;
 pub use db::MIGRATOR;
 pub use error::Error;
 
-use crate::grpc::UserGrpc;
+use crate::{grpc::UserGrpc, passwords::Passwords, tokens::Signer};
 
 /// One span per call, named after the RPC, and a child of the caller's span
 /// when the call's metadata carries a W3C trace context.
@@ -59,6 +65,8 @@ pub struct App {
     pool: PgPool,
     listener: TcpListener,
     admin: AdminServer,
+    passwords: Passwords,
+    signer: Arc<Signer>,
 }
 
 impl App {
@@ -70,6 +78,11 @@ impl App {
 
     /// Binds with an existing, migrated pool (tests use `#[sqlx::test]`'s).
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let signer = Arc::new(Signer::from_config(&config.tokens)?);
+        let passwords = Passwords::new().await?;
+        if let Some(admin) = &config.admin_account {
+            bootstrap_admin(&pool, &passwords, admin).await?;
+        }
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
@@ -89,6 +102,8 @@ impl App {
             pool,
             listener,
             admin,
+            passwords,
+            signer,
         })
     }
 
@@ -156,6 +171,8 @@ impl App {
             .add_service(UserServiceServer::new(UserGrpc::new(
                 self.pool.clone(),
                 events,
+                self.passwords,
+                self.signer,
             )))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
                 stopped.cancelled().await;
@@ -172,4 +189,24 @@ impl App {
         tracing::info!("user-service stopped");
         served.context("serving gRPC")
     }
+}
+
+/// Creates the first admin from `ADMIN_EMAIL` / `ADMIN_PASSWORD`, or makes
+/// that account an admin with that password: every start, idempotently, so
+/// changing the password in the environment and restarting resets it.
+async fn bootstrap_admin(
+    pool: &PgPool,
+    passwords: &Passwords,
+    admin: &config::AdminAccount,
+) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let password = admin.password.expose_secret();
+    users::NewUser::parse("Administrator", &admin.email, password)
+        .context("ADMIN_EMAIL / ADMIN_PASSWORD")?;
+    let hash = passwords.hash(password).await?;
+    let id = users::upsert_admin(pool, &admin.email, &hash)
+        .await
+        .context("creating the admin account")?;
+    tracing::info!(user_id = %id, "admin account ready");
+    Ok(())
 }

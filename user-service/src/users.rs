@@ -4,7 +4,7 @@
 //! transaction alike.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use contracts::user as pb;
+use contracts::{identity::Role, user as pb};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -24,7 +24,23 @@ pub struct User {
     pub email: String,
     pub created_at: DateTime<Utc>,
     pub balance_cents: i64,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
 }
+
+/// What a log-in needs of an account.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: Uuid,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    /// `None` for users created before accounts had passwords.
+    pub password_hash: Option<String>,
+}
+
+/// A page of at most this many users is skipped over: deep `OFFSET`s cost
+/// the database a scan of every row before them.
+pub const MAX_OFFSET: u64 = 10_000;
 
 impl From<User> for pb::User {
     fn from(u: User) -> Self {
@@ -34,6 +50,7 @@ impl From<User> for pb::User {
             email: u.email,
             created_at: u.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             balance_cents: u.balance_cents,
+            role: u.role.as_str().to_owned(),
         }
     }
 }
@@ -46,14 +63,16 @@ pub struct NewUser {
 }
 
 impl NewUser {
-    /// Trims both fields and checks them, reporting every bad field at once
-    /// so a client can fix its request in one round trip.
-    pub fn parse(name: &str, email: &str) -> Result<Self, Error> {
+    /// Trims name and email and checks them and the password's length,
+    /// reporting every bad field at once so a client can fix its request in
+    /// one round trip. (The password is not trimmed: every character counts.)
+    pub fn parse(name: &str, email: &str, password: &str) -> Result<Self, Error> {
         let name = name.trim();
         let email = email.trim();
         let violations: Vec<FieldViolation> = [
             check_name(name).map(|d| ("name", d)),
             check_email(email).map(|d| ("email", d)),
+            check_password(password).map(|d| ("password", d)),
         ]
         .into_iter()
         .flatten()
@@ -74,19 +93,25 @@ pub fn parse_id(id: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id.trim()).map_err(|_| Error::invalid("id", format!("{id:?} is not a UUID")))
 }
 
-/// Inserts a user. A taken email is detected by the unique index, atomically,
-/// and reported as [`Error::EmailTaken`].
-pub async fn insert(db: impl PgExecutor<'_>, new: NewUser) -> Result<User, Error> {
+/// Inserts a customer with the hash of their password. A taken email is
+/// detected by the unique index, atomically, and reported as
+/// [`Error::EmailTaken`].
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    new: NewUser,
+    password_hash: &str,
+) -> Result<User, Error> {
     sqlx::query_as::<_, User>(
         r#"
-        INSERT INTO users (id, name, email)
-        VALUES ($1, $2, $3)
-        RETURNING id, name, email, created_at, balance_cents
+        INSERT INTO users (id, name, email, password_hash)
+        VALUES ($1, $2, $3, $4)
+        RETURNING id, name, email, created_at, balance_cents, role
         "#,
     )
     .bind(Uuid::now_v7())
     .bind(&new.name)
     .bind(&new.email)
+    .bind(password_hash)
     .fetch_one(db)
     .await
     .map_err(|e| match &e {
@@ -100,7 +125,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: NewUser) -> Result<User, Error
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<User, Error> {
     sqlx::query_as::<_, User>(
         r#"
-        SELECT id, name, email, created_at, balance_cents
+        SELECT id, name, email, created_at, balance_cents, role
         FROM users
         WHERE id = $1
         "#,
@@ -118,11 +143,16 @@ pub async fn list(db: impl PgExecutor<'_>, limit: u32, offset: u64) -> Result<Ve
         0 => DEFAULT_PAGE_SIZE,
         n => n.min(MAX_PAGE_SIZE),
     };
-    let offset = i64::try_from(offset)
-        .map_err(|_| Error::invalid("offset", format!("must be at most {}", i64::MAX)))?;
+    if offset > MAX_OFFSET {
+        return Err(Error::invalid(
+            "offset",
+            format!("must be at most {MAX_OFFSET}"),
+        ));
+    }
+    let offset = i64::try_from(offset).expect("bounded above");
     Ok(sqlx::query_as::<_, User>(
         r#"
-        SELECT id, name, email, created_at, balance_cents
+        SELECT id, name, email, created_at, balance_cents, role
         FROM users
         ORDER BY id
         LIMIT $1 OFFSET $2
@@ -132,6 +162,47 @@ pub async fn list(db: impl PgExecutor<'_>, limit: u32, offset: u64) -> Result<Ve
     .bind(offset)
     .fetch_all(db)
     .await?)
+}
+
+/// The account an email logs in to, if any (emails match whatever their
+/// case, like the unique index).
+pub async fn account(db: impl PgExecutor<'_>, email: &str) -> Result<Option<Account>, Error> {
+    Ok(sqlx::query_as::<_, Account>(
+        "SELECT id, role, password_hash FROM users WHERE lower(email) = lower($1)",
+    )
+    .bind(email.trim())
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Makes the account of `email` an admin with this password hash, creating
+/// it when missing: idempotent, run at every start. Returns its id.
+pub async fn upsert_admin(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    password_hash: &str,
+) -> Result<Uuid, Error> {
+    Ok(sqlx::query_scalar(
+        r#"
+        INSERT INTO users (id, name, email, password_hash, role)
+        VALUES ($1, 'Administrator', $2, $3, 'admin')
+        ON CONFLICT ((lower(email)))
+        DO UPDATE SET password_hash = EXCLUDED.password_hash, role = 'admin'
+        RETURNING id
+        "#,
+    )
+    .bind(Uuid::now_v7())
+    .bind(email.trim())
+    .bind(password_hash)
+    .fetch_one(db)
+    .await?)
+}
+
+fn check_password(password: &str) -> Option<String> {
+    match crate::passwords::check(password) {
+        Err(Error::InvalidArgument(mut v)) => v.pop().map(|v| v.description),
+        _ => None,
+    }
 }
 
 fn check_name(name: &str) -> Option<String> {
@@ -181,6 +252,8 @@ fn check_email(email: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    const PASSWORD: &str = "correct horse battery";
+
     fn fields(err: Error) -> Vec<&'static str> {
         match err {
             Error::InvalidArgument(v) => v.into_iter().map(|v| v.field).collect(),
@@ -190,7 +263,7 @@ mod tests {
 
     #[test]
     fn trims_valid_input() {
-        let user = NewUser::parse("  Ada Lovelace ", " ada@example.com ").unwrap();
+        let user = NewUser::parse("  Ada Lovelace ", " ada@example.com ", PASSWORD).unwrap();
         assert_eq!(user.name, "Ada Lovelace");
         assert_eq!(user.email, "ada@example.com");
     }
@@ -198,8 +271,8 @@ mod tests {
     #[test]
     fn reports_every_bad_field_at_once() {
         assert_eq!(
-            fields(NewUser::parse(" ", "nope").unwrap_err()),
-            ["name", "email"]
+            fields(NewUser::parse(" ", "nope", "short").unwrap_err()),
+            ["name", "email", "password"]
         );
     }
 
@@ -207,15 +280,15 @@ mod tests {
     fn rejects_oversized_and_control_character_names() {
         let long = "x".repeat(NAME_MAX_CHARS + 1);
         assert_eq!(
-            fields(NewUser::parse(&long, "a@b.co").unwrap_err()),
+            fields(NewUser::parse(&long, "a@b.co", PASSWORD).unwrap_err()),
             ["name"]
         );
         assert_eq!(
-            fields(NewUser::parse("a\u{0}b", "a@b.co").unwrap_err()),
+            fields(NewUser::parse("a\u{0}b", "a@b.co", PASSWORD).unwrap_err()),
             ["name"]
         );
         // Multi-byte characters count as one each.
-        assert!(NewUser::parse(&"é".repeat(NAME_MAX_CHARS), "a@b.co").is_ok());
+        assert!(NewUser::parse(&"é".repeat(NAME_MAX_CHARS), "a@b.co", PASSWORD).is_ok());
     }
 
     #[test]
@@ -230,13 +303,13 @@ mod tests {
             "a@co.",
         ] {
             assert_eq!(
-                fields(NewUser::parse("Ada", bad).unwrap_err()),
+                fields(NewUser::parse("Ada", bad, PASSWORD).unwrap_err()),
                 ["email"],
                 "{bad}"
             );
         }
         let long = format!("{}@example.com", "a".repeat(250));
-        assert_eq!(fields(NewUser::parse("Ada", &long).unwrap_err()), ["email"]);
+        assert_eq!(fields(NewUser::parse("Ada", &long, PASSWORD).unwrap_err()), ["email"]);
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub enum ErrorCode {
     AlreadyExists,
     /// The request is valid but the current state forbids it (e.g. stock).
     FailedPrecondition,
+    /// The caller did not prove who it is (no identity, or a wrong password).
+    Unauthenticated,
+    /// The caller is known but may not do this (a customer acting for
+    /// another user, a customer calling an admin operation).
+    PermissionDenied,
     /// A dependency is down; retrying later may succeed.
     Unavailable,
     /// The deadline passed before an answer arrived.
@@ -37,6 +42,8 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::AlreadyExists => "ALREADY_EXISTS",
             Self::FailedPrecondition => "FAILED_PRECONDITION",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::PermissionDenied => "PERMISSION_DENIED",
             Self::Unavailable => "UNAVAILABLE",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::Internal => "INTERNAL",
@@ -103,6 +110,8 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::FailedPrecondition,
             ErrorCode::Unavailable,
+            ErrorCode::Unauthenticated,
+            ErrorCode::PermissionDenied,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));

@@ -14,9 +14,12 @@
 //! - [`orders`]: order and product shapes, shared by the gateway's JSON and
 //!   order-service's messages.
 //! - [`error`]: [`ErrorCode`], the cross-service error vocabulary.
+//! - [`identity`]: [`identity::Caller`], who a request is made for, and how
+//!   it travels (gRPC metadata, AMQP headers).
 
 pub mod error;
 pub mod events;
+pub mod identity;
 pub mod notifications;
 pub mod orders;
 pub mod patterns;

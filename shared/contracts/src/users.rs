@@ -6,14 +6,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::user;
 
-/// Body of `POST /users`. Unknown fields are rejected rather than ignored, so
-/// a typo such as `"emial"` is a clear 422 instead of a confusing 400 about a
-/// missing email.
-#[derive(Debug, Clone, Deserialize)]
+/// Body of `POST /users` (sign-up). Unknown fields are rejected rather than
+/// ignored, so a typo such as `"emial"` is a clear 422 instead of a confusing
+/// 400 about a missing email.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub name: String,
     pub email: String,
+    pub password: String,
+}
+
+/// Body of `POST /auth/token` as JSON. (The OAuth 2.0 form with
+/// `grant_type=password` is read by the gateway into the same shape.)
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// An access token, as RFC 6749 §5.1 answers it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer` (RFC 6750).
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
 }
 
 /// A user as the gateway returns it.
@@ -24,6 +44,8 @@ pub struct UserResponse {
     pub email: String,
     pub created_at: String,
     pub balance_cents: i64,
+    /// `customer` or `admin`.
+    pub role: String,
 }
 
 /// Body of `POST /users/{id}/credit`: a top-up of store credit.
@@ -60,6 +82,7 @@ impl From<CreateUserRequest> for user::CreateUser {
         Self {
             name: req.name,
             email: req.email,
+            password: req.password,
         }
     }
 }
@@ -72,6 +95,7 @@ impl From<user::User> for UserResponse {
             email: u.email,
             created_at: u.created_at,
             balance_cents: u.balance_cents,
+            role: u.role,
         }
     }
 }
@@ -80,6 +104,78 @@ impl From<user::Users> for UserList {
     fn from(list: user::Users) -> Self {
         Self {
             users: list.users.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<user::AccessToken> for TokenResponse {
+    fn from(token: user::AccessToken) -> Self {
+        Self {
+            access_token: token.access_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: token.expires_in,
+        }
+    }
+}
+
+// What carries a password or a token prints without it: a request or a
+// response that reaches a log line, a span or a panic message leaks nothing.
+// (Generated with `skip_debug`, see build.rs.)
+macro_rules! redacted_debug {
+    ($type:ty, $name:literal, [$($shown:ident),*], [$($hidden:ident),*]) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct($name)
+                    $(.field(stringify!($shown), &self.$shown))*
+                    $(.field(stringify!($hidden), &"<redacted>"))*
+                    .finish()
+            }
+        }
+    };
+}
+
+redacted_debug!(CreateUserRequest, "CreateUserRequest", [name], [email, password]);
+redacted_debug!(TokenRequest, "TokenRequest", [], [email, password]);
+redacted_debug!(TokenResponse, "TokenResponse", [token_type, expires_in], [access_token]);
+redacted_debug!(user::CreateUser, "CreateUser", [name], [email, password]);
+redacted_debug!(user::Credentials, "Credentials", [], [email, password]);
+redacted_debug!(user::AccessToken, "AccessToken", [expires_in], [access_token]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_carries_no_password_email_or_token() {
+        let printed = [
+            format!(
+                "{:?}",
+                user::CreateUser {
+                    name: "Ada".into(),
+                    email: "ada@example.com".into(),
+                    password: "correct horse battery".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                user::Credentials {
+                    email: "ada@example.com".into(),
+                    password: "correct horse battery".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                TokenResponse::from(user::AccessToken {
+                    access_token: "eyJhbGciOi.secret.sig".into(),
+                    expires_in: 900,
+                })
+            ),
+        ];
+        for line in printed {
+            for secret in ["correct horse", "ada@example.com", "eyJhbGciOi"] {
+                assert!(!line.contains(secret), "{line}");
+            }
+            assert!(line.contains("<redacted>"), "{line}");
         }
     }
 }

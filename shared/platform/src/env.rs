@@ -45,6 +45,28 @@ pub fn string_or(name: &str, default: &str) -> String {
     raw(name).unwrap_or_else(|| default.to_owned())
 }
 
+/// Reads `name`, `None` when it is unset or empty.
+pub fn optional(name: &str) -> Option<String> {
+    raw(name)
+}
+
+/// A secret: the value of `name`, or else the contents of the file named by
+/// `{name}_FILE` (how Docker and Kubernetes mount secrets). `None` when
+/// neither is set; an unreadable file is an error that names the variable,
+/// never the value.
+pub fn secret(name: &str) -> Result<Option<secrecy::SecretString>, ConfigError> {
+    if let Some(value) = raw(name) {
+        return Ok(Some(value.into()));
+    }
+    let file_var = format!("{name}_FILE");
+    let Some(path) = raw(&file_var) else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(&path)
+        .map(|value| Some(value.into()))
+        .map_err(|e| invalid(&file_var, &path, format!("cannot read the file: {e}")))
+}
+
 /// Reads `name` as a human-readable duration (`"3s"`, `"250ms"`, `"1m 30s"`).
 pub fn duration_or(name: &str, default: Duration) -> Result<Duration, ConfigError> {
     duration_value(name, raw(name), default)

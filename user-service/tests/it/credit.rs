@@ -21,6 +21,7 @@ async fn user(app: &mut TestApp) -> String {
         .create(pb::CreateUser {
             name: "Buyer".into(),
             email: format!("{}@example.com", uuid::Uuid::now_v7()),
+            password: crate::helpers::PASSWORD.into(),
         })
         .await
         .unwrap()

@@ -120,6 +120,7 @@ fn create(name: &str, email: &str) -> pb::CreateUser {
     pb::CreateUser {
         name: name.into(),
         email: email.into(),
+        password: crate::helpers::PASSWORD.into(),
     }
 }
 

@@ -1,14 +1,40 @@
 use std::time::Duration;
 
-use contracts::user::user_service_client::UserServiceClient;
+use contracts::{
+    identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller, Role},
+    user::user_service_client::UserServiceClient,
+};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
-use tonic::transport::Channel;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use user_service::{App, Config};
+
+/// A password that passes the length check.
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// A client that names `caller` in every call's metadata, as the gateway
+/// does for the user it verified (`None`: no caller at all).
+pub(crate) type Client = UserServiceClient<InterceptedService<Channel, AsCaller>>;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AsCaller(pub(crate) Option<Caller>);
+
+impl tonic::service::Interceptor for AsCaller {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(caller) = self.0 {
+            let metadata = req.metadata_mut();
+            metadata.insert(CALLER_ID_HEADER, caller.user_id.to_string().parse().unwrap());
+            metadata.insert(CALLER_ROLE_HEADER, caller.role.as_str().parse().unwrap());
+        }
+        Ok(req)
+    }
+}
 
 /// A running user-service. Dropping it shuts the server down.
 pub(crate) struct TestApp {
-    pub(crate) users: UserServiceClient<Channel>,
+    /// Calls as an admin, who may do everything: for tests of what the
+    /// service does, not of who may ask.
+    pub(crate) users: Client,
     pub(crate) channel: Channel,
     _shutdown: oneshot::Sender<()>,
 }
@@ -38,10 +64,23 @@ impl TestApp {
             .connect()
             .await
             .unwrap();
+        let admin = Caller {
+            user_id: uuid::Uuid::now_v7(),
+            role: Role::Admin,
+        };
         Self {
-            users: UserServiceClient::new(channel.clone()),
+            users: Self::client(&channel, Some(admin)),
             channel,
             _shutdown: tx,
         }
+    }
+
+    /// A client calling as `caller`.
+    pub(crate) fn client(channel: &Channel, caller: Option<Caller>) -> Client {
+        UserServiceClient::with_interceptor(channel.clone(), AsCaller(caller))
+    }
+
+    pub(crate) fn as_caller(&self, caller: Option<Caller>) -> Client {
+        Self::client(&self.channel, caller)
     }
 }
