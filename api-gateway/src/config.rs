@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use contracts::patterns::{NOTIFICATIONS_QUEUE, ORDERS_QUEUE};
-use platform::env::{ConfigError, duration_or, invalid, parse_or, string_or};
+use platform::env::{ConfigError, duration_or, invalid, optional, parse_or, string_or};
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
@@ -16,6 +16,14 @@ pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_ORDER_SERVICE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9100";
+/// user-service's `TOKEN_ISSUER` default.
+pub const DEFAULT_AUTH_ISSUER: &str = "rust-shop";
+/// user-service's `TOKEN_AUDIENCE` default.
+pub const DEFAULT_AUTH_AUDIENCE: &str = "rust-shop-api";
+pub const DEFAULT_LOGIN_LIMIT_PER_ADDRESS: u32 = 30;
+pub const DEFAULT_LOGIN_LIMIT_PER_EMAIL: u32 = 5;
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -49,6 +57,45 @@ pub struct Config {
     /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`,
     /// `/metrics`), kept off the public port.
     pub admin_addr: SocketAddr,
+    /// Which access tokens the gateway accepts.
+    pub auth: AuthConfig,
+    /// `LOGIN_LIMIT_PER_ADDRESS`: log-in attempts per minute from one client
+    /// address (bursts of as many); past it, 429.
+    pub login_limit_per_address: u32,
+    /// `LOGIN_LIMIT_PER_EMAIL`: log-in attempts per minute for one email,
+    /// from anywhere: what stops a password being guessed from many
+    /// addresses.
+    pub login_limit_per_email: u32,
+    /// `MAX_CONCURRENT_REQUESTS`: requests served at once; more are shed
+    /// at once with 503 and `Retry-After` instead of queueing.
+    pub max_concurrent_requests: usize,
+    /// `HEADER_READ_TIMEOUT`: a connection that has not sent a request's
+    /// headers within this is closed (slowloris).
+    pub header_read_timeout: Duration,
+}
+
+/// The issuer whose tokens are accepted. By default user-service's own,
+/// with keys fetched from it over gRPC; set `AUTH_JWKS_URL` to accept an
+/// external OpenID Connect provider's instead (Keycloak, Auth0, ...).
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `AUTH_ISSUER`: the `iss` a token must carry.
+    pub issuer: String,
+    /// `AUTH_AUDIENCE`: the `aud` a token must carry.
+    pub audience: String,
+    /// `AUTH_JWKS_URL`: where the external issuer publishes its keys
+    /// (`None`: user-service's).
+    pub jwks_url: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: DEFAULT_AUTH_ISSUER.to_owned(),
+            audience: DEFAULT_AUTH_AUDIENCE.to_owned(),
+            jwks_url: None,
+        }
+    }
 }
 
 impl Config {
@@ -93,6 +140,25 @@ impl Config {
                 "ADMIN_LISTEN_ADDR",
                 DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
             )?,
+            auth: AuthConfig {
+                issuer: string_or("AUTH_ISSUER", DEFAULT_AUTH_ISSUER),
+                audience: string_or("AUTH_AUDIENCE", DEFAULT_AUTH_AUDIENCE),
+                jwks_url: jwks_url()?,
+            },
+            login_limit_per_address: positive(
+                "LOGIN_LIMIT_PER_ADDRESS",
+                DEFAULT_LOGIN_LIMIT_PER_ADDRESS,
+            )?,
+            login_limit_per_email: positive(
+                "LOGIN_LIMIT_PER_EMAIL",
+                DEFAULT_LOGIN_LIMIT_PER_EMAIL,
+            )?,
+            max_concurrent_requests: parse_or(
+                "MAX_CONCURRENT_REQUESTS",
+                DEFAULT_MAX_CONCURRENT_REQUESTS,
+            )?
+            .max(1),
+            header_read_timeout: duration_or("HEADER_READ_TIMEOUT", DEFAULT_HEADER_READ_TIMEOUT)?,
         })
     }
 
@@ -112,6 +178,29 @@ impl Config {
             order_service_timeout: DEFAULT_ORDER_SERVICE_TIMEOUT,
             notifications_queue: NOTIFICATIONS_QUEUE.to_owned(),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            auth: AuthConfig::default(),
+            login_limit_per_address: DEFAULT_LOGIN_LIMIT_PER_ADDRESS,
+            login_limit_per_email: DEFAULT_LOGIN_LIMIT_PER_EMAIL,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
+}
+
+fn positive(name: &str, default: u32) -> Result<u32, ConfigError> {
+    let value = parse_or(name, default)?;
+    if value == 0 {
+        return Err(invalid(name, value, "must be at least 1"));
+    }
+    Ok(value)
+}
+
+fn jwks_url() -> Result<Option<String>, ConfigError> {
+    let Some(url) = optional("AUTH_JWKS_URL") else {
+        return Ok(None);
+    };
+    if !url.starts_with("https://") && !url.starts_with("http://") {
+        return Err(invalid("AUTH_JWKS_URL", &url, "expected an http(s):// URL"));
+    }
+    Ok(Some(url))
 }

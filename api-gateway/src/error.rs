@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use axum::{
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use contracts::{ErrorCode, ServiceError};
@@ -41,6 +43,23 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// No credentials, or credentials that do not hold (RFC 6750 §3): a
+    /// missing token has no `error`, a bad one `invalid_token`, a failed
+    /// log-in `invalid_grant` (RFC 6749 §5.2).
+    #[error("{detail}")]
+    Unauthenticated {
+        detail: String,
+        error: Option<&'static str>,
+    },
+    /// Authenticated, but not allowed (an admin operation, or an order for
+    /// another user).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after: Duration,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -71,6 +90,9 @@ impl ApiError {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +124,14 @@ impl ApiError {
                 errors,
             },
             ErrorCode::NotFound => Self::NotFound(message),
+            // The gateway authenticated the caller before calling: a service
+            // that still says so disagrees with it, which is the gateway's
+            // problem to explain, not the client's.
+            ErrorCode::Unauthenticated => Self::Unauthenticated {
+                detail: message,
+                error: Some("invalid_token"),
+            },
+            ErrorCode::PermissionDenied => Self::Forbidden(message),
             ErrorCode::AlreadyExists | ErrorCode::FailedPrecondition => Self::Conflict(message),
             ErrorCode::DeadlineExceeded => {
                 Self::Timeout(format!("{service} did not answer in time"))
@@ -120,6 +150,8 @@ impl ApiError {
             Code::InvalidArgument | Code::OutOfRange => ErrorCode::InvalidArgument,
             Code::NotFound => ErrorCode::NotFound,
             Code::AlreadyExists => ErrorCode::AlreadyExists,
+            Code::Unauthenticated => ErrorCode::Unauthenticated,
+            Code::PermissionDenied => ErrorCode::PermissionDenied,
             Code::Aborted | Code::FailedPrecondition => ErrorCode::FailedPrecondition,
             // tonic enforces a request's `grpc-timeout` on the client side too
             // and reports its expiry as CANCELLED ("Timeout expired"); the
@@ -188,6 +220,14 @@ impl ApiError {
         let (detail, errors) = match self {
             Self::BadRequest { detail, errors } => (detail.clone(), errors.clone()),
             Self::Internal(_) => ("an unexpected error occurred".to_owned(), Vec::new()),
+            Self::Unauthenticated {
+                detail,
+                error: Some(error),
+            } => {
+                let mut members = serde_json::Map::new();
+                members.insert("error".into(), (*error).into());
+                return Problem::new(status, detail.clone()).with_extensions(members);
+            }
             other => (other.to_string(), Vec::new()),
         };
         Problem::new(status, detail).with_errors(errors)
@@ -203,8 +243,47 @@ impl IntoResponse for ApiError {
         if let Self::Internal(cause) = inner {
             tracing::error!(error = %cause, "internal error");
         }
-        self.problem().into_response()
+        let mut response = self.problem().into_response();
+        let headers = response.headers_mut();
+        match inner {
+            Self::Unauthenticated { detail, error } => {
+                headers.insert(header::WWW_AUTHENTICATE, bearer_challenge(*error, detail));
+            }
+            // RFC 6750 §3.1: the token is fine, its privileges are not.
+            Self::Forbidden(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        r#"Bearer realm="rust-shop", error="insufficient_scope""#,
+                    ),
+                );
+            }
+            Self::TooManyRequests { retry_after, .. } => {
+                // Whole seconds, rounded up: never "retry after 0".
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            _ => {}
+        }
+        response
     }
+}
+
+/// `WWW-Authenticate: Bearer realm="rust-shop"[, error="..", error_description=".."]`
+/// (RFC 6750 §3). The description is ours (never the client's input), but
+/// quotes and control characters are dropped all the same.
+fn bearer_challenge(error: Option<&str>, detail: &str) -> HeaderValue {
+    let mut value = String::from(r#"Bearer realm="rust-shop""#);
+    if let Some(error) = error {
+        let description: String = detail
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\' && !c.is_control() && c.is_ascii())
+            .collect();
+        value.push_str(&format!(
+            r#", error="{error}", error_description="{description}""#
+        ));
+    }
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(r#"Bearer realm="rust-shop""#))
 }
 
 /// Field violations user-service attached as `google.rpc.BadRequest` details.

@@ -10,16 +10,25 @@
 //!   or the queue is backed up;
 //! - rabbitmq: the gateway's own connection.
 
-use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{
+    Json,
+    extract::State,
+    http::{Method, StatusCode},
+    response::IntoResponse,
+};
 use contracts::patterns::HEALTH_CHECK;
 use messaging::{RpcClient, RpcError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::{AppState, error::Problem};
+use crate::{
+    AppState,
+    error::Problem,
+    routes::{Access, Routes},
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+pub fn routes(routes: Routes) -> Routes {
+    routes.route(Method::GET, "/health", Access::Public, health)
 }
 
 #[derive(Debug, Serialize)]

@@ -1,14 +1,16 @@
 //! The middleware stack, applied once to every route: request ids, tracing,
-//! request metrics, a request timeout, panic recovery, the body limit, and a last net that
-//! turns any bare error response into problem+json.
+//! request metrics, load shedding past a concurrency limit, a request
+//! timeout, panic recovery, the body limit, and a last net that turns any
+//! bare error response into problem+json.
 
 use std::any::Any;
 
 use axum::{
     BoxError, Router,
     body::{Body, Bytes, HttpBody},
+    error_handling::HandleErrorLayer,
     extract::{DefaultBodyLimit, MatchedPath, Request},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
 };
@@ -16,6 +18,7 @@ use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
@@ -29,9 +32,20 @@ pub fn layers(router: Router, config: &Config) -> Router {
     // Outermost first: the request id exists before the span that logs it,
     // and the problem rewrite sees what the timeout and panic layers produce.
     let stack = ServiceBuilder::new()
+        // Tokens are credentials: marked sensitive, no log or debug print of
+        // the request shows them.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(make_span))
         .layer(middleware::from_fn(record_metrics))
+        // Past the limit a request is refused at once (503, Retry-After)
+        // rather than queued: a queue would only make every client wait
+        // longer, and hold its memory meanwhile.
+        .layer(HandleErrorLayer::new(overloaded))
+        .load_shed()
+        .concurrency_limit(config.max_concurrent_requests)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(middleware::map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -74,18 +88,52 @@ fn make_span(req: &Request) -> tracing::Span {
 /// layers).
 async fn record_metrics(req: Request, next: middleware::Next) -> Response {
     let started = std::time::Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "<unmatched>".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(req).await;
     platform::metrics::record_http(
-        method.as_str(),
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed(),
     );
+    response
+}
+
+/// The method as a metric label: one of the standard nine, or `_OTHER`
+/// (OpenTelemetry's convention), so a client sending made-up methods cannot
+/// create a new time series with each.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+/// The answer to a request shed by the concurrency limit.
+async fn overloaded(error: BoxError) -> Response {
+    if !error.is::<tower::load_shed::error::Overloaded>() {
+        tracing::error!(%error, "middleware failed");
+    }
+    let mut response = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the gateway is at its concurrency limit; try again shortly",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 

@@ -8,6 +8,11 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`] from environment variables.
+//! - [`routes`]: every route with who may call it ([`routes::Access`]).
+//! - [`auth`]: bearer tokens verified into a caller, and the access check.
+//! - [`keys`]: the issuer's public keys (JWKS), fetched and cached.
+//! - [`tokens`]: `POST /auth/token` (log-in) and `/.well-known/jwks.json`.
+//! - [`login_limit`]: log-in attempts per client address and per email.
 //! - [`users`]: `/users` routes (gRPC to user-service).
 //! - [`orders`]: `/orders`, `/users/{id}/orders`, `/products` (RabbitMQ
 //!   request-response to order-service).
@@ -19,15 +24,22 @@
 //! - [`problem`]: RFC 9457 problem+json.
 //! - [`extract`]: JSON/path/query extractors with problem+json rejections.
 //! - [`http`]: the middleware stack, applied once.
+//! - [`serve`]: the server loop (header-read timeout, peer addresses).
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod keys;
+pub mod login_limit;
 pub mod notifications;
 pub mod orders;
 pub mod problem;
+pub mod routes;
+pub mod serve;
+pub mod tokens;
 pub mod user_client;
 pub mod users;
 
@@ -41,15 +53,22 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::user_client::UserClient;
+use crate::{
+    auth::Authenticator,
+    keys::{KeySet, KeySource},
+    login_limit::LoginLimit,
+    user_client::UserClient,
+};
 
-/// What every handler can reach. Cheap to clone: an `Arc` and a channel.
+/// What every handler can reach. Cheap to clone: `Arc`s and channels.
 #[derive(Debug, Clone)]
 pub struct AppState {
     config: Arc<Config>,
     users: UserClient,
     orders: RpcClient,
     notifications: RpcClient,
+    auth: Authenticator,
+    login_limit: LoginLimit,
 }
 
 impl AppState {
@@ -70,12 +89,17 @@ impl AppState {
     pub fn notifications(&self) -> &RpcClient {
         &self.notifications
     }
+
+    pub fn login_limit(&self) -> &LoginLimit {
+        &self.login_limit
+    }
 }
 
 /// The gateway bound to its port, not yet serving. Tests build it on port 0.
 #[derive(Debug)]
 pub struct App {
     router: Router,
+    header_read_timeout: std::time::Duration,
     listener: TcpListener,
     orders: RpcClient,
     notifications: RpcClient,
@@ -87,6 +111,21 @@ impl App {
         let users = UserClient::connect_lazy(&config)
             .await
             .context("configuring the user-service client")?;
+        // One TLS provider for the process (ring, like the rest of the
+        // workspace): an external issuer's key set is fetched over HTTPS.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let keys = KeySet::new(match &config.auth.jwks_url {
+            None => KeySource::UserService(users.clone()),
+            Some(url) => KeySource::Url {
+                url: url.clone(),
+                http: reqwest::Client::builder()
+                    .build()
+                    .context("building the JWKS client")?,
+            },
+        });
+        let auth = Authenticator::new(keys, config.auth.clone());
+        let login_limit =
+            LoginLimit::new(config.login_limit_per_address, config.login_limit_per_email);
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
@@ -118,8 +157,11 @@ impl App {
             users,
             orders,
             notifications,
+            auth,
+            login_limit,
         };
         Ok(Self {
+            header_read_timeout: state.config.header_read_timeout,
             orders: state.orders.clone(),
             notifications: state.notifications.clone(),
             router: router(state),
@@ -158,27 +200,29 @@ impl App {
         let (orders, notifications) = (self.orders.clone(), self.notifications.clone());
         let token = platform::shutdown::token_from(shutdown);
         let admin = self.admin.spawn(token.clone());
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-            .context("serving HTTP");
+        serve::serve(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            token.clone(),
+        )
+        .await;
         let _ = admin.await;
         orders.close();
         notifications.close();
-        served?;
         tracing::info!("api-gateway stopped");
         Ok(())
     }
 }
 
-/// The whole HTTP surface: every resource's routes, then the middleware stack.
+/// The whole HTTP surface: every route ([`routes::api`]), the authenticator
+/// its access checks use, then the middleware stack.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let routes = Router::new()
-        .merge(users::router())
-        .merge(orders::router())
-        .merge(notifications::router())
-        .merge(health::router())
-        .with_state(state);
+    let auth = state.auth.clone();
+    let routes = routes::api()
+        .into_router()
+        .with_state(state)
+        .layer(axum::Extension(auth));
     http::layers(routes, &config)
 }

@@ -1,30 +1,46 @@
 //! `/users/{id}/notifications`: RabbitMQ request-response to
 //! notification-service, whose queue also carries the events it consumes.
+//! A customer reads their own; another's are 404.
 
-use axum::{Router, extract::State, routing::get};
+use axum::{extract::State, http::Method};
 use contracts::{
     notifications::{GetNotifications, NotificationList},
     patterns::GET_NOTIFICATIONS,
 };
-use uuid::Uuid;
 
-use crate::{AppState, error::ApiError, extract::Path};
+use crate::{
+    AppState,
+    auth::Authenticated,
+    error::ApiError,
+    extract::Path,
+    routes::{Access, Routes},
+    users::parse_id,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/users/{id}/notifications", get(list_for_user))
+pub fn routes(routes: Routes) -> Routes {
+    routes.route(
+        Method::GET,
+        "/users/{id}/notifications",
+        Access::User,
+        list_for_user,
+    )
 }
 
 async fn list_for_user(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<axum::Json<NotificationList>, ApiError> {
-    let user_id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a user id: expected a UUID")))?;
+    let user_id = parse_id(&id)?;
+    if !caller.may_act_for(user_id) {
+        return Err(ApiError::NotFound(format!("no user with id {user_id}")));
+    }
     let request = GetNotifications {
         user_id: user_id.to_string(),
     };
     let list = state
         .notifications()
+        .on_behalf_of(caller)
         .send(GET_NOTIFICATIONS, &request)
         .await
         .map_err(|e| ApiError::from_rpc("notification-service", e))?;

@@ -2,13 +2,12 @@
 //! to order-service, in the NestJS wire format.
 
 use axum::{
-    Router,
     extract::State,
-    http::{StatusCode, header},
+    http::{Method, StatusCode, header},
     response::IntoResponse,
-    routing::{get, post},
 };
 use contracts::{
+    identity::Caller,
     orders::{
         CreateOrder, CreateOrderRequest, GetOrder, ListOrders, Order, OrderList, ProductList,
     },
@@ -19,35 +18,55 @@ use uuid::Uuid;
 
 use crate::{
     AppState,
+    auth::Authenticated,
     error::ApiError,
     extract::{IdempotencyKey, Json, Path},
+    routes::{Access, Routes},
 };
 
 const SERVICE: &str = "order-service";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orders", post(create))
-        .route("/orders/{id}", get(find_one))
-        .route("/users/{id}/orders", get(list_for_user))
-        .route("/products", get(list_products))
+pub fn routes(routes: Routes) -> Routes {
+    routes
+        .route(Method::POST, "/orders", Access::User, create)
+        .route(Method::GET, "/orders/{id}", Access::User, find_one)
+        .route(
+            Method::GET,
+            "/users/{id}/orders",
+            Access::User,
+            list_for_user,
+        )
+        .route(Method::GET, "/products", Access::Public, list_products)
 }
 
 /// `POST /orders`. With an `Idempotency-Key`, a retry after a timeout or a
 /// dropped connection returns the original order instead of placing a
 /// second one; without one, a 504 leaves the outcome unknown.
+///
+/// The order is placed for the caller; a body naming another `user_id` is
+/// 403 (an admin may place one for anyone).
 async fn create(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     IdempotencyKey(idempotency_key): IdempotencyKey,
     Json(body): Json<CreateOrderRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    parse_uuid("user_id", &body.user_id)?;
+    let user_id = match &body.user_id {
+        None => caller.user_id,
+        Some(raw) => parse_uuid("user_id", raw)?,
+    };
+    if !caller.may_act_for(user_id) {
+        return Err(ApiError::Forbidden(
+            "an order is placed for the signed-in user: leave `user_id` out or give your own"
+                .into(),
+        ));
+    }
     let request = CreateOrder {
-        user_id: body.user_id,
+        user_id: user_id.to_string(),
         items: body.items,
         idempotency_key,
     };
-    let order: Order = send(&state, CREATE_ORDER, &request).await?;
+    let order: Order = send(&state, &caller, CREATE_ORDER, &request).await?;
     let location = format!("/orders/{}", order.id);
     Ok((
         StatusCode::CREATED,
@@ -56,22 +75,35 @@ async fn create(
     ))
 }
 
+/// The caller's own order; another's is 404, like one that does not exist.
 async fn find_one(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Order>, ApiError> {
     let id = parse_uuid("order id", &id)?;
-    let order = send(&state, GET_ORDER, &GetOrder { id: id.to_string() }).await?;
+    let order: Order = send(&state, &caller, GET_ORDER, &GetOrder { id: id.to_string() }).await?;
+    // order-service checked already; checked again here, so a service that
+    // forgot to cannot leak an order.
+    let owner = Uuid::parse_str(&order.user_id).ok();
+    if !owner.is_some_and(|owner| caller.may_act_for(owner)) {
+        return Err(ApiError::NotFound(format!("no order with id {id}")));
+    }
     Ok(axum::Json(order))
 }
 
 async fn list_for_user(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<axum::Json<OrderList>, ApiError> {
     let user_id = parse_uuid("user id", &id)?;
+    if !caller.may_act_for(user_id) {
+        return Err(ApiError::NotFound(format!("no user with id {user_id}")));
+    }
     let orders = send(
         &state,
+        &caller,
         LIST_ORDERS,
         &ListOrders {
             user_id: user_id.to_string(),
@@ -82,17 +114,24 @@ async fn list_for_user(
 }
 
 async fn list_products(State(state): State<AppState>) -> Result<axum::Json<ProductList>, ApiError> {
-    let products = send(&state, LIST_PRODUCTS, &serde_json::json!({})).await?;
+    let products = state
+        .orders()
+        .send(LIST_PRODUCTS, &serde_json::json!({}))
+        .await
+        .map_err(|e| ApiError::from_rpc(SERVICE, e))?;
     Ok(axum::Json(products))
 }
 
+/// A request to order-service made for `caller`.
 async fn send<D: Serialize, R: DeserializeOwned>(
     state: &AppState,
+    caller: &Caller,
     pattern: &str,
     data: &D,
 ) -> Result<R, ApiError> {
     state
         .orders()
+        .on_behalf_of(*caller)
         .send(pattern, data)
         .await
         .map_err(|e| ApiError::from_rpc(SERVICE, e))

@@ -5,7 +5,10 @@
 
 use std::{future::Future, time::Duration};
 
-use contracts::user::{self as pb, user_service_client::UserServiceClient};
+use contracts::{
+    identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller},
+    user::{self as pb, user_service_client::UserServiceClient},
+};
 use platform::{
     balance::{Balanced, Retry},
     propagation::TracedChannel,
@@ -49,6 +52,7 @@ impl UserClient {
 
     pub async fn create(&self, req: pb::CreateUser) -> Result<pb::User, ApiError> {
         self.call(
+            None,
             Retry::Once,
             |mut client, req| async move { client.create(req).await },
             req,
@@ -56,8 +60,33 @@ impl UserClient {
         .await
     }
 
-    pub async fn find_one(&self, req: pb::UserById) -> Result<pb::User, ApiError> {
+    /// Log-in: never retried on another server (a retry would be a second
+    /// attempt against the rate limit's count, and costs a hash).
+    pub async fn issue_token(&self, req: pb::Credentials) -> Result<pb::AccessToken, ApiError> {
         self.call(
+            None,
+            Retry::Once,
+            |mut client, req| async move { client.issue_token(req).await },
+            req,
+        )
+        .await
+    }
+
+    /// The JWK Set tokens are verified with, as JSON.
+    pub async fn jwks(&self) -> Result<String, ApiError> {
+        self.call(
+            None,
+            Retry::Idempotent,
+            |mut client, req| async move { client.get_jwks(req).await },
+            pb::JwksRequest {},
+        )
+        .await
+        .map(|jwks| jwks.json)
+    }
+
+    pub async fn find_one(&self, caller: &Caller, req: pb::UserById) -> Result<pb::User, ApiError> {
+        self.call(
+            Some(caller),
             Retry::Idempotent,
             |mut client, req| async move { client.find_one(req).await },
             req,
@@ -65,7 +94,11 @@ impl UserClient {
         .await
     }
 
-    pub async fn top_up(&self, req: pb::CreditChange) -> Result<pb::Balance, ApiError> {
+    pub async fn top_up(
+        &self,
+        caller: &Caller,
+        req: pb::CreditChange,
+    ) -> Result<pb::Balance, ApiError> {
         // With the client's Idempotency-Key a repeat cannot credit twice.
         let retry = if req.idempotency_key.is_empty() {
             Retry::Once
@@ -73,6 +106,7 @@ impl UserClient {
             Retry::Idempotent
         };
         self.call(
+            Some(caller),
             retry,
             |mut client, req| async move { client.top_up(req).await },
             req,
@@ -80,8 +114,13 @@ impl UserClient {
         .await
     }
 
-    pub async fn find_all(&self, req: pb::ListUsers) -> Result<pb::Users, ApiError> {
+    pub async fn find_all(
+        &self,
+        caller: &Caller,
+        req: pb::ListUsers,
+    ) -> Result<pb::Users, ApiError> {
         self.call(
+            Some(caller),
             Retry::Idempotent,
             |mut client, req| async move { client.find_all(req).await },
             req,
@@ -108,19 +147,38 @@ impl UserClient {
         Err(reasons.join("; "))
     }
 
-    /// Wraps a message with the call's deadline. tonic enforces it on this
-    /// side (a peer that accepted the connection and went silent still gets
-    /// a timely answer) and sends it as `grpc-timeout`, so user-service can
-    /// abandon work nobody waits for any more.
-    fn request<T>(&self, msg: T) -> Request<T> {
+    /// Wraps a message with the call's deadline and its caller. tonic
+    /// enforces the deadline on this side (a peer that accepted the
+    /// connection and went silent still gets a timely answer) and sends it
+    /// as `grpc-timeout`, so user-service can abandon work nobody waits for
+    /// any more. The caller goes as metadata, for user-service to check
+    /// access again.
+    fn request<T>(&self, caller: Option<&Caller>, msg: T) -> Request<T> {
         let mut req = Request::new(msg);
         req.set_timeout(self.timeout);
+        if let Some(caller) = caller {
+            let metadata = req.metadata_mut();
+            metadata.insert(
+                CALLER_ID_HEADER,
+                caller.user_id.to_string().parse().expect("a UUID is ASCII"),
+            );
+            metadata.insert(
+                CALLER_ROLE_HEADER,
+                tonic::metadata::MetadataValue::from_static(caller.role.as_str()),
+            );
+        }
         req
     }
 
     /// One call, on the next reachable server, with the deadline; errors
     /// mapped to [`ApiError`] in one place.
-    async fn call<M, T, F, Fut>(&self, retry: Retry, call: F, msg: M) -> Result<T, ApiError>
+    async fn call<M, T, F, Fut>(
+        &self,
+        caller: Option<&Caller>,
+        retry: Retry,
+        call: F,
+        msg: M,
+    ) -> Result<T, ApiError>
     where
         M: Clone,
         F: Fn(UserServiceClient<TracedChannel>, Request<M>) -> Fut,
@@ -128,7 +186,10 @@ impl UserClient {
     {
         self.servers
             .call(retry, |channel| {
-                call(UserServiceClient::new(channel), self.request(msg.clone()))
+                call(
+                    UserServiceClient::new(channel),
+                    self.request(caller, msg.clone()),
+                )
             })
             .await
             .map(Response::into_inner)

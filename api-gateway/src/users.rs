@@ -1,11 +1,10 @@
-//! `/users`: create, list and fetch users through user-service's gRPC API.
+//! `/users`: sign-up, the list (admins), a user (its owner or an admin), and
+//! store credit top-ups (admins), through user-service's gRPC API.
 
 use axum::{
-    Router,
     extract::State,
-    http::{StatusCode, header},
+    http::{Method, StatusCode, header},
     response::IntoResponse,
-    routing::{get, post},
 };
 use contracts::{
     user as pb,
@@ -16,18 +15,22 @@ use uuid::Uuid;
 
 use crate::{
     AppState,
+    auth::Authenticated,
     error::ApiError,
     extract::{IdempotencyKey, Json, Path, Query},
+    routes::{Access, Routes},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list).post(create))
-        .route("/users/{id}", get(find_one))
-        .route("/users/{id}/credit", post(top_up))
+pub fn routes(routes: Routes) -> Routes {
+    routes
+        .route(Method::POST, "/users", Access::Public, create)
+        .route(Method::GET, "/users", Access::Admin, list)
+        .route(Method::GET, "/users/{id}", Access::User, find_one)
+        .route(Method::POST, "/users/{id}/credit", Access::Admin, top_up)
 }
 
-/// Query of `GET /users`. `limit` above the server's maximum is capped.
+/// Query of `GET /users`. `limit` above the server's maximum is capped;
+/// `offset` is at most user-service's `MAX_OFFSET`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Page {
@@ -37,6 +40,7 @@ struct Page {
     offset: u64,
 }
 
+/// `POST /users`: public sign-up, always as a customer.
 async fn create(
     State(state): State<AppState>,
     Json(body): Json<CreateUserRequest>,
@@ -52,34 +56,44 @@ async fn create(
 
 async fn list(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Query(page): Query<Page>,
 ) -> Result<axum::Json<UserList>, ApiError> {
     let users = state
         .users()
-        .find_all(pb::ListUsers {
-            limit: page.limit,
-            offset: page.offset,
-        })
+        .find_all(
+            &caller,
+            pb::ListUsers {
+                limit: page.limit,
+                offset: page.offset,
+            },
+        )
         .await?;
     Ok(axum::Json(users.into()))
 }
 
+/// A customer's own user; another's is 404, like one that does not exist.
 async fn find_one(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<axum::Json<UserResponse>, ApiError> {
     let id = parse_id(&id)?;
+    if !caller.may_act_for(id) {
+        return Err(ApiError::NotFound(format!("no user with id {id}")));
+    }
     let user = state
         .users()
-        .find_one(pb::UserById { id: id.to_string() })
+        .find_one(&caller, pb::UserById { id: id.to_string() })
         .await?;
     Ok(axum::Json(user.into()))
 }
 
-/// `POST /users/{id}/credit`: adds store credit and returns the balance.
-/// With an `Idempotency-Key`, a retried top-up is counted once.
+/// `POST /users/{id}/credit`: an admin adds store credit; returns the
+/// balance. With an `Idempotency-Key`, a retried top-up is counted once.
 async fn top_up(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     IdempotencyKey(idempotency_key): IdempotencyKey,
     Json(body): Json<TopUpRequest>,
@@ -87,17 +101,20 @@ async fn top_up(
     let id = parse_id(&id)?;
     let balance = state
         .users()
-        .top_up(pb::CreditChange {
-            user_id: id.to_string(),
-            amount_cents: body.amount_cents,
-            idempotency_key: idempotency_key.unwrap_or_default(),
-        })
+        .top_up(
+            &caller,
+            pb::CreditChange {
+                user_id: id.to_string(),
+                amount_cents: body.amount_cents,
+                idempotency_key: idempotency_key.unwrap_or_default(),
+            },
+        )
         .await?;
     Ok(axum::Json(balance.into()))
 }
 
 /// Rejects a malformed id here, without a round trip to user-service.
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw)
         .map_err(|_| ApiError::bad_request(format!("{raw:?} is not a user id: expected a UUID")))
 }

@@ -2,10 +2,12 @@
 // create it. Sends one request, prints the outcome as one JSON line:
 //   {"response": ...} or {"err": ...}
 // Env: AMQP_URL, QUEUE, PATTERN (a string, or a JSON object for an object
-// pattern such as {"cmd":"sum"}), DATA (JSON).
+// pattern such as {"cmd":"sum"}), DATA (JSON), and optionally HEADERS (a
+// JSON object of AMQP headers, e.g. the caller a gateway verified), sent the
+// NestJS way: an RmqRecord built with RmqRecordBuilder.
 'use strict';
 require('reflect-metadata');
-const { ClientProxyFactory, Transport } = require('@nestjs/microservices');
+const { ClientProxyFactory, RmqRecordBuilder, Transport } = require('@nestjs/microservices');
 const { firstValueFrom, timeout } = require('rxjs');
 
 async function main() {
@@ -20,7 +22,12 @@ async function main() {
   await client.connect();
   let outcome;
   try {
-    const data = JSON.parse(process.env.DATA);
+    let data = JSON.parse(process.env.DATA);
+    if (process.env.HEADERS) {
+      data = new RmqRecordBuilder(data)
+        .setOptions({ headers: JSON.parse(process.env.HEADERS) })
+        .build();
+    }
     const pattern = process.env.PATTERN.startsWith('{')
       ? JSON.parse(process.env.PATTERN)
       : process.env.PATTERN;

@@ -30,6 +30,12 @@ pub enum Error {
     Malformed(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A request without a caller, or for another user's notifications
+    /// (answered as if there were none to find).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("no user with id {0}")]
+    NotFound(uuid::Uuid),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -42,6 +48,14 @@ impl From<Error> for HandlerError {
             Error::Invalid(reason) => HandlerError::Reply(contracts::ServiceError::new(
                 contracts::ErrorCode::InvalidArgument,
                 reason,
+            )),
+            Error::Unauthenticated(_) => HandlerError::Reply(contracts::ServiceError::new(
+                contracts::ErrorCode::Unauthenticated,
+                e.to_string(),
+            )),
+            Error::NotFound(_) => HandlerError::Reply(contracts::ServiceError::new(
+                contracts::ErrorCode::NotFound,
+                e.to_string(),
             )),
             // Postgres down or restarting (or a deadlock it broke): retried,
             // then requeued until it is back — an event nobody else knows of

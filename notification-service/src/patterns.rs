@@ -1,5 +1,6 @@
 //! What notification-service handles: three events (`@EventPattern`s in
-//! NestJS terms) and one request (`@MessagePattern`).
+//! NestJS terms) and one request (`@MessagePattern`), which needs a caller
+//! (the `x-caller-*` headers) reading their own notifications.
 
 use contracts::{
     events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED},
@@ -37,9 +38,16 @@ async fn order_rejected(pool: PgPool, message: Message) -> Result<Value, Error> 
 }
 
 async fn get_notifications(pool: PgPool, message: Message) -> Result<Value, Error> {
+    let caller = message
+        .caller
+        .ok_or(Error::Unauthenticated("this request needs a caller"))?;
     let GetNotifications { user_id } = decode(message.data)?;
     let user_id = uuid::Uuid::parse_str(&user_id)
         .map_err(|_| Error::Invalid(format!("user_id {user_id:?} is not a UUID")))?;
+    // Only the user's own (an admin: anyone's); another's look absent.
+    if !caller.may_act_for(user_id) {
+        return Err(Error::NotFound(user_id));
+    }
     let notifications = notifications::list(&pool, user_id).await?;
     serde_json::to_value(NotificationList { notifications })
         .map_err(|e| Error::Malformed(e.to_string()))

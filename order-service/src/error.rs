@@ -36,6 +36,12 @@ pub enum Error {
         "order {0} is pending: its payment could not be settled yet and will be resolved shortly"
     )]
     SagaPending(Uuid),
+    /// A request that names no caller (see `contracts::identity`).
+    #[error("this request needs a caller")]
+    Unauthenticated,
+    /// A customer placing an order for another user.
+    #[error("a customer places orders only for themselves")]
+    PermissionDenied,
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
@@ -47,6 +53,8 @@ impl From<Error> for HandlerError {
             Error::Malformed(reason) => HandlerError::Poison(reason.clone()),
             Error::Invalid(_) => reply(ErrorCode::InvalidArgument),
             Error::UnknownUser(_) | Error::OrderNotFound(_) => reply(ErrorCode::NotFound),
+            Error::Unauthenticated => reply(ErrorCode::Unauthenticated),
+            Error::PermissionDenied => reply(ErrorCode::PermissionDenied),
             Error::InsufficientStock { .. } | Error::IdempotencyKeyReused => {
                 reply(ErrorCode::FailedPrecondition)
             }

@@ -1,9 +1,12 @@
 //! The message patterns order-service answers, like a NestJS controller's
-//! `@MessagePattern`s: each decodes its `data`, calls the domain, and returns
-//! the reply. Errors become settlements through `From<Error> for HandlerError`.
+//! `@MessagePattern`s: each checks its caller, decodes its `data`, calls the
+//! domain, and returns the reply. Access: `list_products` is public; the
+//! others need a caller (the `x-caller-*` headers), who reads and orders
+//! for themselves — an admin for anyone. Errors become settlements through `From<Error> for HandlerError`.
 
 use contracts::{
     ErrorCode,
+    identity::Caller,
     orders::{CreateOrder, GetOrder, ListOrders, Order, OrderList, ProductList},
     patterns::{CREATE_ORDER, GET_ORDER, LIST_ORDERS, LIST_PRODUCTS},
 };
@@ -41,7 +44,11 @@ pub fn router(state: State) -> Router {
 /// saga as far as it goes, and answers with the outcome: the confirmed order,
 /// or an error naming the order and why it was rejected or is still pending.
 async fn create_order(state: State, message: Message) -> Result<Value, Error> {
+    let caller = caller(&message)?;
     let request: CreateOrder = decode(message.data)?;
+    if !caller.may_act_for(parse_uuid("user_id", &request.user_id)?) {
+        return Err(Error::PermissionDenied);
+    }
     let new = NewOrder::parse(request, &message.message_id)?;
     let order = orders::place(&state.pool, new).await?;
     // A rejection at placement recorded an event: let the relay know.
@@ -74,14 +81,24 @@ async fn outcome(pool: &PgPool, order: Order) -> Result<Value, Error> {
 }
 
 async fn get_order(state: State, message: Message) -> Result<Value, Error> {
+    let caller = caller(&message)?;
     let GetOrder { id } = decode(message.data)?;
     let id = parse_uuid("id", &id)?;
-    encode(orders::find(&state.pool, id).await?)
+    let order = orders::find(&state.pool, id).await?;
+    // Another customer's order is as absent as one that does not exist.
+    if !caller.may_act_for(parse_uuid("user_id", &order.user_id)?) {
+        return Err(Error::OrderNotFound(id));
+    }
+    encode(order)
 }
 
 async fn list_orders(state: State, message: Message) -> Result<Value, Error> {
+    let caller = caller(&message)?;
     let ListOrders { user_id } = decode(message.data)?;
     let user_id = parse_uuid("user_id", &user_id)?;
+    if !caller.may_act_for(user_id) {
+        return Err(Error::UnknownUser(user_id));
+    }
     let orders = orders::list_for_user(&state.pool, user_id, ORDER_LIST_LIMIT).await?;
     encode(OrderList { orders })
 }
@@ -90,6 +107,11 @@ async fn list_products(state: State, _message: Message) -> Result<Value, Error> 
     encode(ProductList {
         products: products::list(&state.pool).await?,
     })
+}
+
+/// Who the request is for; every pattern but `list_products` needs one.
+fn caller(message: &Message) -> Result<Caller, Error> {
+    message.caller.ok_or(Error::Unauthenticated)
 }
 
 fn decode<T: DeserializeOwned>(data: Value) -> Result<T, Error> {

@@ -29,7 +29,12 @@ pub struct UserGrpc {
 }
 
 impl UserGrpc {
-    pub fn new(pool: PgPool, events: Arc<Notify>, passwords: Passwords, signer: Arc<Signer>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        events: Arc<Notify>,
+        passwords: Passwords,
+        signer: Arc<Signer>,
+    ) -> Self {
         Self {
             pool,
             events,
@@ -125,10 +130,7 @@ impl UserService for UserGrpc {
     }
 
     #[tracing::instrument(name = "GetJwks", skip_all)]
-    async fn get_jwks(
-        &self,
-        _req: Request<pb::JwksRequest>,
-    ) -> Result<Response<pb::Jwks>, Status> {
+    async fn get_jwks(&self, _req: Request<pb::JwksRequest>) -> Result<Response<pb::Jwks>, Status> {
         Ok(Response::new(pb::Jwks {
             json: self.signer.jwks_json().to_owned(),
         }))

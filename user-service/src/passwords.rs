@@ -93,9 +93,7 @@ pub fn check(password: &str) -> Result<(), Error> {
     } else {
         Err(Error::invalid(
             "password",
-            format!(
-                "must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters, got {chars}"
-            ),
+            format!("must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters, got {chars}"),
         ))
     }
 }
@@ -125,7 +123,10 @@ mod tests {
     async fn verifies_its_own_hashes_and_nothing_else() {
         let passwords = Passwords::new().await.unwrap();
         let hash = passwords.hash("correct horse battery").await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(!hash.contains("correct horse"));
         assert!(
             passwords

@@ -23,10 +23,7 @@ use jsonwebtoken::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{
-    config::TokenConfig,
-    error::Error,
-};
+use crate::{config::TokenConfig, error::Error};
 
 /// Signs access tokens and publishes the keys that verify them.
 #[derive(Clone)]

@@ -309,7 +309,10 @@ mod tests {
             );
         }
         let long = format!("{}@example.com", "a".repeat(250));
-        assert_eq!(fields(NewUser::parse("Ada", &long, PASSWORD).unwrap_err()), ["email"]);
+        assert_eq!(
+            fields(NewUser::parse("Ada", &long, PASSWORD).unwrap_err()),
+            ["email"]
+        );
     }
 
     #[test]

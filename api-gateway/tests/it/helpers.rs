@@ -6,11 +6,24 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
+/// The admin user-service creates at start in these tests.
+pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
+pub(crate) const ADMIN_PASSWORD: &str = "admin password for tests";
+/// A well-formed token naming a key no issuer has: the gateway must fetch
+/// the issuer's keys to refuse it.
+pub(crate) const UNVERIFIABLE_TOKEN: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6InVua25vd24ifQ.e30.c2ln";
+/// A password that passes the length check.
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
 /// A gateway (and, usually, a user-service behind it). Dropping it shuts
 /// both down.
 pub(crate) struct TestApp {
     pub(crate) base: String,
+    /// Signed in as the admin (once a user-service is there): for tests of
+    /// what the routes do, not of who may call them.
     pub(crate) http: reqwest::Client,
+    /// No token at all.
+    pub(crate) anonymous: reqwest::Client,
     /// Set by `spawn_everything*`: where the services are.
     pub(crate) user_service_url: Option<String>,
     pub(crate) events_exchange: Option<String>,
@@ -24,6 +37,7 @@ impl TestApp {
         let (url, users) = spawn_user_service(pool).await;
         let mut app = Self::spawn_gateway(gateway_config(&url)).await;
         app._shutdown.push(users);
+        app.sign_in_as_admin().await;
         app
     }
 
@@ -36,6 +50,7 @@ impl TestApp {
         let mut app = Self::spawn_gateway(gateway).await;
         app._shutdown.extend(services.shutdown);
         app._shutdown.push(orders);
+        app.sign_in_as_admin().await;
         app
     }
 
@@ -69,7 +84,7 @@ impl TestApp {
         migrate_users_into(&pool).await;
         let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
 
-        let mut users = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+        let mut users = user_service_config();
         users.events_exchange = relays.then(|| exchange.clone());
         users.amqp_url = amqp_url();
         let users = user_service::App::with_pool(users, pool.clone())
@@ -118,6 +133,7 @@ impl TestApp {
         app._queues.exchanges.push(exchange.clone());
         app.events_exchange = Some(exchange);
         app.user_service_url = Some(user_service_url);
+        app.sign_in_as_admin().await;
         // An event published before notification-service has bound its queue
         // would be dropped by the exchange. Its bindings are declared before
         // it consumes, so an answered request proves they exist.
@@ -164,12 +180,8 @@ impl TestApp {
         }));
         Self {
             base,
-            // A client-side timeout turns a hang into a test failure
-            // instead of a stuck run.
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
-                .build()
-                .unwrap(),
+            http: client(None),
+            anonymous: client(None),
             _shutdown: vec![tx],
             user_service_url: None,
             events_exchange: None,
@@ -203,13 +215,77 @@ impl TestApp {
     }
 
     pub(crate) async fn create_user(&self, name: &str, email: &str) -> Response {
-        self.http
+        self.anonymous
             .post(self.url("/users"))
-            .json(&serde_json::json!({ "name": name, "email": email }))
+            .json(&serde_json::json!({ "name": name, "email": email, "password": PASSWORD }))
             .send()
             .await
             .unwrap()
     }
+
+    /// `POST /auth/token`: the response, whatever it is.
+    pub(crate) async fn log_in(&self, email: &str, password: &str) -> Response {
+        self.anonymous
+            .post(self.url("/auth/token"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A bearer token for `email`.
+    pub(crate) async fn token(&self, email: &str, password: &str) -> String {
+        let response = self.log_in(email, password).await;
+        assert_eq!(response.status(), 200, "logging in as {email}");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs a customer up and in: their id, and a client carrying their token.
+    pub(crate) async fn customer(&self, name: &str) -> (String, reqwest::Client) {
+        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+        let response = self.create_user(name, &email).await;
+        assert_eq!(response.status(), 201, "signing up");
+        let user: Value = response.json().await.unwrap();
+        let token = self.token(&email, PASSWORD).await;
+        (
+            user["id"].as_str().unwrap().to_owned(),
+            client(Some(&token)),
+        )
+    }
+
+    /// From now on `self.http` calls as the admin.
+    pub(crate) async fn sign_in_as_admin(&mut self) {
+        let token = self.token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        self.http = client(Some(&token));
+    }
+}
+
+/// An HTTP client, sending `token` as its bearer token if given. Its own
+/// timeout turns a hang into a test failure instead of a stuck run.
+pub(crate) fn client(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// user-service with this suite's admin account.
+pub(crate) fn user_service_config() -> user_service::Config {
+    let mut config = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+    config.admin_account = Some(user_service::config::AdminAccount {
+        email: ADMIN_EMAIL.into(),
+        password: ADMIN_PASSWORD.to_owned().into(),
+    });
+    config
 }
 
 /// Services started without a gateway; dropping this stops them.
@@ -251,7 +327,7 @@ pub(crate) fn gateway_config(user_service_url: &str) -> Config {
 }
 
 async fn spawn_user_service(pool: PgPool) -> (String, oneshot::Sender<()>) {
-    let config = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+    let config = user_service_config();
     let users = user_service::App::with_pool(config, pool).await.unwrap();
     let url = format!("http://{}", users.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
@@ -308,8 +384,9 @@ pub(crate) async fn assert_problem(response: Response, status: u16) -> Value {
     body
 }
 
+/// Customers (the admin the tests start with does not count).
 pub(crate) async fn count_users(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM users")
+    sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'customer'")
         .fetch_one(pool)
         .await
         .unwrap()

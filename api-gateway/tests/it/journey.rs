@@ -1,49 +1,54 @@
-//! The README's walk-through as a test, on all four services: create a user,
-//! top up credit, place an order (confirmed), place one too expensive
-//! (rejected, with the reason), and find one notification per event.
+//! The README's walk-through as a test, on all four services: sign up, log
+//! in, an admin tops up the credit, place an order (confirmed), place one
+//! too expensive (rejected, with the reason), and find one notification per
+//! event.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, client};
 
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn a_newcomers_journey_ends_with_one_notification_per_event(pool: PgPool) {
     let app = TestApp::spawn_everything(pool).await;
-    let post = |path: String, body: Value| app.http.post(app.url(&path)).json(&body).send();
+    let admin = app.http.clone();
 
-    let user: Value = post(
-        "/users".into(),
-        json!({"name": "Grace", "email": "grace@example.com"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let user: Value = app
+        .anonymous
+        .post(app.url("/users"))
+        .json(&json!({"name": "Grace", "email": "grace@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = user["id"].as_str().unwrap().to_owned();
-    let balance: Value = post(
-        format!("/users/{id}/credit"),
-        json!({"amount_cents": 3_000}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    assert_eq!(user["role"], "customer");
+    let grace = client(Some(&app.token("grace@example.com", PASSWORD).await));
+    let balance: Value = admin
+        .post(app.url(&format!("/users/{id}/credit")))
+        .json(&json!({"amount_cents": 3_000}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(balance["balance_cents"], 3_000);
+    let post = |path: &str, body: Value| grace.post(app.url(path)).json(&body).send();
 
     let confirmed = post(
-        "/orders".into(),
-        json!({"user_id": id, "items": [{"sku": "MUG-STEEL", "quantity": 1}]}),
+        "/orders",
+        json!({"items": [{"sku": "MUG-STEEL", "quantity": 1}]}),
     )
     .await
     .unwrap();
     assert_eq!(confirmed.status(), 201);
     let rejected = post(
-        "/orders".into(),
+        "/orders",
         json!({"user_id": id, "items": [{"sku": "HOODIE-GREY-L", "quantity": 1}]}),
     )
     .await
@@ -60,7 +65,14 @@ async fn a_newcomers_journey_ends_with_one_notification_per_event(pool: PgPool) 
     // Events travel outbox → relay → exchange → notification-service.
     let mut events = Vec::new();
     for _ in 0..250 {
-        let list: Value = app.get_json(&format!("/users/{id}/notifications")).await;
+        let list: Value = grace
+            .get(app.url(&format!("/users/{id}/notifications")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         events = list["notifications"]
             .as_array()
             .unwrap()
@@ -77,6 +89,13 @@ async fn a_newcomers_journey_ends_with_one_notification_per_event(pool: PgPool) 
         events,
         ["order_confirmed", "order_rejected", "user_created"]
     );
-    let user: Value = app.get_json(&format!("/users/{id}")).await;
+    let user: Value = grace
+        .get(app.url(&format!("/users/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(user["balance_cents"], 3_000 - 1_250);
 }

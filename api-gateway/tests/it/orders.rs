@@ -211,7 +211,8 @@ async fn an_order_that_timed_out_in_the_queue_is_never_placed_later(pool: PgPool
     let users = TestApp::spawn_users_only(pool.clone()).await;
     let mut config = gateway_config(&users.user_service_url);
     config.order_service_timeout = Duration::from_millis(300);
-    let app = TestApp::spawn_gateway(config.clone()).await;
+    let mut app = TestApp::spawn_gateway(config.clone()).await;
+    app.sign_in_as_admin().await;
     let user = user(&app).await;
 
     let response = post_order(

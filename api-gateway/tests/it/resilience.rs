@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::helpers::{TestApp, assert_problem, gateway_config};
+use crate::helpers::{TestApp, UNVERIFIABLE_TOKEN, assert_problem, client, gateway_config};
 
 /// An address nothing listens on: bind a port, then release it.
 async fn closed_port_url() -> String {
@@ -21,8 +21,8 @@ async fn closed_port_url() -> String {
 async fn user_service_down_is_503() {
     let app = TestApp::spawn_gateway(gateway_config(&closed_port_url().await)).await;
 
-    let get = app
-        .http
+    // A token cannot be verified without the issuer's keys: 503 too.
+    let get = client(Some(UNVERIFIABLE_TOKEN))
         .get(app.url(&format!("/users/{}", uuid::Uuid::now_v7())))
         .send()
         .await
@@ -53,8 +53,7 @@ async fn user_service_that_accepts_but_never_answers_is_504() {
     config.user_service_timeout = Duration::from_millis(300);
     let app = TestApp::spawn_gateway(config).await;
 
-    let response = app
-        .http
+    let response = client(Some(UNVERIFIABLE_TOKEN))
         .get(app.url(&format!("/users/{}", uuid::Uuid::now_v7())))
         .send()
         .await

@@ -1,3 +1,4 @@
+use contracts::identity::{Caller, Role};
 use std::time::Duration;
 
 use lapin::{
@@ -45,8 +46,13 @@ impl TestApp {
             &exchange,
             Duration::from_secs(5),
         );
+        // Requests as an admin, who may read anyone's notifications.
         let requests =
-            RpcClient::start(AmqpConfig::new(amqp_url()), &queue, Duration::from_secs(10));
+            RpcClient::start(AmqpConfig::new(amqp_url()), &queue, Duration::from_secs(10))
+                .on_behalf_of(Caller {
+                    user_id: uuid::Uuid::now_v7(),
+                    role: Role::Admin,
+                });
         assert!(events.wait_connected(Duration::from_secs(5)).await);
         assert!(requests.wait_connected(Duration::from_secs(5)).await);
         let app = Self {
@@ -275,5 +281,47 @@ async fn the_admin_port_reports_ready_only_while_database_and_broker_answer(pool
     platform::admin::probe(app.admin_addr, "/livez")
         .await
         .unwrap();
+    app.cleanup().await;
+}
+
+#[sqlx::test(migrator = "notification_service::MIGRATOR")]
+async fn a_customer_reads_only_their_own_notifications(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    app.publish(
+        "user_created",
+        event(json!({"user_id": bob, "name": "Bob", "email": "bob@example.com"})),
+    )
+    .await;
+    app.wait_for(bob, 1).await;
+    let as_ada = app.requests.on_behalf_of(Caller {
+        user_id: ada,
+        role: Role::Customer,
+    });
+    let anonymous = RpcClient::start(
+        AmqpConfig::new(amqp_url()),
+        &app.queue,
+        Duration::from_secs(10),
+    );
+    assert!(anonymous.wait_connected(Duration::from_secs(5)).await);
+
+    let own = as_ada
+        .send_value("get_notifications", json!({"user_id": ada}))
+        .await;
+    let bobs = as_ada
+        .send_value("get_notifications", json!({"user_id": bob}))
+        .await;
+    let nobodys = anonymous
+        .send_value("get_notifications", json!({"user_id": bob}))
+        .await;
+
+    assert_eq!(own.unwrap(), json!({"notifications": []}));
+    let code = |result: Result<Value, messaging::RpcError>| match result {
+        Err(messaging::RpcError::Remote(err)) => err["code"].clone(),
+        other => panic!("expected a remote error, got {other:?}"),
+    };
+    assert_eq!(code(bobs), "NOT_FOUND");
+    assert_eq!(code(nobodys), "UNAUTHENTICATED");
+    anonymous.close();
     app.cleanup().await;
 }

@@ -1,3 +1,4 @@
+use contracts::identity::{Caller, Role};
 use std::{path::Path, time::Duration};
 
 use lapin::{Channel, Connection, ConnectionProperties, options::QueueDeleteOptions};
@@ -58,7 +59,13 @@ impl TestApp {
             })),
         );
 
-        let client = RpcClient::start(AmqpConfig::new(amqp_url()), &queue, Duration::from_secs(10));
+        // Requests are made as an admin, who may act for any user: these
+        // tests are about orders; tests/it/access.rs is about who may ask.
+        let client = RpcClient::start(AmqpConfig::new(amqp_url()), &queue, Duration::from_secs(10))
+            .on_behalf_of(Caller {
+                user_id: Uuid::now_v7(),
+                role: Role::Admin,
+            });
         assert!(client.wait_connected(Duration::from_secs(5)).await);
         let admin_connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
             .await

@@ -5,6 +5,7 @@
 // A panic is how a test reports failure; helpers unwrap like tests do.
 #![allow(clippy::unwrap_used)]
 
+mod access;
 mod helpers;
 mod nestjs;
 mod orders;

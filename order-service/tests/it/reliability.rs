@@ -74,11 +74,23 @@ async fn a_message_delivered_twice_places_one_order(pool: PgPool) {
         "id": "redelivered-1"
     }))
     .unwrap();
+    // The caller, as the gateway names it.
+    let mut caller = lapin::types::FieldTable::default();
+    for (key, value) in [
+        ("x-caller-id", user.to_string()),
+        ("x-caller-role", "customer".into()),
+    ] {
+        caller.insert(
+            key.into(),
+            lapin::types::AMQPValue::LongString(value.into()),
+        );
+    }
     for _ in 0..2 {
         let properties = BasicProperties::default()
             .with_message_id("redelivered-1".into())
             .with_correlation_id("redelivered-1".into())
-            .with_reply_to(DIRECT_REPLY_TO.into());
+            .with_reply_to(DIRECT_REPLY_TO.into())
+            .with_headers(caller.clone());
         replies_channel
             .basic_publish(
                 "".into(),

@@ -14,11 +14,13 @@ pub struct OrderLine {
     pub quantity: i64,
 }
 
-/// Body of `POST /orders`.
+/// Body of `POST /orders`. The order is the caller's: `user_id` may be
+/// left out, and when given must be the caller's (an admin's may name any).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
-    pub user_id: String,
+    #[serde(default)]
+    pub user_id: Option<String>,
     pub items: Vec<OrderLine>,
 }
 

@@ -134,12 +134,27 @@ macro_rules! redacted_debug {
     };
 }
 
-redacted_debug!(CreateUserRequest, "CreateUserRequest", [name], [email, password]);
+redacted_debug!(
+    CreateUserRequest,
+    "CreateUserRequest",
+    [name],
+    [email, password]
+);
 redacted_debug!(TokenRequest, "TokenRequest", [], [email, password]);
-redacted_debug!(TokenResponse, "TokenResponse", [token_type, expires_in], [access_token]);
+redacted_debug!(
+    TokenResponse,
+    "TokenResponse",
+    [token_type, expires_in],
+    [access_token]
+);
 redacted_debug!(user::CreateUser, "CreateUser", [name], [email, password]);
 redacted_debug!(user::Credentials, "Credentials", [], [email, password]);
-redacted_debug!(user::AccessToken, "AccessToken", [expires_in], [access_token]);
+redacted_debug!(
+    user::AccessToken,
+    "AccessToken",
+    [expires_in],
+    [access_token]
+);
 
 #[cfg(test)]
 mod tests {

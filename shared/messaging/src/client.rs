@@ -19,6 +19,8 @@ use serde_json::Value;
 use tokio::{sync::oneshot, time::Instant};
 use tokio_util::sync::CancellationToken;
 
+use contracts::identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller};
+
 use crate::{
     AmqpConfig, RpcError,
     publish::{PERSISTENT, TRANSIENT, publish_confirmed, publish_to_exchange},
@@ -38,6 +40,9 @@ pub(crate) type PendingReply = oneshot::Sender<Result<Reply, RpcError>>;
 #[derive(Debug, Clone)]
 pub struct RpcClient {
     inner: Arc<Inner>,
+    /// Who the requests are made for, sent as headers beside the envelope
+    /// (see [`RpcClient::on_behalf_of`]).
+    caller: Option<Caller>,
 }
 
 #[derive(Debug)]
@@ -94,7 +99,22 @@ impl RpcClient {
             config,
             shutdown,
         ));
-        Self { inner }
+        Self {
+            inner,
+            caller: None,
+        }
+    }
+
+    /// This client (same connection) sending its requests for `caller`: the
+    /// `x-caller-id` and `x-caller-role` headers tell the server who the
+    /// gateway verified, and the server checks access again. The NestJS
+    /// envelope is unchanged; a NestJS server sees them as headers.
+    #[must_use]
+    pub fn on_behalf_of(&self, caller: Caller) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            caller: Some(caller),
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -171,7 +191,7 @@ impl RpcClient {
             // The broker drops the request if nobody dequeued it by its
             // deadline, so a late consumer never executes it.
             .with_expiration(timeout.as_millis().max(1).to_string().into())
-            .with_headers(request_headers(timeout));
+            .with_headers(request_headers(timeout, self.caller.as_ref()));
 
         let publish = publish_confirmed(&channel, &self.inner.queue, &body, properties);
         tokio::time::timeout_at(deadline, publish)
@@ -280,8 +300,9 @@ impl Drop for Registration<'_> {
     }
 }
 
-/// The headers of a request: its deadline, and the caller's trace context.
-fn request_headers(timeout: Duration) -> FieldTable {
+/// The headers of a request: its deadline, the trace context, and who it is
+/// made for.
+fn request_headers(timeout: Duration, caller: Option<&Caller>) -> FieldTable {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -292,5 +313,13 @@ fn request_headers(timeout: Duration) -> FieldTable {
         DEADLINE_HEADER.into(),
         AMQPValue::LongLongInt(i64::try_from(deadline_ms).unwrap_or(i64::MAX)),
     );
+    if let Some(caller) = caller {
+        let text = |s: String| AMQPValue::LongString(s.into());
+        headers.insert(CALLER_ID_HEADER.into(), text(caller.user_id.to_string()));
+        headers.insert(
+            CALLER_ROLE_HEADER.into(),
+            text(caller.role.as_str().to_owned()),
+        );
+    }
     headers
 }

@@ -33,7 +33,7 @@ use lapin::{BasicProperties, Channel, message::Delivery};
 use serde_json::Value;
 
 use self::{
-    headers::{deadline, message_id, redeliveries},
+    headers::{caller, deadline, message_id, redeliveries},
     retry::run_with_retries,
 };
 use crate::{
@@ -158,6 +158,7 @@ async fn handle(
         data: incoming.data,
         message_id: message_id(properties, incoming.id.as_deref()),
         redelivered: redeliveries > 0,
+        caller: caller(properties),
     };
     // One span per delivery, a child of the sender's span when the message
     // carries a trace context.

@@ -35,6 +35,10 @@ pub struct Message {
     /// This message was delivered before and never settled (its consumer
     /// died or lost its connection): work it started may be done already.
     pub redelivered: bool,
+    /// Who the request is made for, as the gateway verified it (the
+    /// `x-caller-id` / `x-caller-role` headers); `None` for events and for
+    /// senders that name no caller. Handlers check access with it.
+    pub caller: Option<contracts::identity::Caller>,
 }
 
 /// How a handler failed, which decides how the delivery is settled.

@@ -34,14 +34,29 @@ fn ensure_installed() {
 /// `{"response": R}` or `{"err": E}`. A `pattern` starting with `{` is sent
 /// as an object pattern.
 pub async fn send(queue: &str, pattern: &str, data: Value) -> Value {
+    send_with_headers(queue, pattern, data, None).await
+}
+
+/// [`send`] with AMQP headers (an `RmqRecord`, as a NestJS gateway sends the
+/// caller it verified: `{"x-caller-id": .., "x-caller-role": ..}`).
+pub async fn send_with_headers(
+    queue: &str,
+    pattern: &str,
+    data: Value,
+    headers: Option<Value>,
+) -> Value {
     ensure_installed();
-    let run = Command::new("node")
+    let mut command = Command::new("node");
+    command
         .arg(interop_dir().join("client.js"))
         .env("AMQP_URL", amqp_url())
         .env("QUEUE", queue)
         .env("PATTERN", pattern)
-        .env("DATA", data.to_string())
-        .output();
+        .env("DATA", data.to_string());
+    if let Some(headers) = headers {
+        command.env("HEADERS", headers.to_string());
+    }
+    let run = command.output();
     let output = tokio::time::timeout(Duration::from_secs(30), run)
         .await
         .expect("the NestJS client hung")

@@ -55,8 +55,16 @@ async fn a_customer_reads_only_itself_and_no_admin_operation(pool: PgPool) {
     );
     let mut as_ada = app.as_caller(customer(ada));
 
-    let own = as_ada.find_one(pb::UserById { id: ada.to_string() }).await;
-    let other = as_ada.find_one(pb::UserById { id: bob.to_string() }).await;
+    let own = as_ada
+        .find_one(pb::UserById {
+            id: ada.to_string(),
+        })
+        .await;
+    let other = as_ada
+        .find_one(pb::UserById {
+            id: bob.to_string(),
+        })
+        .await;
     let list = as_ada.find_all(pb::ListUsers::default()).await;
     let top_up = as_ada
         .top_up(pb::CreditChange {
@@ -67,7 +75,9 @@ async fn a_customer_reads_only_itself_and_no_admin_operation(pool: PgPool) {
         .await;
     let anonymous = app
         .as_caller(None)
-        .find_one(pb::UserById { id: ada.to_string() })
+        .find_one(pb::UserById {
+            id: ada.to_string(),
+        })
         .await;
 
     assert!(own.is_ok());
@@ -138,8 +148,15 @@ async fn a_short_password_is_refused_naming_the_field(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
-    assert!(refused.message().contains("password: must be 12 to 128"), "{}", refused.message());
-    assert!(!refused.message().contains("too short"), "the password is not echoed");
+    assert!(
+        refused.message().contains("password: must be 12 to 128"),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        !refused.message().contains("too short"),
+        "the password is not echoed"
+    );
 }
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
@@ -154,15 +171,24 @@ async fn the_first_admin_is_created_once_and_its_password_follows_the_environmen
     };
     // Each start gets its own pool: a service closes its pool when it stops.
     let own_pool = || PgPool::connect_with((*pool.connect_options()).clone());
-    let first = TestApp::spawn_config(own_pool().await.unwrap(), admin("first admin password")).await;
+    let first =
+        TestApp::spawn_config(own_pool().await.unwrap(), admin("first admin password")).await;
     let first_token = token(&first, "root@example.com", "first admin password").await;
     drop(first);
     let second =
         TestApp::spawn_config(own_pool().await.unwrap(), admin("second admin password")).await;
 
     assert!(first_token.is_ok());
-    assert!(token(&second, "root@example.com", "second admin password").await.is_ok());
-    assert!(token(&second, "root@example.com", "first admin password").await.is_err());
+    assert!(
+        token(&second, "root@example.com", "second admin password")
+            .await
+            .is_ok()
+    );
+    assert!(
+        token(&second, "root@example.com", "first admin password")
+            .await
+            .is_err()
+    );
     let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
         .fetch_one(&pool)
         .await

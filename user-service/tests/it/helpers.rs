@@ -23,7 +23,10 @@ impl tonic::service::Interceptor for AsCaller {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(caller) = self.0 {
             let metadata = req.metadata_mut();
-            metadata.insert(CALLER_ID_HEADER, caller.user_id.to_string().parse().unwrap());
+            metadata.insert(
+                CALLER_ID_HEADER,
+                caller.user_id.to_string().parse().unwrap(),
+            );
             metadata.insert(CALLER_ROLE_HEADER, caller.role.as_str().parse().unwrap());
         }
         Ok(req)

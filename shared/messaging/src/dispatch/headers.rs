@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use contracts::identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller};
 use lapin::{BasicProperties, types::AMQPValue};
 
 use crate::{client::DEADLINE_HEADER, settle::REDELIVERIES_HEADER};
@@ -43,4 +44,16 @@ pub(super) fn redeliveries(properties: &BasicProperties) -> u32 {
         Some(AMQPValue::LongUInt(n)) => *n,
         _ => 0,
     }
+}
+
+/// Who the request is made for, from the headers the gateway's client sets
+/// ([`crate::RpcClient::on_behalf_of`]); `None` when absent or malformed.
+pub(super) fn caller(properties: &BasicProperties) -> Option<Caller> {
+    let headers = properties.headers().as_ref()?;
+    let text = |name: &str| match headers.inner().get(name) {
+        Some(AMQPValue::LongString(s)) => std::str::from_utf8(s.as_bytes()).ok(),
+        Some(AMQPValue::ShortString(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    Caller::from_headers(text(CALLER_ID_HEADER), text(CALLER_ROLE_HEADER))
 }

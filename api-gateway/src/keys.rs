@@ -1,0 +1,198 @@
+//! The keys access tokens are verified with: a JWK Set (RFC 7517) fetched
+//! from the issuer — user-service over gRPC by default, an external OpenID
+//! Connect provider's `jwks_uri` over HTTPS when `AUTH_JWKS_URL` is set —
+//! and kept in memory.
+//!
+//! Fetched on first use and again when a token names a `kid` the set does
+//! not have (the issuer rotated its key), at most once per
+//! [`MIN_REFRESH_INTERVAL`] so a flood of tokens with made-up kids cannot
+//! turn into a flood of fetches; and every [`MAX_AGE`], so a key the issuer
+//! withdrew stops verifying. While the issuer is unreachable the last set
+//! keeps working.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey,
+    jwk::{JwkSet, KeyAlgorithm},
+};
+use tokio::sync::{Mutex, RwLock};
+
+use crate::{error::ApiError, user_client::UserClient};
+
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+pub const MAX_AGE: Duration = Duration::from_secs(5 * 60);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where the key set comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// user-service's `GetJwks`.
+    UserService(UserClient),
+    /// An external issuer's JWKS document.
+    Url { url: String, http: reqwest::Client },
+}
+
+/// A verification key and the one algorithm it may be used with.
+#[derive(Clone)]
+pub struct Key {
+    pub key: DecodingKey,
+    pub algorithm: Algorithm,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Cached {
+    keys: HashMap<String, Key>,
+    fetched: Option<Instant>,
+}
+
+/// Why no key could be found.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the token's key is not one the issuer publishes")]
+    UnknownKid,
+    /// The issuer did not answer (as user-service's client reports it:
+    /// 503, or 504 past its deadline).
+    #[error("the issuer's keys could not be fetched: {0}")]
+    Unavailable(ApiError),
+}
+
+#[derive(Clone)]
+pub struct KeySet {
+    source: KeySource,
+    cached: Arc<RwLock<Cached>>,
+    /// One fetch at a time; the others wait for its result.
+    fetching: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeySet {
+    pub fn new(source: KeySource) -> Self {
+        Self {
+            source,
+            cached: Arc::default(),
+            fetching: Arc::default(),
+        }
+    }
+
+    /// The key `kid` names, fetching the set when it is missing or stale.
+    pub async fn get(&self, kid: &str) -> Result<Key, KeyError> {
+        {
+            let cached = self.cached.read().await;
+            let fresh = cached.fetched.is_some_and(|at| at.elapsed() < MAX_AGE);
+            if let Some(key) = cached.keys.get(kid).filter(|_| fresh) {
+                return Ok(key.clone());
+            }
+        }
+        let _fetching = self.fetching.lock().await;
+        // Another request may have refreshed while this one waited.
+        let may_fetch = {
+            let cached = self.cached.read().await;
+            let fresh = cached.fetched.is_some_and(|at| at.elapsed() < MAX_AGE);
+            if let Some(key) = cached.keys.get(kid).filter(|_| fresh) {
+                return Ok(key.clone());
+            }
+            cached
+                .fetched
+                .is_none_or(|at| at.elapsed() >= MIN_REFRESH_INTERVAL)
+        };
+        if may_fetch {
+            match self.fetch().await {
+                Ok(keys) => {
+                    *self.cached.write().await = Cached {
+                        keys,
+                        fetched: Some(Instant::now()),
+                    };
+                }
+                Err(e) => {
+                    // Keep serving with what we have (a stale but real key
+                    // set) rather than refuse every token while the issuer
+                    // is away.
+                    let cached = self.cached.read().await;
+                    return cached
+                        .keys
+                        .get(kid)
+                        .cloned()
+                        .ok_or(KeyError::Unavailable(e));
+                }
+            }
+        }
+        self.cached
+            .read()
+            .await
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or(KeyError::UnknownKid)
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, Key>, ApiError> {
+        let issuer_down = |detail: String| {
+            tracing::warn!(%detail, "fetching the token issuer's keys failed");
+            ApiError::Unavailable("the token issuer is unavailable; try again shortly".into())
+        };
+        let json = match &self.source {
+            KeySource::UserService(users) => users.jwks().await?,
+            KeySource::Url { url, http } => http
+                .get(url)
+                .timeout(FETCH_TIMEOUT)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| issuer_down(e.without_url().to_string()))?
+                .text()
+                .await
+                .map_err(|e| issuer_down(e.to_string()))?,
+        };
+        let set: JwkSet =
+            serde_json::from_str(&json).map_err(|e| issuer_down(format!("not a JWK Set: {e}")))?;
+        Ok(usable(&set))
+    }
+}
+
+/// The keys of a set that can verify signatures: with a `kid`, an asymmetric
+/// algorithm, and not marked for encryption. An HMAC key in a public set
+/// would let anyone who read the set forge tokens, so `oct` keys never count.
+fn usable(set: &JwkSet) -> HashMap<String, Key> {
+    set.keys
+        .iter()
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            let algorithm = match jwk.common.key_algorithm? {
+                KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+                KeyAlgorithm::ES256 => Algorithm::ES256,
+                KeyAlgorithm::ES384 => Algorithm::ES384,
+                KeyAlgorithm::RS256 => Algorithm::RS256,
+                KeyAlgorithm::RS384 => Algorithm::RS384,
+                KeyAlgorithm::RS512 => Algorithm::RS512,
+                KeyAlgorithm::PS256 => Algorithm::PS256,
+                _ => return None,
+            };
+            let for_signing = !matches!(
+                jwk.common.public_key_use,
+                Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+            );
+            let key = DecodingKey::from_jwk(jwk).ok()?;
+            for_signing.then_some((kid, Key { key, algorithm }))
+        })
+        .collect()
+}

@@ -1,0 +1,140 @@
+//! Log-in and the keys to check what it gives: `POST /auth/token` and
+//! `GET /.well-known/jwks.json`, both public.
+//!
+//! `POST /auth/token` takes JSON `{"email", "password"}`, or the OAuth 2.0
+//! form `grant_type=password&username=..&password=..` (RFC 6749 §4.3) so
+//! standard tools work, and answers `{"access_token", "token_type":
+//! "Bearer", "expires_in"}` (§5.1). A wrong password and an unknown email
+//! are the same 401 (user-service makes them take the same time too);
+//! attempts past [`crate::login_limit`] are 429 with `Retry-After`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::{
+    Form,
+    extract::{ConnectInfo, FromRequest, Request, State},
+    http::{HeaderValue, Method, header},
+    response::{IntoResponse, Response},
+};
+use contracts::{
+    user as pb,
+    users::{TokenRequest, TokenResponse},
+};
+use serde::Deserialize;
+
+use crate::{
+    AppState,
+    error::ApiError,
+    extract::Json,
+    routes::{Access, Routes},
+};
+
+pub fn routes(routes: Routes) -> Routes {
+    routes
+        .route(Method::POST, "/auth/token", Access::Public, issue)
+        .route(Method::GET, "/.well-known/jwks.json", Access::Public, jwks)
+}
+
+async fn issue(State(state): State<AppState>, request: Credentials) -> Result<Response, ApiError> {
+    let Credentials {
+        email,
+        password,
+        client,
+    } = request;
+    state
+        .login_limit()
+        .check(client, &email)
+        .map_err(|retry_after| ApiError::TooManyRequests {
+            detail: "too many log-in attempts; wait and try again".into(),
+            retry_after,
+        })?;
+    let token = state
+        .users()
+        .issue_token(pb::Credentials { email, password })
+        .await
+        .map_err(|e| match e {
+            ApiError::Unauthenticated { .. } => ApiError::Unauthenticated {
+                detail: "wrong email or password".into(),
+                error: Some("invalid_grant"),
+            },
+            other => other,
+        })?;
+    let mut response = axum::Json(TokenResponse::from(token)).into_response();
+    // RFC 6749 §5.1: a response with a token is never cached.
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// The public keys as user-service publishes them; cacheable for a while,
+/// as verifiers are told to refetch on an unknown `kid` anyway.
+async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let json = state.users().jwks().await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        json,
+    )
+        .into_response())
+}
+
+/// A log-in's email and password, from JSON or from the OAuth form, and
+/// the client's address for the rate limit.
+struct Credentials {
+    email: String,
+    password: String,
+    client: IpAddr,
+}
+
+/// RFC 6749 §4.3.2. `scope` and `client_id` are accepted and ignored:
+/// tools send them.
+#[derive(Deserialize)]
+struct PasswordGrant {
+    grant_type: String,
+    username: String,
+    password: String,
+    #[serde(default, rename = "scope")]
+    _scope: Option<String>,
+    #[serde(default, rename = "client_id")]
+    _client_id: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Credentials {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let client = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            let Form(grant) = Form::<PasswordGrant>::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?;
+            if grant.grant_type != "password" {
+                return Err(ApiError::bad_request(
+                    "unsupported grant_type: only `password` is supported",
+                ));
+            }
+            return Ok(Self {
+                email: grant.username,
+                password: grant.password,
+                client,
+            });
+        }
+        let Json(TokenRequest { email, password }) = Json::from_request(req, state).await?;
+        Ok(Self {
+            email,
+            password,
+            client,
+        })
+    }
+}
