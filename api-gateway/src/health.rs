@@ -9,6 +9,10 @@
 //!   consumer). No answer within `HEALTH_TIMEOUT` means no replica consumes,
 //!   or the queue is backed up;
 //! - rabbitmq: the gateway's own connection.
+//!
+//! The endpoint is public, so it says up or down and nothing else: why a
+//! dependency is down (addresses, error text) is logged, and each service's
+//! own admin port (`/readyz`) reports its checks in detail.
 
 use axum::{
     Json,
@@ -34,8 +38,6 @@ pub fn routes(routes: Routes) -> Routes {
 #[derive(Debug, Serialize)]
 struct Dependency {
     status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,7 +64,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let all_up = results.iter().all(|(_, result)| result.is_ok());
     let dependencies: Map<String, Value> = results
         .into_iter()
-        .map(|(name, result)| (name.to_owned(), to_value(dependency(result))))
+        .map(|(name, result)| (name.to_owned(), to_value(dependency(name, result))))
         .collect();
 
     if all_up {
@@ -103,16 +105,13 @@ async fn ask(client: &RpcClient, timeout: std::time::Duration) -> Result<(), Str
     }
 }
 
-fn dependency(result: Result<(), String>) -> Dependency {
+fn dependency(name: &str, result: Result<(), String>) -> Dependency {
     match result {
-        Ok(()) => Dependency {
-            status: "up",
-            detail: None,
-        },
-        Err(detail) => Dependency {
-            status: "down",
-            detail: Some(detail),
-        },
+        Ok(()) => Dependency { status: "up" },
+        Err(detail) => {
+            tracing::warn!(dependency = name, %detail, "health check failed");
+            Dependency { status: "down" }
+        }
     }
 }
 

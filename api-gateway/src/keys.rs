@@ -16,6 +16,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
 use jsonwebtoken::{
     Algorithm, DecodingKey,
     jwk::{JwkSet, KeyAlgorithm},
@@ -27,6 +34,21 @@ use crate::{error::ApiError, user_client::UserClient};
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 pub const MAX_AGE: Duration = Duration::from_secs(5 * 60);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+/// A key set is a few keys; anything larger is not one.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// An HTTP(S) client for an issuer's `jwks_uri`: TLS by rustls with the
+/// ring provider and the platform's trust store.
+pub type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+pub fn https_client() -> std::io::Result<HttpsClient> {
+    let connector = HttpsConnectorBuilder::new()
+        .with_provider_and_platform_verifier(rustls::crypto::ring::default_provider())?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
 
 /// Where the key set comes from.
 #[derive(Debug, Clone)]
@@ -34,7 +56,10 @@ pub enum KeySource {
     /// user-service's `GetJwks`.
     UserService(UserClient),
     /// An external issuer's JWKS document.
-    Url { url: String, http: reqwest::Client },
+    Url {
+        url: String,
+        http: Box<HttpsClient>,
+    },
 }
 
 /// A verification key and the one algorithm it may be used with.
@@ -152,21 +177,30 @@ impl KeySet {
         };
         let json = match &self.source {
             KeySource::UserService(users) => users.jwks().await?,
-            KeySource::Url { url, http } => http
-                .get(url)
-                .timeout(FETCH_TIMEOUT)
-                .send()
+            KeySource::Url { url, http } => tokio::time::timeout(FETCH_TIMEOUT, get(http, url))
                 .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| issuer_down(e.without_url().to_string()))?
-                .text()
-                .await
-                .map_err(|e| issuer_down(e.to_string()))?,
+                .map_err(|_| issuer_down(format!("no answer within {FETCH_TIMEOUT:?}")))?
+                .map_err(issuer_down)?,
         };
         let set: JwkSet =
             serde_json::from_str(&json).map_err(|e| issuer_down(format!("not a JWK Set: {e}")))?;
         Ok(usable(&set))
     }
+}
+
+/// The body of a successful `GET url`, at most [`MAX_JWKS_BYTES`].
+async fn get(http: &HttpsClient, url: &str) -> Result<String, String> {
+    let uri: axum::http::Uri = url.parse().map_err(|e| format!("{e}"))?;
+    let response = http.get(uri).await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    String::from_utf8(body.to_vec()).map_err(|e| e.to_string())
 }
 
 /// The keys of a set that can verify signatures: with a `kid`, an asymmetric

@@ -111,16 +111,11 @@ impl App {
         let users = UserClient::connect_lazy(&config)
             .await
             .context("configuring the user-service client")?;
-        // One TLS provider for the process (ring, like the rest of the
-        // workspace): an external issuer's key set is fetched over HTTPS.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let keys = KeySet::new(match &config.auth.jwks_url {
             None => KeySource::UserService(users.clone()),
             Some(url) => KeySource::Url {
                 url: url.clone(),
-                http: reqwest::Client::builder()
-                    .build()
-                    .context("building the JWKS client")?,
+                http: Box::new(keys::https_client().context("building the JWKS client")?),
             },
         });
         let auth = Authenticator::new(keys, config.auth.clone());

@@ -74,8 +74,14 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
     sqlx::query("UPDATE products SET stock = 2000000000")
         .execute(&orders_db)
         .await?;
+    // One customer per line, `id,token`: every request carries its user's
+    // bearer token, so the figures include checking it.
     let ids = out_dir.join("user-ids.txt");
-    std::fs::write(&ids, users.join("\n"))?;
+    let lines: Vec<String> = users
+        .iter()
+        .map(|id| format!("{id},{}", system.token(id)))
+        .collect();
+    std::fs::write(&ids, lines.join("\n"))?;
 
     let mut groups = services.clone();
     groups.push(Group::named("postgres", "postgres"));

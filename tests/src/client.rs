@@ -1,23 +1,93 @@
-//! The calls tests make through the gateway, as a client would.
+//! The calls tests make through the gateway, as a client would: customers
+//! sign up and log in, the admin tops up their credit, and each customer's
+//! requests carry their own token.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
 
 use serde_json::{Value, json};
 
-use crate::System;
+use crate::{PASSWORD, System};
+
+/// Customers' tokens by user id, shared by every [`Client`] of a system.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tokens(Arc<RwLock<HashMap<String, String>>>);
+
+impl Tokens {
+    fn insert(&self, user: &str, token: String) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(user.to_owned(), token);
+    }
+
+    /// The customer's token; a user the harness did not sign up has none.
+    fn get(&self, user: &str) -> Option<String> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user)
+            .cloned()
+    }
+}
+
+/// An HTTP client sending `token` as its bearer token, if given.
+pub fn http(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
 
 impl System {
-    /// Creates a user with `balance_cents` of store credit; its id.
-    pub async fn user_with_credit(&self, balance_cents: i64) -> String {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+    /// `POST /auth/token`; the access token.
+    pub async fn log_in(&self, email: &str, password: &str) -> String {
         let response = self
-            .http
-            .post(self.url("/users"))
-            .json(&json!({"name": "System Test", "email": format!("{id}@example.com")}))
+            .anonymous
+            .post(self.url("/auth/token"))
+            .json(&json!({"email": email, "password": password}))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 201, "creating a user");
+        assert_eq!(response.status(), 200, "logging in as {email}");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs a customer up and in; their id. Their token is remembered:
+    /// [`Self::token`], and every [`Client`] call for them uses it.
+    pub async fn customer(&self) -> String {
+        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+        let response = self
+            .anonymous
+            .post(self.url("/users"))
+            .json(&json!({"name": "System Test", "email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "signing up");
         let user: Value = response.json().await.unwrap();
         let user_id = user["id"].as_str().unwrap().to_owned();
+        let token = self.log_in(&email, PASSWORD).await;
+        self.tokens.insert(&user_id, token);
+        user_id
+    }
+
+    /// A customer with `balance_cents` of store credit (topped up by the
+    /// admin); their id.
+    pub async fn user_with_credit(&self, balance_cents: i64) -> String {
+        let user_id = self.customer().await;
         if balance_cents > 0 {
             let response = self
                 .http
@@ -32,10 +102,21 @@ impl System {
         user_id
     }
 
-    /// `GET /users/{id}`: the status and the content type of the answer.
+    /// The token of a customer [`Self::customer`] signed up.
+    pub fn token(&self, user_id: &str) -> String {
+        self.tokens.get(user_id).expect("a customer of this system")
+    }
+
+    /// A client calling as the customer `user_id`.
+    pub fn as_customer(&self, user_id: &str) -> reqwest::Client {
+        http(Some(&self.token(user_id)))
+    }
+
+    /// `GET /users/{id}` as that user: the status and the content type of
+    /// the answer.
     pub async fn get_user(&self, id: &str) -> (u16, Option<String>) {
         let response = self
-            .http
+            .as_customer(id)
             .get(self.url(&format!("/users/{id}")))
             .send()
             .await
@@ -47,7 +128,8 @@ impl System {
         (response.status().as_u16(), content_type)
     }
 
-    /// `POST /orders`: the status and the body (an order or a problem).
+    /// `POST /orders` as `user_id`: the status and the body (an order or a
+    /// problem).
     pub async fn place_order(&self, user_id: &str, sku: &str, quantity: u32) -> (u16, Value) {
         self.client().place_order(user_id, sku, quantity).await
     }
@@ -56,22 +138,26 @@ impl System {
     /// shared while a test stops and restarts its processes).
     pub fn client(&self) -> Client {
         Client {
-            http: self.http.clone(),
+            http: self.anonymous.clone(),
             base: self.url(""),
+            tokens: self.tokens.clone(),
         }
     }
 }
 
-/// The gateway's address and an HTTP client: cheap to clone.
+/// The gateway's address, an HTTP client and the customers' tokens: cheap
+/// to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    tokens: Tokens,
 }
 
 impl Client {
-    /// `POST /orders`: the status and the body (an order or a problem); a
-    /// request that got no answer at all (the connection failed) is status 0.
+    /// `POST /orders` as `user_id`: the status and the body (an order or a
+    /// problem); a request that got no answer at all (the connection
+    /// failed) is status 0.
     pub async fn place_order(&self, user_id: &str, sku: &str, quantity: u32) -> (u16, Value) {
         self.place_order_keyed(user_id, sku, quantity, None).await
     }
@@ -89,6 +175,9 @@ impl Client {
             .http
             .post(format!("{}/orders", self.base))
             .json(&json!({"user_id": user_id, "items": [{"sku": sku, "quantity": quantity}]}));
+        if let Some(token) = self.tokens.get(user_id) {
+            request = request.bearer_auth(token);
+        }
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
         }

@@ -77,12 +77,26 @@ impl Options {
     }
 }
 
+/// The admin user-service creates in every system (`ADMIN_EMAIL`).
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "system test admin password";
+/// Every customer's password in the system tests.
+pub const PASSWORD: &str = "correct horse battery";
+
 /// A running system. Dropping it kills what is still running and removes
 /// its databases, queues and exchange.
 #[derive(Debug)]
 pub struct System {
     pub id: String,
+    /// Signed in as the admin, who may call every route for any user.
     pub http: reqwest::Client,
+    /// No token.
+    pub anonymous: reqwest::Client,
+    /// Each customer's token, by user id, as a browser keeps its session.
+    pub(crate) tokens: client::Tokens,
+    /// The PEM of user-service's signing key (`JWT_SIGNING_KEY`), for tests
+    /// that forge tokens the issuer could have signed.
+    pub signing_key: String,
     pub gateway: Process,
     pub user_services: Vec<Process>,
     pub order_services: Vec<Process>,
@@ -109,8 +123,17 @@ impl System {
         let notifications_queue = format!("{prefix}.notifications.{id}");
         let events_exchange = format!("{prefix}.events.{id}");
 
+        // One signing key for every user-service replica and restart: tokens
+        // stay valid across them, as with a key from a file.
+        let signing_key = process::signing_key();
         let mut common = vec![
             ("AMQP_URL".to_owned(), amqp_url),
+            ("JWT_SIGNING_KEY".to_owned(), signing_key.clone()),
+            ("ADMIN_EMAIL".to_owned(), ADMIN_EMAIL.to_owned()),
+            ("ADMIN_PASSWORD".to_owned(), ADMIN_PASSWORD.to_owned()),
+            // Tests sign many users in from 127.0.0.1; the per-email limit
+            // still holds (and is what the security tests try).
+            ("LOGIN_LIMIT_PER_ADDRESS".to_owned(), "100000".to_owned()),
             ("EVENTS_EXCHANGE".to_owned(), events_exchange.clone()),
             ("ORDERS_QUEUE".to_owned(), orders_queue.clone()),
             (
@@ -159,12 +182,12 @@ impl System {
         env.push(("USER_SERVICE_URL".into(), user_service_urls));
         let gateway = Process::spawn(Binary::ApiGateway, &id, 0, env);
 
-        let system = Self {
+        let mut system = Self {
             id,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            http: client::http(None),
+            anonymous: client::http(None),
+            tokens: client::Tokens::default(),
+            signing_key,
             gateway,
             user_services,
             order_services,
@@ -178,6 +201,8 @@ impl System {
             process.wait_ready(START_TIMEOUT).await;
         }
         system.wait_healthy(START_TIMEOUT).await;
+        let admin = system.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        system.http = client::http(Some(&admin));
         system
     }
 

@@ -215,6 +215,17 @@ pub fn counter(metrics: &str, name: &str, labels: &[&str]) -> f64 {
 
 /// Where the service binaries are: beside a test binary's `deps/`, or
 /// beside the running binary itself (the bench, in `target/release/`).
+/// A new Ed25519 signing key (PEM), from the service's own
+/// `user-service generate-signing-key`.
+pub fn signing_key() -> String {
+    let output = Command::new(binaries_dir().join(Binary::UserService.name()))
+        .arg("generate-signing-key")
+        .output()
+        .expect("running user-service generate-signing-key (was it built?)");
+    assert!(output.status.success(), "generate-signing-key failed");
+    String::from_utf8(output.stdout).unwrap()
+}
+
 pub fn binaries_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap();

@@ -152,9 +152,9 @@ fn previous_jwk(pem: &str) -> anyhow::Result<Jwk> {
     Ok(Jwk::from_decoding_key(&key, Some(Algorithm::EdDSA))?)
 }
 
-/// The key of a PKCS#8 PEM, v1 (OpenSSL's `genpkey -algorithm ed25519`) or
+/// The signing key of a PKCS#8 PEM, v1 (OpenSSL's `genpkey -algorithm ed25519`) or
 /// v2 (with the public key inside), in the v1 form jsonwebtoken reads.
-fn encoding_key(pem: &str) -> anyhow::Result<EncodingKey> {
+pub fn encoding_key(pem: &str) -> anyhow::Result<EncodingKey> {
     let key = SigningKey::from_pkcs8_pem(pem.trim())?;
     let v1 = KeypairBytes {
         secret_key: key.to_bytes(),

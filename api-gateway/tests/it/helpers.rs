@@ -241,17 +241,9 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// Signs a customer up and in: their id, and a client carrying their token.
-    pub(crate) async fn customer(&self, name: &str) -> (String, reqwest::Client) {
-        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
-        let response = self.create_user(name, &email).await;
-        assert_eq!(response.status(), 201, "signing up");
-        let user: Value = response.json().await.unwrap();
-        let token = self.token(&email, PASSWORD).await;
-        (
-            user["id"].as_str().unwrap().to_owned(),
-            client(Some(&token)),
-        )
+    /// Keeps a service running as long as this app.
+    pub(crate) fn hold(&mut self, service: oneshot::Sender<()>) {
+        self._shutdown.push(service);
     }
 
     /// From now on `self.http` calls as the admin.
@@ -326,7 +318,7 @@ pub(crate) fn gateway_config(user_service_url: &str) -> Config {
     config
 }
 
-async fn spawn_user_service(pool: PgPool) -> (String, oneshot::Sender<()>) {
+pub(crate) async fn spawn_user_service(pool: PgPool) -> (String, oneshot::Sender<()>) {
     let config = user_service_config();
     let users = user_service::App::with_pool(config, pool).await.unwrap();
     let url = format!("http://{}", users.local_addr());

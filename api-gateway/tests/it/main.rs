@@ -5,6 +5,7 @@
 // A panic is how a test reports failure; helpers unwrap like tests do.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod helpers;
 mod journey;
 mod orders;

@@ -101,13 +101,7 @@ async fn health_reports_a_service_with_no_consumer_on_its_queue_as_down(pool: Pg
     assert_eq!(dependencies["rabbitmq"]["status"], "up", "{body}");
     for service in ["order-service", "notification-service"] {
         assert_eq!(dependencies[service]["status"], "down", "{body}");
-        assert!(
-            dependencies[service]["detail"]
-                .as_str()
-                .unwrap()
-                .contains("no answer"),
-            "{body}"
-        );
+        assert!(dependencies[service].get("detail").is_none(), "{body}");
     }
 }
 
@@ -120,5 +114,6 @@ async fn health_is_503_naming_the_dependency_that_is_down() {
     let body = assert_problem(response, 503).await;
     let user_service = &body["dependencies"]["user-service"];
     assert_eq!(user_service["status"], "down", "{body}");
-    assert!(user_service["detail"].is_string(), "{body}");
+    // Public: no address or error text says why.
+    assert_eq!(user_service.as_object().unwrap().len(), 1, "{body}");
 }

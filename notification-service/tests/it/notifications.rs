@@ -267,12 +267,20 @@ async fn the_admin_port_reports_ready_only_while_database_and_broker_answer(pool
         .await
         .unwrap();
     // Prometheus metrics on the same port: the request spawn() sent through
-    // this queue was counted.
-    let (status, metrics) = platform::admin::fetch(app.admin_addr, "/metrics")
-        .await
-        .unwrap();
-    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    // this queue was counted (just after its reply went out: polled, bounded).
     let acked = format!(r#"messages_total{{queue="{}",outcome="acked"}}"#, app.queue);
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        let (status, body) = platform::admin::fetch(app.admin_addr, "/metrics")
+            .await
+            .unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        metrics = body;
+        if metrics.contains(&acked) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(metrics.contains(&acked), "{acked} not in {metrics}");
 
     pool.close().await;

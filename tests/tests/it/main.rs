@@ -10,5 +10,6 @@ mod faults;
 mod hostile;
 mod outages;
 mod poison;
+mod security;
 mod shutdown;
 mod trace;

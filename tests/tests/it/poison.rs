@@ -23,7 +23,20 @@ async fn duplicates_run_once_and_poison_is_dead_lettered_with_a_reason() {
         "data": {"user_id": user, "items": [{"sku": "STICKER-PACK", "quantity": 1}]},
         "id": id,
     });
-    let properties = BasicProperties::default().with_message_id(id.as_str().into());
+    // Named for its user, as the gateway does.
+    let mut caller = lapin::types::FieldTable::default();
+    for (key, value) in [
+        ("x-caller-id", user.clone()),
+        ("x-caller-role", "customer".into()),
+    ] {
+        caller.insert(
+            key.into(),
+            lapin::types::AMQPValue::LongString(value.into()),
+        );
+    }
+    let properties = BasicProperties::default()
+        .with_message_id(id.as_str().into())
+        .with_headers(caller);
     for _ in 0..2 {
         system
             .publish_raw(
