@@ -56,10 +56,7 @@ pub enum KeySource {
     /// user-service's `GetJwks`.
     UserService(UserClient),
     /// An external issuer's JWKS document.
-    Url {
-        url: String,
-        http: Box<HttpsClient>,
-    },
+    Url { url: String, http: Box<HttpsClient> },
 }
 
 /// A verification key and the one algorithm it may be used with.
