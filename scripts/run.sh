@@ -20,6 +20,17 @@ amqp_url=${AMQP_URL:-amqp://guest:guest@localhost:5672/%2f}
 gateway_addr=${GATEWAY_LISTEN_ADDR:-127.0.0.1:3000}
 user_service_addr=${USER_SERVICE_LISTEN_ADDR:-127.0.0.1:5000}
 
+# The first admin (user-service creates or updates it at start). Development
+# defaults when unset, and said so: never use them beyond this machine.
+admin_email=${ADMIN_EMAIL:-admin@example.com}
+admin_password=${ADMIN_PASSWORD:-change me, I am the dev admin}
+if [[ -z ${ADMIN_EMAIL:-} || -z ${ADMIN_PASSWORD:-} ]]; then
+    echo "just run: no ADMIN_EMAIL/ADMIN_PASSWORD in the environment; using the development admin"
+    echo "          $admin_email / $admin_password"
+fi
+# No JWT_SIGNING_KEY(_FILE): user-service generates a development key at
+# start and logs so; tokens then die with it.
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -29,7 +40,7 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr AMQP_URL=$amqp_url "$bin/user-service" & pids+=($!)
+DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr AMQP_URL=$amqp_url ADMIN_EMAIL=$admin_email ADMIN_PASSWORD=$admin_password "$bin/user-service" & pids+=($!)
 DATABASE_URL=$orders_db AMQP_URL=$amqp_url USER_SERVICE_URL=http://$user_service_addr "$bin/order-service" & pids+=($!)
 DATABASE_URL=$notifications_db AMQP_URL=$amqp_url "$bin/notification-service" & pids+=($!)
 GATEWAY_LISTEN_ADDR=$gateway_addr USER_SERVICE_URL=http://$user_service_addr AMQP_URL=$amqp_url "$bin/api-gateway" & pids+=($!)

@@ -203,3 +203,16 @@ fn order_service_scales_out_and_every_service_exports_traces_to_jaeger() {
         "Jaeger v2 receives OTLP natively"
     );
 }
+
+#[test]
+fn compose_requires_the_admin_credentials_and_defaults_no_admin_password() {
+    let compose = compose();
+    let env = &services(&compose)["user-service"]["environment"];
+    for var in ["ADMIN_EMAIL", "ADMIN_PASSWORD"] {
+        let value = env[var].as_str().unwrap();
+        assert!(
+            value.starts_with(&format!("${{{var}:?")),
+            "{var} must be required from .env (`${{{var}:?...}}`), not defaulted: {value}"
+        );
+    }
+}

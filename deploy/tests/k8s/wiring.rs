@@ -10,7 +10,13 @@ use crate::manifests::{
 };
 
 /// Variables holding credentials: only ever from a Secret.
-const SECRET_VARS: [&str; 2] = ["DATABASE_URL", "AMQP_URL"];
+const SECRET_VARS: [&str; 5] = [
+    "DATABASE_URL",
+    "AMQP_URL",
+    "ADMIN_EMAIL",
+    "ADMIN_PASSWORD",
+    "JWT_SIGNING_KEY",
+];
 /// The Deployments that call user-service over gRPC.
 const USER_SERVICE_CLIENTS: [&str; 2] = ["api-gateway", "order-service"];
 /// The Deployments an autoscaler must scale.
