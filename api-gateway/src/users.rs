@@ -1,5 +1,6 @@
-//! `/users`: sign-up, the list (admins), a user (its owner or an admin), and
-//! store credit top-ups (admins), through user-service's gRPC API.
+//! `/users`: sign-up, the list (admins), a user (its owner or an admin; `me`
+//! for the signed-in one), and store credit top-ups (admins), through
+//! user-service's gRPC API.
 
 use axum::{
     extract::State,
@@ -25,6 +26,7 @@ pub fn routes(routes: Routes) -> Routes {
     routes
         .route(Method::POST, "/users", Access::Public, create)
         .route(Method::GET, "/users", Access::Admin, list)
+        .route(Method::GET, "/users/me", Access::User, me)
         .route(Method::GET, "/users/{id}", Access::User, find_one)
         .route(Method::POST, "/users/{id}/credit", Access::Admin, top_up)
 }
@@ -70,6 +72,17 @@ async fn list(
         )
         .await?;
     Ok(axum::Json(users.into()))
+}
+
+/// `GET /users/me`: the signed-in user, whose id a client otherwise only
+/// finds inside its token.
+async fn me(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<axum::Json<UserResponse>, ApiError> {
+    let id = caller.user_id.to_string();
+    let user = state.users().find_one(&caller, pb::UserById { id }).await?;
+    Ok(axum::Json(user.into()))
 }
 
 /// A customer's own user; another's is 404, like one that does not exist.

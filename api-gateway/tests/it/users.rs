@@ -213,3 +213,35 @@ async fn credit_top_ups_show_in_the_balance_and_count_once_per_key(pool: PgPool)
         .unwrap();
     assert_problem(unknown, 404).await;
 }
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn me_is_the_signed_in_user(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let created: Value = app
+        .create_user("Ada", "ada@example.com")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ada = crate::helpers::client(Some(
+        &app.token("ada@example.com", crate::helpers::PASSWORD).await,
+    ));
+
+    let me: Value = ada
+        .get(app.url("/users/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let anonymous = app
+        .anonymous
+        .get(app.url("/users/me"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(me, created);
+    assert_problem(anonymous, 401).await;
+}
