@@ -5,6 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use contracts::patterns::{NOTIFICATIONS_QUEUE, ORDERS_QUEUE};
 use platform::env::{ConfigError, duration_or, invalid, optional, parse_or, string_or};
+use secrecy::SecretString;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
@@ -46,7 +47,7 @@ pub struct Config {
     /// `BODY_LIMIT_BYTES`: larger request bodies get 413.
     pub body_limit_bytes: usize,
     /// `AMQP_URL`: RabbitMQ, to reach order-service.
-    pub amqp_url: String,
+    pub amqp_url: SecretString,
     /// `ORDERS_QUEUE`: the queue order-service consumes.
     pub orders_queue: String,
     /// `ORDER_SERVICE_TIMEOUT`: deadline of each request to order-service,
@@ -111,10 +112,7 @@ impl Config {
                 ));
             }
         }
-        let amqp_url = string_or("AMQP_URL", DEFAULT_AMQP_URL);
-        if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
-            return Err(invalid("AMQP_URL", "<redacted>", "expected an amqp:// URL"));
-        }
+        let amqp_url = platform::env::amqp_url(DEFAULT_AMQP_URL)?;
         Ok(Self {
             listen_addr: parse_or(
                 "GATEWAY_LISTEN_ADDR",
@@ -173,7 +171,7 @@ impl Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
-            amqp_url: DEFAULT_AMQP_URL.to_owned(),
+            amqp_url: DEFAULT_AMQP_URL.into(),
             orders_queue: ORDERS_QUEUE.to_owned(),
             order_service_timeout: DEFAULT_ORDER_SERVICE_TIMEOUT,
             notifications_queue: NOTIFICATIONS_QUEUE.to_owned(),

@@ -8,6 +8,7 @@ use platform::{
     db::DbConfig,
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
 };
+use secrecy::SecretString;
 
 pub const DEFAULT_DATABASE_URL: &str =
     "postgres://postgres:postgres@localhost:5432/notifications?sslmode=disable";
@@ -19,7 +20,7 @@ pub struct Config {
     /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT`.
     pub database: DbConfig,
     /// `AMQP_URL`.
-    pub amqp_url: String,
+    pub amqp_url: SecretString,
     /// `NOTIFICATIONS_QUEUE`: this service's own queue, bound to the events
     /// it handles; replicas share it.
     pub queue: String,
@@ -35,10 +36,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let amqp_url = string_or("AMQP_URL", DEFAULT_AMQP_URL);
-        if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
-            return Err(invalid("AMQP_URL", "<redacted>", "expected an amqp:// URL"));
-        }
+        let amqp_url = platform::env::amqp_url(DEFAULT_AMQP_URL)?;
         let prefetch = parse_or("NOTIFICATIONS_PREFETCH", 10u16)?;
         if prefetch == 0 {
             return Err(invalid("NOTIFICATIONS_PREFETCH", 0, "must be at least 1"));
@@ -58,7 +56,7 @@ impl Config {
     }
 
     /// Defaults around a database and a broker; for tests and embedding.
-    pub fn new(database_url: &str, amqp_url: impl Into<String>) -> Self {
+    pub fn new(database_url: &str, amqp_url: impl Into<SecretString>) -> Self {
         Self {
             database: DbConfig::new(database_url),
             amqp_url: amqp_url.into(),

@@ -88,6 +88,22 @@ impl NewOrder {
             fingerprint,
         })
     }
+
+    /// What the order costs at `prices` (cents per SKU, from the
+    /// reservation). Checked: a total past `i64` is a clear refusal, never a
+    /// wrapped — negative, or small — amount charged.
+    pub fn total(&self, prices: &std::collections::HashMap<String, i64>) -> Result<i64, Error> {
+        self.lines
+            .iter()
+            .try_fold(0_i64, |sum, (sku, quantity)| {
+                prices.get(sku)?.checked_mul(*quantity)?.checked_add(sum)
+            })
+            .ok_or_else(|| {
+                Error::Invalid(
+                    "the order's total is larger than any amount this shop handles".into(),
+                )
+            })
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +154,21 @@ mod tests {
         let c = NewOrder::parse(request(&[("CAP", 3), ("MUG", 1)], None), "m").unwrap();
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_ne!(a.fingerprint, c.fingerprint);
+    }
+
+    #[test]
+    fn a_total_that_would_overflow_is_invalid_not_wrapped() {
+        let new = NewOrder::parse(request(&[("GOLD", 2), ("MUG", 3)], None), "m").unwrap();
+        let prices = |gold: i64| [("GOLD".to_owned(), gold), ("MUG".to_owned(), 1250)].into();
+        assert_eq!(new.total(&prices(100)).unwrap(), 2 * 100 + 3 * 1250);
+        assert!(matches!(
+            new.total(&prices(i64::MAX / 2)),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            new.total(&prices(i64::MAX / 2 - 1000)),
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[test]

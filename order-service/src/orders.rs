@@ -70,7 +70,7 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     };
 
     let id = Uuid::now_v7();
-    let total: i64 = new.lines.iter().map(|(sku, q)| prices[sku] * q).sum();
+    let total = new.total(&prices)?;
     let skus: Vec<&str> = new.lines.keys().map(String::as_str).collect();
     let quantities: Vec<i64> = new.lines.values().copied().collect();
     let unit_prices: Vec<i64> = skus.iter().map(|s| prices[*s]).collect();

@@ -76,7 +76,7 @@ pub struct Config {
     /// `grpc.health.v1` status true.
     pub health_check_interval: Duration,
     /// `AMQP_URL`: RabbitMQ, for publishing events.
-    pub amqp_url: String,
+    pub amqp_url: SecretString,
     /// `EVENTS_EXCHANGE`: where the outbox relay publishes events. `None`
     /// (only from [`Config::new`]) keeps events in the outbox unpublished.
     pub events_exchange: Option<String>,
@@ -104,7 +104,7 @@ impl Config {
                 "HEALTH_CHECK_INTERVAL",
                 DEFAULT_HEALTH_CHECK_INTERVAL,
             )?,
-            amqp_url: string_or("AMQP_URL", DEFAULT_AMQP_URL),
+            amqp_url: platform::env::amqp_url(DEFAULT_AMQP_URL)?,
             events_exchange: Some(string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE)),
             outbox_poll_interval: duration_or(
                 "OUTBOX_POLL_INTERVAL",
@@ -133,7 +133,7 @@ impl Config {
             listen_addr,
             database: DbConfig::new(DEFAULT_DATABASE_URL),
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
-            amqp_url: DEFAULT_AMQP_URL.to_owned(),
+            amqp_url: DEFAULT_AMQP_URL.into(),
             events_exchange: None,
             outbox_poll_interval: DEFAULT_OUTBOX_POLL_INTERVAL,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),

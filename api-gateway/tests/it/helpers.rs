@@ -86,7 +86,7 @@ impl TestApp {
 
         let mut users = user_service_config();
         users.events_exchange = relays.then(|| exchange.clone());
-        users.amqp_url = amqp_url();
+        users.amqp_url = amqp_url().into();
         let users = user_service::App::with_pool(users, pool.clone())
             .await
             .unwrap();
@@ -160,7 +160,7 @@ impl TestApp {
 
     async fn spawn_gateway_inner(config: Config, wait_for_broker: bool) -> Self {
         let (janitor_url, janitor_queue, janitor_notifications) = (
-            config.amqp_url.clone(),
+            secrecy::ExposeSecret::expose_secret(&config.amqp_url).to_owned(),
             config.orders_queue.clone(),
             config.notifications_queue.clone(),
         );
@@ -311,8 +311,7 @@ impl Services {
 /// A gateway config with this test's own orders queue.
 pub(crate) fn gateway_config(user_service_url: &str) -> Config {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), user_service_url);
-    config.amqp_url = std::env::var("AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    config.amqp_url = amqp_url().into();
     config.orders_queue = format!("test.orders.{}", uuid::Uuid::new_v4());
     config.notifications_queue = format!("test.notifications.{}", uuid::Uuid::new_v4());
     config

@@ -251,7 +251,7 @@ async fn rabbitmq_unreachable_is_503_at_once_and_reported_by_health() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let mut config = gateway_config("http://127.0.0.1:1");
-    config.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    config.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
     let app = TestApp::spawn_gateway_without_broker(config).await;
 
     let response = app.http.get(app.url("/products")).send().await.unwrap();

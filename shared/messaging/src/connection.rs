@@ -1,5 +1,6 @@
 //! Connecting to RabbitMQ, and the backoff between reconnection attempts.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
 use lapin::{Connection, ConnectionProperties};
@@ -7,15 +8,16 @@ use lapin::{Connection, ConnectionProperties};
 /// Where the broker is and how hard to retry it.
 #[derive(Debug, Clone)]
 pub struct AmqpConfig {
-    /// `amqp://user:pass@host:port/vhost`.
-    pub url: String,
+    /// `amqp://user:pass@host:port/vhost`. Secret: it holds a password, and
+    /// `SecretString` never prints it.
+    pub url: SecretString,
     /// First wait after a lost connection; doubles up to `reconnect_max`.
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
 }
 
 impl AmqpConfig {
-    pub fn new(url: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<SecretString>) -> Self {
         Self {
             url: url.into(),
             reconnect_min: Duration::from_millis(100),
@@ -28,7 +30,7 @@ pub(crate) async fn connect(config: &AmqpConfig, name: &str) -> lapin::Result<Co
     // The connection name shows up in the management UI and `rabbitmqctl
     // list_connections`, which is how an operator tells services apart.
     let properties = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(&with_frame_max(&config.url), properties).await
+    Connection::connect(&with_frame_max(config.url.expose_secret()), properties).await
 }
 
 /// lapin keeps two buffers of 32 frames per connection, allocated up front:

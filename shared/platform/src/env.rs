@@ -67,6 +67,17 @@ pub fn secret(name: &str) -> Result<Option<secrecy::SecretString>, ConfigError> 
         .map_err(|e| invalid(&file_var, &path, format!("cannot read the file: {e}")))
 }
 
+/// `AMQP_URL`, or `default`: an `amqp://` or `amqps://` URL, held as a
+/// secret (it carries the broker password), so neither a `Debug` print of a
+/// config nor the error for a bad value shows it.
+pub fn amqp_url(default: &str) -> Result<secrecy::SecretString, ConfigError> {
+    let url = string_or("AMQP_URL", default);
+    if !url.starts_with("amqp://") && !url.starts_with("amqps://") {
+        return Err(invalid("AMQP_URL", "<redacted>", "expected an amqp:// URL"));
+    }
+    Ok(url.into())
+}
+
 /// Reads `name` as a human-readable duration (`"3s"`, `"250ms"`, `"1m 30s"`).
 pub fn duration_or(name: &str, default: Duration) -> Result<Duration, ConfigError> {
     duration_value(name, raw(name), default)
