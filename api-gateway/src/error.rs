@@ -4,15 +4,13 @@
 //! Upstream failures arrive as a `tonic::Status` or a messaging `RpcError`;
 //! both are translated to a [`contracts::ErrorCode`], and
 //! [`ApiError::from_code`] is the single place a code becomes an HTTP status.
+//! The rendering (body and headers) is in [`crate::problem`].
 
 use std::collections::BTreeMap;
 
 use std::time::Duration;
 
-use axum::{
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
+use axum::http::StatusCode;
 use contracts::{ErrorCode, ServiceError};
 use messaging::RpcError;
 use serde::Serialize;
@@ -207,83 +205,6 @@ impl ApiError {
             ),
         }
     }
-
-    fn problem(&self) -> Problem {
-        if let Self::WithDetails { error, details } = self {
-            let extensions = details
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect();
-            return error.problem().with_extensions(extensions);
-        }
-        let status = self.status();
-        let (detail, errors) = match self {
-            Self::BadRequest { detail, errors } => (detail.clone(), errors.clone()),
-            Self::Internal(_) => ("an unexpected error occurred".to_owned(), Vec::new()),
-            Self::Unauthenticated {
-                detail,
-                error: Some(error),
-            } => {
-                let mut members = serde_json::Map::new();
-                members.insert("error".into(), (*error).into());
-                return Problem::new(status, detail.clone()).with_extensions(members);
-            }
-            other => (other.to_string(), Vec::new()),
-        };
-        Problem::new(status, detail).with_errors(errors)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let inner = match &self {
-            Self::WithDetails { error, .. } => error.as_ref(),
-            other => other,
-        };
-        if let Self::Internal(cause) = inner {
-            tracing::error!(error = %cause, "internal error");
-        }
-        let mut response = self.problem().into_response();
-        let headers = response.headers_mut();
-        match inner {
-            Self::Unauthenticated { detail, error } => {
-                headers.insert(header::WWW_AUTHENTICATE, bearer_challenge(*error, detail));
-            }
-            // RFC 6750 §3.1: the token is fine, its privileges are not.
-            Self::Forbidden(_) => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(
-                        r#"Bearer realm="rust-shop", error="insufficient_scope""#,
-                    ),
-                );
-            }
-            Self::TooManyRequests { retry_after, .. } => {
-                // Whole seconds, rounded up: never "retry after 0".
-                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-            }
-            _ => {}
-        }
-        response
-    }
-}
-
-/// `WWW-Authenticate: Bearer realm="rust-shop"[, error="..", error_description=".."]`
-/// (RFC 6750 §3). The description is ours (never the client's input), but
-/// quotes and control characters are dropped all the same.
-fn bearer_challenge(error: Option<&str>, detail: &str) -> HeaderValue {
-    let mut value = String::from(r#"Bearer realm="rust-shop""#);
-    if let Some(error) = error {
-        let description: String = detail
-            .chars()
-            .filter(|c| *c != '"' && *c != '\\' && !c.is_control() && c.is_ascii())
-            .collect();
-        value.push_str(&format!(
-            r#", error="{error}", error_description="{description}""#
-        ));
-    }
-    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(r#"Bearer realm="rust-shop""#))
 }
 
 /// Field violations user-service attached as `google.rpc.BadRequest` details.

@@ -18,6 +18,8 @@ use governor::{
 /// Keys remembered before stale ones are dropped: bounds memory under a
 /// flood of distinct addresses or emails.
 const MAX_KEYS: usize = 100_000;
+/// user-service's longest email.
+const MAX_EMAIL_CHARS: usize = 254;
 
 #[derive(Clone)]
 pub struct LoginLimit {
@@ -42,8 +44,11 @@ impl LoginLimit {
 
     /// Counts an attempt; `Err(wait)` when either limit is reached.
     pub fn check(&self, address: IpAddr, email: &str) -> Result<(), Duration> {
-        // Case and surrounding spaces do not make another account.
-        let email = email.trim().to_lowercase();
+        // Case and surrounding spaces do not make another account; past the
+        // longest address an account can have (RFC 5321), the rest is cut, so
+        // a key is never the 64 KiB a body can carry.
+        let email: String = email.trim().chars().take(MAX_EMAIL_CHARS).collect();
+        let email = email.to_lowercase();
         check(&self.per_address, &address)?;
         check(&self.per_email, &email)
     }

@@ -13,7 +13,7 @@ use messaging::outbox;
 use tokio::sync::Notify;
 
 use crate::{
-    Error, access, credit,
+    Error, access, accounts, credit,
     passwords::Passwords,
     tokens::Signer,
     users::{self, NewUser},
@@ -116,14 +116,7 @@ impl UserService for UserGrpc {
         req: Request<pb::Credentials>,
     ) -> Result<Response<pb::AccessToken>, Status> {
         let pb::Credentials { email, password } = req.into_inner();
-        let account = users::account(&self.pool, &email).await?;
-        // Verified whether or not the account exists (against a dummy hash
-        // when it does not): the time of the answer tells nothing.
-        let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
-        let valid = self.passwords.verify(&password, stored).await?;
-        let account = account
-            .filter(|_| valid)
-            .ok_or(Error::Unauthenticated("wrong email or password"))?;
+        let account = accounts::log_in(&self.pool, &self.passwords, &email, &password).await?;
         let token = self.signer.issue(account.id, account.role)?;
         tracing::info!(user_id = %account.id, "token issued");
         Ok(Response::new(token))

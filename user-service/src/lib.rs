@@ -12,12 +12,14 @@
 //! - [`credit`]: the store-credit ledger (top-up, debit, refund), idempotent.
 //! - [`grpc`]: the `UserService` implementation.
 //! - [`access`]: the caller of a call, and who may call what.
+//! - [`accounts`]: log-in, and the first admin.
 //! - [`passwords`]: Argon2id hashing and verification.
 //! - [`tokens`]: signed access tokens and the JWK Set that verifies them.
 //! - [`error`]: [`Error`] and its single mapping to `tonic::Status`.
 //! - [`health`]: the database watcher behind `grpc.health.v1`.
 
 pub mod access;
+pub mod accounts;
 pub mod config;
 pub mod credit;
 pub mod db;
@@ -81,7 +83,7 @@ impl App {
         let signer = Arc::new(Signer::from_config(&config.tokens)?);
         let passwords = Passwords::new().await?;
         if let Some(admin) = &config.admin_account {
-            bootstrap_admin(&pool, &passwords, admin).await?;
+            accounts::bootstrap_admin(&pool, &passwords, admin).await?;
         }
         let listener = TcpListener::bind(config.listen_addr)
             .await
@@ -189,24 +191,4 @@ impl App {
         tracing::info!("user-service stopped");
         served.context("serving gRPC")
     }
-}
-
-/// Creates the first admin from `ADMIN_EMAIL` / `ADMIN_PASSWORD`, or makes
-/// that account an admin with that password: every start, idempotently, so
-/// changing the password in the environment and restarting resets it.
-async fn bootstrap_admin(
-    pool: &PgPool,
-    passwords: &Passwords,
-    admin: &config::AdminAccount,
-) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    let password = admin.password.expose_secret();
-    users::NewUser::parse("Administrator", &admin.email, password)
-        .context("ADMIN_EMAIL / ADMIN_PASSWORD")?;
-    let hash = passwords.hash(password).await?;
-    let id = users::upsert_admin(pool, &admin.email, &hash)
-        .await
-        .context("creating the admin account")?;
-    tracing::info!(user_id = %id, "admin account ready");
-    Ok(())
 }

@@ -28,16 +28,6 @@ pub struct User {
     pub role: Role,
 }
 
-/// What a log-in needs of an account.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Account {
-    pub id: Uuid,
-    #[sqlx(try_from = "String")]
-    pub role: Role,
-    /// `None` for users created before accounts had passwords.
-    pub password_hash: Option<String>,
-}
-
 /// A page of at most this many users is skipped over: deep `OFFSET`s cost
 /// the database a scan of every row before them.
 pub const MAX_OFFSET: u64 = 10_000;
@@ -161,40 +151,6 @@ pub async fn list(db: impl PgExecutor<'_>, limit: u32, offset: u64) -> Result<Ve
     .bind(i64::from(limit))
     .bind(offset)
     .fetch_all(db)
-    .await?)
-}
-
-/// The account an email logs in to, if any (emails match whatever their
-/// case, like the unique index).
-pub async fn account(db: impl PgExecutor<'_>, email: &str) -> Result<Option<Account>, Error> {
-    Ok(sqlx::query_as::<_, Account>(
-        "SELECT id, role, password_hash FROM users WHERE lower(email) = lower($1)",
-    )
-    .bind(email.trim())
-    .fetch_optional(db)
-    .await?)
-}
-
-/// Makes the account of `email` an admin with this password hash, creating
-/// it when missing: idempotent, run at every start. Returns its id.
-pub async fn upsert_admin(
-    db: impl PgExecutor<'_>,
-    email: &str,
-    password_hash: &str,
-) -> Result<Uuid, Error> {
-    Ok(sqlx::query_scalar(
-        r#"
-        INSERT INTO users (id, name, email, password_hash, role)
-        VALUES ($1, 'Administrator', $2, $3, 'admin')
-        ON CONFLICT ((lower(email)))
-        DO UPDATE SET password_hash = EXCLUDED.password_hash, role = 'admin'
-        RETURNING id
-        "#,
-    )
-    .bind(Uuid::now_v7())
-    .bind(email.trim())
-    .bind(password_hash)
-    .fetch_one(db)
     .await?)
 }
 
