@@ -14,7 +14,7 @@ use axum::{
     middleware,
     response::{IntoResponse, Response},
 };
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -42,10 +42,14 @@ pub fn layers(router: Router, config: &Config) -> Router {
         .layer(middleware::from_fn(record_metrics))
         // Past the limit a request is refused at once (503, Retry-After)
         // rather than queued: a queue would only make every client wait
-        // longer, and hold its memory meanwhile.
+        // longer, and hold its memory meanwhile. Global: `Router::layer`
+        // gives each route its own copy of a layer, and a plain
+        // `concurrency_limit` would then be a limit per route.
         .layer(HandleErrorLayer::new(overloaded))
         .load_shed()
-        .concurrency_limit(config.max_concurrent_requests)
+        .layer(GlobalConcurrencyLimitLayer::new(
+            config.max_concurrent_requests,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(middleware::map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(panic_response))
