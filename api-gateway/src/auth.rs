@@ -39,13 +39,12 @@ const LEEWAY: Duration = Duration::from_secs(30);
 /// Longer headers are not tokens; refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 4096;
 
-#[derive(Clone)]
+/// Shared by every request (`Arc`): one key set, one cache.
 pub struct Authenticator {
     keys: KeySet,
-    config: Arc<AuthConfig>,
-    /// Built-in tokens always carry a role; an external issuer's may not,
-    /// and then the caller is a customer.
-    verified: Arc<Mutex<HashMap<String, (Caller, u64)>>>,
+    config: AuthConfig,
+    /// Verified tokens and their callers, with their expiry.
+    verified: Mutex<HashMap<String, (Caller, u64)>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -57,6 +56,8 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
+/// Built-in tokens always carry a role; an external issuer's may not, and
+/// then the caller is a customer.
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
@@ -69,8 +70,8 @@ impl Authenticator {
     pub fn new(keys: KeySet, config: AuthConfig) -> Self {
         Self {
             keys,
-            config: Arc::new(config),
-            verified: Arc::default(),
+            config,
+            verified: Mutex::default(),
         }
     }
 
@@ -138,7 +139,7 @@ impl Authenticator {
 /// route that is not public, so a route cannot be added without saying who
 /// may call it. Puts the [`Caller`] in the request for [`Authenticated`].
 pub async fn require(access: Access, mut req: Request, next: Next) -> Response {
-    let Some(auth) = req.extensions().get::<Authenticator>().cloned() else {
+    let Some(auth) = req.extensions().get::<Arc<Authenticator>>().cloned() else {
         return ApiError::Internal("no authenticator installed".into()).into_response();
     };
     let caller = match bearer(req.headers()) {

@@ -67,7 +67,8 @@ pub struct AppState {
     users: UserClient,
     orders: RpcClient,
     notifications: RpcClient,
-    auth: Authenticator,
+    /// Shared by every request: the verified-token cache is in it.
+    auth: Arc<Authenticator>,
     login_limit: LoginLimit,
 }
 
@@ -118,7 +119,7 @@ impl App {
                 http: Box::new(keys::https_client().context("building the JWKS client")?),
             },
         });
-        let auth = Authenticator::new(keys, config.auth.clone());
+        let auth = Arc::new(Authenticator::new(keys, config.auth.clone()));
         let login_limit =
             LoginLimit::new(config.login_limit_per_address, config.login_limit_per_email);
         let listener = TcpListener::bind(config.listen_addr)
