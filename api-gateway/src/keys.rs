@@ -77,7 +77,24 @@ impl std::fmt::Debug for Key {
 #[derive(Default)]
 struct Cached {
     keys: HashMap<String, Key>,
+    /// When the set was last fetched.
     fetched: Option<Instant>,
+    /// When a fetch was last tried, and whether it failed: a failed fetch
+    /// is not retried before [`MIN_REFRESH_INTERVAL`] either, so an issuer
+    /// that is down costs one attempt per interval, not one per request.
+    attempted: Option<(Instant, bool)>,
+}
+
+impl Cached {
+    fn fresh(&self, kid: &str) -> Option<Key> {
+        let fresh = self.fetched.is_some_and(|at| at.elapsed() < MAX_AGE);
+        self.keys.get(kid).filter(|_| fresh).cloned()
+    }
+
+    fn fetch_due(&self) -> bool {
+        self.attempted
+            .is_none_or(|(at, _)| at.elapsed() >= MIN_REFRESH_INTERVAL)
+    }
 }
 
 /// Why no key could be found.
@@ -118,38 +135,32 @@ impl KeySet {
 
     /// The key `kid` names, fetching the set when it is missing or stale.
     pub async fn get(&self, kid: &str) -> Result<Key, KeyError> {
-        {
-            let cached = self.cached.read().await;
-            let fresh = cached.fetched.is_some_and(|at| at.elapsed() < MAX_AGE);
-            if let Some(key) = cached.keys.get(kid).filter(|_| fresh) {
-                return Ok(key.clone());
-            }
+        if let Some(key) = self.cached.read().await.fresh(kid) {
+            return Ok(key);
         }
         let _fetching = self.fetching.lock().await;
         // Another request may have refreshed while this one waited.
-        let may_fetch = {
+        let due = {
             let cached = self.cached.read().await;
-            let fresh = cached.fetched.is_some_and(|at| at.elapsed() < MAX_AGE);
-            if let Some(key) = cached.keys.get(kid).filter(|_| fresh) {
-                return Ok(key.clone());
+            if let Some(key) = cached.fresh(kid) {
+                return Ok(key);
             }
-            cached
-                .fetched
-                .is_none_or(|at| at.elapsed() >= MIN_REFRESH_INTERVAL)
+            cached.fetch_due()
         };
-        if may_fetch {
-            match self.fetch().await {
+        if due {
+            let fetched = self.fetch().await;
+            let mut cached = self.cached.write().await;
+            match fetched {
                 Ok(keys) => {
-                    *self.cached.write().await = Cached {
-                        keys,
-                        fetched: Some(Instant::now()),
-                    };
+                    cached.keys = keys;
+                    cached.fetched = Some(Instant::now());
+                    cached.attempted = Some((Instant::now(), false));
                 }
                 Err(e) => {
+                    cached.attempted = Some((Instant::now(), true));
                     // Keep serving with what we have (a stale but real key
                     // set) rather than refuse every token while the issuer
                     // is away.
-                    let cached = self.cached.read().await;
                     return cached
                         .keys
                         .get(kid)
@@ -158,13 +169,14 @@ impl KeySet {
                 }
             }
         }
-        self.cached
-            .read()
-            .await
-            .keys
-            .get(kid)
-            .cloned()
-            .ok_or(KeyError::UnknownKid)
+        let cached = self.cached.read().await;
+        match (cached.keys.get(kid), cached.attempted) {
+            (Some(key), _) => Ok(key.clone()),
+            (None, Some((_, true))) => Err(KeyError::Unavailable(ApiError::Unavailable(
+                "the token issuer is unavailable; try again shortly".into(),
+            ))),
+            (None, _) => Err(KeyError::UnknownKid),
+        }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Key>, ApiError> {

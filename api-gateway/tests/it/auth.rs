@@ -222,3 +222,35 @@ async fn tokens_of_an_external_issuer_are_accepted_when_configured(pool: PgPool)
     // The built-in issuer's tokens are not the configured issuer's.
     assert_problem(built_in, 401).await;
 }
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn an_issuer_that_is_down_is_asked_once_per_interval_not_once_per_request(pool: PgPool) {
+    // A JWKS endpoint that fails, counting how often it is asked.
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let counter = asked.clone();
+    let router = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || async move {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (url, users) = crate::helpers::spawn_user_service(pool).await;
+    let mut config = gateway_config(&url);
+    config.auth.jwks_url = Some(jwks_url);
+    let mut app = TestApp::spawn_gateway(config).await;
+    app.hold(users);
+    let caller = client(Some(crate::helpers::UNVERIFIABLE_TOKEN));
+
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let response = caller.get(app.url("/users/me")).send().await.unwrap();
+        statuses.push(response.status().as_u16());
+    }
+
+    assert_eq!(statuses, [503; 20], "the issuer is down: 503, not 401");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
