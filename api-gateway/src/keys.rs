@@ -31,7 +31,10 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::{error::ApiError, user_client::UserClient};
 
-pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// Short, so a token signed with a key published a moment ago is refused for
+/// at most this long; long enough that made-up `kid`s cannot turn into more
+/// than one fetch a second.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_AGE: Duration = Duration::from_secs(5 * 60);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// A key set is a few keys; anything larger is not one.

@@ -318,7 +318,13 @@ pub(crate) fn gateway_config(user_service_url: &str) -> Config {
 }
 
 pub(crate) async fn spawn_user_service(pool: PgPool) -> (String, oneshot::Sender<()>) {
-    let config = user_service_config();
+    spawn_user_service_with(pool, user_service_config()).await
+}
+
+pub(crate) async fn spawn_user_service_with(
+    pool: PgPool,
+    config: user_service::Config,
+) -> (String, oneshot::Sender<()>) {
     let users = user_service::App::with_pool(config, pool).await.unwrap();
     let url = format!("http://{}", users.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
