@@ -148,13 +148,28 @@ pub async fn require(access: Access, mut req: Request, next: Next) -> Response {
     };
     let caller = match caller {
         Ok(caller) => caller,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            refused(match &e {
+                ApiError::Unauthenticated { error: None, .. } => "missing",
+                ApiError::Unauthenticated { .. } => "invalid",
+                _ => "unavailable",
+            });
+            return e.into_response();
+        }
     };
     if access == Access::Admin && !caller.is_admin() {
+        refused("forbidden");
         return ApiError::Forbidden("only an admin may do this".into()).into_response();
     }
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+/// Counts a refused request by why (`auth_refusals_total{reason}`: missing,
+/// invalid, forbidden, unavailable — a bounded label): a rise in `invalid`
+/// is someone trying tokens.
+fn refused(reason: &'static str) {
+    metrics::counter!("auth_refusals_total", "reason" => reason).increment(1);
 }
 
 /// The `Authorization: Bearer <token>` of a request.

@@ -41,30 +41,44 @@ async fn issue(State(state): State<AppState>, request: Credentials) -> Result<Re
         password,
         client,
     } = request;
-    state
-        .login_limit()
-        .check(client, &email)
-        .map_err(|retry_after| ApiError::TooManyRequests {
+    if let Err(retry_after) = state.login_limit().check(client, &email) {
+        count("limited");
+        return Err(ApiError::TooManyRequests {
             detail: "too many log-in attempts; wait and try again".into(),
             retry_after,
-        })?;
-    let token = state
+        });
+    }
+    let token = match state
         .users()
         .issue_token(pb::Credentials { email, password })
         .await
-        .map_err(|e| match e {
-            ApiError::Unauthenticated { .. } => ApiError::Unauthenticated {
+    {
+        Ok(token) => token,
+        Err(ApiError::Unauthenticated { .. }) => {
+            count("refused");
+            return Err(ApiError::Unauthenticated {
                 detail: "wrong email or password".into(),
                 error: Some("invalid_grant"),
-            },
-            other => other,
-        })?;
+            });
+        }
+        Err(other) => {
+            count("failed");
+            return Err(other);
+        }
+    };
+    count("issued");
     let mut response = axum::Json(TokenResponse::from(token)).into_response();
     // RFC 6749 §5.1: a response with a token is never cached.
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// Counts a log-in by its outcome (`login_attempts_total{outcome}`: issued,
+/// refused, limited, failed).
+fn count(outcome: &'static str) {
+    metrics::counter!("login_attempts_total", "outcome" => outcome).increment(1);
 }
 
 /// The public keys as user-service publishes them; cacheable for a while,
