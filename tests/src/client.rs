@@ -36,18 +36,7 @@ impl Tokens {
 
 /// An HTTP client sending `token` as its bearer token, if given.
 pub fn http(token: Option<&str>) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(token) = token {
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-    }
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    test_support::http_client(token, Duration::from_secs(30))
 }
 
 impl System {

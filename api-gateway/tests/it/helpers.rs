@@ -202,9 +202,14 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    /// `GET path`, its JSON body (whatever the status).
+    /// `GET path` as the admin, its JSON body (whatever the status).
     pub(crate) async fn get_json(&self, path: &str) -> Value {
-        self.http
+        self.get_json_as(&self.http, path).await
+    }
+
+    /// `GET path` with `client` (a user's token), its JSON body.
+    pub(crate) async fn get_json_as(&self, client: &reqwest::Client, path: &str) -> Value {
+        client
             .get(self.url(path))
             .send()
             .await
@@ -253,21 +258,9 @@ impl TestApp {
     }
 }
 
-/// An HTTP client, sending `token` as its bearer token if given. Its own
-/// timeout turns a hang into a test failure instead of a stuck run.
+/// An HTTP client, sending `token` as its bearer token if given.
 pub(crate) fn client(token: Option<&str>) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(token) = token {
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-    }
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    test_support::http_client(token, Duration::from_secs(15))
 }
 
 /// user-service with this suite's admin account.

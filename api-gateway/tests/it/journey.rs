@@ -65,14 +65,9 @@ async fn a_newcomers_journey_ends_with_one_notification_per_event(pool: PgPool) 
     // Events travel outbox → relay → exchange → notification-service.
     let mut events = Vec::new();
     for _ in 0..250 {
-        let list: Value = grace
-            .get(app.url(&format!("/users/{id}/notifications")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = app
+            .get_json_as(&grace, &format!("/users/{id}/notifications"))
+            .await;
         events = list["notifications"]
             .as_array()
             .unwrap()
@@ -89,13 +84,6 @@ async fn a_newcomers_journey_ends_with_one_notification_per_event(pool: PgPool) 
         events,
         ["order_confirmed", "order_rejected", "user_created"]
     );
-    let user: Value = grace
-        .get(app.url(&format!("/users/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user = app.get_json_as(&grace, &format!("/users/{id}")).await;
     assert_eq!(user["balance_cents"], 3_000 - 1_250);
 }

@@ -6,6 +6,7 @@
 //! - [`rabbitmqctl`], [`output`]: the broker's control tool (for tests that
 //!   close connections or stop the broker), and any other command.
 //! - [`nestjs`]: real NestJS RabbitMQ peers from `interop/nestjs/`.
+//! - [`http_client`]: an HTTP client calling the gateway as one user.
 
 // A panic is how a test helper reports failure.
 #![allow(clippy::unwrap_used)]
@@ -15,6 +16,23 @@ pub mod nestjs;
 /// `AMQP_URL`, or the local RabbitMQ the README asks for.
 pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// An HTTP client sending `token` as its bearer token, if given. Its
+/// `timeout` turns a hang into a test failure instead of a stuck run.
+pub fn http_client(token: Option<&str>, timeout: std::time::Duration) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// Runs `rabbitmqctl -q <args>` and returns its output; panics with the
