@@ -18,9 +18,9 @@ pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_ORDER_SERVICE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9100";
 /// user-service's `TOKEN_ISSUER` default.
-pub const DEFAULT_AUTH_ISSUER: &str = "rust-shop";
+pub const DEFAULT_AUTH_ISSUER: &str = contracts::identity::TOKEN_ISSUER;
 /// user-service's `TOKEN_AUDIENCE` default.
-pub const DEFAULT_AUTH_AUDIENCE: &str = "rust-shop-api";
+pub const DEFAULT_AUTH_AUDIENCE: &str = contracts::identity::TOKEN_AUDIENCE;
 pub const DEFAULT_LOGIN_LIMIT_PER_ADDRESS: u32 = 30;
 pub const DEFAULT_LOGIN_LIMIT_PER_EMAIL: u32 = 5;
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;

@@ -14,7 +14,7 @@ use crate::{
     error::ApiError,
     extract::Path,
     routes::{Access, Routes},
-    users::parse_id,
+    users::own_user,
 };
 
 pub fn routes(routes: Routes) -> Routes {
@@ -31,10 +31,7 @@ async fn list_for_user(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<axum::Json<NotificationList>, ApiError> {
-    let user_id = parse_id(&id)?;
-    if !caller.may_act_for(user_id) {
-        return Err(ApiError::NotFound(format!("no user with id {user_id}")));
-    }
+    let user_id = own_user(&caller, &id)?;
     let request = GetNotifications {
         user_id: user_id.to_string(),
     };

@@ -22,6 +22,7 @@ use crate::{
     error::ApiError,
     extract::{IdempotencyKey, Json, Path},
     routes::{Access, Routes},
+    users::own_user,
 };
 
 const SERVICE: &str = "order-service";
@@ -97,10 +98,7 @@ async fn list_for_user(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<axum::Json<OrderList>, ApiError> {
-    let user_id = parse_uuid("user id", &id)?;
-    if !caller.may_act_for(user_id) {
-        return Err(ApiError::NotFound(format!("no user with id {user_id}")));
-    }
+    let user_id = own_user(&caller, &id)?;
     let orders = send(
         &state,
         &caller,

@@ -8,6 +8,7 @@ use axum::{
     response::IntoResponse,
 };
 use contracts::{
+    identity::Caller,
     user as pb,
     users::{BalanceResponse, CreateUserRequest, TopUpRequest, UserList, UserResponse},
 };
@@ -91,10 +92,7 @@ async fn find_one(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<axum::Json<UserResponse>, ApiError> {
-    let id = parse_id(&id)?;
-    if !caller.may_act_for(id) {
-        return Err(ApiError::NotFound(format!("no user with id {id}")));
-    }
+    let id = own_user(&caller, &id)?;
     let user = state
         .users()
         .find_one(&caller, pb::UserById { id: id.to_string() })
@@ -124,6 +122,18 @@ async fn top_up(
         )
         .await?;
     Ok(axum::Json(balance.into()))
+}
+
+/// The user `raw` names, if `caller` may act for them (themselves, or anyone
+/// for an admin). Another customer's is 404, exactly like one that does not
+/// exist: a customer learns nothing of who else has an account.
+pub(crate) fn own_user(caller: &Caller, raw: &str) -> Result<Uuid, ApiError> {
+    let id = parse_id(raw)?;
+    if caller.may_act_for(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound(format!("no user with id {id}")))
+    }
 }
 
 /// Rejects a malformed id here, without a round trip to user-service.

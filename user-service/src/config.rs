@@ -18,12 +18,12 @@ pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_OUTBOX_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9103";
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
-/// The `iss` of the tokens user-service signs; the gateway's `AUTH_ISSUER`
-/// default.
-pub const DEFAULT_TOKEN_ISSUER: &str = "rust-shop";
-/// The `aud` of the tokens user-service signs; the gateway's `AUTH_AUDIENCE`
-/// default.
-pub const DEFAULT_TOKEN_AUDIENCE: &str = "rust-shop-api";
+/// The `iss` of the tokens user-service signs (the gateway's `AUTH_ISSUER`
+/// default).
+pub const DEFAULT_TOKEN_ISSUER: &str = contracts::identity::TOKEN_ISSUER;
+/// The `aud` of the tokens user-service signs (the gateway's
+/// `AUTH_AUDIENCE` default).
+pub const DEFAULT_TOKEN_AUDIENCE: &str = contracts::identity::TOKEN_AUDIENCE;
 
 /// How access tokens are signed (see [`crate::tokens`]).
 #[derive(Debug, Clone)]

@@ -58,17 +58,13 @@ impl Passwords {
             dummy: Arc::from(""),
         };
         let random = SaltString::generate(&mut OsRng);
-        passwords.dummy = passwords.hash_unchecked(random.as_str()).await?.into();
+        passwords.dummy = passwords.hash(random.as_str()).await?.into();
         Ok(passwords)
     }
 
-    /// The PHC string of a new password, after checking its length.
+    /// The PHC string of a new password. Its length is checked before, with
+    /// the other fields of the account ([`crate::users::NewUser::parse`]).
     pub async fn hash(&self, password: &str) -> Result<String, Error> {
-        check(password)?;
-        self.hash_unchecked(password).await
-    }
-
-    async fn hash_unchecked(&self, password: &str) -> Result<String, Error> {
         let password = password.to_owned();
         self.with_memory(move |memory| {
             let salt = SaltString::generate(&mut OsRng);
@@ -164,18 +160,14 @@ fn matches(password: &str, stored: &str, memory: &mut [Block]) -> bool {
     hashed.is_ok() && Output::new(&output).is_ok_and(|output| output == expected)
 }
 
-/// Length in characters, 12 to 128: long passphrases welcome, the upper
-/// bound keeps a hash's input (and an attacker's cost to us) bounded.
-pub fn check(password: &str) -> Result<(), Error> {
+/// What is wrong with a new password, if anything. Length in characters, 12
+/// to 128: long passphrases welcome, the upper bound keeps a hash's input
+/// (and an attacker's cost to us) bounded.
+pub fn check(password: &str) -> Option<String> {
     let chars = password.chars().count();
-    if (PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "password",
-            format!("must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters, got {chars}"),
-        ))
-    }
+    (!(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars)).then(|| {
+        format!("must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters, got {chars}")
+    })
 }
 
 fn params() -> Params {
@@ -259,9 +251,9 @@ mod tests {
 
     #[test]
     fn length_is_counted_in_characters() {
-        assert!(check(&"x".repeat(11)).is_err());
-        assert!(check(&"é".repeat(12)).is_ok());
-        assert!(check(&"x".repeat(128)).is_ok());
-        assert!(check(&"x".repeat(129)).is_err());
+        assert!(check(&"x".repeat(11)).is_some());
+        assert!(check(&"é".repeat(12)).is_none());
+        assert!(check(&"x".repeat(128)).is_none());
+        assert!(check(&"x".repeat(129)).is_some());
     }
 }

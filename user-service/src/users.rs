@@ -62,7 +62,7 @@ impl NewUser {
         let violations: Vec<FieldViolation> = [
             check_name(name).map(|d| ("name", d)),
             check_email(email).map(|d| ("email", d)),
-            check_password(password).map(|d| ("password", d)),
+            crate::passwords::check(password).map(|d| ("password", d)),
         ]
         .into_iter()
         .flatten()
@@ -152,13 +152,6 @@ pub async fn list(db: impl PgExecutor<'_>, limit: u32, offset: u64) -> Result<Ve
     .bind(offset)
     .fetch_all(db)
     .await?)
-}
-
-fn check_password(password: &str) -> Option<String> {
-    match crate::passwords::check(password) {
-        Err(Error::InvalidArgument(mut v)) => v.pop().map(|v| v.description),
-        _ => None,
-    }
 }
 
 fn check_name(name: &str) -> Option<String> {

@@ -13,6 +13,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The `iss` of the tokens user-service signs by default, and what the
+/// gateway expects by default: one constant, so the two cannot drift.
+pub const TOKEN_ISSUER: &str = "rust-shop";
+/// The `aud` of the tokens user-service signs by default, likewise.
+pub const TOKEN_AUDIENCE: &str = "rust-shop-api";
+
 /// The metadata key / AMQP header carrying the caller's user id.
 pub const CALLER_ID_HEADER: &str = "x-caller-id";
 /// The metadata key / AMQP header carrying the caller's role.
