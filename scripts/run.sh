@@ -16,7 +16,7 @@ bin=target/$profile
 users_db=${USERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/users?sslmode=disable}
 orders_db=${ORDERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/orders?sslmode=disable}
 notifications_db=${NOTIFICATIONS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/notifications?sslmode=disable}
-amqp_url=${AMQP_URL:-amqp://guest:guest@localhost:5672/%2f}
+amqp_host=${AMQP_HOST:-localhost}:${AMQP_PORT:-5672}
 gateway_addr=${GATEWAY_LISTEN_ADDR:-127.0.0.1:3000}
 user_service_addr=${USER_SERVICE_LISTEN_ADDR:-127.0.0.1:5000}
 
@@ -31,6 +31,15 @@ fi
 # No JWT_SIGNING_KEY(_FILE): user-service generates a development key at
 # start and logs so; tokens then die with it.
 
+# Each service logs into RabbitMQ as itself, permitted only what it does
+# (docs/security.md): create or update the accounts, then hand each service
+# its own URL.
+scripts/rabbitmq-accounts.sh
+while IFS='=' read -r name value; do
+    [[ $name =~ ^[A-Z_]+$ ]] && declare "$name=${!name:-$value}"
+done < deploy/rabbitmq/dev.env
+amqp() { echo "amqp://$1:$2@$amqp_host/%2f"; }
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -40,10 +49,10 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr AMQP_URL=$amqp_url ADMIN_EMAIL=$admin_email ADMIN_PASSWORD=$admin_password "$bin/user-service" & pids+=($!)
-DATABASE_URL=$orders_db AMQP_URL=$amqp_url USER_SERVICE_URL=http://$user_service_addr "$bin/order-service" & pids+=($!)
-DATABASE_URL=$notifications_db AMQP_URL=$amqp_url "$bin/notification-service" & pids+=($!)
-GATEWAY_LISTEN_ADDR=$gateway_addr USER_SERVICE_URL=http://$user_service_addr AMQP_URL=$amqp_url "$bin/api-gateway" & pids+=($!)
+DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr AMQP_URL=$(amqp user-service "$USER_SERVICE_AMQP_PASSWORD") ADMIN_EMAIL=$admin_email ADMIN_PASSWORD=$admin_password "$bin/user-service" & pids+=($!)
+DATABASE_URL=$orders_db AMQP_URL=$(amqp order-service "$ORDER_SERVICE_AMQP_PASSWORD") USER_SERVICE_URL=http://$user_service_addr "$bin/order-service" & pids+=($!)
+DATABASE_URL=$notifications_db AMQP_URL=$(amqp notification-service "$NOTIFICATION_SERVICE_AMQP_PASSWORD") "$bin/notification-service" & pids+=($!)
+GATEWAY_LISTEN_ADDR=$gateway_addr USER_SERVICE_URL=http://$user_service_addr AMQP_URL=$(amqp api-gateway "$API_GATEWAY_AMQP_PASSWORD") "$bin/api-gateway" & pids+=($!)
 
 # Bounded wait for readiness: 30 s, then say what is wrong and stop.
 for _ in $(seq 1 60); do

@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use deploy::{read, workspace_binaries};
 use serde_json::Value;
 
-/// Services that may publish ports to the host, and which.
+/// Services that may publish ports to the host, and which: only the
+/// gateway to every interface; the development UIs to the host's loopback.
 const PUBLISHED: &[(&str, &str)] = &[
     ("api-gateway", "3000:3000"),
-    ("rabbitmq", "15672:15672"),
-    ("jaeger", "16686:16686"),
+    ("rabbitmq", "127.0.0.1:15672:15672"),
+    ("jaeger", "127.0.0.1:16686:16686"),
 ];
 
 fn compose() -> Value {
@@ -215,4 +216,64 @@ fn compose_requires_the_admin_credentials_and_defaults_no_admin_password() {
             "{var} must be required from .env (`${{{var}:?...}}`), not defaulted: {value}"
         );
     }
+}
+
+#[test]
+fn the_services_run_read_only_without_capabilities_or_escalation() {
+    let compose = compose();
+    for bin in workspace_binaries() {
+        let service = &services(&compose)[&bin];
+        assert_eq!(service["read_only"], true, "{bin} must run read-only");
+        assert_eq!(service["cap_drop"], serde_json::json!(["ALL"]), "{bin}");
+        assert!(
+            service["security_opt"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o == "no-new-privileges:true")),
+            "{bin} must set no-new-privileges"
+        );
+    }
+}
+
+#[test]
+fn each_service_logs_into_rabbitmq_as_its_own_account_from_the_definitions() {
+    let compose = compose();
+    let definitions: Value =
+        serde_json::from_str(&read("deploy/rabbitmq/definitions.json")).unwrap();
+    let accounts: BTreeSet<&str> = definitions["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    for bin in workspace_binaries() {
+        let url = services(&compose)[&bin]["environment"]["AMQP_URL"]
+            .as_str()
+            .unwrap();
+        assert!(
+            url.starts_with(&format!("amqp://{bin}:")),
+            "{bin} must log in as itself: {url}"
+        );
+        assert!(accounts.contains(bin.as_str()), "no broker account {bin}");
+        let permitted = definitions["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["user"] == bin.as_str());
+        assert!(permitted, "{bin} has no permissions in the definitions");
+    }
+    let rabbitmq = &services(&compose)["rabbitmq"];
+    assert!(
+        rabbitmq["environment"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.starts_with("RABBITMQ_DEFAULT")),
+        "no default (guest-like) broker account"
+    );
+    let mounts = rabbitmq["volumes"].to_string();
+    assert!(mounts.contains("./deploy/rabbitmq:"), "{mounts}");
+    assert!(
+        read("deploy/rabbitmq/rabbitmq.conf").contains("\nmax_message_size = "),
+        "compose's broker caps the message size"
+    );
 }

@@ -3,7 +3,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use contracts::{events::EVENTS_EXCHANGE, patterns::NOTIFICATIONS_QUEUE};
+use contracts::{
+    events::{EVENTS_EXCHANGE, ORDER_EVENTS_PUBLISHER, USER_EVENTS_PUBLISHER},
+    patterns::{NOTIFICATION_EVENTS_QUEUE, NOTIFICATIONS_QUEUE},
+};
 use platform::{
     db::DbConfig,
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
@@ -15,17 +18,38 @@ pub const DEFAULT_DATABASE_URL: &str =
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
 
+/// Who may publish the events this service handles.
+#[derive(Debug, Clone)]
+pub struct Publishers {
+    pub user_events: String,
+    pub order_events: String,
+}
+
+impl Default for Publishers {
+    fn default() -> Self {
+        Self {
+            user_events: USER_EVENTS_PUBLISHER.to_owned(),
+            order_events: ORDER_EVENTS_PUBLISHER.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT`.
     pub database: DbConfig,
     /// `AMQP_URL`.
     pub amqp_url: SecretString,
-    /// `NOTIFICATIONS_QUEUE`: this service's own queue, bound to the events
-    /// it handles; replicas share it.
+    /// `NOTIFICATIONS_QUEUE`: the queue of requests; replicas share it.
     pub queue: String,
+    /// `NOTIFICATION_EVENTS_QUEUE`: this service's own queue of events,
+    /// bound to the events it handles; replicas share it.
+    pub events_queue: String,
     /// `EVENTS_EXCHANGE`: the exchange events are published to.
     pub events_exchange: String,
+    /// `USER_EVENTS_PUBLISHER`, `ORDER_EVENTS_PUBLISHER`: the broker
+    /// accounts whose events are trusted (their AMQP `user_id`).
+    pub publishers: Publishers,
     /// `NOTIFICATIONS_PREFETCH`: deliveries in flight at once.
     pub prefetch: u16,
     /// `SHUTDOWN_GRACE_PERIOD`: time for in-flight deliveries at shutdown.
@@ -44,7 +68,12 @@ impl Config {
         Ok(Self {
             database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
             queue: string_or("NOTIFICATIONS_QUEUE", NOTIFICATIONS_QUEUE),
+            events_queue: string_or("NOTIFICATION_EVENTS_QUEUE", NOTIFICATION_EVENTS_QUEUE),
             events_exchange: string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE),
+            publishers: Publishers {
+                user_events: string_or("USER_EVENTS_PUBLISHER", USER_EVENTS_PUBLISHER),
+                order_events: string_or("ORDER_EVENTS_PUBLISHER", ORDER_EVENTS_PUBLISHER),
+            },
             prefetch,
             grace_period: duration_or("SHUTDOWN_GRACE_PERIOD", Duration::from_secs(10))?,
             admin_addr: parse_or(
@@ -61,7 +90,9 @@ impl Config {
             database: DbConfig::new(database_url),
             amqp_url: amqp_url.into(),
             queue: NOTIFICATIONS_QUEUE.to_owned(),
+            events_queue: NOTIFICATION_EVENTS_QUEUE.to_owned(),
             events_exchange: EVENTS_EXCHANGE.to_owned(),
+            publishers: Publishers::default(),
             prefetch: 10,
             grace_period: Duration::from_secs(10),
             // Any free port: embedded and test instances must not collide.

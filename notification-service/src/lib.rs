@@ -1,8 +1,9 @@
 //! notification-service: consumes `user_created`, `order_confirmed` and
-//! `order_rejected` from its own durable queue (bound to the events
-//! exchange), records one notification per event — exactly once, thanks to
-//! an inbox table — and answers `get_notifications` over RabbitMQ
-//! request-response on the same queue: a hybrid app, like the seed's.
+//! `order_rejected` from its own durable events queue (bound to the events
+//! exchange, each event trusted only from its owner), records one
+//! notification per event — exactly once, thanks to an inbox table — and
+//! answers `get_notifications` over RabbitMQ request-response on its request
+//! queue: a hybrid app, like the seed's, with events and requests kept apart.
 //!
 //! # Layout
 //! - [`config`]: [`Config`] from environment variables.
@@ -74,7 +75,8 @@ pub struct App {
     config: Config,
     pool: PgPool,
     admin: AdminServer,
-    connected: Connected,
+    /// One flag per consumer: requests and events.
+    connected: [Connected; 2],
     /// Run by `/readyz` and by `health_check` requests on the queue.
     checks: Vec<platform::admin::Check>,
 }
@@ -87,11 +89,12 @@ impl App {
 
     /// With an existing, migrated pool (tests use `#[sqlx::test]`'s).
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        let connected = Connected::default();
-        // Ready when the database answers and the consumer is connected.
+        let connected = [Connected::default(), Connected::default()];
+        // Ready when the database answers and both consumers are connected.
         let checks = vec![
             platform::db::readiness_check(&pool),
-            connected.readiness_check(),
+            connected[0].readiness_check(),
+            connected[1].readiness_check(),
         ];
         let admin = AdminServer::bind(config.admin_addr, checks.clone())
             .await?
@@ -116,23 +119,37 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let token = platform::shutdown::token_from(shutdown);
-        let mut server = ServerConfig::new(
-            AmqpConfig::new(self.config.amqp_url.clone()),
-            &self.config.queue,
-        );
-        server.prefetch = self.config.prefetch;
-        server.grace_period = self.config.grace_period;
-        server.connected = self.connected.clone();
+        let requests = ServerConfig {
+            connected: self.connected[0].clone(),
+            ..self.server_config(&self.config.queue)
+        };
+        let events = ServerConfig {
+            connected: self.connected[1].clone(),
+            bindings: [USER_CREATED, ORDER_CONFIRMED, ORDER_REJECTED]
+                .into_iter()
+                .map(|event| (self.config.events_exchange.clone(), event.to_owned()))
+                .collect(),
+            ..self.server_config(&self.config.events_queue)
+        };
+        let request_router =
+            patterns::requests(self.pool.clone()).health_checks(self.checks.clone());
+        let event_router = patterns::events(self.pool.clone(), &self.config.publishers);
         let admin = self.admin.spawn(token.clone());
-        server.bindings = [USER_CREATED, ORDER_CONFIRMED, ORDER_REJECTED]
-            .into_iter()
-            .map(|event| (self.config.events_exchange.clone(), event.to_owned()))
-            .collect();
-        let router = patterns::router(self.pool.clone()).health_checks(self.checks);
-        messaging::serve(server, router, token).await;
+        tokio::join!(
+            messaging::serve(requests, request_router, token.clone()),
+            messaging::serve(events, event_router, token),
+        );
         let _ = admin.await;
         self.pool.close().await;
         tracing::info!("notification-service stopped");
         Ok(())
+    }
+
+    /// One consumer's configuration, on `queue`.
+    fn server_config(&self, queue: &str) -> ServerConfig {
+        let mut server = ServerConfig::new(AmqpConfig::new(self.config.amqp_url.clone()), queue);
+        server.prefetch = self.config.prefetch;
+        server.grace_period = self.config.grace_period;
+        server
     }
 }

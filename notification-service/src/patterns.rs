@@ -1,6 +1,8 @@
 //! What notification-service handles: three events (`@EventPattern`s in
-//! NestJS terms) and one request (`@MessagePattern`), which needs a caller
-//! (the `x-caller-*` headers) reading their own notifications.
+//! NestJS terms), each trusted only from the service that owns it, on the
+//! events queue; and one request (`@MessagePattern`), which needs a caller
+//! (the `x-caller-*` headers) reading their own notifications, on the
+//! request queue.
 
 use contracts::{
     events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED},
@@ -12,14 +14,21 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::{Error, notifications};
+use crate::{Error, config::Publishers, notifications};
 
-pub fn router(pool: PgPool) -> Router {
+/// The events, each run only when it came through the events exchange from
+/// its owner's broker account.
+pub fn events(pool: PgPool, publishers: &Publishers) -> Router {
+    let (users, orders) = (&publishers.user_events, &publishers.order_events);
     Router::new()
-        .route_with(USER_CREATED, &pool, user_created)
-        .route_with(ORDER_CONFIRMED, &pool, order_confirmed)
-        .route_with(ORDER_REJECTED, &pool, order_rejected)
-        .route_with(GET_NOTIFICATIONS, &pool, get_notifications)
+        .event_with(USER_CREATED, users, &pool, user_created)
+        .event_with(ORDER_CONFIRMED, orders, &pool, order_confirmed)
+        .event_with(ORDER_REJECTED, orders, &pool, order_rejected)
+}
+
+/// The requests.
+pub fn requests(pool: PgPool) -> Router {
+    Router::new().route_with(GET_NOTIFICATIONS, &pool, get_notifications)
 }
 
 async fn user_created(pool: PgPool, message: Message) -> Result<Value, Error> {

@@ -17,7 +17,7 @@ const REASON_HEADER: &str = "x-dead-letter-reason";
 impl System {
     /// Publishes `body` straight to `queue` through the default exchange.
     pub async fn publish_raw(&self, queue: &str, body: &[u8], properties: BasicProperties) {
-        let (connection, channel) = open().await;
+        let (connection, channel) = open(&self.vhost.admin_url()).await;
         channel
             .basic_publish(
                 "".into(),
@@ -78,7 +78,7 @@ impl System {
 
     /// Messages ready in `queue`.
     pub async fn queue_depth(&self, queue: &str) -> u32 {
-        let (connection, channel) = open().await;
+        let (connection, channel) = open(&self.vhost.admin_url()).await;
         let declared = channel
             .queue_declare(
                 queue.into(),
@@ -97,7 +97,7 @@ impl System {
     /// The reasons of the messages in dead-letter queue `queue`, read without
     /// taking them (they return to the queue when the channel closes).
     pub async fn dead_letter_reasons(&self, queue: &str) -> Vec<String> {
-        let (connection, channel) = open().await;
+        let (connection, channel) = open(&self.vhost.admin_url()).await;
         let mut reasons = Vec::new();
         while let Some(message) = channel
             .basic_get(queue.into(), BasicGetOptions { no_ack: false })
@@ -120,10 +120,20 @@ impl System {
     }
 }
 
-async fn open() -> (Connection, Channel) {
-    let connection = Connection::connect(&test_support::amqp_url(), Default::default())
-        .await
-        .unwrap();
+/// A connection to the system's vhost as the test's own account.
+async fn open(url: &str) -> (Connection, Channel) {
+    let connection = Connection::connect(url, Default::default()).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
     (connection, channel)
+}
+
+impl System {
+    /// A channel logged in as one service's broker account (e.g.
+    /// `"api-gateway"`), in confirm mode: what someone holding that
+    /// service's credentials could do.
+    pub async fn connect_as(&self, account: &str) -> (Connection, Channel) {
+        let (connection, channel) = open(&self.vhost.url(account)).await;
+        channel.confirm_select(Default::default()).await.unwrap();
+        (connection, channel)
+    }
 }

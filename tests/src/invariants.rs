@@ -169,7 +169,10 @@ impl System {
             .await;
         let notifications_dlq = self
             .queue_depth(&format!("{}.dead-letter", self.notifications_queue))
-            .await;
+            .await
+            + self
+                .queue_depth(&format!("{}.dead-letter", self.notification_events_queue))
+                .await;
         assert_eq!(
             (orders_dlq, notifications_dlq),
             dead_letters,

@@ -1,7 +1,8 @@
 //! The system-test harness: the four real service binaries, started as child
 //! processes on free ports against the machine's Postgres and RabbitMQ, with
-//! databases, queues and an events exchange of their own per [`System`], so
-//! tests run in parallel and never touch a developer's data.
+//! databases and a RabbitMQ vhost of their own per [`System`] — each
+//! service logging in with its own broker account, permitted as in
+//! production — so tests run in parallel and never touch a developer's data.
 //!
 //! The binaries are the ones `cargo test --workspace` (what `just test` runs)
 //! builds beside this test; `just test-system` builds them first.
@@ -47,7 +48,7 @@ pub struct Options {
     pub otlp_endpoint: Option<String>,
     /// Extra environment for every service (e.g. `SHUTDOWN_GRACE_PERIOD`).
     pub env: Vec<(String, String)>,
-    /// Prefix of the databases, queues and exchange: `sys` for tests.
+    /// Prefix of the databases and the vhost: `sys` for tests.
     pub prefix: &'static str,
 }
 
@@ -103,7 +104,10 @@ pub struct System {
     pub notification_service: Process,
     pub orders_queue: String,
     pub notifications_queue: String,
+    pub notification_events_queue: String,
     pub events_exchange: String,
+    /// The system's vhost with the services' accounts; removed on drop.
+    pub vhost: test_support::broker_accounts::Vhost,
     databases: BTreeMap<&'static str, String>,
 }
 
@@ -117,29 +121,24 @@ impl System {
             .into_iter()
             .map(|name| (name, format!("{}_{id}_{name}", options.prefix)))
             .collect();
-        let amqp_url = test_support::amqp_url();
-        let prefix = options.prefix;
-        let orders_queue = format!("{prefix}.orders.{id}");
-        let notifications_queue = format!("{prefix}.notifications.{id}");
-        let events_exchange = format!("{prefix}.events.{id}");
+        let vhost =
+            test_support::broker_accounts::Vhost::create(&format!("{}_{id}", options.prefix));
+        // The production names: the vhost keeps systems apart.
+        let orders_queue = contracts::patterns::ORDERS_QUEUE.to_owned();
+        let notifications_queue = contracts::patterns::NOTIFICATIONS_QUEUE.to_owned();
+        let notification_events_queue = contracts::patterns::NOTIFICATION_EVENTS_QUEUE.to_owned();
+        let events_exchange = contracts::events::EVENTS_EXCHANGE.to_owned();
 
         // One signing key for every user-service replica and restart: tokens
         // stay valid across them, as with a key from a file.
         let signing_key = process::signing_key();
         let mut common = vec![
-            ("AMQP_URL".to_owned(), amqp_url),
             ("JWT_SIGNING_KEY".to_owned(), signing_key.clone()),
             ("ADMIN_EMAIL".to_owned(), ADMIN_EMAIL.to_owned()),
             ("ADMIN_PASSWORD".to_owned(), ADMIN_PASSWORD.to_owned()),
             // Tests sign many users in from 127.0.0.1; the per-email limit
             // still holds (and is what the security tests try).
             ("LOGIN_LIMIT_PER_ADDRESS".to_owned(), "100000".to_owned()),
-            ("EVENTS_EXCHANGE".to_owned(), events_exchange.clone()),
-            ("ORDERS_QUEUE".to_owned(), orders_queue.clone()),
-            (
-                "NOTIFICATIONS_QUEUE".to_owned(),
-                notifications_queue.clone(),
-            ),
         ];
         if let Some(endpoint) = &options.otlp_endpoint {
             common.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint.clone()));
@@ -148,11 +147,13 @@ impl System {
         }
         common.extend(options.env.iter().cloned());
         let db = |name: &str| ("DATABASE_URL".to_owned(), database_url(&databases[name]));
+        // Each service logs into the broker as itself.
+        let amqp = |binary: Binary| ("AMQP_URL".to_owned(), vhost.url(binary.name()));
 
         let user_services: Vec<Process> = (0..options.user_services)
             .map(|i| {
                 let mut env = common.clone();
-                env.push(db("users"));
+                env.extend([db("users"), amqp(Binary::UserService)]);
                 Process::spawn(Binary::UserService, &id, i, env)
             })
             .collect();
@@ -167,7 +168,7 @@ impl System {
         let mut order_services = Vec::new();
         for i in 0..options.order_services {
             let mut env = common.clone();
-            env.push(db("orders"));
+            env.extend([db("orders"), amqp(Binary::OrderService)]);
             env.push(("USER_SERVICE_URL".into(), user_service_urls.clone()));
             let process = Process::spawn(Binary::OrderService, &id, i, env);
             if i == 0 {
@@ -176,10 +177,13 @@ impl System {
             order_services.push(process);
         }
         let mut env = common.clone();
-        env.push(db("notifications"));
+        env.extend([db("notifications"), amqp(Binary::NotificationService)]);
         let notification_service = Process::spawn(Binary::NotificationService, &id, 0, env);
         let mut env = common.clone();
-        env.push(("USER_SERVICE_URL".into(), user_service_urls));
+        env.extend([
+            amqp(Binary::ApiGateway),
+            ("USER_SERVICE_URL".into(), user_service_urls),
+        ]);
         let gateway = Process::spawn(Binary::ApiGateway, &id, 0, env);
 
         let mut system = Self {
@@ -194,7 +198,9 @@ impl System {
             notification_service,
             orders_queue,
             notifications_queue,
+            notification_events_queue,
             events_exchange,
+            vhost,
             databases,
         };
         for process in system.processes() {
@@ -269,15 +275,9 @@ impl Drop for System {
         for process in processes {
             process.kill();
         }
-        // Drop runs inside the test's runtime: clean up on a thread of its own.
+        // Drop runs inside the test's runtime: clean up on a thread of its
+        // own. (The vhost, with every queue in it, goes when `vhost` drops.)
         let databases: Vec<String> = self.databases.values().cloned().collect();
-        let queues = [
-            self.orders_queue.clone(),
-            format!("{}.dead-letter", self.orders_queue),
-            self.notifications_queue.clone(),
-            format!("{}.dead-letter", self.notifications_queue),
-        ];
-        let exchange = self.events_exchange.clone();
         // Logs are kept when the test failed: they are what explains it.
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(process::log_dir(&self.id));
@@ -295,21 +295,6 @@ impl Drop for System {
                                 .execute(&pool)
                                 .await;
                     }
-                }
-                let properties = lapin::ConnectionProperties::default();
-                if let Ok(conn) =
-                    lapin::Connection::connect(&test_support::amqp_url(), properties).await
-                    && let Ok(channel) = conn.create_channel().await
-                {
-                    for queue in queues {
-                        let _ = channel
-                            .queue_delete(queue.as_str().into(), Default::default())
-                            .await;
-                    }
-                    let _ = channel
-                        .exchange_delete(exchange.as_str().into(), Default::default())
-                        .await;
-                    let _ = conn.close(200, "bye".into()).await;
                 }
             });
         });

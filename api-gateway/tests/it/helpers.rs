@@ -114,13 +114,20 @@ impl TestApp {
         let mut notifications =
             notification_service::Config::new("postgres://unused", gateway.amqp_url.clone());
         notifications.queue = gateway.notifications_queue.clone();
+        let events_queue = format!("test.notification-events.{}", uuid::Uuid::new_v4());
+        notifications.events_queue = events_queue.clone();
         notifications.events_exchange = exchange.clone();
+        // Every service of these tests logs in as the same broker account.
+        let account = messaging::AmqpConfig::new(amqp_url()).user();
+        notifications.publishers.user_events = account.clone();
+        notifications.publishers.order_events = account;
         if !relays {
             notifications.prefetch = 1;
         }
         let notifications = notification_service::App::with_pool(notifications, pool)
             .await
             .unwrap();
+        let notifications_admin = notifications.admin_addr();
         shutdown.push(spawn_until_dropped(|rx| {
             notifications.run_until(async {
                 let _ = rx.await;
@@ -131,12 +138,25 @@ impl TestApp {
         let mut app = Self::spawn_gateway(gateway).await;
         app._shutdown.extend(shutdown);
         app._queues.exchanges.push(exchange.clone());
+        app._queues
+            .queues
+            .extend([format!("{events_queue}.dead-letter"), events_queue]);
         app.events_exchange = Some(exchange);
         app.user_service_url = Some(user_service_url);
         app.sign_in_as_admin().await;
-        // An event published before notification-service has bound its queue
-        // would be dropped by the exchange. Its bindings are declared before
-        // it consumes, so an answered request proves they exist.
+        // An event published before notification-service has bound its
+        // events queue would be dropped by the exchange. Its bindings are
+        // declared before it consumes, and it is ready once both of its
+        // consumers are.
+        for _ in 0..250 {
+            if platform::admin::probe(notifications_admin, "/readyz")
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let probe = format!("/users/{}/notifications", uuid::Uuid::now_v7());
         let answered = app.http.get(app.url(&probe)).send().await.unwrap();
         assert_eq!(

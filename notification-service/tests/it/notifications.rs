@@ -22,6 +22,7 @@ struct TestApp {
     events: RpcClient,
     requests: RpcClient,
     queue: String,
+    events_queue: String,
     exchange: String,
     stop: (
         oneshot::Sender<()>,
@@ -33,8 +34,16 @@ impl TestApp {
     async fn spawn(pool: PgPool) -> Self {
         let mut config = Config::new("postgres://unused", amqp_url());
         config.queue = format!("test.notifications.{}", Uuid::new_v4());
+        config.events_queue = format!("test.notification-events.{}", Uuid::new_v4());
         config.events_exchange = format!("test.events.{}", Uuid::new_v4());
-        let (queue, exchange) = (config.queue.clone(), config.events_exchange.clone());
+        // The tests publish events as the broker's guest.
+        config.publishers.user_events = "guest".into();
+        config.publishers.order_events = "guest".into();
+        let (queue, events_queue, exchange) = (
+            config.queue.clone(),
+            config.events_queue.clone(),
+            config.events_exchange.clone(),
+        );
         let (tx, rx) = oneshot::channel::<()>();
         let app = App::with_pool(config, pool.clone()).await.unwrap();
         let admin_addr = app.admin_addr();
@@ -60,12 +69,19 @@ impl TestApp {
             events,
             requests,
             queue,
+            events_queue,
             exchange,
             stop: (tx, task),
         };
-        // The queue is bound once the service consumes: until then an event
-        // would be dropped by the exchange. A request through the queue
-        // proves the service is up (its bindings are declared first).
+        // The events queue is bound once its consumer is connected: until
+        // then an event would be dropped by the exchange. Ready means both
+        // consumers are (bindings are declared first).
+        for _ in 0..250 {
+            if platform::admin::probe(admin_addr, "/readyz").await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         app.notifications(Uuid::now_v7()).await;
         app
     }
@@ -108,7 +124,10 @@ impl TestApp {
             .await
             .unwrap();
         let channel = connection.create_channel().await.unwrap();
-        for queue in [self.queue.clone(), format!("{}.dead-letter", self.queue)] {
+        let queues = [&self.queue, &self.events_queue]
+            .into_iter()
+            .flat_map(|q| [q.clone(), format!("{q}.dead-letter")]);
+        for queue in queues {
             let _ = channel
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
                 .await;
@@ -240,7 +259,7 @@ async fn a_malformed_event_is_dead_lettered_and_the_next_one_served(pool: PgPool
     for _ in 0..200 {
         dead = channel
             .basic_get(
-                format!("{}.dead-letter", app.queue).as_str().into(),
+                format!("{}.dead-letter", app.events_queue).as_str().into(),
                 BasicGetOptions { no_ack: true },
             )
             .await

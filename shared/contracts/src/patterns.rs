@@ -14,9 +14,14 @@ pub const LIST_ORDERS: &str = "list_orders";
 /// `{}` → [`crate::orders::ProductList`].
 pub const LIST_PRODUCTS: &str = "list_products";
 
-/// The queue notification-service consumes: bound to the events exchange for
-/// the events it handles, and addressed directly for requests.
+/// The queue of notification-service's requests (`get_notifications`).
 pub const NOTIFICATIONS_QUEUE: &str = "notifications_queue";
+
+/// notification-service's own queue for events, bound to the events
+/// exchange. Apart from the request queue so that the two can be told apart
+/// and permitted apart: the gateway may send requests, only the exchange
+/// delivers events (docs/security.md).
+pub const NOTIFICATION_EVENTS_QUEUE: &str = "notification-service.events";
 
 /// [`crate::notifications::GetNotifications`] →
 /// [`crate::notifications::NotificationList`].

@@ -51,6 +51,9 @@ pub(crate) struct Inner {
     pub(crate) queue: String,
     /// The exchange `publish` targets, declared on connect.
     pub(crate) exchange: Option<String>,
+    /// The broker account this client logs in as: the `user_id` of what it
+    /// publishes, which RabbitMQ refuses unless it is the connection's own.
+    user: String,
     timeout: Duration,
     /// `None` while disconnected: `send` fails fast instead of waiting.
     channel: RwLock<Option<Channel>>,
@@ -88,6 +91,7 @@ impl RpcClient {
         let inner = Arc::new(Inner {
             queue,
             exchange,
+            user: config.user(),
             timeout,
             channel: RwLock::new(None),
             pending: Mutex::new(HashMap::new()),
@@ -237,10 +241,14 @@ impl RpcClient {
             .as_deref()
             .ok_or(RpcError::NotConnected)?;
         let channel = self.inner.channel().ok_or(RpcError::NotConnected)?;
+        // `user_id`: the broker vouches for the publisher (it refuses any
+        // other than the connection's login), so a consumer can trust an
+        // event only from the service that owns it (docs/security.md).
         let properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(PERSISTENT)
             .with_message_id(message_id.into())
+            .with_user_id(self.inner.user.as_str().into())
             .with_headers(headers);
         let publish = publish_to_exchange(&channel, exchange, routing_key, body, properties);
         tokio::time::timeout(self.inner.timeout, publish)

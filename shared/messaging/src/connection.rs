@@ -24,6 +24,18 @@ impl AmqpConfig {
             reconnect_max: Duration::from_secs(5),
         }
     }
+
+    /// The account the URL logs in as (`""` when the URL names none or does
+    /// not parse; connecting then fails with the reason). Published events
+    /// carry it as their AMQP `user_id`, which RabbitMQ checks against the
+    /// connection's login: consumers learn who really published an event.
+    pub fn user(&self) -> String {
+        self.url
+            .expose_secret()
+            .parse::<lapin::uri::AMQPUri>()
+            .map(|uri| uri.authority.userinfo.username)
+            .unwrap_or_default()
+    }
 }
 
 pub(crate) async fn connect(config: &AmqpConfig, name: &str) -> lapin::Result<Connection> {
@@ -82,6 +94,13 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_comes_from_the_url() {
+        let config = AmqpConfig::new("amqp://order-service:s3cret@h:5672/%2f".to_owned());
+        assert_eq!(config.user(), "order-service");
+        assert_eq!(AmqpConfig::new("not a url".to_owned()).user(), "");
+    }
 
     #[test]
     fn small_frames_unless_the_url_chooses() {

@@ -33,12 +33,12 @@ use lapin::{BasicProperties, Channel, message::Delivery};
 use serde_json::Value;
 
 use self::{
-    headers::{caller, deadline, message_id, redeliveries},
+    headers::{Trusted, caller, deadline, forged_event, message_id, redeliveries},
     retry::run_with_retries,
 };
 use crate::{
     publish::publish_confirmed,
-    server::{Context, Message, ServerConfig},
+    server::{Context, Message},
     settle::Unsettled,
     wire::{self, Incoming, NO_MESSAGE_HANDLER, Reply},
 };
@@ -77,7 +77,7 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
         reply_to.as_deref(),
         correlation_id.as_deref(),
         &publish,
-        &context.config,
+        &context,
     )
     .await;
 }
@@ -154,6 +154,21 @@ async fn handle(
         return (outcome, correlation_id);
     };
 
+    if let Some(publisher) = context.router.publishers.get(&route) {
+        let exchanges: Vec<&str> = config.bindings.iter().map(|(e, _)| e.as_str()).collect();
+        let trusted = Trusted {
+            exchanges: &exchanges,
+            publisher,
+            own_account: &context.own_account,
+        };
+        if let Some(reason) = forged_event(&route, delivery.exchange(), properties, &trusted) {
+            tracing::warn!(reason, "refused an event");
+            let error = ServiceError::new(ErrorCode::PermissionDenied, reason.clone());
+            let reply = Some(error_reply(error));
+            return (Outcome::DeadLetter { reason, reply }, correlation_id);
+        }
+    }
+
     let message = Message {
         data: incoming.data,
         message_id: message_id(properties, incoming.id.as_deref()),
@@ -203,8 +218,9 @@ async fn settle(
     reply_to: Option<&str>,
     correlation_id: Option<&str>,
     publish: &Channel,
-    config: &ServerConfig,
+    context: &Context,
 ) {
+    let (config, own_account) = (&context.config, context.own_account.as_str());
     let answer = |reply: Reply| async move {
         if let Some(reply_to) = reply_to {
             send_reply(publish, reply_to, correlation_id, &reply).await;
@@ -235,7 +251,9 @@ async fn settle(
             tracing::warn!(reason, "gave up for now; the event is requeued");
             count(&config.queue, "requeued");
             let redeliveries = redeliveries(delivery.properties());
-            delivery.requeue(publish, &config.queue, redeliveries).await;
+            delivery
+                .requeue(publish, &config.queue, redeliveries, own_account)
+                .await;
         }
         Outcome::Redelivered { redeliveries } => {
             tracing::warn!(
@@ -243,7 +261,9 @@ async fn settle(
                 "redelivered unsettled; requeued with its count"
             );
             count(&config.queue, "redelivered");
-            delivery.requeue(publish, &config.queue, redeliveries).await;
+            delivery
+                .requeue(publish, &config.queue, redeliveries, own_account)
+                .await;
         }
         Outcome::DeadLetter { reason, reply } => {
             // Dead-letter first: by the time the requester hears of the

@@ -41,7 +41,7 @@ use std::time::Duration;
 pub use client::RpcClient;
 pub use connection::AmqpConfig;
 pub use server::{Connected, HandlerError, Message, Router, ServerConfig, serve};
-pub use settle::{ORIGINAL_QUEUE_HEADER, REASON_HEADER, REDELIVERIES_HEADER};
+pub use settle::{ORIGINAL_QUEUE_HEADER, ORIGINAL_USER_HEADER, REASON_HEADER, REDELIVERIES_HEADER};
 
 /// Why a `send` or `emit` failed.
 #[derive(Debug, thiserror::Error)]

@@ -64,6 +64,9 @@ pub(crate) type Handler =
 #[derive(Default, Clone)]
 pub struct Router {
     pub(crate) handlers: HashMap<String, Handler>,
+    /// Event patterns registered with [`Router::event_with`], and the one
+    /// broker account each may come from.
+    pub(crate) publishers: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for Router {
@@ -106,6 +109,33 @@ impl Router {
             let state = state.clone();
             async move { handler(state, message).await.map_err(Into::into) }
         })
+    }
+
+    /// Routes event `pattern` to `handler(state, message)` like
+    /// [`Router::route_with`], but runs it only for deliveries that came
+    /// through an exchange the queue is bound to ([`ServerConfig::bindings`])
+    /// and that RabbitMQ attributes to the broker account `publisher` (the
+    /// AMQP `user_id`, which the broker checks against the publisher's login).
+    /// Anything else — the same envelope published straight to the queue
+    /// through the default exchange, or by another account — is
+    /// dead-lettered with the reason: whoever may send requests cannot
+    /// forge events (docs/security.md).
+    pub fn event_with<S, F, Fut, E>(
+        mut self,
+        pattern: &str,
+        publisher: &str,
+        state: &S,
+        handler: F,
+    ) -> Self
+    where
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, Message) -> Fut + Copy + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, E>> + Send + 'static,
+        E: Into<HandlerError>,
+    {
+        self.publishers
+            .insert(pattern.to_owned(), publisher.to_owned());
+        self.route_with(pattern, state, handler)
     }
 
     /// Answers [`HEALTH_CHECK`] requests with the outcome of `checks` (the
@@ -220,7 +250,12 @@ impl ServerConfig {
 /// it cancels its consumer (the broker stops delivering), lets in-flight
 /// deliveries finish and settle within the grace period, then closes.
 pub async fn serve(config: ServerConfig, router: Router, shutdown: CancellationToken) {
-    let context = Arc::new(Context { config, router });
+    let own_account = config.amqp.user();
+    let context = Arc::new(Context {
+        config,
+        router,
+        own_account,
+    });
     let mut backoff = Backoff::new(&context.config.amqp);
     while !shutdown.is_cancelled() {
         match Session::open(&context.config).await {
@@ -252,6 +287,8 @@ pub async fn serve(config: ServerConfig, router: Router, shutdown: CancellationT
 pub(crate) struct Context {
     pub(crate) config: ServerConfig,
     pub(crate) router: Router,
+    /// The broker account this server logs in as (see `Unsettled::requeue`).
+    pub(crate) own_account: String,
 }
 
 struct Session {

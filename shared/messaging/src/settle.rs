@@ -17,6 +17,10 @@ use crate::publish::publish_confirmed;
 pub const REASON_HEADER: &str = "x-dead-letter-reason";
 /// Header naming the queue a dead-lettered message came from.
 pub const ORIGINAL_QUEUE_HEADER: &str = "x-original-queue";
+/// Header naming the account that published a dead-lettered message (its
+/// AMQP `user_id`, which the copy cannot keep: the broker only accepts the
+/// dead-letterer's own).
+pub const ORIGINAL_USER_HEADER: &str = "x-original-user-id";
 /// Header counting the times a message was delivered and never settled —
 /// its consumer died or lost its connection while handling it. Classic
 /// queues keep no such count, so the message carries it (dispatch.rs).
@@ -25,6 +29,8 @@ pub const REDELIVERIES_HEADER: &str = "x-redeliveries";
 #[derive(Debug)]
 pub(crate) struct Unsettled {
     acker: Acker,
+    /// The exchange it was published to; empty: the default exchange.
+    exchange: String,
     body: Vec<u8>,
     properties: BasicProperties,
     settled: bool,
@@ -34,6 +40,7 @@ impl Unsettled {
     pub(crate) fn new(delivery: Delivery) -> Self {
         Self {
             acker: delivery.acker,
+            exchange: delivery.exchange.to_string(),
             body: delivery.data,
             properties: delivery.properties,
             settled: false,
@@ -42,6 +49,10 @@ impl Unsettled {
 
     pub(crate) fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    pub(crate) fn exchange(&self) -> &str {
+        &self.exchange
     }
 
     pub(crate) fn properties(&self) -> &BasicProperties {
@@ -59,14 +70,27 @@ impl Unsettled {
 
     /// Gives the message back to the tail of `queue` with `redeliveries` in
     /// its headers. A copy, not a `basic.nack` requeue: that would flag it
-    /// redelivered, which counts as a consumer dying on it.
-    pub(crate) async fn requeue(self, publisher: &Channel, queue: &str, redeliveries: u32) {
+    /// redelivered, which counts as a consumer dying on it. The copy is
+    /// published as `own_account` (RabbitMQ refuses any other `user_id`),
+    /// which is how an event this consumer already trusted is known again
+    /// when it comes back through the default exchange (dispatch.rs).
+    pub(crate) async fn requeue(
+        self,
+        publisher: &Channel,
+        queue: &str,
+        redeliveries: u32,
+        own_account: &str,
+    ) {
         let mut headers = self.properties.headers().clone().unwrap_or_default();
         headers.insert(
             REDELIVERIES_HEADER.into(),
             AMQPValue::LongUInt(redeliveries),
         );
-        let properties = self.properties.clone().with_headers(headers);
+        let properties = self
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_user_id(own_account.into());
         self.move_to(publisher, queue, properties).await;
     }
 
@@ -86,6 +110,14 @@ impl Unsettled {
             ORIGINAL_QUEUE_HEADER.into(),
             AMQPValue::LongString(source_queue.into()),
         );
+        // Who published it, as the broker vouched: for a forged message, the
+        // account whose credentials were used.
+        if let Some(user) = self.properties.user_id() {
+            headers.insert(
+                ORIGINAL_USER_HEADER.into(),
+                AMQPValue::LongString(user.as_str().into()),
+            );
+        }
         let properties = dead_letter_properties(&self.properties, headers);
         self.move_to(publisher, dead_letter_queue, properties).await;
     }

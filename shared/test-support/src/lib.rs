@@ -6,11 +6,13 @@
 //! - [`rabbitmqctl`], [`output`]: the broker's control tool (for tests that
 //!   close connections or stop the broker), and any other command.
 //! - [`nestjs`]: real NestJS RabbitMQ peers from `interop/nestjs/`.
+//! - [`broker_accounts`]: a vhost with the services' own broker accounts.
 //! - [`http_client`]: an HTTP client calling the gateway as one user.
 
 // A panic is how a test helper reports failure.
 #![allow(clippy::unwrap_used)]
 
+pub mod broker_accounts;
 pub mod nestjs;
 
 /// `AMQP_URL`, or the local RabbitMQ the README asks for.

@@ -13,3 +13,4 @@ mod poison;
 mod security;
 mod shutdown;
 mod trace;
+mod trust;

@@ -60,7 +60,7 @@ async fn duplicates_run_once_and_poison_is_dead_lettered_with_a_reason() {
     ];
     let notifications_poison: Vec<Vec<u8>> = vec![
         b"{\"pattern\": ".to_vec(),
-        json!({"pattern": "order_confirmed", "data": {"order_id": [], "total_cents": "ten"}})
+        json!({"pattern": "get_notifications", "data": {"user_id": []}})
             .to_string()
             .into(),
         json!({"pattern": "no_such_event", "data": {}})
@@ -121,7 +121,7 @@ async fn duplicates_run_once_and_poison_is_dead_lettered_with_a_reason() {
             format!("{}.dead-letter", system.notifications_queue),
             [
                 "not a NestJS envelope",
-                "missing field `event_id`",
+                "invalid type",
                 "no handler for pattern",
                 "exceeds the limit",
             ],

@@ -57,3 +57,48 @@ pub(super) fn caller(properties: &BasicProperties) -> Option<Caller> {
     };
     Caller::from_headers(text(CALLER_ID_HEADER), text(CALLER_ROLE_HEADER))
 }
+
+/// Where an event may come from.
+pub(super) struct Trusted<'a> {
+    /// The exchanges the queue is bound to.
+    pub(super) exchanges: &'a [&'a str],
+    /// The one account that publishes the event.
+    pub(super) publisher: &'a str,
+    /// This consumer's own account: its requeued copies (of events it
+    /// trusted) come back through the default exchange under that name.
+    pub(super) own_account: &'a str,
+}
+
+/// Why an event may not run: it came neither through one of the queue's
+/// exchanges from its publisher nor back from this consumer's own requeue.
+/// `None` when it may. The `user_id` property is only trusted because the
+/// broker refuses a publish whose `user_id` is not the publisher's login.
+pub(super) fn forged_event(
+    pattern: &str,
+    exchange: &str,
+    properties: &BasicProperties,
+    trusted: &Trusted<'_>,
+) -> Option<String> {
+    let user = properties.user_id().as_ref().map(|u| u.as_str());
+    if exchange.is_empty() && !trusted.own_account.is_empty() && user == Some(trusted.own_account) {
+        return None;
+    }
+    if !trusted.exchanges.contains(&exchange) {
+        let through = if exchange.is_empty() {
+            "the default exchange".to_owned()
+        } else {
+            format!("exchange {exchange:?}")
+        };
+        return Some(format!(
+            "event {pattern:?} came through {through}, not the events exchange: not trusted"
+        ));
+    }
+    if user != Some(trusted.publisher) {
+        let from = user.map_or("no user_id".to_owned(), |u| format!("user_id {u:?}"));
+        return Some(format!(
+            "event {pattern:?} carries {from}; only {:?} publishes it: not trusted",
+            trusted.publisher
+        ));
+    }
+    None
+}

@@ -7,6 +7,7 @@
 
 mod helpers;
 mod nestjs;
+mod provenance;
 mod recovery;
 mod request_response;
 mod settlement;

@@ -1,0 +1,168 @@
+//! Events run only when they came through the events exchange from the
+//! account that owns them (`Router::event_with`): the same envelope
+//! published straight to the queue, without a `user_id`, or by another
+//! account is dead-lettered with the reason, and RabbitMQ itself refuses a
+//! `user_id` that is not the publisher's login.
+
+use std::time::Duration;
+
+use lapin::{BasicProperties, options::BasicPublishOptions};
+use messaging::{HandlerError, Message, REASON_HEADER, RpcClient, wire};
+use serde_json::{Value, json};
+
+use crate::helpers::{Bus, Counter, amqp_url};
+
+const EVENT: &str = "user_created";
+
+async fn counted(counter: Counter, _: Message) -> Result<Value, HandlerError> {
+    counter.bump();
+    Ok(Value::Null)
+}
+
+/// A bus whose queue is bound to its own events exchange for [`EVENT`],
+/// handled only when published by `publisher`.
+async fn bus(publisher: &str, runs: &Counter) -> (Bus, String) {
+    let mut bus = Bus::new().await;
+    let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
+    bus.config.bindings = vec![(exchange.clone(), EVENT.to_owned())];
+    let router = messaging::Router::new()
+        .route("echo", |m| async move { Ok(m.data) })
+        .event_with(EVENT, publisher, runs, counted);
+    bus.start_server(router);
+    // Bound once it answers: the binding is declared before consuming.
+    let client = bus.client(Duration::from_secs(5)).await;
+    let _: Value = client.send("echo", &json!(1)).await.unwrap();
+    (bus, exchange)
+}
+
+fn body() -> Vec<u8> {
+    wire::encode(
+        EVENT,
+        &json!({"user_id": "victim", "email": "attacker@example.com"}),
+        None,
+    )
+    .unwrap()
+}
+
+fn reason(message: &lapin::message::BasicGetMessage) -> String {
+    let headers = message.delivery.properties.headers().clone().unwrap();
+    match headers.inner().get(REASON_HEADER).unwrap() {
+        lapin::types::AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into(),
+        other => panic!("unexpected header {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_event_from_its_publisher_through_the_exchange_runs() {
+    let runs = Counter::default();
+    let (bus, exchange) = bus("guest", &runs).await;
+    let publisher =
+        RpcClient::publisher(bus.config.amqp.clone(), &exchange, Duration::from_secs(5));
+    assert!(publisher.wait_connected(Duration::from_secs(5)).await);
+
+    // `publish` stamps the account of its URL (guest) as the user_id.
+    publisher
+        .publish(EVENT, &body(), "e1", Default::default())
+        .await
+        .unwrap();
+
+    for _ in 0..500 {
+        if runs.get() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(runs.get(), 1);
+    assert_eq!(bus.depth(&bus.config.dead_letter_queue).await, 0);
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_event_published_straight_to_the_queue_is_dead_lettered() {
+    let runs = Counter::default();
+    let (bus, _exchange) = bus("guest", &runs).await;
+
+    // Anyone who may publish requests may publish to any queue through the
+    // default exchange. (Not as the consumer's own account, which is how its
+    // requeued copies come back: here the test shares it, so none is named.)
+    bus.publish_raw(&body(), BasicProperties::default()).await;
+
+    let dead = bus.next_dead_letter().await;
+    assert!(
+        reason(&dead).contains("came through the default exchange"),
+        "{}",
+        reason(&dead)
+    );
+    assert_eq!(dead.delivery.data, body(), "kept byte for byte");
+    assert_eq!(runs.get(), 0);
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_event_from_another_account_or_none_is_dead_lettered() {
+    let runs = Counter::default();
+    let (bus, exchange) = bus("user-service", &runs).await;
+
+    // Through the exchange, but published as guest…
+    let publisher =
+        RpcClient::publisher(bus.config.amqp.clone(), &exchange, Duration::from_secs(5));
+    assert!(publisher.wait_connected(Duration::from_secs(5)).await);
+    publisher
+        .publish(EVENT, &body(), "e1", Default::default())
+        .await
+        .unwrap();
+    let dead = bus.next_dead_letter().await;
+    assert!(
+        reason(&dead).contains(r#"carries user_id "guest"; only "user-service" publishes it"#),
+        "{}",
+        reason(&dead)
+    );
+
+    // …or naming nobody.
+    bus.admin
+        .basic_publish(
+            exchange.as_str().into(),
+            EVENT.into(),
+            BasicPublishOptions::default(),
+            &body(),
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let dead = bus.next_dead_letter().await;
+    assert!(
+        reason(&dead).contains("carries no user_id"),
+        "{}",
+        reason(&dead)
+    );
+    assert_eq!(runs.get(), 0);
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_broker_refuses_a_user_id_that_is_not_the_login() {
+    let connection = lapin::Connection::connect(&amqp_url(), Default::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    let published = async {
+        channel
+            .basic_publish(
+                "".into(),
+                "nowhere".into(),
+                BasicPublishOptions::default(),
+                &body(),
+                BasicProperties::default().with_user_id("user-service".into()),
+            )
+            .await?
+            .await
+    }
+    .await;
+    // PRECONDITION_FAILED: the broker closes the channel.
+    let error = published.expect_err("a forged user_id must be refused");
+    assert!(error.to_string().contains("user_id"), "{error}");
+    let _ = connection.close(200, "bye".into()).await;
+}
