@@ -22,6 +22,9 @@ RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 # The same command as a native release build: every workspace binary.
 RUN cargo build --release --locked --workspace --bins
+# The mount point of compose's `certs` volume, owned by the runtime user: a
+# new named volume takes the ownership of the directory it is mounted over.
+RUN mkdir -p /certs
 
 # glibc + libgcc, no shell, no package manager, uid 65532. The binaries use
 # rustls (no OpenSSL) and probe their own health (`<binary> healthcheck`).
@@ -30,4 +33,5 @@ COPY --from=builder /app/target/release/api-gateway /usr/local/bin/api-gateway
 COPY --from=builder /app/target/release/user-service /usr/local/bin/user-service
 COPY --from=builder /app/target/release/order-service /usr/local/bin/order-service
 COPY --from=builder /app/target/release/notification-service /usr/local/bin/notification-service
+COPY --from=builder --chown=65532:65532 /certs /certs
 USER nonroot

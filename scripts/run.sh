@@ -10,12 +10,19 @@ profile=debug
 for arg in "$@"; do [[ $arg == --release ]] && profile=release; done
 bin=target/$profile
 
-# Each service gets its own database; these override a DATABASE_URL that may
-# be exported in the shell for tests. TLS is pointless on loopback and costs
-# CPU on both ends (Postgres enables it by default): sslmode=disable.
-users_db=${USERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/users?sslmode=disable}
-orders_db=${ORDERS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/orders?sslmode=disable}
-notifications_db=${NOTIFICATIONS_DATABASE_URL:-postgres://postgres:postgres@localhost:5432/notifications?sslmode=disable}
+# Each service gets its own database, owned by its own role (no superuser):
+# create or update them (deploy/postgres/roles.sql). These override a
+# DATABASE_URL that may be exported in the shell for tests. TLS is pointless
+# on loopback and costs CPU on both ends (Postgres enables it by default):
+# sslmode=disable.
+scripts/postgres-roles.sh
+while IFS='=' read -r name value; do
+    [[ $name =~ ^[A-Z_]+$ ]] && declare "$name=${!name:-$value}"
+done < deploy/postgres/dev.env
+pg=localhost:5432
+users_db=${USERS_DATABASE_URL:-postgres://user_service:$USER_SERVICE_DB_PASSWORD@$pg/users?sslmode=disable}
+orders_db=${ORDERS_DATABASE_URL:-postgres://order_service:$ORDER_SERVICE_DB_PASSWORD@$pg/orders?sslmode=disable}
+notifications_db=${NOTIFICATIONS_DATABASE_URL:-postgres://notification_service:$NOTIFICATION_SERVICE_DB_PASSWORD@$pg/notifications?sslmode=disable}
 amqp_host=${AMQP_HOST:-localhost}:${AMQP_PORT:-5672}
 gateway_addr=${GATEWAY_LISTEN_ADDR:-127.0.0.1:3000}
 user_service_addr=${USER_SERVICE_LISTEN_ADDR:-127.0.0.1:5000}
@@ -40,6 +47,15 @@ while IFS='=' read -r name value; do
 done < deploy/rabbitmq/dev.env
 amqp() { echo "amqp://$1:$2@$amqp_host/%2f"; }
 
+# user-service knows its callers by their certificates (mutual TLS): a
+# development CA and one certificate per service, new at every start unless
+# GRPC_CERTS_DIR names a directory of them (ca.pem, <service>.pem/.key).
+certs=${GRPC_CERTS_DIR:-target/dev-certs}
+if [[ -z ${GRPC_CERTS_DIR:-} ]]; then
+    rm -rf "$certs"
+    "$bin/user-service" generate-dev-certs "$certs" >/dev/null
+fi
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -49,10 +65,10 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr AMQP_URL=$(amqp user-service "$USER_SERVICE_AMQP_PASSWORD") ADMIN_EMAIL=$admin_email ADMIN_PASSWORD=$admin_password "$bin/user-service" & pids+=($!)
-DATABASE_URL=$orders_db AMQP_URL=$(amqp order-service "$ORDER_SERVICE_AMQP_PASSWORD") USER_SERVICE_URL=http://$user_service_addr "$bin/order-service" & pids+=($!)
+GRPC_TLS_CA_FILE=$certs/ca.pem GRPC_TLS_CERT_FILE=$certs/user-service.pem GRPC_TLS_KEY_FILE=$certs/user-service.key GRPC_REFLECTION=${GRPC_REFLECTION:-true} DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr AMQP_URL=$(amqp user-service "$USER_SERVICE_AMQP_PASSWORD") ADMIN_EMAIL=$admin_email ADMIN_PASSWORD=$admin_password "$bin/user-service" & pids+=($!)
+GRPC_TLS_CA_FILE=$certs/ca.pem GRPC_TLS_CERT_FILE=$certs/order-service.pem GRPC_TLS_KEY_FILE=$certs/order-service.key DATABASE_URL=$orders_db AMQP_URL=$(amqp order-service "$ORDER_SERVICE_AMQP_PASSWORD") USER_SERVICE_URL=https://$user_service_addr "$bin/order-service" & pids+=($!)
 DATABASE_URL=$notifications_db AMQP_URL=$(amqp notification-service "$NOTIFICATION_SERVICE_AMQP_PASSWORD") "$bin/notification-service" & pids+=($!)
-GATEWAY_LISTEN_ADDR=$gateway_addr USER_SERVICE_URL=http://$user_service_addr AMQP_URL=$(amqp api-gateway "$API_GATEWAY_AMQP_PASSWORD") "$bin/api-gateway" & pids+=($!)
+GRPC_TLS_CA_FILE=$certs/ca.pem GRPC_TLS_CERT_FILE=$certs/api-gateway.pem GRPC_TLS_KEY_FILE=$certs/api-gateway.key GATEWAY_LISTEN_ADDR=$gateway_addr USER_SERVICE_URL=https://$user_service_addr AMQP_URL=$(amqp api-gateway "$API_GATEWAY_AMQP_PASSWORD") "$bin/api-gateway" & pids+=($!)
 
 # Bounded wait for readiness: 30 s, then say what is wrong and stop.
 for _ in $(seq 1 60); do

@@ -34,6 +34,11 @@ pub struct Config {
     /// (`http://host:port,...`); calls are balanced over them and over every
     /// address a host name resolves to.
     pub user_service_url: String,
+    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY`: this service's
+    /// certificate for mutual TLS with user-service (then every
+    /// `USER_SERVICE_URL` is `https://`); `None`: plaintext, and user-service
+    /// refuses every call.
+    pub tls: Option<platform::tls::GrpcTls>,
     /// `USER_SERVICE_CONNECT_TIMEOUT`: how long to wait for a TCP connection
     /// to user-service; bounds the answer when it is down.
     pub connect_timeout: Duration,
@@ -102,16 +107,8 @@ impl Default for AuthConfig {
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let user_service_url = string_or("USER_SERVICE_URL", DEFAULT_USER_SERVICE_URL);
-        for url in user_service_url.split(',').map(str::trim) {
-            if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(invalid(
-                    "USER_SERVICE_URL",
-                    &user_service_url,
-                    "expected http:// or https:// URLs, comma-separated, such as \
-                     http://127.0.0.1:5000,http://127.0.0.1:5001",
-                ));
-            }
-        }
+        let tls = platform::tls::GrpcTls::from_env()?;
+        platform::tls::check_urls("USER_SERVICE_URL", &user_service_url, tls.is_some())?;
         let amqp_url = platform::env::amqp_url(DEFAULT_AMQP_URL)?;
         Ok(Self {
             listen_addr: parse_or(
@@ -119,6 +116,7 @@ impl Config {
                 DEFAULT_LISTEN_ADDR.parse().expect("valid default address"),
             )?,
             user_service_url,
+            tls,
             connect_timeout: duration_or("USER_SERVICE_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)?,
             user_service_timeout: duration_or(
                 "USER_SERVICE_TIMEOUT",
@@ -166,6 +164,7 @@ impl Config {
         Self {
             listen_addr,
             user_service_url: user_service_url.into(),
+            tls: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             user_service_timeout: DEFAULT_USER_SERVICE_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,

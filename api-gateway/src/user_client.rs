@@ -6,7 +6,7 @@
 use std::{future::Future, time::Duration};
 
 use contracts::{
-    identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller},
+    identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller, USER_SERVICE},
     user::{self as pb, user_service_client::UserServiceClient},
 };
 use platform::{
@@ -34,8 +34,9 @@ impl UserClient {
     /// connects on first use. Calls are spread over the servers.
     pub async fn connect_lazy(config: &Config) -> anyhow::Result<Self> {
         let connect_timeout = config.connect_timeout;
+        let tls = config.tls.clone();
         let servers = Balanced::new(&config.user_service_url, move |endpoint| {
-            endpoint
+            platform::tls::endpoint(endpoint, tls.as_ref(), USER_SERVICE)
                 .connect_timeout(connect_timeout)
                 .tcp_nodelay(true)
                 // Detects a dead peer on an idle connection instead of

@@ -88,17 +88,29 @@ fn compose_runs_every_binary_from_the_repo_image() {
     }
 }
 
+/// One-shot jobs (`restart: "no"`) that others wait for to complete.
+fn is_job(service: &Value) -> bool {
+    service["restart"] == "no"
+}
+
 #[test]
 fn every_service_is_healthchecked_and_waited_for() {
     let compose = compose();
     let services = services(&compose);
     for (name, service) in services {
         assert!(
-            service["healthcheck"]["test"].is_array(),
+            is_job(service) || service["healthcheck"]["test"].is_array(),
             "{name} has no healthcheck"
         );
         if let Some(deps) = service["depends_on"].as_object() {
             for (dep, condition) in deps {
+                if is_job(&services[dep]) {
+                    assert_eq!(
+                        condition["condition"], "service_completed_successfully",
+                        "{name} must wait for the job {dep} to complete"
+                    );
+                    continue;
+                }
                 assert_eq!(
                     condition["condition"], "service_healthy",
                     "{name} must wait for {dep} to be healthy"
@@ -110,6 +122,37 @@ fn every_service_is_healthchecked_and_waited_for() {
             }
         }
     }
+}
+
+#[test]
+fn user_service_speaks_mutual_tls_to_its_clients_and_no_reflection() {
+    let compose = compose();
+    let services = services(&compose);
+    let user_service = &services["user-service"]["environment"];
+    assert_eq!(user_service["GRPC_REFLECTION"], "false");
+    for bin in ["user-service", "order-service", "api-gateway"] {
+        let env = &services[bin]["environment"];
+        assert_eq!(
+            env["GRPC_TLS_CERT_FILE"],
+            format!("/certs/{bin}.pem"),
+            "{bin}"
+        );
+        assert_eq!(
+            env["GRPC_TLS_KEY_FILE"],
+            format!("/certs/{bin}.key"),
+            "{bin}"
+        );
+        assert_eq!(env["GRPC_TLS_CA_FILE"], "/certs/ca.pem", "{bin}");
+        if bin != "user-service" {
+            let url = env["USER_SERVICE_URL"].as_str().unwrap();
+            assert!(url.starts_with("https://"), "{bin}: {url}");
+        }
+    }
+    let dockerfile = read("Dockerfile");
+    assert!(
+        dockerfile.contains("--chown=65532:65532 /certs /certs"),
+        "the certs volume's mount point must belong to the runtime user"
+    );
 }
 
 #[test]
@@ -215,6 +258,22 @@ fn compose_requires_the_admin_credentials_and_defaults_no_admin_password() {
             value.starts_with(&format!("${{{var}:?")),
             "{var} must be required from .env (`${{{var}:?...}}`), not defaulted: {value}"
         );
+    }
+}
+
+#[test]
+fn no_password_has_a_default() {
+    let text = read("docker-compose.yml");
+    for (i, _) in text.match_indices("${") {
+        let var = &text[i + 2..];
+        let var = &var[..var.find('}').unwrap()];
+        let name = var.split([':', '-', '?']).next().unwrap();
+        if name.contains("PASSWORD") {
+            assert!(
+                var.starts_with(&format!("{name}:?")),
+                "${{{var}}}: a password must be required (`${{{name}:?...}}`), never defaulted"
+            );
+        }
     }
 }
 

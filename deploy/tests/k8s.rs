@@ -10,12 +10,16 @@
 //! - `k8s/wiring.rs`: what connects the Deployments: every variable compose
 //!   passes, secrets only from a Secret, Services, the headless user-service,
 //!   the autoscalers and the database connections they add up to.
+//! - `k8s/policies.rs`: NetworkPolicies (default deny, only the gateway open,
+//!   only its callers reach user-service) and disruption budgets.
 //! - `k8s/manifests.rs`: reading manifests and resolving environments.
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "k8s/manifests.rs"]
 mod manifests;
+#[path = "k8s/policies.rs"]
+mod policies;
 #[path = "k8s/wiring.rs"]
 mod wiring;
 
@@ -166,11 +170,10 @@ fn deployments_are_probed_limited_and_locked_down() {
             );
         }
         if d.name() == "user-service" {
-            let grpc = &c["readinessProbe"]["grpc"];
-            assert_eq!(
-                grpc["service"], "user.UserService",
-                "{id}: readiness is a grpc probe of user.UserService"
-            );
+            // The kubelet's gRPC probe speaks no TLS; /readyz checks the
+            // database as grpc.health.v1 does.
+            let http = &c["readinessProbe"]["httpGet"];
+            assert_eq!(http["path"], "/readyz", "{id}: readiness is /readyz");
         }
         for (level, resource) in [
             ("requests", "cpu"),

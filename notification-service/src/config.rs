@@ -13,8 +13,9 @@ use platform::{
 };
 use secrecy::SecretString;
 
-pub const DEFAULT_DATABASE_URL: &str =
-    "postgres://postgres:postgres@localhost:5432/notifications?sslmode=disable";
+/// The service's own role and database as `just run` creates them
+/// (deploy/postgres/roles.sql, with the development password of dev.env).
+pub const DEFAULT_DATABASE_URL: &str = "postgres://notification_service:dev-notification-service-db@localhost:5432/notifications?sslmode=disable";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
 

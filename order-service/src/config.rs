@@ -10,8 +10,10 @@ use platform::{
 };
 use secrecy::SecretString;
 
+/// The service's own role and database as `just run` creates them
+/// (deploy/postgres/roles.sql, with the development password of dev.env).
 pub const DEFAULT_DATABASE_URL: &str =
-    "postgres://postgres:postgres@localhost:5432/orders?sslmode=disable";
+    "postgres://order_service:dev-order-service-db@localhost:5432/orders?sslmode=disable";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9101";
@@ -31,8 +33,13 @@ pub struct Config {
     pub max_attempts: u32,
     /// `ORDERS_RETRY_DELAY`: before the second run; doubles after.
     pub retry_delay: Duration,
-    /// `USER_SERVICE_URL`: to check that an order's user exists.
+    /// `USER_SERVICE_URL`: user-service's gRPC servers (charges, refunds).
     pub user_service_url: String,
+    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY`: this service's
+    /// certificate for mutual TLS with user-service (then every
+    /// `USER_SERVICE_URL` is `https://`); `None`: plaintext, and user-service
+    /// refuses every call.
+    pub tls: Option<platform::tls::GrpcTls>,
     /// `USER_SERVICE_TIMEOUT`: deadline of each gRPC call.
     pub user_service_timeout: Duration,
     /// `SHUTDOWN_GRACE_PERIOD`: time for in-flight messages at shutdown.
@@ -69,13 +76,17 @@ impl Config {
             ));
         }
         let defaults = Self::new(DEFAULT_DATABASE_URL, amqp_url);
+        let user_service_url = string_or("USER_SERVICE_URL", &defaults.user_service_url);
+        let tls = platform::tls::GrpcTls::from_env()?;
+        platform::tls::check_urls("USER_SERVICE_URL", &user_service_url, tls.is_some())?;
         Ok(Self {
             database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
             queue: string_or("ORDERS_QUEUE", &defaults.queue),
             prefetch,
             max_attempts: parse_or("ORDERS_MAX_ATTEMPTS", defaults.max_attempts)?.max(1),
             retry_delay: duration_or("ORDERS_RETRY_DELAY", defaults.retry_delay)?,
-            user_service_url: string_or("USER_SERVICE_URL", &defaults.user_service_url),
+            user_service_url,
+            tls,
             user_service_timeout: duration_or(
                 "USER_SERVICE_TIMEOUT",
                 defaults.user_service_timeout,
@@ -112,6 +123,7 @@ impl Config {
             max_attempts: 3,
             retry_delay: Duration::from_millis(100),
             user_service_url: DEFAULT_USER_SERVICE_URL.to_owned(),
+            tls: None,
             user_service_timeout: Duration::from_secs(2),
             grace_period: Duration::from_secs(10),
             saga_attempts: 3,

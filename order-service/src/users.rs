@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use contracts::{
     ErrorCode, ServiceError,
+    identity::USER_SERVICE,
     user::{CreditChange, RefundRequest, user_service_client::UserServiceClient},
 };
 use platform::balance::{Balanced, Retry};
@@ -36,8 +37,9 @@ impl UserDirectory {
     /// Channels to every user-service server in `USER_SERVICE_URL`,
     /// connected on first use; calls are balanced over them.
     pub async fn connect_lazy(config: &Config) -> anyhow::Result<Self> {
-        let servers = Balanced::new(&config.user_service_url, |endpoint| {
-            endpoint
+        let tls = config.tls.clone();
+        let servers = Balanced::new(&config.user_service_url, move |endpoint| {
+            platform::tls::endpoint(endpoint, tls.as_ref(), USER_SERVICE)
                 .connect_timeout(Duration::from_secs(1))
                 .tcp_nodelay(true)
         })

@@ -15,6 +15,7 @@
 //! - [`invariants`]: what must hold once the system is idle.
 //! - [`burst`]: the burst of orders the fault scenarios strike.
 //! - [`servers`]: stopping and starting the machine's RabbitMQ and Postgres.
+//! - `postgres`: each service's own role and database.
 
 // A panic is how a test harness reports failure.
 #![allow(clippy::unwrap_used)]
@@ -23,6 +24,7 @@ pub mod broker;
 pub mod burst;
 pub mod client;
 pub mod invariants;
+mod postgres;
 pub mod process;
 pub mod servers;
 
@@ -108,7 +110,12 @@ pub struct System {
     pub events_exchange: String,
     /// The system's vhost with the services' accounts; removed on drop.
     pub vhost: test_support::broker_accounts::Vhost,
+    /// The system's development CA (`ca.pem`) and every service's
+    /// certificate and key (`<service>.pem`, `<service>.key`).
+    pub certs: std::path::PathBuf,
     databases: BTreeMap<&'static str, String>,
+    /// Each service's `DATABASE_URL`, as its own role.
+    service_database_urls: BTreeMap<&'static str, String>,
 }
 
 /// How long a system may take to become healthy.
@@ -146,7 +153,26 @@ impl System {
             common.push(("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()));
         }
         common.extend(options.env.iter().cloned());
-        let db = |name: &str| ("DATABASE_URL".to_owned(), database_url(&databases[name]));
+        // Mutual TLS between the services, from a CA of this system's own.
+        let certs = process::log_dir(&id).join("certs");
+        process::dev_certs(&certs);
+        let tls = |binary: Binary| {
+            let file = |name: String| certs.join(name).display().to_string();
+            [
+                ("GRPC_TLS_CA_FILE".to_owned(), file("ca.pem".into())),
+                (
+                    "GRPC_TLS_CERT_FILE".to_owned(),
+                    file(format!("{}.pem", binary.name())),
+                ),
+                (
+                    "GRPC_TLS_KEY_FILE".to_owned(),
+                    file(format!("{}.key", binary.name())),
+                ),
+            ]
+        };
+        // Each service connects as its own role, owner of its database only.
+        let service_urls = postgres::create(&databases);
+        let db = |name: &str| ("DATABASE_URL".to_owned(), service_urls[name].clone());
         // Each service logs into the broker as itself.
         let amqp = |binary: Binary| ("AMQP_URL".to_owned(), vhost.url(binary.name()));
 
@@ -154,12 +180,13 @@ impl System {
             .map(|i| {
                 let mut env = common.clone();
                 env.extend([db("users"), amqp(Binary::UserService)]);
+                env.extend(tls(Binary::UserService));
                 Process::spawn(Binary::UserService, &id, i, env)
             })
             .collect();
         let user_service_urls = user_services
             .iter()
-            .map(|p| format!("http://{}", p.listen_addr.unwrap()))
+            .map(|p| format!("https://{}", p.listen_addr.unwrap()))
             .collect::<Vec<_>>()
             .join(",");
         // Replicas would race to create and migrate their database (which is
@@ -169,6 +196,7 @@ impl System {
         for i in 0..options.order_services {
             let mut env = common.clone();
             env.extend([db("orders"), amqp(Binary::OrderService)]);
+            env.extend(tls(Binary::OrderService));
             env.push(("USER_SERVICE_URL".into(), user_service_urls.clone()));
             let process = Process::spawn(Binary::OrderService, &id, i, env);
             if i == 0 {
@@ -184,6 +212,7 @@ impl System {
             amqp(Binary::ApiGateway),
             ("USER_SERVICE_URL".into(), user_service_urls),
         ]);
+        env.extend(tls(Binary::ApiGateway));
         let gateway = Process::spawn(Binary::ApiGateway, &id, 0, env);
 
         let mut system = Self {
@@ -201,7 +230,9 @@ impl System {
             notification_events_queue,
             events_exchange,
             vhost,
+            certs,
             databases,
+            service_database_urls: service_urls,
         };
         for process in system.processes() {
             process.wait_ready(START_TIMEOUT).await;
@@ -253,9 +284,15 @@ impl System {
         &self.databases[name]
     }
 
-    /// The URL of one service's database.
+    /// The URL of one service's database, as the superuser.
     pub fn database_url(&self, name: &str) -> String {
         database_url(&self.databases[name])
+    }
+
+    /// The `DATABASE_URL` a service connects with: its own role, its own
+    /// database (`"users"`, `"orders"` or `"notifications"`).
+    pub fn service_database_url(&self, name: &str) -> &str {
+        &self.service_database_urls[name]
     }
 
     /// Where the services' logs are, for failure messages.
@@ -302,11 +339,24 @@ impl Drop for System {
     }
 }
 
-/// The URL of database `name` on the test Postgres server, without TLS
-/// unless the server URL asks for it (on loopback it only costs CPU).
+/// The URL of database `name` on the test Postgres server, as the server
+/// URL's (super)user.
 fn database_url(name: &str) -> String {
+    database_url_on(&postgres_url(), name)
+}
+
+/// The URL of database `name` on the test Postgres server, as `role`.
+fn database_url_as(role: &str, password: &str, name: &str) -> String {
     let server = postgres_url();
-    let (path, query) = server.split_once('?').unwrap_or((server.as_str(), ""));
+    let (scheme, rest) = server.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    database_url_on(&format!("{scheme}://{role}:{password}@{host}"), name)
+}
+
+/// The URL of database `name` on `server`, without TLS unless the server
+/// URL asks for it (on loopback it only costs CPU).
+fn database_url_on(server: &str, name: &str) -> String {
+    let (path, query) = server.split_once('?').unwrap_or((server, ""));
     let base = path.rsplit_once('/').map_or(path, |(b, _)| b);
     let query = if query.contains("sslmode=") {
         query.to_owned()

@@ -226,6 +226,21 @@ pub fn signing_key() -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// A development CA and every service's certificate and key in `dir`, from
+/// the service's own `user-service generate-dev-certs`.
+pub fn dev_certs(dir: &std::path::Path) {
+    let output = Command::new(binaries_dir().join(Binary::UserService.name()))
+        .arg("generate-dev-certs")
+        .arg(dir)
+        .output()
+        .expect("running user-service generate-dev-certs (was it built?)");
+    assert!(
+        output.status.success(),
+        "generate-dev-certs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 pub fn binaries_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap();

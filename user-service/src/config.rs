@@ -11,8 +11,10 @@ use platform::{
 use secrecy::SecretString;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
+/// The service's own role and database as `just run` creates them
+/// (deploy/postgres/roles.sql, with the development password of dev.env).
 pub const DEFAULT_DATABASE_URL: &str =
-    "postgres://postgres:postgres@localhost:5432/users?sslmode=disable";
+    "postgres://user_service:dev-user-service-db@localhost:5432/users?sslmode=disable";
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_OUTBOX_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -90,6 +92,13 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// `ADMIN_EMAIL` and `ADMIN_PASSWORD`, both or neither: the first admin.
     pub admin_account: Option<AdminAccount>,
+    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY` (or `_FILE`s): mutual
+    /// TLS, which is how callers are known ([`crate::peers`]). `None`:
+    /// plaintext, and every RPC but health is refused UNAUTHENTICATED.
+    pub tls: Option<platform::tls::GrpcTls>,
+    /// `GRPC_REFLECTION`: serve gRPC server reflection (`grpcurl list`).
+    /// Off unless `true`: it describes the API to anyone who connects.
+    pub reflection: bool,
 }
 
 impl Config {
@@ -122,6 +131,8 @@ impl Config {
                 audience: string_or("TOKEN_AUDIENCE", DEFAULT_TOKEN_AUDIENCE),
             },
             admin_account: admin_account()?,
+            tls: platform::tls::GrpcTls::from_env()?,
+            reflection: parse_or("GRPC_REFLECTION", false)?,
         })
     }
 
@@ -139,6 +150,8 @@ impl Config {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tokens: TokenConfig::default(),
             admin_account: None,
+            tls: None,
+            reflection: false,
         }
     }
 }

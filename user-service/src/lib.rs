@@ -2,8 +2,10 @@
 //! over gRPC (`proto/user.proto`) from its own Postgres database.
 //!
 //! Besides `user.UserService` the server speaks `grpc.health.v1.Health` (real
-//! status: NOT_SERVING while the database is down) and gRPC server reflection,
-//! so `grpcurl -plaintext localhost:5000 list` works without the proto file.
+//! status: NOT_SERVING while the database is down) and, with
+//! `GRPC_REFLECTION=true`, gRPC server reflection, so `grpcurl list` works
+//! without the proto file. Callers are services known by their client
+//! certificates (mutual TLS), each allowed only its RPCs ([`peers`]).
 //!
 //! # Layout
 //! - [`config`]: [`Config`] from environment variables.
@@ -11,7 +13,10 @@
 //! - [`users`]: validation and SQL.
 //! - [`credit`]: the store-credit ledger (top-up, debit, refund), idempotent.
 //! - [`grpc`]: the `UserService` implementation.
-//! - [`access`]: the caller of a call, and who may call what.
+//! - [`peers`]: which service calls (its certificate), and which RPCs each
+//!   service may call.
+//! - [`access`]: the user a call is made for, and what they may do.
+//! - [`dev_pki`]: a development CA and service certificates.
 //! - [`accounts`]: log-in, and the first admin.
 //! - [`passwords`]: Argon2id hashing and verification.
 //! - [`tokens`]: signed access tokens and the JWK Set that verifies them.
@@ -23,10 +28,12 @@ pub mod accounts;
 pub mod config;
 pub mod credit;
 pub mod db;
+pub mod dev_pki;
 pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod passwords;
+pub mod peers;
 pub mod tokens;
 pub mod users;
 
@@ -135,11 +142,16 @@ impl App {
             self.config.health_check_interval,
         )
         .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("building the reflection service")?;
+        let reflection = if self.config.reflection {
+            let service = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()
+                .context("building the reflection service")?;
+            Some(service)
+        } else {
+            None
+        };
 
         // Events recorded with the users go out through the outbox relay
         // (none, and no broker connection, when no exchange is configured).
@@ -163,13 +175,26 @@ impl App {
         });
         let stopped = token.clone();
 
-        tracing::info!(%addr, "user-service listening (gRPC)");
-        let served = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
+        let mut server = tonic::transport::Server::builder().tcp_nodelay(true);
+        if let Some(tls) = &self.config.tls {
+            server = server
+                .tls_config(tls.server())
+                .context("configuring gRPC TLS (GRPC_TLS_*)")?;
+            tracing::info!(%addr, "user-service listening (gRPC, mutual TLS)");
+        } else {
+            tracing::warn!(
+                %addr,
+                "user-service listening (gRPC) WITHOUT TLS: no caller can be authenticated, \
+                 so every call but health checks is refused; set GRPC_TLS_CA, GRPC_TLS_CERT \
+                 and GRPC_TLS_KEY"
+            );
+        }
+        let served = server
             .trace_fn(grpc_span)
             .layer(platform::metrics::GrpcMetricsLayer)
+            .layer(peers::AuthorizeLayer)
             .add_service(health)
-            .add_service(reflection)
+            .add_optional_service(reflection)
             .add_service(UserServiceServer::new(UserGrpc::new(
                 self.pool.clone(),
                 events,

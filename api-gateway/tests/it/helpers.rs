@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use api_gateway::Config;
+use contracts::identity::{API_GATEWAY, ORDER_SERVICE, USER_SERVICE};
 use reqwest::{Response, header::CONTENT_TYPE};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -90,7 +91,7 @@ impl TestApp {
         let users = user_service::App::with_pool(users, pool.clone())
             .await
             .unwrap();
-        let user_service_url = format!("http://{}", users.local_addr());
+        let user_service_url = format!("https://{}", users.local_addr());
         let mut shutdown = vec![spawn_until_dropped(|rx| {
             users.run_until(async {
                 let _ = rx.await;
@@ -101,6 +102,7 @@ impl TestApp {
         let mut orders = order_service::Config::new("postgres://unused", gateway.amqp_url.clone());
         orders.queue = gateway.orders_queue.clone();
         orders.user_service_url = user_service_url;
+        orders.tls = pki().tls(ORDER_SERVICE);
         orders.events_exchange = relays.then(|| exchange.clone());
         let orders = order_service::App::with_pool(orders, pool.clone())
             .await
@@ -284,8 +286,16 @@ pub(crate) fn client(token: Option<&str>) -> reqwest::Client {
 }
 
 /// user-service with this suite's admin account.
+/// The development CA and service certificates every service of this test
+/// binary uses (mutual TLS, as in production).
+pub(crate) fn pki() -> &'static user_service::dev_pki::DevPki {
+    static PKI: std::sync::OnceLock<user_service::dev_pki::DevPki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| user_service::dev_pki::DevPki::generate().unwrap())
+}
+
 pub(crate) fn user_service_config() -> user_service::Config {
     let mut config = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+    config.tls = pki().tls(USER_SERVICE);
     config.admin_account = Some(user_service::config::AdminAccount {
         email: ADMIN_EMAIL.into(),
         password: ADMIN_PASSWORD.to_owned().into(),
@@ -312,6 +322,7 @@ impl Services {
         config.prefetch = prefetch;
         config.queue = gateway.orders_queue.clone();
         config.user_service_url = self.user_service_url.clone();
+        config.tls = pki().tls(ORDER_SERVICE);
         let orders = order_service::App::with_pool(config, pool).await.unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(orders.run_until(async {
@@ -324,6 +335,7 @@ impl Services {
 /// A gateway config with this test's own orders queue.
 pub(crate) fn gateway_config(user_service_url: &str) -> Config {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), user_service_url);
+    config.tls = pki().tls(API_GATEWAY);
     config.amqp_url = amqp_url().into();
     config.orders_queue = format!("test.orders.{}", uuid::Uuid::new_v4());
     config.notifications_queue = format!("test.notifications.{}", uuid::Uuid::new_v4());
@@ -339,7 +351,7 @@ pub(crate) async fn spawn_user_service_with(
     config: user_service::Config,
 ) -> (String, oneshot::Sender<()>) {
     let users = user_service::App::with_pool(config, pool).await.unwrap();
-    let url = format!("http://{}", users.local_addr());
+    let url = format!("https://{}", users.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(users.run_until(async {
         let _ = rx.await;

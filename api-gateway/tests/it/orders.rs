@@ -183,7 +183,7 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_original_order(pool: 
 
 #[tokio::test]
 async fn order_service_not_running_is_504_near_the_deadline() {
-    let mut config = gateway_config("http://127.0.0.1:1");
+    let mut config = gateway_config("https://127.0.0.1:1");
     config.order_service_timeout = Duration::from_millis(500);
     let app = TestApp::spawn_gateway(config).await;
 
@@ -250,7 +250,7 @@ async fn rabbitmq_unreachable_is_503_at_once_and_reported_by_health() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let mut config = gateway_config("http://127.0.0.1:1");
+    let mut config = gateway_config("https://127.0.0.1:1");
     config.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
     let app = TestApp::spawn_gateway_without_broker(config).await;
 

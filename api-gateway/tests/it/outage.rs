@@ -38,6 +38,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
     // Orders are placed and settled; their events land in the outbox.
     let mut config = order_service::Config::new("postgres://unused", test_support::amqp_url());
     config.user_service_url = app.user_service_url.clone().unwrap();
+    config.tls = crate::helpers::pki().tls(contracts::identity::ORDER_SERVICE);
     let saga = Saga {
         pool: pool.clone(),
         users: UserDirectory::connect_lazy(&config).await.unwrap(),

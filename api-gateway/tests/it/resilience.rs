@@ -14,7 +14,7 @@ async fn closed_port_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    format!("http://{addr}")
+    format!("https://{addr}")
 }
 
 #[tokio::test]
@@ -42,7 +42,7 @@ async fn user_service_that_accepts_but_never_answers_is_504() {
     // A peer that completes the TCP handshake and then says nothing: the
     // case only a client-side deadline catches.
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", silent.local_addr().unwrap());
+    let url = format!("https://{}", silent.local_addr().unwrap());
     let _held = tokio::spawn(async move {
         let mut sockets = Vec::new();
         while let Ok((socket, _)) = silent.accept().await {

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::manifests::{
-    Doc, LOCAL, base, container, data, env, find, local_patches, of_kind, port_ref, ports, read,
+    Doc, LOCAL, base, container, data, env, find, kustomization, local_patches, of_kind, port_ref,
+    ports, read,
 };
 
 /// Variables holding credentials: only ever from a Secret.
@@ -61,7 +62,7 @@ fn every_variable_compose_sets_is_provided_and_secrets_come_from_a_secret() {
             let want = url.as_str().unwrap().rsplit('/').next().unwrap();
             for docs in [&docs, &local] {
                 let got = source.resolve(docs);
-                let database = got.rsplit('/').next();
+                let database = got.rsplit('/').next().and_then(|d| d.split('?').next());
                 assert_eq!(
                     database,
                     Some(want),
@@ -80,8 +81,26 @@ fn every_variable_compose_sets_is_provided_and_secrets_come_from_a_secret() {
             );
         }
     }
-    // The base ships placeholders only, and the local overlay replaces them all.
+    // The base ships placeholders only, and the local overlay replaces them
+    // all: by a patch, or by generating the Secret from files it makes
+    // (the services' development certificates, never committed).
+    let generated = kustomization(LOCAL)["secretGenerator"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for secret in of_kind(&docs, "Secret") {
+        if let Some(generator) = generated.iter().find(|g| g["name"] == secret.name()) {
+            assert_eq!(generator["behavior"], "replace", "{}", secret.id());
+            let files = generator["files"].as_array().cloned().unwrap_or_default();
+            for key in data(secret).keys() {
+                let from_file = files.iter().any(|f| {
+                    f.as_str()
+                        .is_some_and(|f| f.starts_with(&format!("{key}=")))
+                });
+                assert!(from_file, "{LOCAL} generates {} without {key}", secret.id());
+            }
+            continue;
+        }
         let patch = find(&local, "Secret", secret.name());
         let patch = patch.unwrap_or_else(|| panic!("{LOCAL} patches no {}", secret.id()));
         let replaced = data(patch);

@@ -1,5 +1,6 @@
-use contracts::identity::{Caller, Role};
+use contracts::identity::{Caller, ORDER_SERVICE, Role, USER_SERVICE};
 use std::{path::Path, time::Duration};
+use user_service::dev_pki::DevPki;
 
 use lapin::{Channel, Connection, ConnectionProperties, options::QueueDeleteOptions};
 use messaging::{AmqpConfig, RpcClient};
@@ -8,6 +9,25 @@ use serde_json::{Value, json};
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::sync::oneshot;
 use uuid::Uuid;
+
+/// The development CA and certificates of this test binary's services
+/// (user-service serves mutual TLS, as in production).
+pub(crate) fn pki() -> &'static DevPki {
+    static PKI: std::sync::OnceLock<DevPki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| DevPki::generate().unwrap())
+}
+
+/// A channel to user-service presenting order-service's certificate: what
+/// the saga's own calls look like.
+pub(crate) async fn user_service_channel(url: &str) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(url.to_owned())
+        .unwrap()
+        .tls_config(pki().tls(ORDER_SERVICE).unwrap().client(USER_SERVICE))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
 
 pub(crate) fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
@@ -32,13 +52,12 @@ impl TestApp {
         migrate_users_into(&pool).await;
         let mut shutdown = Vec::new();
 
-        let users = user_service::App::with_pool(
-            user_service::Config::new("127.0.0.1:0".parse().unwrap()),
-            pool.clone(),
-        )
-        .await
-        .unwrap();
-        let user_service_url = format!("http://{}", users.local_addr());
+        let mut users = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+        users.tls = pki().tls(USER_SERVICE);
+        let users = user_service::App::with_pool(users, pool.clone())
+            .await
+            .unwrap();
+        let user_service_url = format!("https://{}", users.local_addr());
         shutdown.push(spawn_until_dropped(|rx| {
             users.run_until(async {
                 let _ = rx.await;
@@ -49,6 +68,7 @@ impl TestApp {
         let mut config = Config::new("postgres://unused", amqp_url());
         config.queue = queue.clone();
         config.user_service_url = user_service_url.clone();
+        config.tls = pki().tls(ORDER_SERVICE);
         config.retry_delay = Duration::from_millis(10);
         let app = App::with_pool(config, pool.clone()).await.unwrap();
         let (stop_orders, stopped) = oneshot::channel::<()>();

@@ -180,6 +180,7 @@ async fn out_of_stock_rejects_the_order_without_charging(pool: PgPool) {
 async fn saga(pool: &PgPool, user_service_url: &str) -> Saga {
     let mut config = Config::new("postgres://unused", amqp_url());
     config.user_service_url = user_service_url.to_owned();
+    config.tls = crate::helpers::pki().tls(contracts::identity::ORDER_SERVICE);
     config.user_service_timeout = Duration::from_millis(500);
     Saga {
         pool: pool.clone(),
@@ -215,7 +216,7 @@ async fn user_service_down_during_the_charge_is_retried_then_compensated(pool: P
 
     // user-service unreachable: the charge is retried, then the saga turns
     // to compensation, whose refund must wait for user-service too.
-    let down = saga(&pool, "http://127.0.0.1:1").await;
+    let down = saga(&pool, "https://127.0.0.1:1").await;
     let stuck = down.drive(order).await.unwrap();
     assert_eq!(stuck.status, "pending");
     assert_eq!(order_row(&pool, &order.to_string()).await.1, "compensating");
@@ -236,9 +237,8 @@ async fn user_service_down_during_the_charge_is_retried_then_compensated(pool: P
 async fn a_crash_between_any_two_steps_is_resumed_by_recovery(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let recovery = saga(&pool, &app.user_service_url).await;
-    let mut users = UserServiceClient::connect(app.user_service_url.clone())
-        .await
-        .unwrap();
+    let mut users =
+        UserServiceClient::new(crate::helpers::user_service_channel(&app.user_service_url).await);
     let debit = |user: Uuid, order: Uuid| CreditChange {
         user_id: user.to_string(),
         amount_cents: 3 * 1999,

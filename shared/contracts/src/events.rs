@@ -13,8 +13,8 @@ pub const EVENTS_EXCHANGE: &str = "events";
 /// The broker accounts that alone publish each service's events, as the
 /// broker's definitions name them (deploy/rabbitmq/definitions.json).
 /// Consumers trust an event only with its owner's AMQP `user_id`.
-pub const USER_EVENTS_PUBLISHER: &str = "user-service";
-pub const ORDER_EVENTS_PUBLISHER: &str = "order-service";
+pub const USER_EVENTS_PUBLISHER: &str = crate::identity::USER_SERVICE;
+pub const ORDER_EVENTS_PUBLISHER: &str = crate::identity::ORDER_SERVICE;
 
 pub const USER_CREATED: &str = "user_created";
 pub const ORDER_CONFIRMED: &str = "order_confirmed";

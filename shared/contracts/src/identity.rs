@@ -5,8 +5,9 @@
 //! depth) while the NestJS envelope stays exactly as it is.
 //!
 //! The services trust these values because only the gateway and the other
-//! services can reach them; how that reach is itself authenticated (broker
-//! accounts, mutual TLS) is docs/security.md's "service trust" section.
+//! services can reach them, each authenticated as itself: its own broker
+//! account, its own client certificate (docs/security.md, "service-to-service
+//! trust"). The services' names below are those identities.
 
 use std::fmt;
 
@@ -18,6 +19,19 @@ use uuid::Uuid;
 pub const TOKEN_ISSUER: &str = "rust-shop";
 /// The `aud` of the tokens user-service signs by default, likewise.
 pub const TOKEN_AUDIENCE: &str = "rust-shop-api";
+
+/// The services by name: each one's broker account and the DNS name its TLS
+/// certificate carries.
+pub const API_GATEWAY: &str = "api-gateway";
+pub const USER_SERVICE: &str = "user-service";
+pub const ORDER_SERVICE: &str = "order-service";
+pub const NOTIFICATION_SERVICE: &str = "notification-service";
+pub const SERVICES: [&str; 4] = [
+    API_GATEWAY,
+    USER_SERVICE,
+    ORDER_SERVICE,
+    NOTIFICATION_SERVICE,
+];
 
 /// The metadata key / AMQP header carrying the caller's user id.
 pub const CALLER_ID_HEADER: &str = "x-caller-id";

@@ -12,6 +12,7 @@
 //! - [`telemetry`]: one `init()` for structured logs and OpenTelemetry traces.
 //! - [`propagation`]: W3C trace context across HTTP, gRPC and AMQP.
 //! - [`shutdown`]: the SIGINT/SIGTERM future every service runs until.
+//! - [`tls`]: mutual TLS between services over gRPC, and who the peer is.
 //! - `db` (feature `postgres`): create-if-missing, pool, migrations.
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use shutdown::shutdown_signal;
 

@@ -58,7 +58,7 @@ async fn top_up_then_debit_moves_the_balance_and_find_one_shows_it(pool: PgPool)
         .unwrap()
         .into_inner();
     let after_debit = app
-        .users
+        .saga
         .debit(change(&id, 1_250, "order-1"))
         .await
         .unwrap()
@@ -83,7 +83,7 @@ async fn a_debit_above_the_balance_is_refused_and_takes_nothing(pool: PgPool) {
     app.users.top_up(change(&id, 1_000, "")).await.unwrap();
 
     let status = app
-        .users
+        .saga
         .debit(change(&id, 1_001, "order-1"))
         .await
         .unwrap_err();
@@ -112,7 +112,7 @@ async fn a_retried_debit_charges_once_even_when_the_retries_race(pool: PgPool) {
 
     let mut retries = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let mut client = app.users.clone();
+        let mut client = app.saga.clone();
         let request = change(&id, 3_000, "order-7");
         retries.spawn(async move {
             client
@@ -137,26 +137,26 @@ async fn a_refund_returns_a_debit_once_and_voids_one_that_has_not_arrived(pool: 
     let mut app = TestApp::spawn(pool.clone()).await;
     let id = user(&mut app).await;
     app.users.top_up(change(&id, 2_000, "")).await.unwrap();
-    app.users.debit(change(&id, 500, "order-1")).await.unwrap();
+    app.saga.debit(change(&id, 500, "order-1")).await.unwrap();
 
     let refund = |key: &str| pb::RefundRequest {
         user_id: id.clone(),
         debit_idempotency_key: key.into(),
     };
     let first = app
-        .users
+        .saga
         .refund(refund("order-1"))
         .await
         .unwrap()
         .into_inner();
     let again = app
-        .users
+        .saga
         .refund(refund("order-1"))
         .await
         .unwrap()
         .into_inner();
     let never_debited = app
-        .users
+        .saga
         .refund(refund("order-2"))
         .await
         .unwrap()
@@ -165,7 +165,7 @@ async fn a_refund_returns_a_debit_once_and_voids_one_that_has_not_arrived(pool: 
     // The saga gave up on the debit of order-2 and refunded it before the
     // debit, delayed on its way, arrived: it must not charge now.
     let late = app
-        .users
+        .saga
         .debit(change(&id, 500, "order-2"))
         .await
         .unwrap_err();
@@ -196,7 +196,7 @@ async fn bad_amounts_keys_and_users_are_refused(pool: PgPool) {
     let mut app = TestApp::spawn(pool).await;
     let id = user(&mut app).await;
     app.users.top_up(change(&id, 100, "")).await.unwrap();
-    app.users.debit(change(&id, 50, "k")).await.unwrap();
+    app.saga.debit(change(&id, 50, "k")).await.unwrap();
 
     let cases = [
         (
@@ -208,11 +208,11 @@ async fn bad_amounts_keys_and_users_are_refused(pool: PgPool) {
             Code::InvalidArgument,
         ),
         (
-            app.users.debit(change(&id, 10, "")).await,
+            app.saga.debit(change(&id, 10, "")).await,
             Code::InvalidArgument,
         ),
         (
-            app.users.debit(change(&id, 20, "k")).await,
+            app.saga.debit(change(&id, 20, "k")).await,
             Code::FailedPrecondition,
         ),
         (

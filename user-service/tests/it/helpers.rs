@@ -1,13 +1,19 @@
 use std::time::Duration;
 
 use contracts::{
-    identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller, Role},
+    identity::{
+        API_GATEWAY, CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller, ORDER_SERVICE, Role,
+        USER_SERVICE,
+    },
     user::user_service_client::UserServiceClient,
 };
 use sqlx::PgPool;
 use tokio::sync::oneshot;
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use user_service::{App, Config};
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Certificate, Channel, ClientTlsConfig},
+};
+use user_service::{App, Config, dev_pki::DevPki};
 
 /// A password that passes the length check.
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -33,12 +39,18 @@ impl tonic::service::Interceptor for AsCaller {
     }
 }
 
-/// A running user-service. Dropping it shuts the server down.
+/// A running user-service, serving mutual TLS with a development PKI of
+/// its own. Dropping it shuts the server down.
 pub(crate) struct TestApp {
-    /// Calls as an admin, who may do everything: for tests of what the
-    /// service does, not of who may ask.
+    /// Calls as the gateway for an admin, who may do everything but the
+    /// saga's RPCs: for tests of what the service does, not of who may ask.
     pub(crate) users: Client,
+    /// Calls as order-service (no user): the saga's `Debit` and `Refund`.
+    pub(crate) saga: Client,
+    /// A channel presenting the gateway's certificate.
     pub(crate) channel: Channel,
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) pki: DevPki,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -53,7 +65,9 @@ impl TestApp {
         Self::spawn_config(pool, config).await
     }
 
-    pub(crate) async fn spawn_config(pool: PgPool, config: Config) -> Self {
+    pub(crate) async fn spawn_config(pool: PgPool, mut config: Config) -> Self {
+        let pki = DevPki::generate().unwrap();
+        config.tls = pki.tls(USER_SERVICE);
         // Bound before spawning: the port accepts connections from here on,
         // so no readiness sleep is needed.
         let app = App::with_pool(config, pool).await.unwrap();
@@ -62,18 +76,18 @@ impl TestApp {
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let channel = connect(addr, &pki, Some(API_GATEWAY)).await;
+        let saga = connect(addr, &pki, Some(ORDER_SERVICE)).await;
         let admin = Caller {
             user_id: uuid::Uuid::now_v7(),
             role: Role::Admin,
         };
         Self {
             users: Self::client(&channel, Some(admin)),
+            saga: Self::client(&saga, None),
             channel,
+            addr,
+            pki,
             _shutdown: tx,
         }
     }
@@ -83,7 +97,30 @@ impl TestApp {
         UserServiceClient::with_interceptor(channel.clone(), AsCaller(caller))
     }
 
+    /// A client of the gateway's calling as `caller`.
     pub(crate) fn as_caller(&self, caller: Option<Caller>) -> Client {
         Self::client(&self.channel, caller)
     }
+
+    /// A channel presenting `service`'s certificate (`None`: none at all).
+    pub(crate) async fn channel_as(&self, service: Option<&str>) -> Channel {
+        connect(self.addr, &self.pki, service).await
+    }
+}
+
+/// A TLS channel to `addr` that checks the server is user-service, and
+/// presents `service`'s certificate when given.
+pub(crate) async fn connect(
+    addr: std::net::SocketAddr,
+    pki: &DevPki,
+    service: Option<&str>,
+) -> Channel {
+    let endpoint = Channel::from_shared(format!("https://{addr}")).unwrap();
+    let tls = match service {
+        Some(service) => pki.tls(service).unwrap().client(USER_SERVICE),
+        None => ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&pki.ca))
+            .domain_name(USER_SERVICE),
+    };
+    endpoint.tls_config(tls).unwrap().connect().await.unwrap()
 }

@@ -1,4 +1,6 @@
-//! Health and reflection: what operators and grpcurl rely on.
+//! Health and reflection: what operators and grpcurl rely on; and who may
+//! call at all: the services the table in `peers.rs` names, by their
+//! certificates.
 
 use std::time::Duration;
 
@@ -11,6 +13,12 @@ use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
+
+use contracts::{
+    identity::{Caller, NOTIFICATION_SERVICE, ORDER_SERVICE, Role},
+    user as pb,
+};
+use tonic::Code;
 
 use crate::helpers::TestApp;
 
@@ -57,20 +65,32 @@ async fn health_is_serving_while_the_database_answers_and_not_after(pool: PgPool
     );
 }
 
-#[sqlx::test(migrator = "user_service::MIGRATOR")]
-async fn reflection_lists_the_user_and_health_services(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let mut client = ServerReflectionClient::new(app.channel.clone());
-
+async fn list_services(
+    channel: tonic::transport::Channel,
+) -> Result<tonic::Streaming<tonic_reflection::pb::v1::ServerReflectionResponse>, tonic::Status> {
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = client
+    ServerReflectionClient::new(channel)
         .server_reflection_info(tokio_stream::iter([request]))
         .await
-        .unwrap()
-        .into_inner();
+        .map(tonic::Response::into_inner)
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn reflection_is_off_unless_enabled(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let status = list_services(app.channel.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn reflection_lists_the_user_and_health_services(pool: PgPool) {
+    let mut config = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+    config.reflection = true;
+    let app = TestApp::spawn_config(pool, config).await;
+    let mut responses = list_services(app.channel.clone()).await.unwrap();
     let response = responses.next().await.unwrap().unwrap();
 
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
@@ -85,4 +105,62 @@ async fn reflection_lists_the_user_and_health_services(pool: PgPool) {
         names.contains(&"grpc.health.v1.Health".to_owned()),
         "{names:?}"
     );
+}
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn only_the_services_the_table_names_may_call_each_rpc(pool: PgPool) {
+    let mut app = TestApp::spawn(pool).await;
+    let user = app
+        .users
+        .create(pb::CreateUser {
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            password: crate::helpers::PASSWORD.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let top_up = |amount_cents| pb::CreditChange {
+        user_id: user.id.clone(),
+        amount_cents,
+        idempotency_key: String::new(),
+    };
+    app.users.top_up(top_up(1_000)).await.unwrap();
+    let debit = pb::CreditChange {
+        idempotency_key: "order-1".into(),
+        ..top_up(100)
+    };
+
+    // No certificate: health answers, nothing else does.
+    let anonymous = app.channel_as(None).await;
+    let mut health = HealthClient::new(anonymous.clone());
+    assert_eq!(status(&mut health, "").await, ServingStatus::Serving);
+    let admin = Caller {
+        user_id: uuid::Uuid::now_v7(),
+        role: Role::Admin,
+    };
+    let mut nobody = TestApp::client(&anonymous, Some(admin));
+    let refused = nobody.debit(debit.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    let refused = nobody.top_up(top_up(1)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+
+    // The gateway (even for an admin) may not move credit for an order…
+    let refused = app.as_caller(Some(admin)).debit(debit.clone()).await;
+    assert_eq!(refused.unwrap_err().code(), Code::PermissionDenied);
+    // …order-service may, and may not top up.
+    let balance = app.saga.debit(debit).await.unwrap().into_inner();
+    assert_eq!(balance.balance_cents, 900);
+    let saga_as_admin = TestApp::client(&app.channel_as(Some(ORDER_SERVICE)).await, Some(admin));
+    let refused = saga_as_admin.clone().top_up(top_up(1)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    // notification-service holds a certificate of the same CA, and no RPC.
+    let notifications = app.channel_as(Some(NOTIFICATION_SERVICE)).await;
+    let refused = TestApp::client(&notifications, Some(admin))
+        .find_one(pb::UserById {
+            id: user.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
 }

@@ -1,0 +1,202 @@
+//! Mutual TLS between services over gRPC: every service holds a certificate
+//! naming it (its DNS subject alternative name is the service's name, e.g.
+//! `order-service`), signed by one CA every service trusts. The server
+//! learns *which service* calls from the client's verified certificate
+//! ([`peer_names`]); the client checks that the server is `user-service`.
+//! docs/security.md says why mTLS rather than signed per-service tokens.
+//!
+//! Configured by `GRPC_TLS_CA`, `GRPC_TLS_CERT` and `GRPC_TLS_KEY` — PEM
+//! values, or files named by the same names with `_FILE` (how Docker and
+//! Kubernetes mount secrets). All three, or none.
+
+use secrecy::{ExposeSecret, SecretString};
+use tonic::transport::{
+    Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig, server::TcpConnectInfo,
+    server::TlsConnectInfo,
+};
+
+use crate::env::{ConfigError, invalid, secret};
+
+/// A service's certificate and key, and the CA its peers are checked
+/// against. Its `Debug` prints no key.
+#[derive(Clone)]
+pub struct GrpcTls {
+    ca: String,
+    cert: String,
+    key: SecretString,
+}
+
+impl std::fmt::Debug for GrpcTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcTls").finish_non_exhaustive()
+    }
+}
+
+impl GrpcTls {
+    /// From PEM text: the CA's certificate, this service's certificate and
+    /// its private key.
+    pub fn from_pem(ca: impl Into<String>, cert: impl Into<String>, key: SecretString) -> Self {
+        // tonic builds its rustls configs from the process default provider.
+        install_crypto_provider();
+        Self {
+            ca: ca.into(),
+            cert: cert.into(),
+            key,
+        }
+    }
+
+    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY` (or their `_FILE`s):
+    /// `None` when none is set; an error naming what is missing when only
+    /// some are, or when one is not PEM.
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+        let ca = secret("GRPC_TLS_CA")?;
+        let cert = secret("GRPC_TLS_CERT")?;
+        let key = secret("GRPC_TLS_KEY")?;
+        let (ca, cert, key) = match (ca, cert, key) {
+            (None, None, None) => return Ok(None),
+            (Some(ca), Some(cert), Some(key)) => (ca, cert, key),
+            _ => {
+                return Err(invalid(
+                    "GRPC_TLS_CA/GRPC_TLS_CERT/GRPC_TLS_KEY",
+                    "(some set)",
+                    "set all three (or their _FILE variants), or none",
+                ));
+            }
+        };
+        for (name, pem) in [("GRPC_TLS_CA", &ca), ("GRPC_TLS_CERT", &cert)] {
+            if !pem.expose_secret().contains("-----BEGIN CERTIFICATE-----") {
+                return Err(invalid(name, "(not shown)", "is not a PEM certificate"));
+            }
+        }
+        if !key.expose_secret().contains("PRIVATE KEY-----") {
+            return Err(invalid(
+                "GRPC_TLS_KEY",
+                "(secret)",
+                "is not a PEM private key",
+            ));
+        }
+        let tls = Self::from_pem(ca.expose_secret(), cert.expose_secret(), key);
+        // Parses the PEMs now, so a bad one fails start-up, not every call.
+        Endpoint::from_static("https://check.invalid")
+            .tls_config(tls.client("check.invalid"))
+            .map_err(|e| {
+                invalid(
+                    "GRPC_TLS_CA/GRPC_TLS_CERT/GRPC_TLS_KEY",
+                    "(not shown)",
+                    e.to_string(),
+                )
+            })?;
+        Ok(Some(tls))
+    }
+
+    fn identity(&self) -> Identity {
+        Identity::from_pem(&self.cert, self.key.expose_secret())
+    }
+
+    /// The server side: present this certificate, and verify a client's
+    /// against the CA. Clients without one still connect (they may call
+    /// `grpc.health.v1`), and are refused UNAUTHENTICATED by the service's
+    /// access check rather than by a failed handshake they cannot read.
+    pub fn server(&self) -> ServerTlsConfig {
+        ServerTlsConfig::new()
+            .identity(self.identity())
+            .client_ca_root(Certificate::from_pem(&self.ca))
+            .client_auth_optional(true)
+    }
+
+    /// The client side: present this certificate, and accept only a server
+    /// whose certificate names `server_name` and is signed by the CA.
+    pub fn client(&self, server_name: &str) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca))
+            .identity(self.identity())
+            .domain_name(server_name)
+    }
+}
+
+/// `endpoint` speaking TLS as `tls` says, to a server whose certificate
+/// names `server_name`; as it is without TLS. A configuration `from_env`
+/// accepted cannot fail here; if one did, the endpoint keeps no TLS and its
+/// https:// URL fails every connection (tonic refuses https without TLS):
+/// closed, never silently plaintext.
+pub fn endpoint(endpoint: Endpoint, tls: Option<&GrpcTls>, server_name: &str) -> Endpoint {
+    match tls {
+        Some(tls) => endpoint
+            .clone()
+            .tls_config(tls.client(server_name))
+            .unwrap_or(endpoint),
+        None => endpoint,
+    }
+}
+
+/// Checks a comma-separated list of gRPC server URLs (`name`, e.g.
+/// `USER_SERVICE_URL`) against the TLS setting: with TLS every URL must be
+/// `https://` — tonic would speak plaintext to an `http://` one, TLS
+/// configured or not — and without TLS `http://`.
+pub fn check_urls(name: &str, urls: &str, tls: bool) -> Result<(), ConfigError> {
+    let scheme = if tls { "https://" } else { "http://" };
+    for url in urls.split(',').map(str::trim) {
+        if !url.starts_with(scheme) {
+            let reason = if tls {
+                "with GRPC_TLS_* set, every URL must be https://, e.g. https://127.0.0.1:5000"
+            } else {
+                "expected http:// URLs, comma-separated, such as \
+                 http://127.0.0.1:5000,http://127.0.0.1:5001 (https:// needs GRPC_TLS_*)"
+            };
+            return Err(invalid(name, urls, reason));
+        }
+    }
+    Ok(())
+}
+
+/// Installs ring as the process's rustls crypto provider (the workspace's
+/// only one): tonic builds its TLS configs from the process default.
+/// Idempotent; [`GrpcTls::from_pem`] calls it.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The service names (DNS subject alternative names) of the client
+/// certificate the TLS handshake verified against the CA, from a request's
+/// extensions; empty when the caller presented none (or TLS is off).
+pub fn peer_names(extensions: &http::Extensions) -> Vec<String> {
+    let Some(certs) = extensions
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .and_then(TlsConnectInfo::peer_certs)
+    else {
+        return Vec::new();
+    };
+    let Some(leaf) = certs.first() else {
+        return Vec::new();
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) else {
+        return Vec::new();
+    };
+    let Ok(Some(names)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    names
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            x509_parser::extensions::GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_match_the_tls_setting() {
+        assert!(check_urls("U", "http://a:1, http://b:2", false).is_ok());
+        assert!(check_urls("U", "https://a:1,https://b:2", true).is_ok());
+        let plaintext = check_urls("U", "https://a:1,http://b:2", true).unwrap_err();
+        assert!(plaintext.to_string().contains("https://"), "{plaintext}");
+        assert!(check_urls("U", "https://a:1", false).is_err());
+        assert!(check_urls("U", "a:1", false).is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! Which *service* is calling, from the client certificate the TLS
+//! handshake verified (`platform::tls`), and which RPCs each service may
+//! call: the one table, enforced by [`AuthorizeLayer`] for every call before
+//! any handler runs. The *user* a call is made for is checked after that, by
+//! the handler ([`crate::access`]).
+//!
+//! No certificate: UNAUTHENTICATED. A known service on an RPC not granted
+//! to it: PERMISSION_DENIED. An RPC without a rule (one added to the proto
+//! and not here) is granted to nobody.
+
+use std::task::{Context, Poll};
+
+use contracts::identity::{API_GATEWAY, ORDER_SERVICE};
+use futures_util::future::{Either, Ready, ready};
+use tonic::Status;
+use tower::{Layer, Service};
+
+/// Who may call an RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    /// Anyone, certificate or not: health checks (probes, load balancers)
+    /// and, when enabled, reflection.
+    Anyone,
+    /// Only these services.
+    Services(&'static [&'static str]),
+}
+
+/// The table (`proto/user.proto` says the same beside each RPC).
+fn grant(path: &str) -> Grant {
+    if path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.") {
+        return Grant::Anyone;
+    }
+    match path.strip_prefix("/user.UserService/") {
+        Some("FindOne") => Grant::Services(&[API_GATEWAY, ORDER_SERVICE]),
+        Some("FindAll" | "Create" | "IssueToken" | "GetJwks" | "TopUp") => {
+            Grant::Services(&[API_GATEWAY])
+        }
+        // The saga's: only order-service moves credit for an order.
+        Some("Debit" | "Refund") => Grant::Services(&[ORDER_SERVICE]),
+        _ => Grant::Services(&[]),
+    }
+}
+
+/// Whether a caller presenting certificates for `peers` may call `path`.
+fn authorize(path: &str, peers: &[String]) -> Result<(), Status> {
+    let Grant::Services(allowed) = grant(path) else {
+        return Ok(());
+    };
+    if peers.is_empty() {
+        return Err(Status::unauthenticated(
+            "this call needs a client certificate naming a service",
+        ));
+    }
+    if peers.iter().any(|peer| allowed.contains(&peer.as_str())) {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "{} may not call {path}",
+            peers.join(", ")
+        )))
+    }
+}
+
+/// `Server::builder().layer(AuthorizeLayer)`: refuses every call the table
+/// does not grant to its caller.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthorizeLayer;
+
+impl<S> Layer<S> for AuthorizeLayer {
+    type Service = Authorize<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authorize { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Authorize<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<http::Request<B>> for Authorize<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    R: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<Self::Response, Self::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let peers = platform::tls::peer_names(request.extensions());
+        match authorize(request.uri().path(), &peers) {
+            Ok(()) => Either::Left(self.inner.call(request)),
+            Err(status) => {
+                tracing::warn!(rpc = request.uri().path(), ?peers, %status, "refused a call");
+                Either::Right(ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peers(names: &[&str]) -> Vec<String> {
+        names.iter().map(|&n| n.to_owned()).collect()
+    }
+
+    #[test]
+    fn the_saga_rpcs_are_order_services_alone() {
+        for rpc in ["/user.UserService/Debit", "/user.UserService/Refund"] {
+            assert!(authorize(rpc, &peers(&[ORDER_SERVICE])).is_ok());
+            let denied = authorize(rpc, &peers(&[API_GATEWAY])).unwrap_err();
+            assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+            let nobody = authorize(rpc, &[]).unwrap_err();
+            assert_eq!(nobody.code(), tonic::Code::Unauthenticated);
+        }
+    }
+
+    #[test]
+    fn reads_for_both_credit_and_accounts_for_the_gateway() {
+        let find = "/user.UserService/FindOne";
+        assert!(authorize(find, &peers(&[API_GATEWAY])).is_ok());
+        assert!(authorize(find, &peers(&[ORDER_SERVICE])).is_ok());
+        for rpc in ["TopUp", "FindAll", "Create", "IssueToken", "GetJwks"] {
+            let path = format!("/user.UserService/{rpc}");
+            assert!(authorize(&path, &peers(&[API_GATEWAY])).is_ok(), "{rpc}");
+            assert!(authorize(&path, &peers(&[ORDER_SERVICE])).is_err(), "{rpc}");
+        }
+    }
+
+    #[test]
+    fn health_is_open_and_an_unknown_rpc_is_nobodys() {
+        assert!(authorize("/grpc.health.v1.Health/Check", &[]).is_ok());
+        let unknown = authorize("/user.UserService/DropAll", &peers(&[API_GATEWAY]));
+        assert_eq!(unknown.unwrap_err().code(), tonic::Code::PermissionDenied);
+        let other = authorize("/other.Service/Call", &peers(&["notification-service"]));
+        assert_eq!(other.unwrap_err().code(), tonic::Code::PermissionDenied);
+    }
+}
