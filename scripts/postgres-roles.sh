@@ -7,10 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-while IFS='=' read -r name value; do
-    [[ $name =~ ^[A-Z_]+$ ]] || continue
-    export "$name=${!name:-$value}"
-done < deploy/postgres/dev.env
+. scripts/dev-env.sh
+load_dev_env deploy/postgres/dev.env
 
 if ! command -v psql >/dev/null 2>&1; then
     echo "error: psql not found: it creates each service's Postgres role and database." >&2

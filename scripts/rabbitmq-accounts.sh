@@ -9,10 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-while IFS='=' read -r name value; do
-    [[ $name =~ ^[A-Z_]+$ ]] || continue
-    export "$name=${!name:-$value}"
-done < deploy/rabbitmq/dev.env
+. scripts/dev-env.sh
+load_dev_env deploy/rabbitmq/dev.env
 export RABBITMQ_VHOST=${RABBITMQ_VHOST:-/}
 
 read -ra rabbitmqctl <<< "${RABBITMQCTL:-rabbitmqctl}"

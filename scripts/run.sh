@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. scripts/dev-env.sh
+
 cargo build --workspace --bins --locked "$@"
 profile=debug
 for arg in "$@"; do [[ $arg == --release ]] && profile=release; done
@@ -16,9 +18,7 @@ bin=target/$profile
 # on loopback and costs CPU on both ends (Postgres enables it by default):
 # sslmode=disable.
 scripts/postgres-roles.sh
-while IFS='=' read -r name value; do
-    [[ $name =~ ^[A-Z_]+$ ]] && declare "$name=${!name:-$value}"
-done < deploy/postgres/dev.env
+load_dev_env deploy/postgres/dev.env
 pg=localhost:5432
 users_db=${USERS_DATABASE_URL:-postgres://user_service:$USER_SERVICE_DB_PASSWORD@$pg/users?sslmode=disable}
 orders_db=${ORDERS_DATABASE_URL:-postgres://order_service:$ORDER_SERVICE_DB_PASSWORD@$pg/orders?sslmode=disable}
@@ -42,9 +42,7 @@ fi
 # (docs/security.md): create or update the accounts, then hand each service
 # its own URL.
 scripts/rabbitmq-accounts.sh
-while IFS='=' read -r name value; do
-    [[ $name =~ ^[A-Z_]+$ ]] && declare "$name=${!name:-$value}"
-done < deploy/rabbitmq/dev.env
+load_dev_env deploy/rabbitmq/dev.env
 amqp() { echo "amqp://$1:$2@$amqp_host/%2f"; }
 
 # user-service knows its callers by their certificates (mutual TLS): a

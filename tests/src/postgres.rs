@@ -22,19 +22,10 @@ fn postgres_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres")
 }
 
-fn dev_passwords() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(postgres_dir().join("dev.env")).unwrap();
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
 /// Creates `databases` (`"users"` → its name, …), each owned by its
 /// service's role; returns each service's `DATABASE_URL`, as its role.
 pub(crate) fn create(databases: &BTreeMap<&'static str, String>) -> BTreeMap<&'static str, String> {
-    let passwords = dev_passwords();
+    let passwords = test_support::dev_env(&postgres_dir().join("dev.env"));
     let mut psql = Command::new("psql");
     psql.arg(crate::postgres_url())
         .args(["-v", "ON_ERROR_STOP=1"]);

@@ -1,5 +1,5 @@
 //! `grpc.health.v1.Health` with a real answer: SERVING only while the database
-//! answers. Kubernetes gRPC probes and the gateway's `/health` read it.
+//! answers. The gateway's `/health` and gRPC clients and balancers read it.
 
 use std::time::Duration;
 
@@ -52,30 +52,4 @@ async fn probe_and_publish(
         }
     }
     status
-}
-
-/// `user-service healthcheck`: asks the local server's `grpc.health.v1`
-/// whether `user.UserService` is serving. The container HEALTHCHECK runs it,
-/// so the runtime image needs no probe binary or shell.
-pub async fn probe(listen_addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    use tonic_health::pb::{
-        HealthCheckRequest, health_check_response::ServingStatus as Wire,
-        health_client::HealthClient,
-    };
-
-    let addr = platform::local_dial_addr(listen_addr);
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(2))
-        .connect()
-        .await?;
-    let status = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: UserServiceServer::<UserGrpc>::NAME.into(),
-        })
-        .await?
-        .into_inner()
-        .status();
-    anyhow::ensure!(status == Wire::Serving, "reports {status:?}");
-    Ok(())
 }

@@ -97,7 +97,15 @@ where
         match authorize(request.uri().path(), &peers) {
             Ok(()) => Either::Left(self.inner.call(request)),
             Err(status) => {
-                tracing::warn!(rpc = request.uri().path(), ?peers, %status, "refused a call");
+                // A known service calling outside its grant is a bug or a
+                // compromise: worth a warning. Anonymous callers are noise
+                // anyone can make (counted by the metrics layer all the same).
+                let rpc = request.uri().path();
+                if peers.is_empty() {
+                    tracing::debug!(rpc, %status, "refused a call without a certificate");
+                } else {
+                    tracing::warn!(rpc, ?peers, %status, "refused a call");
+                }
                 Either::Right(ready(Ok(status.into_http())))
             }
         }

@@ -38,7 +38,8 @@ use self::{
 };
 use crate::{
     publish::publish_confirmed,
-    server::{Context, Message},
+    router::Message,
+    server::Context,
     settle::Unsettled,
     wire::{self, Incoming, NO_MESSAGE_HANDLER, Reply},
 };

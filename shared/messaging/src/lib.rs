@@ -14,7 +14,8 @@
 //! # Layout
 //! - [`wire`]: envelopes and pattern routing, NestJS byte for byte.
 //! - [`client`]: the [`RpcClient`]; `supervisor`: its connection and replies.
-//! - [`server`]: [`serve`], [`Router`], [`HandlerError`].
+//! - [`router`]: [`Router`], [`Message`], [`HandlerError`]: what handlers see.
+//! - [`server`]: [`serve`] and its [`ServerConfig`].
 //! - `dispatch`: handling and settling one delivery (`retry`: running its
 //!   handler; `headers`: what its properties say).
 //! - `settle`: the exactly-once settlement of a delivery.
@@ -29,6 +30,7 @@ mod dispatch;
 #[cfg(feature = "outbox")]
 pub mod outbox;
 mod publish;
+pub mod router;
 pub mod server;
 mod settle;
 mod supervisor;
@@ -40,7 +42,8 @@ use std::time::Duration;
 
 pub use client::RpcClient;
 pub use connection::AmqpConfig;
-pub use server::{Connected, HandlerError, Message, Router, ServerConfig, serve};
+pub use router::{HandlerError, Message, Router};
+pub use server::{Connected, ServerConfig, serve};
 pub use settle::{ORIGINAL_QUEUE_HEADER, ORIGINAL_USER_HEADER, REASON_HEADER, REDELIVERIES_HEADER};
 
 /// Why a `send` or `emit` failed.

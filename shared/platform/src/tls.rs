@@ -17,6 +17,9 @@ use tonic::transport::{
 
 use crate::env::{ConfigError, invalid, secret};
 
+/// How long a server waits for a client to complete the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A service's certificate and key, and the CA its peers are checked
 /// against. Its `Debug` prints no key.
 #[derive(Clone)]
@@ -102,6 +105,9 @@ impl GrpcTls {
             .identity(self.identity())
             .client_ca_root(Certificate::from_pem(&self.ca))
             .client_auth_optional(true)
+            // tonic waits forever for a handshake by default: a peer that
+            // opens connections and never speaks would hold them all.
+            .timeout(HANDSHAKE_TIMEOUT)
     }
 
     /// The client side: present this certificate, and accept only a server

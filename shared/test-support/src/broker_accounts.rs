@@ -14,21 +14,11 @@ use crate::{amqp_url, output};
 #[derive(Debug)]
 pub struct Vhost {
     pub name: String,
-    passwords: Vec<(String, String)>,
+    passwords: std::collections::BTreeMap<String, String>,
 }
 
 fn rabbitmq_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/rabbitmq")
-}
-
-/// `KEY=value` lines of `dev.env`.
-fn dev_env() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(rabbitmq_dir().join("dev.env")).unwrap();
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
 }
 
 impl Vhost {
@@ -36,11 +26,11 @@ impl Vhost {
     /// and every permission in it for the account of [`amqp_url`] — the
     /// test's own, for raw publishes and inspection.
     pub fn create(name: &str) -> Self {
-        let passwords = dev_env();
+        let passwords = crate::dev_env(&rabbitmq_dir().join("dev.env"));
         let rendered = output(
             std::process::Command::new("sh")
                 .arg(rabbitmq_dir().join("render.sh"))
-                .envs(passwords.iter().map(|(k, v)| (k, v)))
+                .envs(&passwords)
                 .env("RABBITMQ_VHOST", name),
         );
         let mut definitions: serde_json::Value = serde_json::from_str(&rendered).unwrap();
@@ -64,11 +54,9 @@ impl Vhost {
         let var = format!("{}_AMQP_PASSWORD", account.to_uppercase().replace('-', "_"));
         let password = self
             .passwords
-            .iter()
-            .find(|(k, _)| *k == var)
-            .map(|(_, v)| v.clone())
+            .get(&var)
             .unwrap_or_else(|| panic!("no {var} in dev.env"));
-        self.url_as(account, &password)
+        self.url_as(account, password)
     }
 
     /// The URL of the test's own account (every permission) in this vhost.

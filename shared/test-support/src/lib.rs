@@ -37,6 +37,17 @@ pub fn http_client(token: Option<&str>, timeout: std::time::Duration) -> reqwest
         .unwrap()
 }
 
+/// The `NAME=value` lines of a `dev.env` file (the public development
+/// passwords of `deploy/rabbitmq/` and `deploy/postgres/`).
+pub fn dev_env(path: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
 /// Runs `rabbitmqctl -q <args>` and returns its output; panics with the
 /// output when it fails. `RABBITMQCTL` replaces the command for a broker
 /// that is not local, e.g. `docker compose exec -T rabbitmq rabbitmqctl`.

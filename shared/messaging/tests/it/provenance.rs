@@ -44,6 +44,18 @@ fn body() -> Vec<u8> {
     .unwrap()
 }
 
+/// Publishes [`body`] as [`EVENT`] through `exchange` the way an outbox
+/// relay does: `RpcClient::publish`, as the bus's account.
+async fn publish_through(bus: &Bus, exchange: &str) {
+    let publisher = RpcClient::publisher(bus.config.amqp.clone(), exchange, Duration::from_secs(5));
+    assert!(publisher.wait_connected(Duration::from_secs(5)).await);
+    publisher
+        .publish(EVENT, &body(), "e1", Default::default())
+        .await
+        .unwrap();
+    publisher.close();
+}
+
 fn reason(message: &lapin::message::BasicGetMessage) -> String {
     let headers = message.delivery.properties.headers().clone().unwrap();
     match headers.inner().get(REASON_HEADER).unwrap() {
@@ -56,15 +68,8 @@ fn reason(message: &lapin::message::BasicGetMessage) -> String {
 async fn an_event_from_its_publisher_through_the_exchange_runs() {
     let runs = Counter::default();
     let (bus, exchange) = bus("guest", &runs).await;
-    let publisher =
-        RpcClient::publisher(bus.config.amqp.clone(), &exchange, Duration::from_secs(5));
-    assert!(publisher.wait_connected(Duration::from_secs(5)).await);
-
     // `publish` stamps the account of its URL (guest) as the user_id.
-    publisher
-        .publish(EVENT, &body(), "e1", Default::default())
-        .await
-        .unwrap();
+    publish_through(&bus, &exchange).await;
 
     for _ in 0..500 {
         if runs.get() == 1 {
@@ -104,13 +109,7 @@ async fn an_event_from_another_account_or_none_is_dead_lettered() {
     let (bus, exchange) = bus("user-service", &runs).await;
 
     // Through the exchange, but published as guest…
-    let publisher =
-        RpcClient::publisher(bus.config.amqp.clone(), &exchange, Duration::from_secs(5));
-    assert!(publisher.wait_connected(Duration::from_secs(5)).await);
-    publisher
-        .publish(EVENT, &body(), "e1", Default::default())
-        .await
-        .unwrap();
+    publish_through(&bus, &exchange).await;
     let dead = bus.next_dead_letter().await;
     assert!(
         reason(&dead).contains(r#"carries user_id "guest"; only "user-service" publishes it"#),
