@@ -45,11 +45,23 @@ pub async fn send_with_headers(
     data: Value,
     headers: Option<Value>,
 ) -> Value {
+    send_as(&amqp_url(), queue, pattern, data, headers).await
+}
+
+/// [`send_with_headers`] logged into the broker at `url` (another account,
+/// another vhost).
+pub async fn send_as(
+    url: &str,
+    queue: &str,
+    pattern: &str,
+    data: Value,
+    headers: Option<Value>,
+) -> Value {
     ensure_installed();
     let mut command = Command::new("node");
     command
         .arg(interop_dir().join("client.js"))
-        .env("AMQP_URL", amqp_url())
+        .env("AMQP_URL", url)
         .env("QUEUE", queue)
         .env("PATTERN", pattern)
         .env("DATA", data.to_string());

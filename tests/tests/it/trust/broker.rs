@@ -1,0 +1,196 @@
+//! On the broker: every service logs in with its own account, permitted
+//! only what it does. Tried as a holder of the gateway's credentials — the
+//! internet-facing service — would: the broker refuses what the account may
+//! not do, and a forged event that gets through to a queue is dead-lettered,
+//! never run. A NestJS client holding the gateway's account still works.
+
+use std::time::Duration;
+
+use lapin::{
+    BasicProperties,
+    options::{BasicConsumeOptions, BasicPublishOptions},
+};
+use serde_json::json;
+use system_tests::{Options, System};
+
+/// Publishes `body` to `exchange` with `routing_key` on `channel` (confirm
+/// mode) and returns the broker's refusal, if it refused.
+async fn publish(
+    channel: &lapin::Channel,
+    exchange: &str,
+    routing_key: &str,
+    properties: BasicProperties,
+) -> Result<(), lapin::Error> {
+    let body = json!({"pattern": routing_key, "data": {}}).to_string();
+    channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            properties,
+        )
+        .await?
+        .await?;
+    Ok(())
+}
+
+fn refused(result: Result<(), lapin::Error>, what: &str) {
+    let error = result.expect_err(what);
+    let text = error.to_string();
+    assert!(
+        text.contains("ACCESS_REFUSED") || text.contains("access to") || text.contains("403"),
+        "{what}: {text}"
+    );
+}
+
+#[tokio::test]
+async fn each_account_may_do_only_what_its_service_does() {
+    let system = System::start(Options::default()).await;
+    let events = system.events_exchange.clone();
+
+    // The gateway publishes no events…
+    let (_c, gateway) = system.connect_as("api-gateway").await;
+    refused(
+        publish(
+            &gateway,
+            &events,
+            "user_created",
+            BasicProperties::default(),
+        )
+        .await,
+        "the gateway's account published to the events exchange",
+    );
+    // …and consumes no service's queue: orders_queue is order-service's.
+    let (_c, gateway) = system.connect_as("api-gateway").await;
+    let consumed = gateway
+        .basic_consume(
+            system.orders_queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            Default::default(),
+        )
+        .await
+        .map(|_| ());
+    refused(consumed, "the gateway's account consumed orders_queue");
+
+    // order-service publishes its own events, not user-service's.
+    let (_c, orders) = system.connect_as("order-service").await;
+    refused(
+        publish(&orders, &events, "user_created", BasicProperties::default()).await,
+        "order-service's account published user_created",
+    );
+    // notification-service publishes no events at all.
+    let (_c, notifications) = system.connect_as("notification-service").await;
+    refused(
+        publish(
+            &notifications,
+            &events,
+            "order_confirmed",
+            BasicProperties::default(),
+        )
+        .await,
+        "notification-service's account published an event",
+    );
+    // Nor does anyone pass for user-service: RabbitMQ checks the user_id.
+    let (_c, gateway) = system.connect_as("api-gateway").await;
+    let forged = BasicProperties::default().with_user_id("user-service".into());
+    let error = publish(&gateway, "", &system.orders_queue, forged)
+        .await
+        .expect_err("a user_id other than the login was accepted");
+    assert!(error.to_string().contains("user_id"), "{error}");
+
+    // Everything the system does still works with these accounts.
+    let user = system.user_with_credit(100_000).await;
+    let (status, body) = system.place_order(&user, "STICKER-PACK", 1).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn a_forged_user_created_changes_no_recipient_and_is_dead_lettered() {
+    let system = System::start(Options::default()).await;
+    let victim = system.customer().await;
+    let notifications = system.db("notifications").await;
+    let recipient = || async {
+        sqlx::query_scalar::<_, String>("SELECT email FROM recipients WHERE user_id = $1::uuid")
+            .bind(&victim)
+            .fetch_optional(&notifications)
+            .await
+            .unwrap()
+    };
+    // The genuine user_created arrives through the outbox and the exchange.
+    let mut email = None;
+    for _ in 0..100 {
+        email = recipient().await;
+        if email.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let email = email.expect("the victim's user_created was never handled");
+
+    // With the gateway's credentials, straight into notification-service's
+    // events queue through the default exchange (the gateway may publish
+    // there: it sends requests that way).
+    let forged = json!({
+        "pattern": "user_created",
+        "data": {
+            "event_id": uuid::Uuid::now_v7(),
+            "occurred_at": "2026-12-02T00:00:00Z",
+            "schema_version": 1,
+            "user_id": victim,
+            "name": "Victim",
+            "email": "attacker@example.com",
+        },
+    });
+    let (_c, gateway) = system.connect_as("api-gateway").await;
+    gateway
+        .basic_publish(
+            "".into(),
+            system.notification_events_queue.as_str().into(),
+            BasicPublishOptions::default(),
+            forged.to_string().as_bytes(),
+            BasicProperties::default().with_user_id("api-gateway".into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let dead_letters = format!("{}.dead-letter", system.notification_events_queue);
+    let mut reasons = Vec::new();
+    for _ in 0..100 {
+        reasons = system.dead_letter_reasons(&dead_letters).await;
+        if !reasons.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].contains("came through the default exchange"),
+        "{reasons:?}"
+    );
+    assert_eq!(recipient().await, Some(email), "the recipient changed");
+}
+
+#[tokio::test]
+async fn a_nestjs_client_with_the_gateways_account_places_an_order() {
+    // What a NestJS gateway in place of ours would hold: the gateway's
+    // broker account, which may send requests to orders_queue.
+    let system = System::start(Options::default()).await;
+    let user = system.user_with_credit(10_000).await;
+    let caller = json!({"x-caller-id": user, "x-caller-role": "customer"});
+    let order = json!({"user_id": user, "items": [{"sku": "STICKER-PACK", "quantity": 1}]});
+
+    let placed = test_support::nestjs::send_as(
+        &system.vhost.url("api-gateway"),
+        &system.orders_queue,
+        "create_order",
+        order,
+        Some(caller),
+    )
+    .await;
+
+    assert_eq!(placed["response"]["status"], "confirmed", "{placed}");
+}
