@@ -33,7 +33,7 @@ use lapin::{BasicProperties, Channel, message::Delivery};
 use serde_json::Value;
 
 use self::{
-    headers::{Trusted, caller, deadline, forged_event, message_id, redeliveries},
+    headers::{caller, deadline, message_id, redeliveries},
     retry::run_with_retries,
 };
 use crate::{
@@ -65,7 +65,7 @@ enum Outcome {
 
 pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: Channel) {
     let redelivered = delivery.redelivered;
-    let delivery = Unsettled::new(delivery);
+    let delivery = Unsettled::new(delivery, &context.own_account);
     let (outcome, correlation_id) = handle(&delivery, redelivered, &context).await;
     let reply_to = delivery
         .properties()
@@ -157,12 +157,7 @@ async fn handle(
 
     if let Some(publisher) = context.router.publishers.get(&route) {
         let exchanges: Vec<&str> = config.bindings.iter().map(|(e, _)| e.as_str()).collect();
-        let trusted = Trusted {
-            exchanges: &exchanges,
-            publisher,
-            own_account: &context.own_account,
-        };
-        if let Some(reason) = forged_event(&route, delivery.exchange(), properties, &trusted) {
+        if let Some(reason) = delivery.origin().distrust(&route, publisher, &exchanges) {
             tracing::warn!(reason, "refused an event");
             let error = ServiceError::new(ErrorCode::PermissionDenied, reason.clone());
             let reply = Some(error_reply(error));

@@ -19,6 +19,8 @@
 //! - `dispatch`: handling and settling one delivery (`retry`: running its
 //!   handler; `headers`: what its properties say).
 //! - `settle`: the exactly-once settlement of a delivery.
+//! - `provenance`: where a delivery really came from; whether an event may
+//!   be trusted from there.
 //! - `trace`: W3C trace context in AMQP headers.
 //! - `outbox` (feature `outbox`): the transactional outbox and its relay.
 //! - `publish`: publishing with confirms.
@@ -29,6 +31,7 @@ mod connection;
 mod dispatch;
 #[cfg(feature = "outbox")]
 pub mod outbox;
+mod provenance;
 mod publish;
 pub mod router;
 pub mod server;
@@ -42,9 +45,10 @@ use std::time::Duration;
 
 pub use client::RpcClient;
 pub use connection::AmqpConfig;
+pub use provenance::{ORIGINAL_EXCHANGE_HEADER, ORIGINAL_USER_HEADER};
 pub use router::{HandlerError, Message, Router};
 pub use server::{Connected, ServerConfig, serve};
-pub use settle::{ORIGINAL_QUEUE_HEADER, ORIGINAL_USER_HEADER, REASON_HEADER, REDELIVERIES_HEADER};
+pub use settle::{ORIGINAL_QUEUE_HEADER, REASON_HEADER, REDELIVERIES_HEADER};
 
 /// Why a `send` or `emit` failed.
 #[derive(Debug, thiserror::Error)]

@@ -11,16 +11,12 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 
-use crate::publish::publish_confirmed;
+use crate::{provenance::Origin, publish::publish_confirmed};
 
 /// Header naming why a message was dead-lettered.
 pub const REASON_HEADER: &str = "x-dead-letter-reason";
 /// Header naming the queue a dead-lettered message came from.
 pub const ORIGINAL_QUEUE_HEADER: &str = "x-original-queue";
-/// Header naming the account that published a dead-lettered message (its
-/// AMQP `user_id`, which the copy cannot keep: the broker only accepts the
-/// dead-letterer's own).
-pub const ORIGINAL_USER_HEADER: &str = "x-original-user-id";
 /// Header counting the times a message was delivered and never settled —
 /// its consumer died or lost its connection while handling it. Classic
 /// queues keep no such count, so the message carries it (dispatch.rs).
@@ -29,18 +25,23 @@ pub const REDELIVERIES_HEADER: &str = "x-redeliveries";
 #[derive(Debug)]
 pub(crate) struct Unsettled {
     acker: Acker,
-    /// The exchange it was published to; empty: the default exchange.
-    exchange: String,
+    /// Where it really came from (see `provenance`).
+    origin: Origin,
     body: Vec<u8>,
     properties: BasicProperties,
     settled: bool,
 }
 
 impl Unsettled {
-    pub(crate) fn new(delivery: Delivery) -> Self {
+    /// A delivery to a consumer logged in as `own_account`.
+    pub(crate) fn new(delivery: Delivery, own_account: &str) -> Self {
         Self {
             acker: delivery.acker,
-            exchange: delivery.exchange.to_string(),
+            origin: Origin::of(
+                delivery.exchange.as_str(),
+                &delivery.properties,
+                own_account,
+            ),
             body: delivery.data,
             properties: delivery.properties,
             settled: false,
@@ -51,8 +52,8 @@ impl Unsettled {
         &self.body
     }
 
-    pub(crate) fn exchange(&self) -> &str {
-        &self.exchange
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     pub(crate) fn properties(&self) -> &BasicProperties {
@@ -71,9 +72,9 @@ impl Unsettled {
     /// Gives the message back to the tail of `queue` with `redeliveries` in
     /// its headers. A copy, not a `basic.nack` requeue: that would flag it
     /// redelivered, which counts as a consumer dying on it. The copy is
-    /// published as `own_account` (RabbitMQ refuses any other `user_id`),
-    /// which is how an event this consumer already trusted is known again
-    /// when it comes back through the default exchange (dispatch.rs).
+    /// published as `own_account` (RabbitMQ refuses any other `user_id`)
+    /// with the original's true origin in its headers, so it is judged
+    /// again by where the original came from (`provenance`).
     pub(crate) async fn requeue(
         self,
         publisher: &Channel,
@@ -86,6 +87,7 @@ impl Unsettled {
             REDELIVERIES_HEADER.into(),
             AMQPValue::LongUInt(redeliveries),
         );
+        self.origin.record(&mut headers);
         let properties = self
             .properties
             .clone()
@@ -110,14 +112,10 @@ impl Unsettled {
             ORIGINAL_QUEUE_HEADER.into(),
             AMQPValue::LongString(source_queue.into()),
         );
-        // Who published it, as the broker vouched: for a forged message, the
-        // account whose credentials were used.
-        if let Some(user) = self.properties.user_id() {
-            headers.insert(
-                ORIGINAL_USER_HEADER.into(),
-                AMQPValue::LongString(user.as_str().into()),
-            );
-        }
+        // Who published it and through which exchange, as the broker
+        // vouched (for a forged message, the account whose credentials were
+        // used), over anything the message claimed.
+        self.origin.record(&mut headers);
         let properties = dead_letter_properties(&self.properties, headers);
         self.move_to(publisher, dead_letter_queue, properties).await;
     }
