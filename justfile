@@ -30,6 +30,10 @@ test-restarts: check-deps
 bench: check-deps
     scripts/bench.sh
 
+# Steady mixed load for `minutes` on the release stack, each service's RSS sampled every minute; fails when memory keeps growing (docs/benchmarks.md).
+soak minutes="10": check-deps
+    SOAK_MINUTES={{minutes}} BENCH_BIN=soak scripts/bench.sh
+
 # Check formatting without changing files.
 fmt-check:
     cargo fmt --all -- --check

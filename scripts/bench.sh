@@ -19,4 +19,5 @@ if ! command -v wrk >/dev/null; then
 fi
 
 cargo build --release --locked --workspace --bins
-exec target/release/bench "$@"
+# `just soak` runs the soak binary through the same set-up.
+exec "target/release/${BENCH_BIN:-bench}" "$@"

@@ -7,10 +7,12 @@
 //! - [`wrk`]: driving wrk with the Lua scripts in `bench/lua/`.
 //! - [`procs`]: CPU time and memory of processes, from /proc.
 //! - [`report`]: the table and the JSON.
+//! - [`soak`]: `just soak`, memory under a steady load for minutes.
 //! - `src/bin/floor.rs`: the floor process.
 
 pub mod procs;
 pub mod report;
+pub mod soak;
 pub mod workloads;
 pub mod wrk;
 

@@ -235,7 +235,8 @@ async fn restart_all(system: &mut System) -> BTreeMap<String, f64> {
     ready
 }
 
-async fn seed_users(system: &Arc<System>, count: usize) -> Vec<String> {
+/// `count` customers with ample credit, signed in (their tokens kept).
+pub(crate) async fn seed_users(system: &Arc<System>, count: usize) -> Vec<String> {
     let clients = Arc::new(Semaphore::new(32));
     let mut seeded = JoinSet::new();
     for _ in 0..count {

@@ -1,0 +1,33 @@
+-- Soak: a steady mix through every service — catalogue reads, user lookups
+-- (user-service over gRPC) and, one request in ten, an order (order-service,
+-- the saga, events to notification-service) — for random existing users,
+-- each with its own bearer token (BENCH_IDS: `id,token` per line).
+local ids, tokens = {}, {}
+local skus = { "TEE-BLACK-M", "HOODIE-GREY-L", "MUG-STEEL", "STICKER-PACK", "CAP-NAVY" }
+local n = 0
+
+init = function(args)
+  for line in io.lines(os.getenv("BENCH_IDS")) do
+    local id, token = line:match("([^,]+),([^,]+)")
+    ids[#ids + 1] = id
+    tokens[#tokens + 1] = token
+  end
+  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
+end
+
+request = function()
+  n = n + 1
+  local i = math.random(#ids)
+  local auth = "Bearer " .. tokens[i]
+  if n % 10 == 0 then
+    local body = string.format('{"user_id":"%s","items":[{"sku":"%s","quantity":1}]}',
+      ids[i], skus[math.random(#skus)])
+    return wrk.format("POST", "/orders",
+      { ["Content-Type"] = "application/json", ["Authorization"] = auth }, body)
+  elseif n % 2 == 0 then
+    return wrk.format("GET", "/products")
+  end
+  return wrk.format("GET", "/users/" .. ids[i], { ["Authorization"] = auth })
+end
+
+dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
