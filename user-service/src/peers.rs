@@ -5,8 +5,11 @@
 //! the handler ([`crate::access`]).
 //!
 //! No certificate: UNAUTHENTICATED. A known service on an RPC not granted
-//! to it: PERMISSION_DENIED. An RPC without a rule (one added to the proto
-//! and not here) is granted to nobody.
+//! to it: PERMISSION_DENIED. A path without a rule — made up, or an RPC
+//! added to the proto and not here — is UNIMPLEMENTED for everyone, as tonic
+//! would answer it: its path never becomes a metric label (the metrics
+//! layer labels UNIMPLEMENTED calls `unknown`), so inventing paths cannot
+//! create series.
 
 use std::task::{Context, Poll};
 
@@ -25,25 +28,29 @@ enum Grant {
     Services(&'static [&'static str]),
 }
 
-/// The table (`proto/user.proto` says the same beside each RPC).
-fn grant(path: &str) -> Grant {
+/// The table (`proto/user.proto` says the same beside each RPC); `None` for
+/// a path it does not know.
+fn grant(path: &str) -> Option<Grant> {
     if path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.") {
-        return Grant::Anyone;
+        return Some(Grant::Anyone);
     }
-    match path.strip_prefix("/user.UserService/") {
-        Some("FindOne") => Grant::Services(&[API_GATEWAY, ORDER_SERVICE]),
-        Some("FindAll" | "Create" | "IssueToken" | "GetJwks" | "TopUp") => {
-            Grant::Services(&[API_GATEWAY])
+    match path.strip_prefix("/user.UserService/")? {
+        "FindOne" => Some(Grant::Services(&[API_GATEWAY, ORDER_SERVICE])),
+        "FindAll" | "Create" | "IssueToken" | "GetJwks" | "TopUp" => {
+            Some(Grant::Services(&[API_GATEWAY]))
         }
         // The saga's: only order-service moves credit for an order.
-        Some("Debit" | "Refund") => Grant::Services(&[ORDER_SERVICE]),
-        _ => Grant::Services(&[]),
+        "Debit" | "Refund" => Some(Grant::Services(&[ORDER_SERVICE])),
+        _ => None,
     }
 }
 
 /// Whether a caller presenting certificates for `peers` may call `path`.
 fn authorize(path: &str, peers: &[String]) -> Result<(), Status> {
-    let Grant::Services(allowed) = grant(path) else {
+    let Some(grant) = grant(path) else {
+        return Err(Status::unimplemented(""));
+    };
+    let Grant::Services(allowed) = grant else {
         return Ok(());
     };
     if peers.is_empty() {
@@ -144,11 +151,15 @@ mod tests {
     }
 
     #[test]
-    fn health_is_open_and_an_unknown_rpc_is_nobodys() {
+    fn health_is_open_and_an_unknown_rpc_is_unimplemented_for_everyone() {
         assert!(authorize("/grpc.health.v1.Health/Check", &[]).is_ok());
-        let unknown = authorize("/user.UserService/DropAll", &peers(&[API_GATEWAY]));
-        assert_eq!(unknown.unwrap_err().code(), tonic::Code::PermissionDenied);
-        let other = authorize("/other.Service/Call", &peers(&["notification-service"]));
-        assert_eq!(other.unwrap_err().code(), tonic::Code::PermissionDenied);
+        // Unimplemented, which the metrics layer labels `unknown`: a made-up
+        // path never becomes a label, whoever sends it.
+        for caller in [&[][..], &peers(&[API_GATEWAY])[..]] {
+            for path in ["/user.UserService/DropAll", "/other.Service/Call", "/x"] {
+                let refused = authorize(path, caller).unwrap_err();
+                assert_eq!(refused.code(), tonic::Code::Unimplemented, "{path}");
+            }
+        }
     }
 }
