@@ -142,15 +142,21 @@ impl App {
             self.config.health_check_interval,
         )
         .await;
-        let reflection = if self.config.reflection {
-            let service = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .build_v1()
-                .context("building the reflection service")?;
-            Some(service)
+        // Reflection v1, and v1alpha for the clients that speak only that
+        // (older grpcurl, evans).
+        let (reflection, reflection_v1alpha) = if self.config.reflection {
+            let builder = || {
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            };
+            let v1 = builder().build_v1().context("building reflection v1")?;
+            let v1alpha = builder()
+                .build_v1alpha()
+                .context("building reflection v1alpha")?;
+            (Some(v1), Some(v1alpha))
         } else {
-            None
+            (None, None)
         };
 
         // Events recorded with the users go out through the outbox relay
@@ -195,6 +201,7 @@ impl App {
             .layer(peers::AuthorizeLayer)
             .add_service(health)
             .add_optional_service(reflection)
+            .add_optional_service(reflection_v1alpha)
             .add_service(UserServiceServer::new(UserGrpc::new(
                 self.pool.clone(),
                 events,

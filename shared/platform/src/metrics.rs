@@ -6,11 +6,13 @@
 //!   `http_requests_total{method, route, status}` and
 //!   `http_request_duration_seconds{method, route}`.
 //! - gRPC (user-service): [`GrpcMetricsLayer`] on the tonic server gives
-//!   `grpc_server_requests_total{rpc, code}` and
-//!   `grpc_server_request_duration_seconds{rpc}`.
+//!   `grpc_server_requests_total{grpc_service, grpc_method, grpc_code}` and
+//!   `grpc_server_request_duration_seconds{grpc_service, grpc_method}`, the
+//!   label names and canonical code names (`OK`, `NOT_FOUND`) of the
+//!   OpenTelemetry conventions and go-grpc-prometheus.
 //!
 //! Labels are bounded: routes are templates (`/users/{id}`), RPCs are the
-//! served methods (a call to an unknown one counts as `rpc="unknown"`).
+//! served methods (a call to an unknown one counts as `unknown`).
 
 use std::{
     future::Future,
@@ -81,21 +83,59 @@ where
             };
             // Unknown methods are answered UNIMPLEMENTED by tonic's router;
             // their paths are whatever a client sent, so not a label.
-            let rpc = if code == Code::Unimplemented {
-                "unknown".to_owned()
+            let (service, method) = if code == Code::Unimplemented {
+                ("unknown".to_owned(), "unknown".to_owned())
             } else {
-                rpc
+                split_rpc(&rpc)
             };
             metrics::counter!(
                 "grpc_server_requests_total",
-                "rpc" => rpc.clone(),
-                "code" => format!("{code:?}")
+                "grpc_service" => service.clone(),
+                "grpc_method" => method.clone(),
+                "grpc_code" => code_name(code)
             )
             .increment(1);
-            metrics::histogram!("grpc_server_request_duration_seconds", "rpc" => rpc)
-                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!(
+                "grpc_server_request_duration_seconds",
+                "grpc_service" => service,
+                "grpc_method" => method
+            )
+            .record(started.elapsed().as_secs_f64());
             result
         })
+    }
+}
+
+/// `/user.UserService/FindOne` → (`user.UserService`, `FindOne`).
+fn split_rpc(path: &str) -> (String, String) {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    match path.split_once('/') {
+        Some((service, method)) => (service.to_owned(), method.to_owned()),
+        None => ("unknown".to_owned(), path.to_owned()),
+    }
+}
+
+/// The canonical name of a gRPC status code, as the gRPC spec and every
+/// other exporter write it (tonic's `Debug` says `NotFound`).
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -115,6 +155,17 @@ fn status_code(headers: &http::HeaderMap) -> Code {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rpcs_are_labelled_by_service_and_method_with_canonical_codes() {
+        let (service, method) = split_rpc("/user.UserService/FindOne");
+        assert_eq!(
+            (service.as_str(), method.as_str()),
+            ("user.UserService", "FindOne")
+        );
+        assert_eq!(code_name(Code::NotFound), "NOT_FOUND");
+        assert_eq!(code_name(Code::Ok), "OK");
+    }
 
     #[test]
     fn status_comes_from_the_headers_of_a_trailers_only_answer() {

@@ -22,7 +22,11 @@ async fn calls_spread_over_user_services_and_survive_one_dying() {
         let served = counter(
             &instance.metrics().await,
             "grpc_server_requests_total",
-            &[r#"rpc="/user.UserService/FindOne""#, r#"code="Ok""#],
+            &[
+                r#"grpc_service="user.UserService""#,
+                r#"grpc_method="FindOne""#,
+                r#"grpc_code="OK""#,
+            ],
         );
         // Round-robin: 10 each, give or take the odd health check.
         assert!(served >= 5.0, "{} served {served} of 20", instance.name);

@@ -101,6 +101,31 @@ async fn reflection_lists_the_user_and_health_services(pool: PgPool) {
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     assert!(names.contains(&"user.UserService".to_owned()), "{names:?}");
+    // v1alpha answers too: older grpcurl and evans speak only that.
+    use tonic_reflection::pb::v1alpha;
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut responses =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(app.channel.clone())
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        response.message_response
+    else {
+        panic!("v1alpha: {:?}", response.message_response);
+    };
+    assert!(
+        list.service.iter().any(|s| s.name == "user.UserService"),
+        "{:?}",
+        list.service
+    );
     assert!(
         names.contains(&"grpc.health.v1.Health".to_owned()),
         "{names:?}"
