@@ -107,8 +107,23 @@ pub struct App {
     admin: AdminServer,
 }
 
+/// The `# HELP` text of the gateway's own metrics (recorded in `tokens.rs`
+/// and `auth.rs`; the HTTP ones are `platform`'s).
+fn describe_metrics() {
+    platform::admin::prometheus();
+    metrics::describe_counter!(
+        "login_attempts_total",
+        "POST /auth/token attempts, by outcome (issued, refused, limited, failed)."
+    );
+    metrics::describe_counter!(
+        "auth_refusals_total",
+        "Requests refused by the access check, by reason (missing, invalid, forbidden, unavailable)."
+    );
+}
+
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        describe_metrics();
         let users = UserClient::connect_lazy(&config)
             .await
             .context("configuring the user-service client")?;

@@ -55,6 +55,11 @@ impl App {
 
     /// With an existing, migrated pool (tests use `#[sqlx::test]`'s).
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        platform::admin::prometheus();
+        metrics::describe_counter!(
+            "saga_outcomes_total",
+            "Order sagas finished, by outcome (confirmed, rejected)."
+        );
         let users = users::UserDirectory::connect_lazy(&config)
             .await
             .context("configuring the user-service client")?;

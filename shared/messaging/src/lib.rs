@@ -50,6 +50,31 @@ pub use router::{HandlerError, Message, Router};
 pub use server::{Connected, ServerConfig, serve};
 pub use settle::{ORIGINAL_QUEUE_HEADER, REASON_HEADER, REDELIVERIES_HEADER};
 
+/// The `# HELP` text of the metrics this crate records; `serve` and the
+/// outbox's sampler call it (after installing the recorder, so it sticks).
+pub(crate) fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    platform::admin::prometheus();
+    describe_counter!(
+        "messages_total",
+        "Deliveries settled (or retried), by queue and outcome."
+    );
+    describe_histogram!(
+        "message_handling_duration_seconds",
+        Unit::Seconds,
+        "Time a handler took, by queue and routed pattern."
+    );
+    describe_gauge!(
+        "outbox_pending",
+        "Events committed to the outbox and not yet published, read at each scrape."
+    );
+    describe_gauge!(
+        "outbox_oldest_pending_seconds",
+        Unit::Seconds,
+        "Age of the oldest unpublished outbox event, read at each scrape."
+    );
+}
+
 /// Why a `send` or `emit` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {

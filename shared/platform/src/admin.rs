@@ -228,6 +228,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
             .expect("the bucket list is not empty")
             .install_recorder()
             .expect("no other metrics recorder is installed");
+        crate::metrics::describe();
         // A thread, not a task: the recorder may be installed before (or
         // outside) a Tokio runtime, and must keep draining whatever the
         // runtime is doing. `install()` would spawn this, and an HTTP

@@ -24,6 +24,39 @@ use std::{
 use tonic::Code;
 use tower::{Layer, Service};
 
+/// The `# HELP` text of the metrics this crate records (the HTTP and gRPC
+/// servers', the database pool's); called once the recorder is installed.
+/// Every crate describes its own the same way, beside where it records them.
+pub(crate) fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by method, route template and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by method and route template."
+    );
+    describe_counter!(
+        "grpc_server_requests_total",
+        "gRPC calls answered, by service, method and canonical status code."
+    );
+    describe_histogram!(
+        "grpc_server_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a gRPC call, by service and method."
+    );
+    describe_gauge!(
+        "db_pool_connections",
+        "Database pool connections, by state (idle, in_use), read at each scrape."
+    );
+    describe_gauge!(
+        "db_pool_max_connections",
+        "The database pool's size limit (DATABASE_MAX_CONNECTIONS)."
+    );
+}
+
 /// Counts one HTTP request and records how long it took.
 pub fn record_http(method: &str, route: &str, status: u16, elapsed: Duration) {
     let (method, route) = (method.to_owned(), route.to_owned());

@@ -8,6 +8,7 @@
 mod balancing;
 mod faults;
 mod hostile;
+mod metrics;
 mod outages;
 mod poison;
 mod security;
