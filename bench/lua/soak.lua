@@ -2,18 +2,9 @@
 -- (user-service over gRPC) and, one request in ten, an order (order-service,
 -- the saga, events to notification-service) — for random existing users,
 -- each with its own bearer token (BENCH_IDS: `id,token` per line).
-local ids, tokens = {}, {}
+dofile(os.getenv("BENCH_LUA_DIR") .. "/users.lua")
 local skus = { "TEE-BLACK-M", "HOODIE-GREY-L", "MUG-STEEL", "STICKER-PACK", "CAP-NAVY" }
 local n = 0
-
-init = function(args)
-  for line in io.lines(os.getenv("BENCH_IDS")) do
-    local id, token = line:match("([^,]+),([^,]+)")
-    ids[#ids + 1] = id
-    tokens[#tokens + 1] = token
-  end
-  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
-end
 
 request = function()
   n = n + 1

@@ -1,16 +1,7 @@
 -- W2: POST /orders for random existing users (all with ample credit), each
 -- with its own bearer token, one random SKU with ample stock.
-local ids, tokens = {}, {}
+dofile(os.getenv("BENCH_LUA_DIR") .. "/users.lua")
 local skus = { "TEE-BLACK-M", "HOODIE-GREY-L", "MUG-STEEL", "STICKER-PACK", "CAP-NAVY" }
-
-init = function(args)
-  for line in io.lines(os.getenv("BENCH_IDS")) do
-    local id, token = line:match("([^,]+),([^,]+)")
-    ids[#ids + 1] = id
-    tokens[#tokens + 1] = token
-  end
-  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
-end
 
 request = function()
   local i = math.random(#ids)

@@ -57,17 +57,8 @@ pub async fn run(params: &SoakParams) -> anyhow::Result<(Vec<Minute>, Vec<String
         .await,
     );
     eprintln!("seeding {} users...", params.users);
-    let users = crate::workloads::seed_users(&system, params.users).await;
-    let orders_db = system.db("orders").await;
-    sqlx::query("UPDATE products SET stock = 2000000000")
-        .execute(&orders_db)
-        .await?;
     let ids = out_dir.join("soak-user-ids.txt");
-    let lines: Vec<String> = users
-        .iter()
-        .map(|id| format!("{id},{}", system.token(id)))
-        .collect();
-    std::fs::write(&ids, lines.join("\n"))?;
+    crate::workloads::seed_customers(&system, params.users, &ids).await?;
 
     let services: Vec<Group> = system
         .processes()

@@ -69,19 +69,8 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
         .collect();
 
     eprintln!("seeding {} users with credit, and stock...", params.users);
-    let users = seed_users(&system, params.users).await;
-    let orders_db = system.db("orders").await;
-    sqlx::query("UPDATE products SET stock = 2000000000")
-        .execute(&orders_db)
-        .await?;
-    // One customer per line, `id,token`: every request carries its user's
-    // bearer token, so the figures include checking it.
     let ids = out_dir.join("user-ids.txt");
-    let lines: Vec<String> = users
-        .iter()
-        .map(|id| format!("{id},{}", system.token(id)))
-        .collect();
-    std::fs::write(&ids, lines.join("\n"))?;
+    let users = seed_customers(&system, params.users, &ids).await?;
 
     let mut groups = services.clone();
     groups.push(Group::named("postgres", "postgres"));
@@ -235,8 +224,30 @@ async fn restart_all(system: &mut System) -> BTreeMap<String, f64> {
     ready
 }
 
+/// `count` customers with ample credit and ample stock to buy, written to
+/// `ids` one per line as `id,token` for the wrk scripts (`bench/lua/users.lua`):
+/// every request carries its user's bearer token, so the figures include
+/// checking it. Their ids.
+pub(crate) async fn seed_customers(
+    system: &Arc<System>,
+    count: usize,
+    ids: &std::path::Path,
+) -> anyhow::Result<Vec<String>> {
+    let users = seed_users(system, count).await;
+    let orders_db = system.db("orders").await;
+    sqlx::query("UPDATE products SET stock = 2000000000")
+        .execute(&orders_db)
+        .await?;
+    let lines: Vec<String> = users
+        .iter()
+        .map(|id| format!("{id},{}", system.token(id)))
+        .collect();
+    std::fs::write(ids, lines.join("\n"))?;
+    Ok(users)
+}
+
 /// `count` customers with ample credit, signed in (their tokens kept).
-pub(crate) async fn seed_users(system: &Arc<System>, count: usize) -> Vec<String> {
+async fn seed_users(system: &Arc<System>, count: usize) -> Vec<String> {
     let clients = Arc::new(Semaphore::new(32));
     let mut seeded = JoinSet::new();
     for _ in 0..count {
