@@ -3,6 +3,9 @@
 # Postgres database that #[sqlx::test] uses as the parent of its per-test databases.
 test_database_url := env("TEST_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable")
 
+# The checkers scripts/tools.sh installs (promtool, hadolint, schemathesis…) come first on PATH.
+export PATH := justfile_directory() + "/target/tools/bin:" + env("PATH")
+
 # List the recipes.
 default:
     @just --list
@@ -12,11 +15,11 @@ run *cargo_flags: check-deps
     scripts/run.sh {{cargo_flags}}
 
 # Everything CI runs: format check, clippy with -D warnings, unit, integration and system tests, then the restart tests.
-test: check-deps fmt-check lint && test-restarts
+test: check-deps tools fmt-check lint && test-restarts
     DATABASE_URL={{test_database_url}} cargo test --workspace --locked
 
 # Only the system tests (the four binaries as processes), then the restart tests.
-test-system: check-deps && test-restarts
+test-system: check-deps tools && test-restarts
     cargo build --workspace --bins --locked
     DATABASE_URL={{test_database_url}} cargo test -p system-tests --locked
 
@@ -33,6 +36,10 @@ bench: check-deps
 # Steady mixed load for `minutes` on the release stack, each service's RSS sampled every minute; fails when memory keeps growing (docs/benchmarks.md).
 soak minutes="10": check-deps
     SOAK_MINUTES={{minutes}} BENCH_BIN=soak scripts/bench.sh
+
+# Install the real tools the tests check our files with, when missing (scripts/tools.sh).
+tools:
+    scripts/tools.sh
 
 # Check formatting without changing files.
 fmt-check:

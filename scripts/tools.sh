@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs, when missing, the real tools the tests check our files with:
+#   - Python tools, pinned in scripts/requirements-tools.txt, into a venv at
+#     target/tools/venv, linked into target/tools/bin: check-jsonschema
+#     (Compose spec), hadolint (Dockerfile), kubernetes-validate (manifests),
+#     schemathesis (the API against its OpenAPI document),
+#     openapi-spec-validator (the document against OpenAPI 3.1);
+#   - Debian packages: prometheus (the server, and promtool) and chromium
+#     (the headless check of the API reference page).
+# `just test` runs it and puts target/tools/bin first on PATH; a test whose
+# tool is missing fails and names this script. Idempotent, and quick when
+# everything is there. Needs root (or sudo) only to install Debian packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools=target/tools
+venv=$tools/venv
+mkdir -p "$tools/bin"
+
+# Python: reinstall only when the pinned list changed.
+stamp=$venv/.requirements
+if ! cmp -s scripts/requirements-tools.txt "$stamp" 2>/dev/null; then
+    echo "tools: installing the Python checkers into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-tools.txt
+    cp scripts/requirements-tools.txt "$stamp"
+fi
+for bin in check-jsonschema hadolint kubernetes-validate schemathesis st openapi-spec-validator; do
+    [ -e "$venv/bin/$bin" ] && ln -sf "../venv/bin/$bin" "$tools/bin/$bin"
+done
+
+# Debian packages, when their command is missing.
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "tools: installing ${missing[*]} from Debian" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    # No recommends: prometheus would pull in node-exporter and friends.
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The package starts a Prometheus on :9090 where an init system runs; the
+    # tests start their own, on ports of their own, and need none.
+fi
