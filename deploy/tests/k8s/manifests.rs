@@ -9,7 +9,7 @@ use serde_json::Value;
 pub(crate) const BASE: &str = "deploy/k8s/base";
 pub(crate) const LOCAL: &str = "deploy/k8s/overlays/local";
 
-pub(crate) use deploy::{read, root, workspace_binaries};
+pub(crate) use deploy::{read, root, seconds, workspace_binaries};
 
 /// One manifest and the file it came from, for messages.
 #[derive(Debug)]
@@ -224,37 +224,4 @@ pub(crate) fn env(docs: &[Doc], d: &Doc) -> BTreeMap<String, Source> {
         }
     }
     out
-}
-
-/// A human-readable duration as the services parse it (`10s`, `500ms`,
-/// `1m 30s`), in seconds.
-pub(crate) fn seconds(text: &str) -> f64 {
-    let (mut total, mut rest) = (0.0, text.trim());
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = rest[digits..].find(|c: char| !c.is_ascii_alphabetic());
-        let unit_end = unit.map_or(rest.len(), |end| digits + end);
-        let n: f64 = rest[..digits]
-            .parse()
-            .unwrap_or_else(|_| panic!("{text:?}: no number"));
-        total += n * match &rest[digits..unit_end] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            other => panic!("{text:?}: unknown unit {other:?}"),
-        };
-        rest = rest[unit_end..].trim_start();
-    }
-    total
-}
-
-#[test]
-fn durations_read_like_the_services_read_them() {
-    assert_eq!(seconds("10s"), 10.0);
-    assert_eq!(seconds("500ms"), 0.5);
-    assert_eq!(seconds("1m 30s"), 90.0);
-    assert_eq!(seconds("1m30s"), 90.0);
 }
