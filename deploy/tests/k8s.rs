@@ -1,21 +1,28 @@
 //! deploy/k8s (a kustomize base and a `local` overlay), checked against the
-//! workspace and docker-compose.yml. No cluster, kubectl or kustomize runs on
-//! CI, so these structural checks are what keeps the manifests from drifting
-//! away from the code.
+//! workspace and docker-compose.yml. No cluster runs on CI: tools.rs renders
+//! the kustomizations and validates them against the Kubernetes API schemas,
+//! and these structural checks keep the manifests from drifting away from
+//! the code.
 //!
 //! # Layout
 //! - this file: the kustomizations list every manifest; one Deployment per
 //!   binary, probed on ports it declares, with resources and a locked-down
-//!   security context, and time to shut down gracefully.
+//!   security context, time to shut down gracefully, scraped on its admin
+//!   port.
+//! - `k8s/configuration.rs`: the ConfigMap is generated, so a change rolls
+//!   the pods.
 //! - `k8s/wiring.rs`: what connects the Deployments: every variable compose
 //!   passes, secrets only from a Secret, Services, the headless user-service,
 //!   the autoscalers and the database connections they add up to.
 //! - `k8s/policies.rs`: NetworkPolicies (default deny, only the gateway open,
 //!   only its callers reach user-service) and disruption budgets.
-//! - `k8s/manifests.rs`: reading manifests and resolving environments.
+//! - `k8s/manifests.rs`: reading manifests (and generated ConfigMaps) and
+//!   resolving environments.
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "k8s/configuration.rs"]
+mod configuration;
 #[path = "k8s/manifests.rs"]
 mod manifests;
 #[path = "k8s/policies.rs"]
@@ -26,8 +33,8 @@ mod wiring;
 use std::{collections::BTreeSet, fs, path::PathBuf};
 
 use manifests::{
-    BASE, Doc, LOCAL, base, container, documents, env, find, kustomization, listed, local_patches,
-    of_kind, port_ref, ports, root, seconds, workspace_binaries,
+    BASE, Doc, LOCAL, base, container, documents, env, find, generator_files, kustomization,
+    listed, local_patches, of_kind, port_ref, ports, read, root, seconds, workspace_binaries,
 };
 use serde_json::json;
 
@@ -62,6 +69,14 @@ fn kustomizations_list_every_manifest_and_the_overlay_builds_on_the_base() {
                     doc.id()
                 );
             }
+        }
+        for file in generator_files(&k) {
+            // The local overlay's certificates are generated, never committed.
+            let generated = dir == LOCAL && file.starts_with("certs/");
+            assert!(
+                generated || root().join(dir).join(&file).exists(),
+                "{dir}/kustomization.yaml generates from {file}, which is missing"
+            );
         }
         for file in fs::read_dir(root().join(dir)).unwrap() {
             let file = file.unwrap().file_name().into_string().unwrap();
@@ -256,12 +271,35 @@ fn deployments_are_probed_limited_and_locked_down() {
             annotations["prometheus.io/path"], "/metrics",
             "{id}: prometheus.io/path"
         );
+        // The admin port serves /metrics; the others (HTTP, gRPC) do not.
         let scraped = annotations["prometheus.io/port"]
             .as_str()
             .unwrap_or_default();
-        assert!(
-            declared.contains(scraped),
-            "{id}: prometheus.io/port {scraped:?} is no containerPort"
+        let admin = c["ports"].as_array().into_iter().flatten();
+        let admin = admin
+            .filter(|p| p["name"] == "admin")
+            .map(|p| p["containerPort"].to_string());
+        assert_eq!(
+            admin.collect::<Vec<_>>(),
+            [scraped],
+            "{id}: prometheus.io/port {scraped:?} must be the containerPort named admin"
+        );
+        let listen = env.get("ADMIN_LISTEN_ADDR").map(|s| s.resolve(&docs));
+        assert_eq!(
+            listen.as_deref().and_then(|a| a.rsplit(':').next()),
+            Some(scraped),
+            "{id}: ADMIN_LISTEN_ADDR serves the scraped port"
+        );
+        // The same port as in compose, where deploy/prometheus scrapes it.
+        let compose: serde_json::Value =
+            serde_norway::from_str(&read("docker-compose.yml")).unwrap();
+        let in_compose = compose["services"][d.name()]["environment"]["ADMIN_LISTEN_ADDR"]
+            .as_str()
+            .and_then(|a| a.rsplit(':').next().map(str::to_owned));
+        assert_eq!(
+            in_compose.as_deref(),
+            Some(scraped),
+            "{id}: the admin port differs from compose's"
         );
     }
 }

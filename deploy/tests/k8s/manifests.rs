@@ -78,20 +78,88 @@ pub(crate) fn listed(kustomization: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
-/// The base as kustomize reads it: every document of every listed file.
+/// The base as kustomize reads it: every document of every listed file,
+/// and the ConfigMaps it generates (by their names before kustomize adds
+/// the hash, the names the Deployments refer to).
 pub(crate) fn base() -> Vec<Doc> {
-    listed(&kustomization(BASE), "resources")
+    let mut docs: Vec<Doc> = listed(&kustomization(BASE), "resources")
         .iter()
         .flat_map(|file| documents(&format!("{BASE}/{file}")))
-        .collect()
+        .collect();
+    docs.extend(generated_config_maps(BASE));
+    docs
 }
 
-/// The patches of the local overlay, as partial manifests.
+/// The patches of the local overlay, as partial manifests: its patch files,
+/// and the ConfigMap generators that merge into the base's.
 pub(crate) fn local_patches() -> Vec<Doc> {
-    listed(&kustomization(LOCAL), "patches")
+    let mut docs: Vec<Doc> = listed(&kustomization(LOCAL), "patches")
         .iter()
         .flat_map(|file| documents(&format!("{LOCAL}/{file}")))
-        .collect()
+        .collect();
+    docs.extend(generated_config_maps(LOCAL));
+    docs
+}
+
+/// The files a kustomization's generators read (`envs`, `files`), from its
+/// directory.
+pub(crate) fn generator_files(kustomization: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["configMapGenerator", "secretGenerator"] {
+        for generator in kustomization[key].as_array().into_iter().flatten() {
+            for list in ["envs", "files"] {
+                for entry in generator[list].as_array().into_iter().flatten() {
+                    let entry = entry.as_str().unwrap_or_default();
+                    let path = entry.split_once('=').map_or(entry, |(_, path)| path);
+                    out.push(path.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The ConfigMaps `dir`'s kustomization generates, with the data kustomize
+/// gives them: `KEY=value` lines of its `envs` files (`#` comments and blank
+/// lines skipped), then its `literals`.
+fn generated_config_maps(dir: &str) -> Vec<Doc> {
+    let k = kustomization(dir);
+    let mut out = Vec::new();
+    for generator in k["configMapGenerator"].as_array().into_iter().flatten() {
+        let name = generator["name"].as_str().unwrap_or_default();
+        let mut lines = Vec::new();
+        for file in generator["envs"].as_array().into_iter().flatten() {
+            let path = format!("{dir}/{}", file.as_str().unwrap_or_default());
+            lines.extend(read(&path).lines().map(str::to_owned));
+        }
+        for literal in generator["literals"].as_array().into_iter().flatten() {
+            lines.extend(literal.as_str().map(str::to_owned));
+        }
+        assert!(
+            generator["files"].is_null(),
+            "{dir}: configMapGenerator {name}: `files` is not read by these checks; use envs"
+        );
+        let mut data = serde_json::Map::new();
+        for line in lines.iter().map(|l| l.trim_start()) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, value) = line.split_once('=').unwrap_or_else(|| {
+                panic!("{dir}: configMapGenerator {name}: {line:?} is no KEY=value")
+            });
+            data.insert(key.to_owned(), Value::String(value.to_owned()));
+        }
+        out.push(Doc {
+            file: format!("{dir}/kustomization.yaml (configMapGenerator)"),
+            v: serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": { "name": name },
+                "data": data,
+            }),
+        });
+    }
+    out
 }
 
 pub(crate) fn find<'a>(docs: &'a [Doc], kind: &str, name: &str) -> Option<&'a Doc> {
