@@ -20,7 +20,7 @@ use tonic_types::StatusExt;
 pub use crate::problem::{PROBLEM_JSON, Problem};
 
 /// One invalid field, as listed in a problem's `errors` member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub detail: String,

@@ -14,16 +14,13 @@
 //! dependency is down (addresses, error text) is logged, and each service's
 //! own admin port (`/readyz`) reports its checks in detail.
 
-use axum::{
-    Json,
-    extract::State,
-    http::{Method, StatusCode},
-    response::IntoResponse,
-};
+use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use contracts::patterns::HEALTH_CHECK;
 use messaging::{RpcClient, RpcError};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
@@ -32,7 +29,7 @@ use crate::{
 };
 
 pub fn routes(routes: Routes) -> Routes {
-    routes.route(Method::GET, "/health", Access::Public, health)
+    routes.route(Access::Public, routes!(health))
 }
 
 #[derive(Debug, Serialize)]
@@ -40,12 +37,32 @@ struct Dependency {
     status: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+/// Every dependency is up.
+#[derive(Debug, Serialize, ToSchema)]
 struct Report {
+    /// `up`.
+    #[schema(value_type = String, pattern = "^up$")]
     status: &'static str,
+    /// Each dependency (`user-service`, `order-service`,
+    /// `notification-service`, `rabbitmq`) and its `status`.
+    #[schema(value_type = Object)]
     dependencies: Map<String, Value>,
 }
 
+/// The system's health
+///
+/// 200 when every service and the broker answer; otherwise 503, a
+/// problem whose `dependencies` member says which is `down`.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "getHealth",
+    tag = "health",
+    responses(
+        (status = 200, description = "Everything is up.", body = Report),
+        (status = 503, description = "A dependency is down; see `dependencies`."),
+    ),
+)]
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let timeout = state.config().health_timeout;
     let (user_service, order_service, notification_service) = tokio::join!(

@@ -1,5 +1,5 @@
 //! api-gateway: the only public entry point. It speaks HTTP/JSON to clients
-//! and gRPC (later also RabbitMQ) to the services behind it.
+//! and gRPC and RabbitMQ to the services behind it.
 //!
 //! Every error a client sees is RFC 9457 `application/problem+json`: handler
 //! errors through [`error::ApiError`], extractor rejections through
@@ -9,6 +9,8 @@
 //! # Layout
 //! - [`config`]: [`Config`] from environment variables.
 //! - [`routes`]: every route with who may call it ([`routes::Access`]).
+//! - [`openapi`]: the OpenAPI 3.1 document built from the routes, and the
+//!   reference page (`/openapi.json`, `/docs`).
 //! - [`auth`]: bearer tokens verified into a caller, and the access check.
 //! - [`keys`]: the issuer's public keys (JWKS), fetched and cached.
 //! - [`tokens`]: `POST /auth/token` (log-in) and `/.well-known/jwks.json`.
@@ -35,6 +37,7 @@ pub mod http;
 pub mod keys;
 pub mod login_limit;
 pub mod notifications;
+pub mod openapi;
 pub mod orders;
 pub mod problem;
 pub mod routes;
@@ -226,13 +229,15 @@ impl App {
     }
 }
 
-/// The whole HTTP surface: every route ([`routes::api`]), the authenticator
-/// its access checks use, then the middleware stack.
+/// The whole HTTP surface: every route ([`routes::api`]) and the document
+/// describing them, the authenticator the access checks use, then the
+/// middleware stack.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let auth = state.auth.clone();
-    let routes = routes::api()
-        .into_router()
+    let (api, document) = routes::api().into_parts();
+    let routes = api
+        .merge(openapi::reference(document))
         .with_state(state)
         .layer(axum::Extension(auth));
     http::layers(routes, &config)

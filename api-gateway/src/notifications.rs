@@ -2,11 +2,12 @@
 //! notification-service, whose queue also carries the events it consumes.
 //! A customer reads their own; another's are 404.
 
-use axum::{extract::State, http::Method};
+use axum::extract::State;
 use contracts::{
     notifications::{GetNotifications, NotificationList},
     patterns::GET_NOTIFICATIONS,
 };
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
@@ -18,14 +19,24 @@ use crate::{
 };
 
 pub fn routes(routes: Routes) -> Routes {
-    routes.route(
-        Method::GET,
-        "/users/{id}/notifications",
-        Access::User,
-        list_for_user,
-    )
+    routes.route(Access::User, routes!(list_for_user))
 }
 
+/// A user's notifications
+///
+/// The emails notification-service sent them (sign-up, each order's
+/// outcome). A customer may list their own; another's are 404.
+#[utoipa::path(
+    get,
+    path = "/users/{id}/notifications",
+    operation_id = "listUserNotifications",
+    tag = "notifications",
+    params(("id" = Uuid, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user's notifications.", body = NotificationList),
+        (status = 404, description = "Not your notifications."),
+    ),
+)]
 async fn list_for_user(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,

@@ -3,7 +3,7 @@
 
 use axum::{
     extract::State,
-    http::{Method, StatusCode, header},
+    http::{StatusCode, header},
     response::IntoResponse,
 };
 use contracts::{
@@ -14,6 +14,7 @@ use contracts::{
     patterns::{CREATE_ORDER, GET_ORDER, LIST_ORDERS, LIST_PRODUCTS},
 };
 use serde::{Serialize, de::DeserializeOwned};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::{
@@ -29,23 +30,38 @@ const SERVICE: &str = "order-service";
 
 pub fn routes(routes: Routes) -> Routes {
     routes
-        .route(Method::POST, "/orders", Access::User, create)
-        .route(Method::GET, "/orders/{id}", Access::User, find_one)
-        .route(
-            Method::GET,
-            "/users/{id}/orders",
-            Access::User,
-            list_for_user,
-        )
-        .route(Method::GET, "/products", Access::Public, list_products)
+        .route(Access::User, routes!(create))
+        .route(Access::User, routes!(find_one))
+        .route(Access::User, routes!(list_for_user))
+        .route(Access::Public, routes!(list_products))
 }
 
-/// `POST /orders`. With an `Idempotency-Key`, a retry after a timeout or a
+/// Place an order
+///
+/// Reserves the stock and charges the store credit, and answers the
+/// `confirmed` order; a rejected one (not enough stock or credit) is a 409
+/// naming the order and its `reason`. An unknown SKU is a 400. With an `Idempotency-Key`, a retry after a timeout or a
 /// dropped connection returns the original order instead of placing a
 /// second one; without one, a 504 leaves the outcome unknown.
 ///
 /// The order is placed for the caller; a body naming another `user_id` is
 /// 403 (an admin may place one for anyone).
+#[utoipa::path(
+    post,
+    path = "/orders",
+    operation_id = "createOrder",
+    tag = "orders",
+    params(IdempotencyKey),
+    request_body = CreateOrderRequest,
+    responses(
+        (status = 201, description = "The order, `confirmed`.", body = Order,
+            headers(("Location" = String, description = "The order's URL."))),
+        (status = 403, description = "`user_id` names someone else."),
+        (status = 404, description = "The user does not exist."),
+        (status = 409, description = "The order was rejected (members `order_id`, \
+            `order_status`, `reason`), or this `Idempotency-Key` was used for a different order."),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -76,7 +92,20 @@ async fn create(
     ))
 }
 
-/// The caller's own order; another's is 404, like one that does not exist.
+/// An order
+///
+/// The caller's own; another's is 404, like one that does not exist.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    operation_id = "getOrder",
+    tag = "orders",
+    params(("id" = Uuid, Path, description = "The order's id.")),
+    responses(
+        (status = 200, description = "The order.", body = Order),
+        (status = 404, description = "No such order, or not yours."),
+    ),
+)]
 async fn find_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -93,6 +122,20 @@ async fn find_one(
     Ok(axum::Json(order))
 }
 
+/// A user's orders
+///
+/// Newest first. A customer may list their own; another's are 404.
+#[utoipa::path(
+    get,
+    path = "/users/{id}/orders",
+    operation_id = "listUserOrders",
+    tag = "orders",
+    params(("id" = Uuid, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user's orders.", body = OrderList),
+        (status = 404, description = "Not your orders."),
+    ),
+)]
 async fn list_for_user(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -111,6 +154,16 @@ async fn list_for_user(
     Ok(axum::Json(orders))
 }
 
+/// The catalogue
+///
+/// Every product with its price and the stock left.
+#[utoipa::path(
+    get,
+    path = "/products",
+    operation_id = "listProducts",
+    tag = "orders",
+    responses((status = 200, description = "The products.", body = ProductList)),
+)]
 async fn list_products(State(state): State<AppState>) -> Result<axum::Json<ProductList>, ApiError> {
     let products = state
         .orders()

@@ -14,19 +14,30 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An RFC 9457 problem details object. `type` is `about:blank` (the status
 /// says what kind of problem it is, `title` is the status's reason phrase);
-/// `detail` says what to fix.
-#[derive(Debug, Clone, Serialize)]
+/// `detail` says what to fix. Extension members may follow (`/health`'s
+/// `dependencies`, a rejected order's `order_id`, a failed log-in's
+/// `error`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `about:blank`.
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "about:blank")]
     pub kind: &'static str,
+    /// The status's reason phrase.
+    #[schema(value_type = String, example = "Not Found")]
     pub title: &'static str,
+    /// The HTTP status.
     #[serde(serialize_with = "serialize_status")]
+    #[schema(value_type = u16, example = 404)]
     pub status: StatusCode,
+    /// What went wrong, and what to fix.
     pub detail: String,
+    /// The invalid fields, when there are any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// Extension members (RFC 9457 §3.2), e.g. `/health`'s dependency report.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub extensions: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

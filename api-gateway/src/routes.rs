@@ -4,17 +4,14 @@
 //! ([`crate::auth::require`]) on it — there is no way to add a route without
 //! saying who may call it — and records it in the [`table`], from which the
 //! security tests take the list of routes to attack: a new route is tested
-//! without anyone remembering to.
+//! without anyone remembering to. Its method and path come from the
+//! handler's `#[utoipa::path]` annotation, so the same registration also
+//! puts it in the OpenAPI document ([`crate::openapi`]).
 
-use axum::{
-    Router,
-    handler::Handler,
-    http::Method,
-    middleware,
-    routing::{MethodFilter, on},
-};
+use axum::{Router, http::Method, middleware};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
-use crate::{AppState, auth};
+use crate::{AppState, auth, openapi};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,58 +29,67 @@ pub enum Access {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub method: Method,
-    pub path: &'static str,
+    pub path: String,
     pub access: Access,
 }
 
-/// A router being built, and the table of what it routes.
-#[derive(Debug)]
+/// A router being built, with its OpenAPI document and the table of what
+/// it routes.
 pub struct Routes {
-    router: Router<AppState>,
+    router: OpenApiRouter<AppState>,
     table: Vec<Route>,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes")
+            .field("table", &self.table)
+            .finish()
+    }
 }
 
 impl Default for Routes {
     fn default() -> Self {
         Self {
-            router: Router::new(),
+            router: OpenApiRouter::with_openapi(openapi::base()),
             table: Vec::new(),
         }
     }
 }
 
 impl Routes {
-    /// Routes `method path` to `handler`, callable by `access`.
+    /// Routes the handlers `utoipa_axum::routes!` collected, callable by
+    /// `access`. Method and path come from each handler's
+    /// `#[utoipa::path]`, the one place they are written: the router, the
+    /// document and the table all take them from there.
     #[must_use]
-    pub fn route<H, T>(
+    pub fn route(
         mut self,
-        method: Method,
-        path: &'static str,
         access: Access,
-        handler: H,
-    ) -> Self
-    where
-        H: Handler<T, AppState>,
-        T: 'static,
-    {
-        let filter = MethodFilter::try_from(method.clone()).expect("a standard HTTP method");
-        let mut method_router = on(filter, handler);
+        (schemas, mut paths, mut method_router): UtoipaMethodRouter<AppState>,
+    ) -> Self {
         if access != Access::Public {
             method_router = method_router.route_layer(middleware::from_fn(move |req, next| {
                 auth::require(access, req, next)
             }));
         }
-        self.router = self.router.route(path, method_router);
-        self.table.push(Route {
-            method,
-            path,
-            access,
-        });
+        for (path, item) in &mut paths.paths {
+            for (method, operation) in openapi::operations_mut(item) {
+                openapi::describe(operation, access);
+                self.table.push(Route {
+                    method,
+                    path: path.clone(),
+                    access,
+                });
+            }
+        }
+        self.router = self.router.routes((schemas, paths, method_router));
         self
     }
 
-    pub fn into_router(self) -> Router<AppState> {
-        self.router
+    /// The router, and the OpenAPI document of what it routes.
+    pub fn into_parts(self) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+        self.router.split_for_parts()
     }
 }
 
@@ -97,7 +103,14 @@ pub fn api() -> Routes {
     crate::notifications::routes(routes)
 }
 
-/// Every route the gateway serves, with its access.
+/// Every route of the API, with its access. (Besides these the gateway
+/// serves only its description, `GET /openapi.json` and `GET /docs`, to
+/// anyone: [`openapi::reference`].)
 pub fn table() -> Vec<Route> {
     api().table
+}
+
+/// The API's OpenAPI document, as `GET /openapi.json` serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    api().into_parts().1
 }

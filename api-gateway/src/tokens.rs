@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::{
     Form,
     extract::{ConnectInfo, FromRequest, Request, State},
-    http::{HeaderValue, Method, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use contracts::{
@@ -21,6 +21,8 @@ use contracts::{
     users::{TokenRequest, TokenResponse},
 };
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::{
     AppState,
@@ -31,10 +33,33 @@ use crate::{
 
 pub fn routes(routes: Routes) -> Routes {
     routes
-        .route(Method::POST, "/auth/token", Access::Public, issue)
-        .route(Method::GET, "/.well-known/jwks.json", Access::Public, jwks)
+        .route(Access::Public, routes!(issue))
+        .route(Access::Public, routes!(jwks))
 }
 
+/// Log in
+///
+/// Takes JSON `{"email", "password"}`, or the OAuth 2.0 password grant
+/// form (RFC 6749 §4.3) so standard tools work. A wrong password and an
+/// unknown email are the same 401; too many attempts from one address or
+/// for one email are 429 with `Retry-After`.
+#[utoipa::path(
+    post,
+    path = "/auth/token",
+    operation_id = "issueToken",
+    tag = "auth",
+    request_body(content(
+        (TokenRequest = "application/json"),
+        (PasswordGrant = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "An access token (RFC 6749 §5.1); never cached.",
+            body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`."))),
+        (status = 401, description = "Wrong email or password (`error`: `invalid_grant`)."),
+        (status = 429, description = "Too many log-in attempts; wait `Retry-After` seconds."),
+    ),
+)]
 async fn issue(State(state): State<AppState>, request: Credentials) -> Result<Response, ApiError> {
     let Credentials {
         email,
@@ -81,8 +106,18 @@ fn count(outcome: &'static str) {
     metrics::counter!("login_attempts_total", "outcome" => outcome).increment(1);
 }
 
-/// The public keys as user-service publishes them; cacheable for a while,
-/// as verifiers are told to refetch on an unknown `kid` anyway.
+/// The token keys
+///
+/// The public keys that verify access tokens, as a JWK set (RFC 7517);
+/// cacheable for a while, as verifiers refetch on an unknown `kid` anyway.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    operation_id = "getKeySet",
+    tag = "auth",
+    responses((status = 200, description = "The key set.", content_type = "application/jwk-set+json",
+        body = Object)),
+)]
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let json = state.users().jwks().await?;
     Ok((
@@ -105,10 +140,14 @@ struct Credentials {
 
 /// RFC 6749 §4.3.2. `scope` and `client_id` are accepted and ignored:
 /// tools send them.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasswordGrant {
+    /// `password`.
+    #[schema(pattern = "^password$")]
     grant_type: String,
+    /// The email.
     username: String,
+    #[schema(format = Password)]
     password: String,
     #[serde(default, rename = "scope")]
     _scope: Option<String>,

@@ -4,7 +4,7 @@
 
 use axum::{
     extract::State,
-    http::{Method, StatusCode, header},
+    http::{StatusCode, header},
     response::IntoResponse,
 };
 use contracts::{
@@ -13,6 +13,8 @@ use contracts::{
     users::{BalanceResponse, CreateUserRequest, TopUpRequest, UserList, UserResponse},
 };
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::{
@@ -25,25 +27,44 @@ use crate::{
 
 pub fn routes(routes: Routes) -> Routes {
     routes
-        .route(Method::POST, "/users", Access::Public, create)
-        .route(Method::GET, "/users", Access::Admin, list)
-        .route(Method::GET, "/users/me", Access::User, me)
-        .route(Method::GET, "/users/{id}", Access::User, find_one)
-        .route(Method::POST, "/users/{id}/credit", Access::Admin, top_up)
+        .route(Access::Public, routes!(create))
+        .route(Access::Admin, routes!(list))
+        .route(Access::User, routes!(me))
+        .route(Access::User, routes!(find_one))
+        .route(Access::Admin, routes!(top_up))
 }
 
 /// Query of `GET /users`. `limit` above the server's maximum is capped;
 /// `offset` is at most user-service's `MAX_OFFSET`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// Users per page; 0 or none means 50, more than 100 means 100.
     #[serde(default)]
     limit: u32,
+    /// Users to skip, at most 10,000.
     #[serde(default)]
+    #[param(maximum = 10_000)]
     offset: u64,
 }
 
-/// `POST /users`: public sign-up, always as a customer.
+/// Sign up
+///
+/// Creates a customer account (never an admin). The answer's `Location`
+/// names the new user.
+#[utoipa::path(
+    post,
+    path = "/users",
+    operation_id = "createUser",
+    tag = "users",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created.", body = UserResponse,
+            headers(("Location" = String, description = "The new user's URL."))),
+        (status = 409, description = "An account with this email exists."),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Json(body): Json<CreateUserRequest>,
@@ -57,6 +78,17 @@ async fn create(
     ))
 }
 
+/// List users
+///
+/// Admins only; ordered by sign-up, oldest first.
+#[utoipa::path(
+    get,
+    path = "/users",
+    operation_id = "listUsers",
+    tag = "users",
+    params(Page),
+    responses((status = 200, description = "A page of users.", body = UserList)),
+)]
 async fn list(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -75,8 +107,19 @@ async fn list(
     Ok(axum::Json(users.into()))
 }
 
-/// `GET /users/me`: the signed-in user, whose id a client otherwise only
-/// finds inside its token.
+/// The signed-in user
+///
+/// Whose id a client otherwise only finds inside its token.
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    operation_id = "getSignedInUser",
+    tag = "users",
+    responses(
+        (status = 200, description = "The signed-in user.", body = UserResponse),
+        (status = 404, description = "The account no longer exists."),
+    ),
+)]
 async fn me(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -86,7 +129,21 @@ async fn me(
     Ok(axum::Json(user.into()))
 }
 
-/// A customer's own user; another's is 404, like one that does not exist.
+/// A user
+///
+/// A customer may read their own; another's is 404, exactly like one that
+/// does not exist. An admin may read anyone's.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    operation_id = "getUser",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user.", body = UserResponse),
+        (status = 404, description = "No such user, or not yours."),
+    ),
+)]
 async fn find_one(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -100,8 +157,23 @@ async fn find_one(
     Ok(axum::Json(user.into()))
 }
 
-/// `POST /users/{id}/credit`: an admin adds store credit; returns the
-/// balance. With an `Idempotency-Key`, a retried top-up is counted once.
+/// Add store credit
+///
+/// Admins only. Answers the new balance. With an `Idempotency-Key`, a
+/// retried top-up is counted once.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/credit",
+    operation_id = "topUpCredit",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id."), IdempotencyKey),
+    request_body = TopUpRequest,
+    responses(
+        (status = 200, description = "The balance after the top-up.", body = BalanceResponse),
+        (status = 404, description = "No such user."),
+        (status = 409, description = "This `Idempotency-Key` was used for a different top-up."),
+    ),
+)]
 async fn top_up(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,

@@ -8,6 +8,7 @@
 mod auth;
 mod helpers;
 mod journey;
+mod openapi;
 mod orders;
 mod outage;
 mod rejections;

@@ -10,19 +10,25 @@ pub struct GetNotifications {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub user_id: String,
     /// The event that caused it: `user_created`, `order_confirmed`, …
     pub event: String,
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub event_id: String,
     pub recipient: String,
     pub subject: String,
     pub body: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationList {
     pub notifications: Vec<Notification>,
 }

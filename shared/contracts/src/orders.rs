@@ -7,10 +7,16 @@ use serde::{Deserialize, Serialize};
 /// One line of an order request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderLine {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, example = "KB-001")
+    )]
     pub sku: String,
     /// Signed on purpose: a negative quantity must reach validation and get
-    /// a clear answer, not a JSON type error.
+    /// a clear answer, not a JSON type error. 1 to 1,000 per product.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000, example = 1))]
     pub quantity: i64,
 }
 
@@ -18,9 +24,15 @@ pub struct OrderLine {
 /// left out, and when given must be the caller's (an admin's may name any).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateOrderRequest {
+    /// Whom the order is for: the signed-in user when left out; only an
+    /// admin may name another.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub user_id: Option<String>,
+    /// 1 to 50 lines.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     pub items: Vec<OrderLine>,
 }
 
@@ -48,6 +60,7 @@ pub struct ListOrders {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderItem {
     pub sku: String,
     pub quantity: i64,
@@ -56,12 +69,21 @@ pub struct OrderItem {
 
 /// An order. Money is integer cents: no floating-point rounding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Order {
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub user_id: String,
+    /// `pending` while the saga runs, then `confirmed` or `rejected`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^(pending|confirmed|rejected)$")
+    )]
     pub status: String,
     pub total_cents: i64,
     pub items: Vec<OrderItem>,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
     /// Why a `rejected` order was rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,11 +91,13 @@ pub struct Order {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderList {
     pub orders: Vec<Order>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Product {
     pub sku: String,
     pub name: String,
@@ -82,6 +106,7 @@ pub struct Product {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductList {
     pub products: Vec<Product>,
 }

@@ -11,9 +11,16 @@ use crate::user;
 /// 400 about a missing email.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateUserRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 100, example = "Ada Lovelace")
+    )]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254, example = "ada@example.com"))]
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(format = Password, min_length = 12, max_length = 128, example = "correct horse battery"))]
     pub password: String,
 }
 
@@ -21,16 +28,21 @@ pub struct CreateUserRequest {
 /// `grant_type=password` is read by the gateway into the same shape.)
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRequest {
+    #[cfg_attr(feature = "openapi", schema(example = "ada@example.com"))]
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(format = Password, example = "correct horse battery"))]
     pub password: String,
 }
 
 /// An access token, as RFC 6749 §5.1 answers it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: String,
     /// Always `Bearer` (RFC 6750).
+    #[cfg_attr(feature = "openapi", schema(example = "Bearer"))]
     pub token_type: String,
     /// Seconds until the token expires.
     pub expires_in: u64,
@@ -38,26 +50,39 @@ pub struct TokenResponse {
 
 /// A user as the gateway returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserResponse {
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub id: String,
     pub name: String,
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
+    /// Store credit, in cents.
     pub balance_cents: i64,
     /// `customer` or `admin`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(customer|admin)$"))]
     pub role: String,
 }
 
 /// Body of `POST /users/{id}/credit`: a top-up of store credit.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TopUpRequest {
+    /// Cents to add: 1 to 100,000,000 (user-service's `MAX_AMOUNT_CENTS`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 100_000_000, example = 5000)
+    )]
     pub amount_cents: i64,
 }
 
 /// A user's store credit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BalanceResponse {
+    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
     pub user_id: String,
     pub balance_cents: i64,
 }
@@ -73,6 +98,7 @@ impl From<user::Balance> for BalanceResponse {
 
 /// Body of `GET /users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserList {
     pub users: Vec<UserResponse>,
 }
