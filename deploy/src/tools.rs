@@ -113,3 +113,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::tool;
+
+    #[test]
+    #[should_panic(expected = "Run scripts/tools.sh")]
+    fn a_missing_tool_fails_and_names_the_script_that_installs_it() {
+        tool("no-such-checker-anywhere");
+    }
+}
