@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
         // The container HEALTHCHECK: is this notification-service ready?
         return platform::admin::probe(config.admin_addr, "/readyz").await;
     }
-    let _telemetry = platform::telemetry::init("notification-service");
+    let _telemetry = platform::telemetry::init(platform::service!("notification-service"));
     let app = App::build(config)
         .await
         .context("starting notification-service")?;

@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
         // The container HEALTHCHECK: is this order-service ready?
         return platform::admin::probe(config.admin_addr, "/readyz").await;
     }
-    let _telemetry = platform::telemetry::init("order-service");
+    let _telemetry = platform::telemetry::init(platform::service!("order-service"));
     let app = App::build(config).await.context("starting order-service")?;
     app.run_until(platform::shutdown_signal()).await
 }

@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
         return platform::admin::probe(config.admin_addr, "/readyz").await;
     }
 
-    let _telemetry = platform::telemetry::init("user-service");
+    let _telemetry = platform::telemetry::init(platform::service!("user-service"));
     let app = App::build(config).await.context("starting user-service")?;
     app.run_until(platform::shutdown_signal()).await
 }

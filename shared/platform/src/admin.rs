@@ -7,8 +7,9 @@
 //!   JSON body names each check and its state.
 //! - `GET /metrics`: the process's metrics in the Prometheus text format
 //!   (recorded with the `metrics` crate anywhere in the process). Gauges
-//!   that are read rather than recorded (pool usage, outbox backlog) are
-//!   refreshed by [`Sampler`]s just before each scrape.
+//!   that are read rather than recorded (pool usage, outbox backlog, the
+//!   process's CPU and memory) are refreshed just before each scrape, by
+//!   [`Sampler`]s and [`crate::metrics::process::collect`].
 //!
 //! [`probe`] is the client side: `<binary> healthcheck` runs it, so container
 //! images need no curl.
@@ -182,6 +183,7 @@ impl AdminServer {
 }
 
 async fn metrics(State(probes): State<Arc<Probes>>) -> String {
+    crate::metrics::process::collect();
     for sampler in &probes.samplers {
         // A sampler stuck on its dependency must not stall the scrape: its
         // gauges keep their last value.

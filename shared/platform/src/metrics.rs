@@ -1,5 +1,6 @@
-//! Request metrics for the servers every service runs, recorded with the
-//! `metrics` crate into the process's Prometheus recorder
+//! Request metrics for the servers every service runs, and
+//! what each process reports about itself, recorded with the `metrics`
+//! crate into the process's Prometheus recorder
 //! ([`crate::admin::prometheus`]) and scraped from the admin port.
 //!
 //! - HTTP (the gateway): [`record_http`], called by its middleware, gives
@@ -10,9 +11,16 @@
 //!   `grpc_server_request_duration_seconds{grpc_service, grpc_method}`, the
 //!   label names and canonical code names (`OK`, `NOT_FOUND`) of the
 //!   OpenTelemetry conventions and go-grpc-prometheus.
+//! - Every process: `process_*` and `build_info` (see [`process`]).
 //!
 //! Labels are bounded: routes are templates (`/users/{id}`), RPCs are the
 //! served methods (a call to an unknown one counts as `unknown`).
+//!
+//! # Layout
+//! - this file: HTTP and the gRPC server.
+//! - [`process`]: process metrics and `build_info`.
+
+pub mod process;
 
 use std::{
     future::Future,
@@ -25,7 +33,8 @@ use tonic::Code;
 use tower::{Layer, Service};
 
 /// The `# HELP` text of the metrics this crate records (the HTTP and gRPC
-/// servers', the database pool's); called once the recorder is installed.
+/// servers', the database pool's, the process's); called
+/// once the recorder is installed.
 /// Every crate describes its own the same way, beside where it records them.
 pub(crate) fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
@@ -55,6 +64,7 @@ pub(crate) fn describe() {
         "db_pool_max_connections",
         "The database pool's size limit (DATABASE_MAX_CONNECTIONS)."
     );
+    process::describe();
 }
 
 /// Counts one HTTP request and records how long it took.

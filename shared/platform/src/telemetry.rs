@@ -8,8 +8,11 @@
 //! - With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are exported over OTLP/gRPC
 //!   in batches; the standard `OTEL_*` variables apply (`OTEL_SERVICE_NAME`
 //!   overrides the built-in service name).
+//! - The binary's name and version ([`Service`], made by [`service!`](crate::service))
+//!   name its logs and traces (`service.name`, `service.version`) and its
+//!   `build_info` metric.
 
-use opentelemetry::{global, trace::TracerProvider as _};
+use opentelemetry::{KeyValue, global, trace::TracerProvider as _};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -29,13 +32,38 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// Which binary this is. Make it with [`service!`](crate::service), which
+/// takes the version from the calling crate — the binary's package — not
+/// from this one.
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    /// The service's name, e.g. `order-service`.
+    pub name: &'static str,
+    /// Its Cargo package version.
+    pub version: &'static str,
+}
+
+/// `platform::service!("order-service")`: this binary's [`Service`], with
+/// the `CARGO_PKG_VERSION` of the crate the macro is used in.
+#[macro_export]
+macro_rules! service {
+    ($name:expr) => {
+        $crate::telemetry::Service {
+            name: $name,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    };
+}
+
 /// Installs the global subscriber, tracer provider and propagator for
-/// `service`. Call once, first thing in `main`.
-pub fn init(service: &'static str) -> TelemetryGuard {
+/// `service`, and sets its `build_info` metric. Call once, first thing in
+/// `main`.
+pub fn init(service: Service) -> TelemetryGuard {
+    crate::metrics::process::record_build_info(service);
     let provider = tracer_provider(service);
     global::set_text_map_propagator(TraceContextPropagator::new());
     global::set_tracer_provider(provider.clone());
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service.name));
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
@@ -53,17 +81,18 @@ pub fn init(service: &'static str) -> TelemetryGuard {
         registry.with(fmt::layer().with_target(false)).init();
     }
     tracing::info!(
-        service,
-        version = env!("CARGO_PKG_VERSION"),
+        service = service.name,
+        version = service.version,
         "telemetry initialised"
     );
     TelemetryGuard { provider }
 }
 
-fn tracer_provider(service: &'static str) -> SdkTracerProvider {
-    let mut resource = Resource::builder();
+fn tracer_provider(service: Service) -> SdkTracerProvider {
+    let mut resource =
+        Resource::builder().with_attribute(KeyValue::new("service.version", service.version));
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
-        resource = resource.with_service_name(service);
+        resource = resource.with_service_name(service.name);
     }
     let builder = SdkTracerProvider::builder().with_resource(resource.build());
     // Unset or empty (the OpenTelemetry spec treats both alike): no export.

@@ -1,7 +1,8 @@
-//! Every metric every service exports says what it is: a `# HELP` line
-//! for each `# TYPE`, after traffic through all four services.
+//! What the services export on their admin ports: every metric says what
+//! it is (a `# HELP` line for each `# TYPE`) after traffic through all four
+//! services; every process reports itself and its build.
 
-use system_tests::{Options, System};
+use system_tests::{Options, System, process::counter};
 
 #[tokio::test]
 async fn every_metric_of_every_service_has_help_text() {
@@ -29,4 +30,55 @@ async fn every_metric_of_every_service_has_help_text() {
             );
         }
     }
+}
+
+/// Every service reports its own process (memory, CPU, file descriptors,
+/// threads) and the build it runs, read at the scrape.
+#[tokio::test]
+async fn every_service_reports_its_process_and_build() {
+    let system = System::start(Options::default()).await;
+
+    for process in system.processes() {
+        let text = process.metrics().await;
+        let name = process.binary.name();
+        for gauge in [
+            "process_resident_memory_bytes",
+            "process_cpu_seconds_total",
+            "process_open_fds",
+            "process_threads",
+            "process_start_time_seconds",
+        ] {
+            assert!(
+                counter(&text, gauge, &[]) > 0.0,
+                "{}: {gauge} missing or 0",
+                process.name
+            );
+        }
+        let build = [
+            format!("service=\"{name}\""),
+            format!("version=\"{}\"", package_version(name)),
+        ];
+        let build: Vec<&str> = build.iter().map(String::as_str).collect();
+        assert_eq!(
+            counter(&text, "build_info", &build),
+            1.0,
+            "{}: build_info{build:?}",
+            process.name
+        );
+    }
+}
+
+/// The `version` of a service's Cargo package, which its `build_info` must
+/// report.
+fn package_version(service: &str) -> String {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(service)
+        .join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no version in {}", manifest.display()))
+        .to_owned()
 }
