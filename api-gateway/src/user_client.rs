@@ -9,10 +9,7 @@ use contracts::{
     identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller, USER_SERVICE},
     user::{self as pb, user_service_client::UserServiceClient},
 };
-use platform::{
-    balance::{Balanced, Retry},
-    propagation::TracedChannel,
-};
+use platform::balance::{Balanced, Retry, ServerChannel};
 use tonic::{Request, Response, Status};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -182,7 +179,7 @@ impl UserClient {
     ) -> Result<T, ApiError>
     where
         M: Clone,
-        F: Fn(UserServiceClient<TracedChannel>, Request<M>) -> Fut,
+        F: Fn(UserServiceClient<ServerChannel>, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         self.servers
@@ -198,7 +195,7 @@ impl UserClient {
     }
 }
 
-async fn check_one(channel: TracedChannel, timeout: Duration) -> Result<(), String> {
+async fn check_one(channel: ServerChannel, timeout: Duration) -> Result<(), String> {
     let mut req = Request::new(HealthCheckRequest {
         service: "user.UserService".into(),
     });

@@ -88,6 +88,7 @@ impl RpcClient {
         exchange: Option<String>,
         timeout: Duration,
     ) -> Self {
+        crate::metrics::describe();
         let inner = Arc::new(Inner {
             queue,
             exchange,
@@ -166,8 +167,23 @@ impl RpcClient {
     }
 
     /// [`Self::send_value`] with a deadline of its own instead of the
-    /// client's, e.g. a short one for a health check.
+    /// client's, e.g. a short one for a health check. Counted and timed,
+    /// by queue, pattern and outcome (`messaging_client_*`): `pattern` must
+    /// be one of the caller's constants, never input, or it would make
+    /// series without bound.
     pub async fn send_value_within(
+        &self,
+        pattern: &str,
+        data: Value,
+        timeout: Duration,
+    ) -> Result<Value, RpcError> {
+        let started = Instant::now();
+        let result = self.request(pattern, data, timeout).await;
+        crate::metrics::record_call(&self.inner.queue, pattern, &result, started.elapsed());
+        result
+    }
+
+    async fn request(
         &self,
         pattern: &str,
         data: Value,

@@ -22,6 +22,7 @@
 //! - `provenance`: where a delivery really came from; whether an event may
 //!   be trusted from there.
 //! - `trace`: W3C trace context in AMQP headers.
+//! - `metrics`: what the crate records, described in one place.
 //! - `outbox` (feature `outbox`): the transactional outbox and its relay.
 //! - `publish`: publishing with confirms.
 //! - `topology`, `connection`: declarations, connecting, backoff.
@@ -29,6 +30,7 @@
 pub mod client;
 mod connection;
 mod dispatch;
+mod metrics;
 #[cfg(feature = "outbox")]
 pub mod outbox;
 mod provenance;
@@ -49,31 +51,6 @@ pub use provenance::{ORIGINAL_EXCHANGE_HEADER, ORIGINAL_USER_HEADER};
 pub use router::{HandlerError, Message, Router};
 pub use server::{Connected, ServerConfig, serve};
 pub use settle::{ORIGINAL_QUEUE_HEADER, REASON_HEADER, REDELIVERIES_HEADER};
-
-/// The `# HELP` text of the metrics this crate records; `serve` and the
-/// outbox's sampler call it (after installing the recorder, so it sticks).
-pub(crate) fn describe_metrics() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    platform::admin::prometheus();
-    describe_counter!(
-        "messages_total",
-        "Deliveries settled (or retried), by queue and outcome."
-    );
-    describe_histogram!(
-        "message_handling_duration_seconds",
-        Unit::Seconds,
-        "Time a handler took, by queue and routed pattern."
-    );
-    describe_gauge!(
-        "outbox_pending",
-        "Events committed to the outbox and not yet published, read at each scrape."
-    );
-    describe_gauge!(
-        "outbox_oldest_pending_seconds",
-        Unit::Seconds,
-        "Age of the oldest unpublished outbox event, read at each scrape."
-    );
-}
 
 /// Why a `send` or `emit` failed.
 #[derive(Debug, thiserror::Error)]

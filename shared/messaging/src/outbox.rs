@@ -288,7 +288,7 @@ fn field_table(headers: &Value) -> FieldTable {
 /// yet) and `outbox_oldest_pending_seconds`. Both stay near zero while the
 /// broker is up; a growing backlog means events wait on an outage.
 pub fn backlog_sampler(pool: &PgPool) -> platform::admin::Sampler {
-    crate::describe_metrics();
+    crate::metrics::describe();
     let pool = pool.clone();
     platform::admin::Sampler::new(move || {
         let pool = pool.clone();

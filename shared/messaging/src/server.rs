@@ -106,7 +106,7 @@ impl ServerConfig {
 /// it cancels its consumer (the broker stops delivering), lets in-flight
 /// deliveries finish and settle within the grace period, then closes.
 pub async fn serve(config: ServerConfig, router: Router, shutdown: CancellationToken) {
-    crate::describe_metrics();
+    crate::metrics::describe();
     let own_account = config.amqp.user();
     let context = Arc::new(Context {
         config,

@@ -19,7 +19,9 @@
 //!   idempotency key) — otherwise it fails as UNAVAILABLE: it may have run;
 //! - a call that timed out is not repeated (its deadline is spent), but the
 //!   slow server is skipped for a while too;
-//! - every answer from a server, errors included, is the caller's to handle.
+//! - every answer from a server, errors included, is the caller's to handle;
+//! - every call is counted and timed on the channel it went to
+//!   ([`crate::metrics::GrpcClientMetricsLayer`]), refused ones included.
 //!
 //! tonic's own `Channel::balance_list` keeps sending calls to a dead server
 //! (its reconnecting channel reports ready and fails the call), which is why
@@ -40,13 +42,20 @@ use tonic::{
     transport::{Endpoint, Uri},
 };
 
-use crate::propagation::{TracedChannel, traced};
+use crate::{
+    metrics::{GrpcClientMetrics, GrpcClientMetricsLayer},
+    propagation::{TracedChannel, traced},
+};
 
 /// How often host names are resolved again, to follow scaling.
 pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(10);
 /// First cool-down of an unreachable server; doubles up to [`MAX_COOL_DOWN`].
 const COOL_DOWN: Duration = Duration::from_millis(500);
 const MAX_COOL_DOWN: Duration = Duration::from_secs(15);
+
+/// The channel to one server: the caller's trace context on every call
+/// ([`traced`]), and client metrics.
+pub type ServerChannel = GrpcClientMetrics<TracedChannel>;
 
 /// Channels to every server of one service; cheap to clone.
 #[derive(Clone)]
@@ -66,7 +75,7 @@ struct Server {
     target: Uri,
     /// Where calls go: the configured URL, or one address its host resolved to.
     uri: Uri,
-    channel: TracedChannel,
+    channel: ServerChannel,
     health: Mutex<Health>,
 }
 
@@ -117,7 +126,7 @@ impl Balanced {
 
     /// The servers calls are spread over right now, with a channel to each
     /// (for health checks of every one).
-    pub fn servers(&self) -> Vec<(String, TracedChannel)> {
+    pub fn servers(&self) -> Vec<(String, ServerChannel)> {
         self.inner
             .current()
             .iter()
@@ -130,7 +139,7 @@ impl Balanced {
     /// broken connection when `retry` says the call is idempotent.
     pub async fn call<T, F, Fut>(&self, retry: Retry, mut call: F) -> Result<T, Status>
     where
-        F: FnMut(TracedChannel) -> Fut,
+        F: FnMut(ServerChannel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
         let servers = self.inner.current();
@@ -235,7 +244,10 @@ impl Inner {
                         Arc::new(Server {
                             target: target.clone(),
                             uri,
-                            channel: traced(endpoint.connect_lazy()),
+                            channel: tower::Layer::layer(
+                                &GrpcClientMetricsLayer,
+                                traced(endpoint.connect_lazy()),
+                            ),
                             health: Mutex::default(),
                         })
                     }

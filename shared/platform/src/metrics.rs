@@ -1,4 +1,4 @@
-//! Request metrics for the servers every service runs, and
+//! Request metrics for the servers and clients every service runs, and
 //! what each process reports about itself, recorded with the `metrics`
 //! crate into the process's Prometheus recorder
 //! ([`crate::admin::prometheus`]) and scraped from the admin port.
@@ -11,16 +11,23 @@
 //!   `grpc_server_request_duration_seconds{grpc_service, grpc_method}`, the
 //!   label names and canonical code names (`OK`, `NOT_FOUND`) of the
 //!   OpenTelemetry conventions and go-grpc-prometheus.
+//! - gRPC clients (the gateway, order-service): [`GrpcClientMetricsLayer`],
+//!   on every channel [`crate::balance`] opens, gives the same as
+//!   `grpc_client_*` (see [`grpc_client`]).
 //! - Every process: `process_*` and `build_info` (see [`process`]).
 //!
 //! Labels are bounded: routes are templates (`/users/{id}`), RPCs are the
 //! served methods (a call to an unknown one counts as `unknown`).
 //!
 //! # Layout
-//! - this file: HTTP and the gRPC server.
+//! - this file: HTTP, the gRPC server, and what both gRPC sides share.
+//! - [`grpc_client`]: the gRPC client layer.
 //! - [`process`]: process metrics and `build_info`.
 
+pub mod grpc_client;
 pub mod process;
+
+pub use grpc_client::{GrpcClientMetrics, GrpcClientMetricsLayer};
 
 use std::{
     future::Future,
@@ -33,7 +40,7 @@ use tonic::Code;
 use tower::{Layer, Service};
 
 /// The `# HELP` text of the metrics this crate records (the HTTP and gRPC
-/// servers', the database pool's, the process's); called
+/// servers', the gRPC clients', the database pool's, the process's); called
 /// once the recorder is installed.
 /// Every crate describes its own the same way, beside where it records them.
 pub(crate) fn describe() {
@@ -55,6 +62,16 @@ pub(crate) fn describe() {
         "grpc_server_request_duration_seconds",
         Unit::Seconds,
         "Time to answer a gRPC call, by service and method."
+    );
+    describe_counter!(
+        "grpc_client_requests_total",
+        "gRPC calls made, one per server tried, by service, method and canonical status code \
+         (UNAVAILABLE: no connection; DEADLINE_EXCEEDED: no answer in time)."
+    );
+    describe_histogram!(
+        "grpc_client_request_duration_seconds",
+        Unit::Seconds,
+        "Time a gRPC call took until its answer (or failure), by service and method."
     );
     describe_gauge!(
         "db_pool_connections",

@@ -1,6 +1,7 @@
 //! What the services export on their admin ports: every metric says what
 //! it is (a `# HELP` line for each `# TYPE`) after traffic through all four
-//! services; every process reports itself and its build.
+//! services; every process reports itself and its build; callers count
+//! their calls to other services.
 
 use system_tests::{Options, System, process::counter};
 
@@ -64,6 +65,56 @@ async fn every_service_reports_its_process_and_build() {
             1.0,
             "{}: build_info{build:?}",
             process.name
+        );
+    }
+}
+
+/// The callers count their calls, as they saw them: the gateway's and
+/// order-service's to user-service over gRPC, the gateway's to order-service
+/// over RabbitMQ.
+#[tokio::test]
+async fn callers_count_their_calls() {
+    let system = System::start(Options::default()).await;
+    let user = system.user_with_credit(10_000).await;
+
+    let (status, body) = system.place_order(&user, "STICKER-PACK", 1).await;
+    assert_eq!(status, 201, "{body}");
+
+    let gateway = system.gateway.metrics().await;
+    let order_service = system.order_services[0].metrics().await;
+    let user_service = r#"grpc_service="user.UserService""#;
+    let orders = r#"queue="orders_queue""#;
+    let calls: [(&str, &str, &[&str]); 5] = [
+        (
+            &gateway,
+            "grpc_client_requests_total",
+            &[user_service, r#"grpc_method="Create""#, r#"grpc_code="OK""#],
+        ),
+        (
+            &gateway,
+            "grpc_client_request_duration_seconds_count",
+            &[user_service, r#"grpc_method="TopUp""#],
+        ),
+        (
+            &order_service,
+            "grpc_client_requests_total",
+            &[user_service, r#"grpc_method="Debit""#, r#"grpc_code="OK""#],
+        ),
+        (
+            &gateway,
+            "messaging_client_requests_total",
+            &[orders, r#"pattern="create_order""#, r#"outcome="ok""#],
+        ),
+        (
+            &gateway,
+            "messaging_client_request_duration_seconds_count",
+            &[orders, r#"pattern="create_order""#],
+        ),
+    ];
+    for (text, name, labels) in calls {
+        assert!(
+            counter(text, name, labels) >= 1.0,
+            "{name}{labels:?} not counted:\n{text}"
         );
     }
 }

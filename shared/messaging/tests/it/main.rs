@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod metrics;
 mod nestjs;
 mod provenance;
 mod recovery;

@@ -1,0 +1,117 @@
+//! What this crate records, each metric described once here and recorded
+//! where it happens: deliveries and handling time (`dispatch`), the
+//! outbox's backlog (`outbox`), the request-response calls an
+//! [`RpcClient`](crate::RpcClient) makes ([`record_call`]).
+//!
+//! Labels are bounded: queues are configuration, patterns the callers'
+//! constants (`contracts::patterns`) or routed ones, outcomes fixed sets.
+
+use std::time::Duration;
+
+use crate::RpcError;
+
+/// The `# HELP` text of the metrics this crate records; `serve`, the
+/// client and the outbox's sampler call it (after installing the recorder,
+/// so it sticks).
+pub(crate) fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    platform::admin::prometheus();
+    describe_counter!(
+        "messages_total",
+        "Deliveries settled (or retried), by queue and outcome."
+    );
+    describe_histogram!(
+        "message_handling_duration_seconds",
+        Unit::Seconds,
+        "Time a handler took, by queue and routed pattern."
+    );
+    describe_gauge!(
+        "outbox_pending",
+        "Events committed to the outbox and not yet published, read at each scrape."
+    );
+    describe_gauge!(
+        "outbox_oldest_pending_seconds",
+        Unit::Seconds,
+        "Age of the oldest unpublished outbox event, read at each scrape."
+    );
+    describe_counter!(
+        "messaging_client_requests_total",
+        "Request-response calls made over RabbitMQ, by queue, pattern and outcome \
+         (ok, error, timeout, unavailable)."
+    );
+    describe_histogram!(
+        "messaging_client_request_duration_seconds",
+        Unit::Seconds,
+        "Time a request-response call over RabbitMQ took until its reply (or failure), \
+         by queue and pattern."
+    );
+}
+
+/// How a request-response call ended, as a label: one of a fixed set.
+///
+/// - `ok`: the reply carried a result;
+/// - `error`: a reply came, carrying an error (the handler's, or one we could
+///   not read) — the server did answer;
+/// - `timeout`: no reply within the deadline; the outcome is unknown;
+/// - `unavailable`: the broker could not take or return it — not connected,
+///   the connection lost under it, the publish refused or failed.
+pub(crate) fn outcome<T>(result: &Result<T, RpcError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(RpcError::Remote(_) | RpcError::Codec(_)) => "error",
+        Err(RpcError::Timeout(_)) => "timeout",
+        Err(RpcError::NotConnected | RpcError::ConnectionLost | RpcError::Rejected)
+        | Err(RpcError::Amqp(_)) => "unavailable",
+    }
+}
+
+/// Counts one request-response call on `queue` and records how long it took.
+pub(crate) fn record_call<T>(
+    queue: &str,
+    pattern: &str,
+    result: &Result<T, RpcError>,
+    elapsed: Duration,
+) {
+    let (queue, pattern) = (queue.to_owned(), pattern.to_owned());
+    metrics::counter!(
+        "messaging_client_requests_total",
+        "queue" => queue.clone(),
+        "pattern" => pattern.clone(),
+        "outcome" => outcome(result)
+    )
+    .increment(1);
+    metrics::histogram!(
+        "messaging_client_request_duration_seconds",
+        "queue" => queue,
+        "pattern" => pattern
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_is_one_of_four_outcomes() {
+        let json_error = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let cases: [(Result<(), RpcError>, &str); 8] = [
+            (Ok(()), "ok"),
+            (Err(RpcError::Remote(serde_json::json!("no"))), "error"),
+            (Err(RpcError::Codec(json_error)), "error"),
+            (Err(RpcError::Timeout(Duration::from_secs(1))), "timeout"),
+            (Err(RpcError::NotConnected), "unavailable"),
+            (Err(RpcError::ConnectionLost), "unavailable"),
+            (Err(RpcError::Rejected), "unavailable"),
+            (
+                Err(RpcError::Amqp(
+                    lapin::ErrorKind::ChannelsLimitReached.into(),
+                )),
+                "unavailable",
+            ),
+        ];
+        for (result, expected) in cases {
+            assert_eq!(outcome(&result), expected, "{result:?}");
+        }
+    }
+}
