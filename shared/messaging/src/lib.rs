@@ -22,13 +22,15 @@
 //! - `provenance`: where a delivery really came from; whether an event may
 //!   be trusted from there.
 //! - `trace`: W3C trace context in AMQP headers.
-//! - `metrics`: what the crate records, described in one place.
+//! - `metrics`: what the crate records, described in one place;
+//!   `depth`: the consumed queues' depth and consumers, sampled.
 //! - `outbox` (feature `outbox`): the transactional outbox and its relay.
 //! - `publish`: publishing with confirms.
 //! - `topology`, `connection`: declarations, connecting, backoff.
 
 pub mod client;
 mod connection;
+mod depth;
 mod dispatch;
 mod metrics;
 #[cfg(feature = "outbox")]

@@ -1,7 +1,8 @@
 //! What this crate records, each metric described once here and recorded
 //! where it happens: deliveries and handling time (`dispatch`), the
 //! outbox's backlog (`outbox`), the request-response calls an
-//! [`RpcClient`](crate::RpcClient) makes ([`record_call`]).
+//! [`RpcClient`](crate::RpcClient) makes ([`record_call`]), and the depth
+//! and consumers of the queues a server consumes (`depth`).
 //!
 //! Labels are bounded: queues are configuration, patterns the callers'
 //! constants (`contracts::patterns`) or routed ones, outcomes fixed sets.
@@ -44,6 +45,15 @@ pub(crate) fn describe() {
         Unit::Seconds,
         "Time a request-response call over RabbitMQ took until its reply (or failure), \
          by queue and pattern."
+    );
+    describe_gauge!(
+        "rabbitmq_queue_messages_ready",
+        "Messages ready for delivery in a queue this process consumes (not those delivered \
+         and unacked), from a passive declare every 15 s."
+    );
+    describe_gauge!(
+        "rabbitmq_queue_consumers",
+        "Consumers attached to a queue this process consumes, from a passive declare every 15 s."
     );
 }
 

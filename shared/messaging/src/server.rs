@@ -2,7 +2,8 @@
 //! limit, routes each delivery by pattern to a handler of the
 //! [`Router`](crate::Router), replies when the sender asked for a reply, and
 //! settles every delivery exactly once. How one delivery is handled and
-//! settled is in [`crate::dispatch`].
+//! settled is in [`crate::dispatch`]; the queue's depth is sampled beside
+//! it (`crate::depth`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -149,7 +150,8 @@ pub(crate) struct Context {
 }
 
 struct Session {
-    connection: lapin::Connection,
+    /// Shared with the depth sampler, which opens its own channel on it.
+    connection: Arc<lapin::Connection>,
     consume: Channel,
     /// Replies and dead letters go out on their own channel in confirm mode,
     /// so a failed publish never takes the consuming channel (and every
@@ -188,7 +190,7 @@ impl Session {
             "consuming"
         );
         Ok(Self {
-            connection,
+            connection: Arc::new(connection),
             consume,
             publish,
             consumer,
@@ -196,6 +198,17 @@ impl Session {
     }
 
     async fn run(mut self, context: &Arc<Context>, shutdown: &CancellationToken) {
+        // Ends with this session: the next one samples on its own connection.
+        let sampling = shutdown.child_token();
+        let _stop_sampling = sampling.clone().drop_guard();
+        tokio::spawn(crate::depth::sample(
+            self.connection.clone(),
+            vec![
+                context.config.queue.clone(),
+                context.config.dead_letter_queue.clone(),
+            ],
+            sampling,
+        ));
         let in_flight = TaskTracker::new();
         loop {
             let delivery = tokio::select! {

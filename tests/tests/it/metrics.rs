@@ -1,7 +1,8 @@
 //! What the services export on their admin ports: every metric says what
 //! it is (a `# HELP` line for each `# TYPE`) after traffic through all four
 //! services; every process reports itself and its build; callers count
-//! their calls to other services.
+//! their calls to other services; consumers report their queues.
+//! (tests/tests/it/prometheus.rs scrapes them with a real Prometheus.)
 
 use system_tests::{Options, System, process::counter};
 
@@ -71,9 +72,9 @@ async fn every_service_reports_its_process_and_build() {
 
 /// The callers count their calls, as they saw them: the gateway's and
 /// order-service's to user-service over gRPC, the gateway's to order-service
-/// over RabbitMQ.
+/// over RabbitMQ. The consumers report their queues' depth and consumers.
 #[tokio::test]
-async fn callers_count_their_calls() {
+async fn callers_count_their_calls_and_consumers_report_their_queues() {
     let system = System::start(Options::default()).await;
     let user = system.user_with_credit(10_000).await;
 
@@ -115,6 +116,28 @@ async fn callers_count_their_calls() {
         assert!(
             counter(text, name, labels) >= 1.0,
             "{name}{labels:?} not counted:\n{text}"
+        );
+    }
+
+    // Sampled as each consumer starts: one consumer each, and a depth.
+    let consumers = [
+        (&system.order_services[0], "orders_queue"),
+        (&system.notification_service, "notifications_queue"),
+        (&system.notification_service, "notification-service.events"),
+    ];
+    for (process, queue) in consumers {
+        let label = format!("queue=\"{queue}\"");
+        let text = process.metrics().await;
+        assert_eq!(
+            counter(&text, "rabbitmq_queue_consumers", &[&label]),
+            1.0,
+            "{}: consumers of {queue}",
+            process.name
+        );
+        assert!(
+            text.contains(&format!("rabbitmq_queue_messages_ready{{{label}}}")),
+            "{}: depth of {queue}:\n{text}",
+            process.name
         );
     }
 }

@@ -1,8 +1,14 @@
 //! What the crate records, read back from the process's Prometheus
-//! recorder (the one `/metrics` renders): a client's calls by outcome.
+//! recorder (the one `/metrics` renders): a client's calls by outcome, and
+//! the depth and consumers of the queues a server consumes.
 
 use std::time::Duration;
 
+use lapin::{
+    BasicProperties,
+    options::{BasicPublishOptions, QueueDeclareOptions},
+    types::FieldTable,
+};
 use messaging::{HandlerError, Router};
 use serde_json::json;
 
@@ -59,6 +65,68 @@ async fn a_clients_calls_are_counted_by_outcome() {
     assert_eq!(timed, Some(1.0), "{text}");
     assert!(text.contains("# HELP messaging_client_requests_total "));
     bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_servers_queues_are_sampled_for_depth_and_consumers() {
+    // Two messages parked in the dead-letter queue before the server
+    // starts, so its first sample sees them.
+    let mut bus = Bus::new().await;
+    let queue = bus.config.queue.clone();
+    let dead_letters = bus.config.dead_letter_queue.clone();
+    declare(&bus, &dead_letters).await;
+    for _ in 0..2 {
+        bus.admin
+            .basic_publish(
+                "".into(),
+                dead_letters.as_str().into(),
+                BasicPublishOptions::default(),
+                b"{}",
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    bus.start_server(Router::new());
+
+    // The sampler runs as the consumer starts; give it a moment.
+    let expected = [
+        ("rabbitmq_queue_consumers", queue.as_str(), 1.0),
+        ("rabbitmq_queue_messages_ready", queue.as_str(), 0.0),
+        ("rabbitmq_queue_consumers", dead_letters.as_str(), 0.0),
+        ("rabbitmq_queue_messages_ready", dead_letters.as_str(), 2.0),
+    ];
+    for (name, queue, want) in expected {
+        let mut got = None;
+        for _ in 0..50 {
+            let text = platform::admin::prometheus().render();
+            got = value(&text, name, &[("queue", queue)]);
+            if got == Some(want) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(got, Some(want), "{name}{{queue={queue:?}}}");
+    }
+    bus.cleanup().await;
+}
+
+/// Declares `queue` as the server does (durable, no arguments).
+async fn declare(bus: &Bus, queue: &str) {
+    bus.admin
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
 }
 
 /// The value of the series `name` carrying every one of `labels`, from
