@@ -14,6 +14,8 @@
 //! - [`client`]: the gateway calls tests make (users, credit, orders).
 //! - [`invariants`]: what must hold once the system is idle.
 //! - [`burst`]: the burst of orders the fault scenarios strike.
+//! - [`prometheus`]: a real Prometheus scraping a system with the shipped
+//!   configuration's jobs; [`grafana`]: the shipped dashboard's queries.
 //! - [`servers`]: stopping and starting the machine's RabbitMQ and Postgres.
 //! - `postgres`: each service's own role and database.
 
@@ -23,9 +25,11 @@
 pub mod broker;
 pub mod burst;
 pub mod client;
+pub mod grafana;
 pub mod invariants;
 mod postgres;
 pub mod process;
+pub mod prometheus;
 pub mod servers;
 
 use std::{collections::BTreeMap, time::Duration};

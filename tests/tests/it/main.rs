@@ -11,6 +11,7 @@ mod hostile;
 mod metrics;
 mod outages;
 mod poison;
+mod prometheus;
 mod security;
 mod shutdown;
 mod trace;
