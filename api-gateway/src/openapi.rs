@@ -57,7 +57,6 @@ const BEARER: &str = "bearer";
             `application/problem+json`; every response carries an `X-Request-Id`. \
             `POST /orders` and `POST /users/{id}/credit` take an `Idempotency-Key`: a retry \
             with the same key is applied once.",
-        license(name = "MIT OR Apache-2.0"),
     ),
     components(schemas(Problem, FieldError)),
     tags(

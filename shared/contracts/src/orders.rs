@@ -11,7 +11,12 @@ use serde::{Deserialize, Serialize};
 pub struct OrderLine {
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 64, example = "KB-001")
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+            example = "CAP-NAVY"
+        )
     )]
     pub sku: String,
     /// Signed on purpose: a negative quantity must reach validation and get

@@ -15,7 +15,12 @@ use crate::user;
 pub struct CreateUserRequest {
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 100, example = "Ada Lovelace")
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+            example = "Ada Lovelace"
+        )
     )]
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254, example = "ada@example.com"))]

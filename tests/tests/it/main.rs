@@ -9,6 +9,7 @@ mod balancing;
 mod faults;
 mod hostile;
 mod metrics;
+mod openapi;
 mod outages;
 mod poison;
 mod prometheus;

@@ -202,7 +202,7 @@ async fn every_protected_route_refuses_a_missing_or_forged_token() {
     {
         let status = system
             .anonymous
-            .get(system.url(route.path))
+            .get(system.url(&route.path))
             .send()
             .await
             .unwrap()
