@@ -22,7 +22,7 @@
 //! - `tests/tools.rs`: the real tools on the same files (see [`tools`]).
 //! - [`tools`]: finding and running those tools.
 
-pub mod tools;
+pub use test_support::tools;
 
 use std::{
     collections::BTreeSet,

@@ -218,21 +218,9 @@ impl Drop for Prometheus {
     }
 }
 
-/// The `prometheus` binary: on `PATH` (`just test` puts the tools first),
-/// else Debian's.
+/// The `prometheus` binary scripts/tools.sh installs (Debian's).
 fn binary() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("prometheus"))
-        .find(|candidate| candidate.is_file());
-    let fallback = PathBuf::from("/usr/bin/prometheus");
-    on_path
-        .or_else(|| fallback.is_file().then_some(fallback))
-        .expect(
-            "no prometheus binary on PATH or in /usr/bin: run scripts/tools.sh \
-             (`just test` does), which installs Debian's prometheus package",
-        )
+    test_support::tools::tool("prometheus")
 }
 
 #[cfg(test)]

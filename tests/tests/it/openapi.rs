@@ -4,34 +4,12 @@
 //! page renders every operation in a real browser (headless Chromium).
 //! `scripts/tools.sh` installs the three; `just test` runs it first.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
+use std::{path::Path, process::Stdio, time::Duration};
 
 use serde_json::{Value, json};
 use system_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Options, System};
+use test_support::tools::{Scratch, tool};
 use tokio::process::Command;
-
-/// A tool `scripts/tools.sh` installs: on PATH (as `just test` sets it),
-/// or in the project's `target/tools/bin`. Missing is a failure that says
-/// how to install it, never a skipped test.
-fn tool(name: &str) -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/tools/bin")
-        .join(name);
-    if local.exists() {
-        return local;
-    }
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join(name))
-                .find(|candidate| candidate.exists())
-        })
-        .unwrap_or_else(|| panic!("`{name}` is missing: run scripts/tools.sh (just test does)"))
-}
 
 /// Runs `command` to completion within `limit`, killing it past that;
 /// its exit status and everything it printed.
@@ -54,23 +32,6 @@ async fn run(mut command: Command, limit: Duration) -> (bool, String) {
     (output.status.success(), printed)
 }
 
-/// A scratch directory of this test's own, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(system: &System, what: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("rust-shop-{what}-{}", system.id));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn served_document(system: &System) -> Value {
     let response = system
         .anonymous
@@ -87,8 +48,8 @@ async fn the_document_is_valid_openapi_3_1() {
     let system = System::start(Options::default()).await;
     let document = served_document(&system).await;
     assert_eq!(document["openapi"], "3.1.0");
-    let dir = Scratch::new(&system, "openapi");
-    let file = dir.0.join("openapi.json");
+    let dir = Scratch::new("openapi");
+    let file = dir.path().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec(&document).unwrap()).unwrap();
 
     let mut validator = Command::new(tool("openapi-spec-validator"));
@@ -116,7 +77,7 @@ async fn schemathesis_finds_no_broken_promise() {
         .await
         .unwrap();
     let token = token["access_token"].as_str().unwrap();
-    let scratch = Scratch::new(&system, "schemathesis");
+    let scratch = Scratch::new("schemathesis");
     let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| "20261202".into());
 
     let mut schemathesis = Command::new(tool("schemathesis"));
@@ -139,7 +100,7 @@ async fn schemathesis_finds_no_broken_promise() {
         .args(["--seed", &seed])
         .args(["--no-color", "--warnings", "off"])
         // Its own state (cache, report) in a directory of its own.
-        .current_dir(&scratch.0)
+        .current_dir(scratch.path())
         .env("SCHEMATHESIS_TELEMETRY", "false");
     let (ok, printed) = run(schemathesis, Duration::from_secs(180)).await;
     assert!(ok, "schemathesis (seed {seed}):\n{printed}");
@@ -154,7 +115,7 @@ async fn schemathesis_finds_no_broken_promise() {
 async fn the_reference_page_renders_every_operation_in_a_browser() {
     let system = System::start(Options::default()).await;
     let document = served_document(&system).await;
-    let profile = Scratch::new(&system, "chromium");
+    let profile = Scratch::new("chromium");
 
     let browser = |extra: &[String]| {
         let mut chromium = Command::new(tool("chromium"));
@@ -173,7 +134,7 @@ async fn the_reference_page_renders_every_operation_in_a_browser() {
                 "--virtual-time-budget=15000",
                 "--window-size=1280,1800",
             ])
-            .arg(format!("--user-data-dir={}", profile.0.display()))
+            .arg(format!("--user-data-dir={}", profile.path().display()))
             .args(extra)
             .arg(system.url("/docs/"));
         chromium

@@ -1,4 +1,5 @@
-//! The real checkers the tests run on the deployment files: found on `PATH`
+//! The real tools tests run (on the deployment files, the OpenAPI
+//! document, the dashboards): found on `PATH`
 //! (`just test` puts `target/tools/bin` first), else in `target/tools/bin`,
 //! where scripts/tools.sh installs them. A missing tool fails the test that
 //! needs it, naming the script: a check that skips itself when its tool is
@@ -12,7 +13,10 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use crate::root;
+/// The workspace's root directory.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 /// Where scripts/tools.sh links the tools it installs, from the root.
 pub const TOOLS_BIN: &str = "target/tools/bin";
