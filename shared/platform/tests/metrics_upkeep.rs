@@ -45,9 +45,22 @@ fn unscraped_histograms_stay_bounded() {
         "RSS grew {grown} bytes over {} more samples",
         BATCH * MEASURED
     );
-    // And every sample was counted, not dropped.
+    // And the samples were counted, not dropped — all but, at most, one
+    // per drain that ran while the loop was recording: metrics-util's
+    // `AtomicBucket::clear_with` lets a write that raced the drain land in
+    // a block already read (its own comment says so), so 1 in ~12 million
+    // has been seen missing. Dropping batches would miss millions.
     let rendered = platform::admin::prometheus().render();
     let total = BATCH * (WARM_UP + MEASURED);
-    let count = format!("test_request_duration_seconds_count{{route=\"/x\"}} {total}");
-    assert!(rendered.contains(&count), "{count} not in\n{rendered}");
+    let counted: usize = rendered
+        .lines()
+        .find_map(|line| line.strip_prefix("test_request_duration_seconds_count{route=\"/x\"} "))
+        .unwrap_or_else(|| panic!("no count in\n{rendered}"))
+        .parse()
+        .unwrap();
+    let drains = 10 * (WARM_UP + MEASURED);
+    assert!(
+        counted <= total && counted + drains >= total,
+        "{counted} of {total} samples counted"
+    );
 }
