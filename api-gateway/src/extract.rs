@@ -65,8 +65,14 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         let Some(value) = parts.headers.get("idempotency-key") else {
             return Ok(Self(None));
         };
+        // `to_str` also lets tabs through; a key is visible characters and
+        // spaces (HTTP has already trimmed the ends).
         match value.to_str() {
-            Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN => {
+            Ok(key)
+                if !key.is_empty()
+                    && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+                    && key.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) =>
+            {
                 Ok(Self(Some(key.to_owned())))
             }
             _ => Err(ApiError::bad_request(format!(

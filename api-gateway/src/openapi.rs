@@ -205,7 +205,8 @@ impl utoipa::IntoParams for IdempotencyKey {
                         .schema_type(Type::String)
                         .min_length(Some(1))
                         .max_length(Some(MAX_IDEMPOTENCY_KEY_LEN))
-                        // Visible ASCII, spaces inside: what a header value can carry.
+                        // Visible ASCII with spaces inside (HTTP strips
+                        // whitespace around a header value).
                         .pattern(Some("^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$")),
                 ))
                 .build(),

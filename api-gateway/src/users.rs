@@ -42,7 +42,8 @@ pub fn routes(routes: Routes) -> Routes {
 struct Page {
     /// Users per page; 0 or none means 50, more than 100 means 100.
     #[serde(default)]
-    #[param(maximum = 4_294_967_295_u64)]
+    // A u32 is documented as int32 by default, which the maximum exceeds.
+    #[param(value_type = u64, maximum = 4_294_967_295_u64)]
     limit: u32,
     /// Users to skip, at most 10,000.
     #[serde(default)]

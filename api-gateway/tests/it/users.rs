@@ -196,6 +196,29 @@ async fn credit_top_ups_show_in_the_balance_and_count_once_per_key(pool: PgPool)
     let fetched: Value = app.get_json(&format!("/users/{id}")).await;
     assert_eq!(fetched["balance_cents"], 3_000);
 
+    // A key is visible characters and inner spaces; a tab is refused
+    // rather than silently kept in a key the client cannot see.
+    for key in ["a\tb", &"k".repeat(256)] {
+        let response = app
+            .http
+            .post(app.url(&format!("/users/{id}/credit")))
+            .header("Idempotency-Key", key)
+            .json(&json!({"amount_cents": 100}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 400).await;
+    }
+    let spaced = app
+        .http
+        .post(app.url(&format!("/users/{id}/credit")))
+        .header("Idempotency-Key", "gift 2")
+        .json(&json!({"amount_cents": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spaced.status(), 200);
+
     for (body, status) in [
         (json!({"amount_cents": 0}), 400),
         (json!({"amount_cents": -100}), 400),

@@ -95,8 +95,8 @@ async fn schemathesis_finds_no_broken_promise() {
             "--exclude-checks",
             "positive_data_acceptance",
         ])
-        .args(["--max-examples", "15", "--max-time", "45"])
-        .args(["--request-timeout", "10", "--workers", "2"])
+        .args(["--max-examples", "15", "--max-time", "60"])
+        .args(["--request-timeout", "10", "--workers", "1"])
         .args(["--seed", &seed])
         .args(["--no-color", "--warnings", "off"])
         // Its own state (cache, report) in a directory of its own.
