@@ -72,7 +72,9 @@ impl Default for Options {
 
 impl Options {
     /// For bursts a fault strikes: sagas orphaned by a crash are picked up
-    /// within seconds rather than the production default's minute.
+    /// within seconds rather than after the production defaults'
+    /// `SAGA_STALE_AFTER` of 30 s, looked for every `SAGA_RECOVERY_INTERVAL`
+    /// of 10 s.
     pub fn for_faults() -> Self {
         Self {
             env: vec![
