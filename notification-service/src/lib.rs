@@ -7,68 +7,26 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`] from environment variables.
+//! - [`error`]: [`Error`] and its one mapping onto a message's settlement.
 //! - [`notifications`]: the event handlers, the inbox, the queries.
 //! - [`patterns`]: the [`messaging::Router`] of events and requests.
 
 pub mod config;
+pub mod error;
 pub mod notifications;
 pub mod patterns;
 
 use std::future::Future;
 
 use contracts::events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED};
-use messaging::{AmqpConfig, Connected, HandlerError, ServerConfig};
+use messaging::{AmqpConfig, Connected, ServerConfig};
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 
 pub use config::Config;
+pub use error::Error;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("malformed event: {0}")]
-    Malformed(String),
-    #[error("invalid request: {0}")]
-    Invalid(String),
-    /// A request without a caller, or for another user's notifications
-    /// (answered as if there were none to find).
-    #[error("{0}")]
-    Unauthenticated(&'static str),
-    #[error("no user with id {0}")]
-    NotFound(uuid::Uuid),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-}
-
-impl From<Error> for HandlerError {
-    fn from(e: Error) -> Self {
-        match e {
-            // An event that can never be processed: dead-lettered.
-            Error::Malformed(reason) => HandlerError::Poison(reason),
-            Error::Invalid(reason) => HandlerError::Reply(contracts::ServiceError::new(
-                contracts::ErrorCode::InvalidArgument,
-                reason,
-            )),
-            Error::Unauthenticated(_) => HandlerError::Reply(contracts::ServiceError::new(
-                contracts::ErrorCode::Unauthenticated,
-                e.to_string(),
-            )),
-            Error::NotFound(_) => HandlerError::Reply(contracts::ServiceError::new(
-                contracts::ErrorCode::NotFound,
-                e.to_string(),
-            )),
-            // Postgres down or restarting (or a deadlock it broke): retried,
-            // then requeued until it is back — an event nobody else knows of
-            // must not be parked.
-            Error::Database(e) if platform::db::is_transient(&e) => {
-                HandlerError::Transient(e.to_string())
-            }
-            // Any other database error will not go away by retrying.
-            Error::Database(e) => HandlerError::Poison(format!("database error: {e}")),
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct App {

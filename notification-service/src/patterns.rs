@@ -57,8 +57,7 @@ async fn get_notifications(pool: PgPool, message: Message) -> Result<Value, Erro
         return Err(Error::NotFound(user_id));
     }
     let notifications = notifications::list(&pool, user_id).await?;
-    serde_json::to_value(NotificationList { notifications })
-        .map_err(|e| Error::Malformed(e.to_string()))
+    serde_json::to_value(NotificationList { notifications }).map_err(Error::Encode)
 }
 
 fn decode<T: DeserializeOwned>(data: Value) -> Result<T, Error> {

@@ -44,6 +44,9 @@ pub enum Error {
     PermissionDenied,
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// Our own reply would not encode: a bug of ours, not the request's.
+    #[error("cannot encode the reply: {0}")]
+    Encode(serde_json::Error),
 }
 
 impl From<Error> for HandlerError {
@@ -78,11 +81,10 @@ impl From<Error> for HandlerError {
             Error::Database(source) if platform::db::is_transient(source) => {
                 HandlerError::Transient(format!("database: {source}"))
             }
-            Error::Database(source) => {
-                // Logged here, once; the reply carries no SQL.
-                tracing::error!(error = %source, "database error");
-                HandlerError::Reply(ServiceError::new(ErrorCode::Internal, "internal error"))
-            }
+            // Anything else is ours: INTERNAL, and nothing of the cause
+            // (no SQL) leaves the service.
+            Error::Database(source) => HandlerError::Internal(format!("database: {source}")),
+            Error::Encode(source) => HandlerError::Internal(format!("encoding the reply: {source}")),
         }
     }
 }

@@ -117,5 +117,5 @@ fn decode<T: DeserializeOwned>(data: Value) -> Result<T, Error> {
 }
 
 fn encode<T: Serialize>(value: T) -> Result<Value, Error> {
-    serde_json::to_value(value).map_err(|e| Error::Malformed(e.to_string()))
+    serde_json::to_value(value).map_err(Error::Encode)
 }

@@ -36,9 +36,18 @@ pub enum HandlerError {
     /// A dependency failed (database, another service): worth retrying.
     #[error("transient failure: {0}")]
     Transient(String),
-    /// The message can never succeed: dead-lettered with this reason.
+    /// The message can never succeed — the sender's fault (a malformed
+    /// request or event): dead-lettered with this reason, and a request is
+    /// answered INVALID_ARGUMENT with it.
     #[error("poison message: {0}")]
     Poison(String),
+    /// Our fault: a bug, or a dependency failing in a way no retry fixes
+    /// (a constraint the code should have kept, a reply that cannot be
+    /// encoded). A request is answered INTERNAL with nothing of the cause
+    /// (a client must never see SQL or a stack of ours); the cause is
+    /// logged, and the message dead-lettered with it for a human.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -8,6 +8,7 @@
 mod balancing;
 mod faults;
 mod hostile;
+mod internal_errors;
 mod metrics;
 mod openapi;
 mod outages;

@@ -35,6 +35,14 @@ pub(super) async fn run_with_retries(
                     reply: Some(error_reply(error)),
                 };
             }
+            Err(HandlerError::Internal(cause)) => {
+                tracing::error!(cause, "internal error");
+                let error = ServiceError::new(ErrorCode::Internal, "internal error");
+                return Outcome::DeadLetter {
+                    reason: format!("internal error: {cause}"),
+                    reply: Some(error_reply(error)),
+                };
+            }
             Err(HandlerError::Transient(reason)) => reason,
         };
         // A run that would end after the requester stopped listening only

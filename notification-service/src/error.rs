@@ -1,0 +1,55 @@
+//! notification-service's one error type, and its one mapping onto the
+//! settlement of a message — the same contract as order-service's
+//! (`order-service/src/error.rs`): the caller's fault is answered and
+//! acked (or, for a malformed message, dead-lettered), a passing outage is
+//! retried, and our own fault is INTERNAL with nothing of its cause in the
+//! reply.
+
+use contracts::{ErrorCode, ServiceError};
+use messaging::HandlerError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("malformed event: {0}")]
+    Malformed(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// A request without a caller, or for another user's notifications
+    /// (answered as if there were none to find).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("no user with id {0}")]
+    NotFound(uuid::Uuid),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Our own reply would not encode: a bug of ours, not the request's.
+    #[error("cannot encode the reply: {0}")]
+    Encode(serde_json::Error),
+}
+
+impl From<Error> for HandlerError {
+    fn from(e: Error) -> Self {
+        let reply = |code| HandlerError::Reply(ServiceError::new(code, e.to_string()));
+        match &e {
+            // A message that can never be processed: dead-lettered.
+            Error::Malformed(reason) => HandlerError::Poison(reason.clone()),
+            Error::Invalid(reason) => HandlerError::Reply(ServiceError::new(
+                ErrorCode::InvalidArgument,
+                reason.clone(),
+            )),
+            Error::Unauthenticated(_) => reply(ErrorCode::Unauthenticated),
+            Error::NotFound(_) => reply(ErrorCode::NotFound),
+            // Postgres down or restarting (or a deadlock it broke): retried,
+            // then requeued until it is back — an event nobody else knows of
+            // must not be parked.
+            Error::Database(source) if platform::db::is_transient(source) => {
+                HandlerError::Transient(source.to_string())
+            }
+            // Any other database error is ours, and retrying will not fix
+            // it: INTERNAL to a caller (no SQL in the reply), the message
+            // dead-lettered with the cause.
+            Error::Database(source) => HandlerError::Internal(format!("database: {source}")),
+            Error::Encode(source) => HandlerError::Internal(format!("encoding the reply: {source}")),
+        }
+    }
+}
