@@ -43,9 +43,7 @@ async fn list_for_user(
     Path(id): Path<String>,
 ) -> Result<axum::Json<NotificationList>, ApiError> {
     let user_id = own_user(&caller, &id)?;
-    let request = GetNotifications {
-        user_id: user_id.to_string(),
-    };
+    let request = GetNotifications { user_id };
     let list = state
         .notifications()
         .on_behalf_of(caller)

@@ -79,7 +79,7 @@ async fn create(
         ));
     }
     let request = CreateOrder {
-        user_id: user_id.to_string(),
+        user_id,
         items: body.items,
         idempotency_key,
     };
@@ -112,11 +112,10 @@ async fn find_one(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Order>, ApiError> {
     let id = parse_uuid("order id", &id)?;
-    let order: Order = send(&state, &caller, GET_ORDER, &GetOrder { id: id.to_string() }).await?;
+    let order: Order = send(&state, &caller, GET_ORDER, &GetOrder { id }).await?;
     // order-service checked already; checked again here, so a service that
     // forgot to cannot leak an order.
-    let owner = Uuid::parse_str(&order.user_id).ok();
-    if !owner.is_some_and(|owner| caller.may_act_for(owner)) {
+    if !caller.may_act_for(order.user_id) {
         return Err(ApiError::NotFound(format!("no order with id {id}")));
     }
     Ok(axum::Json(order))
@@ -142,15 +141,7 @@ async fn list_for_user(
     Path(id): Path<String>,
 ) -> Result<axum::Json<OrderList>, ApiError> {
     let user_id = own_user(&caller, &id)?;
-    let orders = send(
-        &state,
-        &caller,
-        LIST_ORDERS,
-        &ListOrders {
-            user_id: user_id.to_string(),
-        },
-    )
-    .await?;
+    let orders = send(&state, &caller, LIST_ORDERS, &ListOrders { user_id }).await?;
     Ok(axum::Json(orders))
 }
 

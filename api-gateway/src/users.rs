@@ -10,7 +10,7 @@ use axum::{
 use contracts::{
     identity::Caller,
     user as pb,
-    users::{BalanceResponse, CreateUserRequest, TopUpRequest, UserList, UserResponse},
+    users::{BadField, BalanceResponse, CreateUserRequest, TopUpRequest, UserList, UserResponse},
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -76,7 +76,7 @@ async fn create(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        axum::Json(UserResponse::from(user)),
+        axum::Json(UserResponse::try_from(user).map_err(from_user_service)?),
     ))
 }
 
@@ -106,7 +106,7 @@ async fn list(
             },
         )
         .await?;
-    Ok(axum::Json(users.into()))
+    Ok(axum::Json(users.try_into().map_err(from_user_service)?))
 }
 
 /// The signed-in user
@@ -128,7 +128,7 @@ async fn me(
 ) -> Result<axum::Json<UserResponse>, ApiError> {
     let id = caller.user_id.to_string();
     let user = state.users().find_one(&caller, pb::UserById { id }).await?;
-    Ok(axum::Json(user.into()))
+    Ok(axum::Json(user.try_into().map_err(from_user_service)?))
 }
 
 /// A user
@@ -156,7 +156,7 @@ async fn find_one(
         .users()
         .find_one(&caller, pb::UserById { id: id.to_string() })
         .await?;
-    Ok(axum::Json(user.into()))
+    Ok(axum::Json(user.try_into().map_err(from_user_service)?))
 }
 
 /// Add store credit
@@ -195,7 +195,7 @@ async fn top_up(
             },
         )
         .await?;
-    Ok(axum::Json(balance.into()))
+    Ok(axum::Json(balance.try_into().map_err(from_user_service)?))
 }
 
 /// The user `raw` names, if `caller` may act for them (themselves, or anyone
@@ -208,6 +208,12 @@ pub(crate) fn own_user(caller: &Caller, raw: &str) -> Result<Uuid, ApiError> {
     } else {
         Err(ApiError::NotFound(format!("no user with id {id}")))
     }
+}
+
+/// An answer of user-service's that breaks its own contract: a 500, logged
+/// once by the middleware, with nothing of the answer in the reply.
+fn from_user_service(bad: BadField) -> ApiError {
+    ApiError::Internal(format!("user-service answered with {bad}"))
 }
 
 /// Rejects a malformed id here, without a round trip to user-service.

@@ -8,7 +8,7 @@
 //! event (the outbox relay publishes at least once) claims nothing and
 //! changes nothing.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use contracts::{
     events::{Event, OrderConfirmed, OrderRejected, UserCreated},
     notifications::Notification,
@@ -23,8 +23,8 @@ use crate::Error;
 /// addressed to the new email; a duplicate event rolls it back with the
 /// claim that found the event already processed.
 pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<(), Error> {
-    let event_id = parse("event_id", &event.event_id)?;
-    let user_id = parse("user_id", &event.body.user_id)?;
+    let event_id = parse_event_id(&event.event_id)?;
+    let user_id = event.body.user_id;
     let mut tx = pool.begin().await?;
     sqlx::query(
         r#"
@@ -54,8 +54,8 @@ pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<()
 }
 
 pub async fn order_confirmed(pool: &PgPool, event: Event<OrderConfirmed>) -> Result<(), Error> {
-    let event_id = parse("event_id", &event.event_id)?;
-    let user_id = parse("user_id", &event.body.user_id)?;
+    let event_id = parse_event_id(&event.event_id)?;
+    let user_id = event.body.user_id;
     let subject = format!("Order {} confirmed", event.body.order_id);
     let body = format!(
         "Your order {} is confirmed; {} was charged to your store credit.",
@@ -67,8 +67,8 @@ pub async fn order_confirmed(pool: &PgPool, event: Event<OrderConfirmed>) -> Res
 }
 
 pub async fn order_rejected(pool: &PgPool, event: Event<OrderRejected>) -> Result<(), Error> {
-    let event_id = parse("event_id", &event.event_id)?;
-    let user_id = parse("user_id", &event.body.user_id)?;
+    let event_id = parse_event_id(&event.event_id)?;
+    let user_id = event.body.user_id;
     let subject = format!("Order {} could not be placed", event.body.order_id);
     let body = format!(
         "We could not place your order {}: {}. Nothing was charged.",
@@ -154,20 +154,22 @@ struct NotificationRow {
 impl From<NotificationRow> for Notification {
     fn from(row: NotificationRow) -> Self {
         Self {
-            id: row.id.to_string(),
-            user_id: row.user_id.to_string(),
+            id: row.id,
+            user_id: row.user_id,
             event: row.event,
-            event_id: row.event_id.to_string(),
+            event_id: row.event_id,
             recipient: row.recipient,
             subject: row.subject,
             body: row.body,
-            created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            created_at: row.created_at,
         }
     }
 }
 
-fn parse(field: &str, raw: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(raw).map_err(|_| Error::Malformed(format!("{field} {raw:?} is not a UUID")))
+/// The envelope's `event_id`, a string in [`contracts::events::Event`]
+/// (which the messaging crate's outbox fills in); the bodies' ids are typed.
+fn parse_event_id(raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw).map_err(|_| Error::Malformed(format!("event_id {raw:?} is not a UUID")))
 }
 
 fn money(cents: i64) -> String {

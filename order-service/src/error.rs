@@ -88,9 +88,3 @@ impl From<Error> for HandlerError {
         }
     }
 }
-
-/// A UUID field of a request or an order, or an `Invalid` error naming it.
-pub(crate) fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(raw.trim())
-        .map_err(|_| Error::Invalid(format!("{field} {raw:?} is not a UUID")))
-}

@@ -3,16 +3,16 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use contracts::{
     events::{ORDER_REJECTED, OrderRejected},
-    orders::{Order, OrderItem},
+    orders::{Order, OrderItem, OrderStatus},
 };
 use messaging::outbox;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::{error::Error, new_order::NewOrder};
+use crate::{error::Error, new_order::NewOrder, saga::SagaStep};
 
 /// Records an order (saga step 1, see [`insert`]). A request whose key
 /// already recorded an order gets that order back, whether the first copy
@@ -60,12 +60,16 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     let mut tx = pool.begin().await?;
     let Reservation { prices, shortage } = reserve(&mut tx, new).await?;
     let (status, step, reason) = match &shortage {
-        None => ("pending", "charging", None),
+        None => (OrderStatus::Pending, SagaStep::Charging, None),
         Some(shortage) => {
             // Undo the lines already reserved; record the rejection afresh.
             tx.rollback().await?;
             tx = pool.begin().await?;
-            ("rejected", "done", Some(shortage.to_string()))
+            (
+                OrderStatus::Rejected,
+                SagaStep::Done,
+                Some(shortage.to_string()),
+            )
         }
     };
 
@@ -107,8 +111,8 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     .await?;
     if let Some(reason) = &reason {
         let event = OrderRejected {
-            order_id: id.to_string(),
-            user_id: new.user_id.to_string(),
+            order_id: id,
+            user_id: new.user_id,
             total_cents: total,
             reason: reason.clone(),
         };
@@ -119,7 +123,7 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     // Per-order success lines are debug: at info, a line per order in every
     // service is log volume (and CPU) nobody reads; metrics count them.
     // Failures and surprises stay at info and above.
-    tracing::debug!(order_id = %id, status, total_cents = total, "order recorded");
+    tracing::debug!(order_id = %id, %status, total_cents = total, "order recorded");
     // Items in SKU order, as `find` returns them.
     let items = new
         .lines
@@ -133,7 +137,7 @@ async fn insert(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
     let row = OrderRow {
         id,
         user_id: new.user_id,
-        status: status.to_owned(),
+        status,
         total_cents: total,
         created_at,
         reason,
@@ -217,7 +221,7 @@ async fn short(
 struct OrderRow {
     id: Uuid,
     user_id: Uuid,
-    status: String,
+    status: OrderStatus,
     total_cents: i64,
     created_at: DateTime<Utc>,
     reason: Option<String>,
@@ -281,12 +285,12 @@ async fn items_of(
 
 fn to_order(row: OrderRow, items: &mut HashMap<Uuid, Vec<OrderItem>>) -> Order {
     Order {
-        id: row.id.to_string(),
-        user_id: row.user_id.to_string(),
+        id: row.id,
+        user_id: row.user_id,
         status: row.status,
         total_cents: row.total_cents,
         items: items.remove(&row.id).unwrap_or_default(),
-        created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        created_at: row.created_at,
         reason: row.reason,
     }
 }

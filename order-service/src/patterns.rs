@@ -6,7 +6,7 @@
 
 use contracts::{
     ErrorCode,
-    orders::{CreateOrder, GetOrder, ListOrders, Order, OrderList, ProductList},
+    orders::{CreateOrder, GetOrder, ListOrders, Order, OrderList, OrderStatus, ProductList},
     patterns::{CREATE_ORDER, GET_ORDER, LIST_ORDERS, LIST_PRODUCTS},
 };
 use messaging::{Message, Router};
@@ -14,12 +14,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::{
-    error::{Error, parse_uuid},
-    new_order::NewOrder,
-    orders, products,
-    saga::Saga,
-};
+use crate::{error::Error, new_order::NewOrder, orders, products, saga::Saga};
 
 /// Most orders `list_orders` returns.
 const ORDER_LIST_LIMIT: i64 = 100;
@@ -47,7 +42,7 @@ async fn create_order(state: State, message: Message) -> Result<Value, Error> {
     let caller = message.caller;
     let request: CreateOrder = decode(message.data)?;
     let caller = caller.ok_or(Error::Unauthenticated)?;
-    if !caller.may_act_for(parse_uuid("user_id", &request.user_id)?) {
+    if !caller.may_act_for(request.user_id) {
         return Err(Error::PermissionDenied);
     }
     let new = NewOrder::parse(request, &message.message_id)?;
@@ -59,10 +54,10 @@ async fn create_order(state: State, message: Message) -> Result<Value, Error> {
 }
 
 async fn outcome(pool: &PgPool, order: Order) -> Result<Value, Error> {
-    let id = parse_uuid("id", &order.id)?;
-    match order.status.as_str() {
-        "confirmed" => encode(order),
-        "rejected" => {
+    let id = order.id;
+    match order.status {
+        OrderStatus::Confirmed => encode(order),
+        OrderStatus::Rejected => {
             let code: Option<String> =
                 sqlx::query_scalar("SELECT reason_code FROM orders WHERE id = $1")
                     .bind(id)
@@ -77,7 +72,7 @@ async fn outcome(pool: &PgPool, order: Order) -> Result<Value, Error> {
                 reason: order.reason.unwrap_or_default(),
             })
         }
-        _ => Err(Error::SagaPending(id)),
+        OrderStatus::Pending => Err(Error::SagaPending(id)),
     }
 }
 
@@ -85,10 +80,9 @@ async fn get_order(state: State, message: Message) -> Result<Value, Error> {
     let caller = message.caller;
     let GetOrder { id } = decode(message.data)?;
     let caller = caller.ok_or(Error::Unauthenticated)?;
-    let id = parse_uuid("id", &id)?;
     let order = orders::find(&state.pool, id).await?;
     // Another customer's order is as absent as one that does not exist.
-    if !caller.may_act_for(parse_uuid("user_id", &order.user_id)?) {
+    if !caller.may_act_for(order.user_id) {
         return Err(Error::OrderNotFound(id));
     }
     encode(order)
@@ -98,7 +92,6 @@ async fn list_orders(state: State, message: Message) -> Result<Value, Error> {
     let caller = message.caller;
     let ListOrders { user_id } = decode(message.data)?;
     let caller = caller.ok_or(Error::Unauthenticated)?;
-    let user_id = parse_uuid("user_id", &user_id)?;
     if !caller.may_act_for(user_id) {
         return Err(Error::UnknownUser(user_id));
     }

@@ -22,7 +22,7 @@ use std::{sync::Arc, time::Duration};
 use contracts::{
     ErrorCode,
     events::{ORDER_CONFIRMED, ORDER_REJECTED, OrderConfirmed, OrderRejected},
-    orders::Order,
+    orders::{Order, OrderStatus},
 };
 use messaging::outbox;
 use sqlx::PgPool;
@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    error::{Error, parse_uuid},
+    error::Error,
     orders,
     users::{Charge, UserDirectory},
 };
@@ -50,12 +50,26 @@ pub struct Saga {
     pub events: Arc<Notify>,
 }
 
+/// What the saga does next to a `pending` order: the `orders.saga_step`
+/// column, whose CHECK constraint lists the same three names. (No serde: it
+/// never leaves this service; the wire carries [`OrderStatus`] only.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum SagaStep {
+    /// Stock is reserved; the debit is (still) to be made.
+    Charging,
+    /// The debit failed or was declined: refund, release the stock, reject.
+    Compensating,
+    /// Confirmed or rejected: nothing left to do.
+    Done,
+}
+
 #[derive(sqlx::FromRow)]
 struct State {
     user_id: Uuid,
     total_cents: i64,
-    status: String,
-    saga_step: String,
+    status: OrderStatus,
+    saga_step: SagaStep,
 }
 
 /// The debit of an order is keyed by the order: one order, one charge.
@@ -76,11 +90,11 @@ impl Saga {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(Error::OrderNotFound(id))?;
-            match (state.status.as_str(), state.saga_step.as_str()) {
-                ("pending", "charging") => {
+            match (state.status, state.saga_step) {
+                (OrderStatus::Pending, SagaStep::Charging) => {
                     self.charge(id, &state).await?;
                 }
-                ("pending", "compensating") => {
+                (OrderStatus::Pending, SagaStep::Compensating) => {
                     if !self.compensate(id, &state).await? {
                         break;
                     }
@@ -95,19 +109,19 @@ impl Saga {
     /// known, so the common path — charge, confirm — reads nothing back;
     /// anything else goes through [`Saga::drive`].
     pub async fn advance(&self, order: Order) -> Result<Order, Error> {
-        if order.status != "pending" {
+        if order.status != OrderStatus::Pending {
             return Ok(order);
         }
-        let id = parse_uuid("id", &order.id)?;
+        let id = order.id;
         let state = State {
-            user_id: parse_uuid("user_id", &order.user_id)?,
+            user_id: order.user_id,
             total_cents: order.total_cents,
-            status: order.status.clone(),
-            saga_step: "charging".into(),
+            status: order.status,
+            saga_step: SagaStep::Charging,
         };
         if self.charge(id, &state).await? {
             return Ok(Order {
-                status: "confirmed".into(),
+                status: OrderStatus::Confirmed,
                 ..order
             });
         }
@@ -128,7 +142,7 @@ impl Saga {
                 }
                 Charge::Declined(e) => {
                     let reason = Some((e.code, e.message.as_str()));
-                    self.transition(id, "charging", None, "compensating", reason)
+                    self.transition(id, SagaStep::Charging, SagaStep::Compensating, reason)
                         .await?;
                     return Ok(false);
                 }
@@ -143,7 +157,7 @@ impl Saga {
                         ErrorCode::Unavailable,
                         "payment is unavailable right now; nothing was charged",
                     );
-                    self.transition(id, "charging", None, "compensating", Some(reason))
+                    self.transition(id, SagaStep::Charging, SagaStep::Compensating, Some(reason))
                         .await?;
                     return Ok(false);
                 }
@@ -174,28 +188,29 @@ impl Saga {
         Ok(false)
     }
 
-    /// Moves a pending order from saga step `from` to `to` (and `status`, if
-    /// given), recording a rejection reason when one is given. Does nothing
-    /// if another driver moved it first; the caller re-reads the state.
+    /// Moves a pending order from saga step `from` to `to`, recording a
+    /// rejection reason when one is given; the order stays `pending` (its
+    /// final status is set with its event, by [`Saga::confirm`] or
+    /// [`Saga::release_and_reject`]). Does nothing if another driver moved
+    /// it first; the caller re-reads the state.
     async fn transition(
         &self,
         id: Uuid,
-        from: &str,
-        status: Option<&str>,
-        to: &str,
+        from: SagaStep,
+        to: SagaStep,
         reason: Option<(ErrorCode, &str)>,
     ) -> Result<(), Error> {
         sqlx::query(
             r#"
             UPDATE orders
-            SET status = COALESCE($3, status), saga_step = $4,
+            SET saga_step = $4,
                 reason = COALESCE($5, reason), reason_code = COALESCE($6, reason_code), updated_at = now()
-            WHERE id = $1 AND status = 'pending' AND saga_step = $2
+            WHERE id = $1 AND status = $3 AND saga_step = $2
             "#,
         )
         .bind(id)
         .bind(from)
-        .bind(status)
+        .bind(OrderStatus::Pending)
         .bind(to)
         .bind(reason.map(|(_, text)| text))
         .bind(reason.map(|(code, _)| code.as_str()))
@@ -209,23 +224,28 @@ impl Saga {
         let mut tx = self.pool.begin().await?;
         let rejected: Option<(Uuid, i64, Option<String>)> = sqlx::query_as(
             r#"
-            UPDATE orders SET status = 'rejected', saga_step = 'done', updated_at = now()
-            WHERE id = $1 AND status = 'pending' AND saga_step = 'compensating'
+            UPDATE orders SET status = $2, saga_step = $3, updated_at = now()
+            WHERE id = $1 AND status = $4 AND saga_step = $5
             RETURNING user_id, total_cents, reason
             "#,
         )
         .bind(id)
+        .bind(OrderStatus::Rejected)
+        .bind(SagaStep::Done)
+        .bind(OrderStatus::Pending)
+        .bind(SagaStep::Compensating)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some((user_id, total_cents, reason)) = rejected {
             let event = OrderRejected {
-                order_id: id.to_string(),
-                user_id: user_id.to_string(),
+                order_id: id,
+                user_id,
                 total_cents,
                 reason: reason.unwrap_or_default(),
             };
             outbox::enqueue(&mut tx, ORDER_REJECTED, event).await?;
-            metrics::counter!("saga_outcomes_total", "outcome" => "rejected").increment(1);
+            metrics::counter!("saga_outcomes_total", "outcome" => OrderStatus::Rejected.as_str())
+                .increment(1);
             sqlx::query(
                 r#"
                 UPDATE products p SET stock = p.stock + i.quantity
@@ -251,16 +271,16 @@ impl Saga {
         let event = outbox::Outgoing::new(
             ORDER_CONFIRMED,
             OrderConfirmed {
-                order_id: id.to_string(),
-                user_id: state.user_id.to_string(),
+                order_id: id,
+                user_id: state.user_id,
                 total_cents: state.total_cents,
             },
         )?;
         let recorded = sqlx::query(
             r#"
             WITH confirmed AS (
-                UPDATE orders SET status = 'confirmed', saga_step = 'done', updated_at = now()
-                WHERE id = $1 AND status = 'pending' AND saga_step = 'charging'
+                UPDATE orders SET status = $6, saga_step = $7, updated_at = now()
+                WHERE id = $1 AND status = $8 AND saga_step = $9
                 RETURNING id
             )
             INSERT INTO outbox (id, name, payload, headers)
@@ -272,12 +292,17 @@ impl Saga {
         .bind(&event.name)
         .bind(&event.payload)
         .bind(&event.headers)
+        .bind(OrderStatus::Confirmed)
+        .bind(SagaStep::Done)
+        .bind(OrderStatus::Pending)
+        .bind(SagaStep::Charging)
         .execute(&self.pool)
         .await?
         .rows_affected();
         let done = recorded == 1;
         if done {
-            metrics::counter!("saga_outcomes_total", "outcome" => "confirmed").increment(1);
+            metrics::counter!("saga_outcomes_total", "outcome" => OrderStatus::Confirmed.as_str())
+                .increment(1);
             self.events.notify_one();
         }
         Ok(done)
@@ -287,6 +312,9 @@ impl Saga {
     /// crashed, or a refund waited for user-service). Returns how many it
     /// drove.
     pub async fn recover(&self, stale_after: Duration) -> Result<usize, Error> {
+        // `'pending'` stays a literal: it is the predicate of the partial
+        // index `orders_pending`, which a bound parameter could not use once
+        // Postgres switches to a generic plan.
         let stale: Vec<(Uuid,)> = sqlx::query_as(
             r#"
             SELECT id FROM orders
@@ -301,7 +329,7 @@ impl Saga {
         for (id,) in &stale {
             match self.drive(*id).await {
                 Ok(order) => {
-                    tracing::info!(order_id = %id, status = order.status, "saga recovered")
+                    tracing::info!(order_id = %id, status = %order.status, "saga recovered")
                 }
                 Err(e) => {
                     tracing::warn!(order_id = %id, error = %e, "saga recovery failed; will retry")

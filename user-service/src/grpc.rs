@@ -78,7 +78,7 @@ impl UserService for UserGrpc {
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
         let user = users::insert(&mut *tx, new, &hash).await?;
         let event = UserCreated {
-            user_id: user.id.to_string(),
+            user_id: user.id,
             name: user.name.clone(),
             email: user.email.clone(),
         };

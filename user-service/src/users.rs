@@ -3,7 +3,7 @@
 //! Queries take `impl PgExecutor` so they run on the pool or inside a
 //! transaction alike.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use contracts::{identity::Role, user as pb};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -38,7 +38,7 @@ impl From<User> for pb::User {
             id: u.id.to_string(),
             name: u.name,
             email: u.email,
-            created_at: u.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            created_at: contracts::timestamp::format(&u.created_at),
             balance_cents: u.balance_cents,
             role: u.role.as_str().to_owned(),
         }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use contracts::orders::{CreateOrder, OrderLine};
+use contracts::orders::{CreateOrder, OrderLine, OrderStatus};
 use messaging::{AmqpConfig, RpcClient, outbox::Relay};
 use order_service::{new_order::NewOrder, orders, saga::Saga, users::UserDirectory};
 use sqlx::PgPool;
@@ -48,7 +48,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
     };
     for _ in 0..ORDERS {
         let request = CreateOrder {
-            user_id: user.to_string(),
+            user_id: user,
             items: vec![OrderLine {
                 sku: "STICKER-PACK".into(),
                 quantity: 1,
@@ -57,8 +57,8 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
         };
         let new = NewOrder::parse(request, &Uuid::now_v7().to_string()).unwrap();
         let order = orders::place(&pool, new).await.unwrap();
-        let order = saga.drive(order.id.parse().unwrap()).await.unwrap();
-        assert_eq!(order.status, "confirmed");
+        let order = saga.drive(order.id).await.unwrap();
+        assert_eq!(order.status, OrderStatus::Confirmed);
     }
 
     // The broker is unreachable: nothing is published, nothing is lost.

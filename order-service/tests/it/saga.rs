@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 use contracts::{
-    orders::{CreateOrder, OrderLine},
+    orders::{CreateOrder, OrderLine, OrderStatus},
     user::{CreditChange, RefundRequest, user_service_client::UserServiceClient},
 };
 use order_service::{
     Config,
     new_order::NewOrder,
     orders,
-    saga::{Saga, debit_key},
+    saga::{Saga, SagaStep, debit_key},
     users::UserDirectory,
 };
 use serde_json::{Value, json};
@@ -195,7 +195,7 @@ async fn saga(pool: &PgPool, user_service_url: &str) -> Saga {
 /// its stock reserved and nothing charged.
 async fn reserved_order(pool: &PgPool, user: Uuid) -> Uuid {
     let request = CreateOrder {
-        user_id: user.to_string(),
+        user_id: user,
         items: vec![OrderLine {
             sku: "TEE-BLACK-M".into(),
             quantity: 3,
@@ -204,8 +204,8 @@ async fn reserved_order(pool: &PgPool, user: Uuid) -> Uuid {
     };
     let new = NewOrder::parse(request, &Uuid::now_v7().to_string()).unwrap();
     let order = orders::place(pool, new).await.unwrap();
-    assert_eq!(order.status, "pending");
-    order.id.parse().unwrap()
+    assert_eq!(order.status, OrderStatus::Pending);
+    order.id
 }
 
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
@@ -218,14 +218,14 @@ async fn user_service_down_during_the_charge_is_retried_then_compensated(pool: P
     // to compensation, whose refund must wait for user-service too.
     let down = saga(&pool, "https://127.0.0.1:1").await;
     let stuck = down.drive(order).await.unwrap();
-    assert_eq!(stuck.status, "pending");
+    assert_eq!(stuck.status, OrderStatus::Pending);
     assert_eq!(order_row(&pool, &order.to_string()).await.1, "compensating");
 
     // user-service is back: recovery finishes the compensation.
     let up = saga(&pool, &app.user_service_url).await;
     assert_eq!(up.recover(Duration::ZERO).await.unwrap(), 1);
     let done = orders::find(&pool, order).await.unwrap();
-    assert_eq!(done.status, "rejected");
+    assert_eq!(done.status, OrderStatus::Rejected);
     assert!(done.reason.unwrap().contains("payment is unavailable"));
     assert_eq!(app.balance(user).await, 100_000);
     assert_eq!(app.stock("TEE-BLACK-M").await, 100);
@@ -244,7 +244,7 @@ async fn a_crash_between_any_two_steps_is_resumed_by_recovery(pool: PgPool) {
         amount_cents: 3 * 1999,
         idempotency_key: debit_key(order),
     };
-    let set_step = |order: Uuid, step: &'static str| {
+    let set_step = |order: Uuid, step: SagaStep| {
         sqlx::query("UPDATE orders SET saga_step = $2 WHERE id = $1")
             .bind(order)
             .bind(step)
@@ -260,11 +260,11 @@ async fn a_crash_between_any_two_steps_is_resumed_by_recovery(pool: PgPool) {
     // 3. charged, compensation decided, not refunded → refunded, released, rejected.
     let c = reserved_order(&pool, user).await;
     users.debit(debit(user, c)).await.unwrap();
-    set_step(c, "compensating").await.unwrap();
+    set_step(c, SagaStep::Compensating).await.unwrap();
     // 4. refunded, not released → not refunded again, released, rejected.
     let d = reserved_order(&pool, user).await;
     users.debit(debit(user, d)).await.unwrap();
-    set_step(d, "compensating").await.unwrap();
+    set_step(d, SagaStep::Compensating).await.unwrap();
     users
         .refund(RefundRequest {
             user_id: user.to_string(),
@@ -275,8 +275,16 @@ async fn a_crash_between_any_two_steps_is_resumed_by_recovery(pool: PgPool) {
 
     assert_eq!(recovery.recover(Duration::ZERO).await.unwrap(), 4);
 
-    let statuses: Vec<String> = statuses_of(&pool, &[a, b, c, d]).await;
-    assert_eq!(statuses, ["confirmed", "confirmed", "rejected", "rejected"]);
+    let statuses = statuses_of(&pool, &[a, b, c, d]).await;
+    assert_eq!(
+        statuses,
+        [
+            OrderStatus::Confirmed,
+            OrderStatus::Confirmed,
+            OrderStatus::Rejected,
+            OrderStatus::Rejected
+        ]
+    );
     assert_eq!(app.balance(user).await, 100_000 - 2 * 3 * 1999);
     assert_eq!(app.stock("TEE-BLACK-M").await, 100 - 2 * 3);
     assert_invariants(&pool).await;
@@ -285,7 +293,7 @@ async fn a_crash_between_any_two_steps_is_resumed_by_recovery(pool: PgPool) {
     app.cleanup().await;
 }
 
-async fn statuses_of(pool: &PgPool, ids: &[Uuid]) -> Vec<String> {
+async fn statuses_of(pool: &PgPool, ids: &[Uuid]) -> Vec<OrderStatus> {
     let mut statuses = Vec::new();
     for id in ids {
         statuses.push(orders::find(pool, *id).await.unwrap().status);

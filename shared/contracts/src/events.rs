@@ -6,6 +6,7 @@
 //! happened, and a schema version (consumers can tell old shapes from new).
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// The topic exchange every event is published to.
 pub const EVENTS_EXCHANGE: &str = "events";
@@ -36,22 +37,48 @@ pub struct Event<T> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserCreated {
-    pub user_id: String,
+    pub user_id: Uuid,
     pub name: String,
     pub email: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderConfirmed {
-    pub order_id: String,
-    pub user_id: String,
+    pub order_id: Uuid,
+    pub user_id: Uuid,
     pub total_cents: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRejected {
-    pub order_id: String,
-    pub user_id: String,
+    pub order_id: Uuid,
+    pub user_id: Uuid,
     pub total_cents: i64,
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+
+    fn same_json<T: Serialize + DeserializeOwned>(json: &str) {
+        let read: Event<T> = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&read).unwrap(), json);
+    }
+
+    #[test]
+    fn events_read_and_write_the_same_json() {
+        // The JSON as it was when the ids were strings, byte for byte.
+        same_json::<UserCreated>(
+            r#"{"event_id":"019ad083-8b9c-7a31-9d2e-3f4a5b6c7d8e","occurred_at":"2026-11-29T15:21:35.876Z","schema_version":1,"user_id":"0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d","name":"Ada","email":"ada@example.com"}"#,
+        );
+        same_json::<OrderConfirmed>(
+            r#"{"event_id":"019ad083-8b9c-7a31-9d2e-3f4a5b6c7d8e","occurred_at":"2026-11-29T15:21:35.876Z","schema_version":1,"order_id":"019ad083-8b9c-7a31-9d2e-000000000001","user_id":"0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d","total_cents":4999}"#,
+        );
+        same_json::<OrderRejected>(
+            r#"{"event_id":"019ad083-8b9c-7a31-9d2e-3f4a5b6c7d8e","occurred_at":"2026-11-29T15:21:35.876Z","schema_version":1,"order_id":"019ad083-8b9c-7a31-9d2e-000000000001","user_id":"0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d","total_cents":4999,"reason":"insufficient stock"}"#,
+        );
+    }
 }

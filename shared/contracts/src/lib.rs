@@ -13,6 +13,8 @@
 //! - [`notifications`]: what notification-service recorded.
 //! - [`orders`]: order and product shapes, shared by the gateway's JSON and
 //!   order-service's messages.
+//! - [`timestamp`]: how timestamps are written on the wire (milliseconds,
+//!   `Z`), for `#[serde(with = ..)]`.
 //! - [`error`]: [`ErrorCode`], the cross-service error vocabulary.
 //! - [`identity`]: [`identity::Caller`], who a request is made for, and how
 //!   it travels (gRPC metadata, AMQP headers).
@@ -23,6 +25,7 @@ pub mod identity;
 pub mod notifications;
 pub mod orders;
 pub mod patterns;
+pub mod timestamp;
 pub mod users;
 
 pub use error::{ErrorCode, ServiceError};

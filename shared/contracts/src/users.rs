@@ -2,7 +2,11 @@
 //! gRPC messages. Both sides of a conversion live here, beside the generated
 //! code, so a field added to the proto is added to the JSON in the same place.
 
+use std::fmt;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::user;
 
@@ -57,12 +61,11 @@ pub struct TokenResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserResponse {
-    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
-    pub id: String,
+    pub id: Uuid,
     pub name: String,
     pub email: String,
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
-    pub created_at: String,
+    #[serde(with = "crate::timestamp")]
+    pub created_at: DateTime<Utc>,
     /// Store credit, in cents.
     pub balance_cents: i64,
     /// `customer` or `admin`.
@@ -87,18 +90,53 @@ pub struct TopUpRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BalanceResponse {
-    #[cfg_attr(feature = "openapi", schema(format = Uuid))]
-    pub user_id: String,
+    pub user_id: Uuid,
     pub balance_cents: i64,
 }
 
-impl From<user::Balance> for BalanceResponse {
-    fn from(b: user::Balance) -> Self {
-        Self {
-            user_id: b.user_id,
+impl TryFrom<user::Balance> for BalanceResponse {
+    type Error = BadField;
+
+    fn try_from(b: user::Balance) -> Result<Self, BadField> {
+        Ok(Self {
+            user_id: uuid("Balance.user_id", &b.user_id)?,
             balance_cents: b.balance_cents,
-        }
+        })
     }
+}
+
+/// A gRPC message whose string field does not hold what the proto says it
+/// does (a UUID, an RFC 3339 timestamp): a fault of the service that sent
+/// it, never of the gateway's caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadField {
+    /// `Message.field`.
+    pub field: &'static str,
+    pub value: String,
+}
+
+impl fmt::Display for BadField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is not valid: {:?}", self.field, self.value)
+    }
+}
+
+impl std::error::Error for BadField {}
+
+fn uuid(field: &'static str, value: &str) -> Result<Uuid, BadField> {
+    Uuid::parse_str(value).map_err(|_| BadField {
+        field,
+        value: value.to_owned(),
+    })
+}
+
+fn timestamp(field: &'static str, value: &str) -> Result<DateTime<Utc>, BadField> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| BadField {
+            field,
+            value: value.to_owned(),
+        })
 }
 
 /// Body of `GET /users`.
@@ -118,24 +156,32 @@ impl From<CreateUserRequest> for user::CreateUser {
     }
 }
 
-impl From<user::User> for UserResponse {
-    fn from(u: user::User) -> Self {
-        Self {
-            id: u.id,
+impl TryFrom<user::User> for UserResponse {
+    type Error = BadField;
+
+    fn try_from(u: user::User) -> Result<Self, BadField> {
+        Ok(Self {
+            id: uuid("User.id", &u.id)?,
             name: u.name,
             email: u.email,
-            created_at: u.created_at,
+            created_at: timestamp("User.created_at", &u.created_at)?,
             balance_cents: u.balance_cents,
             role: u.role,
-        }
+        })
     }
 }
 
-impl From<user::Users> for UserList {
-    fn from(list: user::Users) -> Self {
-        Self {
-            users: list.users.into_iter().map(Into::into).collect(),
-        }
+impl TryFrom<user::Users> for UserList {
+    type Error = BadField;
+
+    fn try_from(list: user::Users) -> Result<Self, BadField> {
+        Ok(Self {
+            users: list
+                .users
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<Result<_, _>>()?,
+        })
     }
 }
 
@@ -223,5 +269,62 @@ mod tests {
             }
             assert!(line.contains("<redacted>"), "{line}");
         }
+    }
+
+    fn grpc_user() -> user::User {
+        user::User {
+            id: "0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d".into(),
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            created_at: "2026-11-29T15:21:35.876Z".into(),
+            balance_cents: 5000,
+            role: "customer".into(),
+        }
+    }
+
+    #[test]
+    fn users_are_written_as_when_their_fields_were_the_protos_strings() {
+        // The JSON as it was, byte for byte.
+        let user = r#"{"id":"0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d","name":"Ada","email":"ada@example.com","created_at":"2026-11-29T15:21:35.876Z","balance_cents":5000,"role":"customer"}"#;
+        let converted = UserResponse::try_from(grpc_user()).unwrap();
+        assert_eq!(serde_json::to_string(&converted).unwrap(), user);
+        let read: UserResponse = serde_json::from_str(user).unwrap();
+        assert_eq!(read, converted);
+
+        let list = UserList::try_from(user::Users {
+            users: vec![grpc_user()],
+        })
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            format!(r#"{{"users":[{user}]}}"#)
+        );
+
+        let balance = BalanceResponse::try_from(user::Balance {
+            user_id: "0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d".into(),
+            balance_cents: 5000,
+        })
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&balance).unwrap(),
+            r#"{"user_id":"0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d","balance_cents":5000}"#
+        );
+    }
+
+    #[test]
+    fn a_grpc_answer_breaking_its_contract_names_the_field() {
+        let bad_id = user::User {
+            id: "nope".into(),
+            ..grpc_user()
+        };
+        let bad_time = user::User {
+            created_at: "yesterday".into(),
+            ..grpc_user()
+        };
+        assert_eq!(UserResponse::try_from(bad_id).unwrap_err().field, "User.id");
+        assert_eq!(
+            UserResponse::try_from(bad_time).unwrap_err().field,
+            "User.created_at"
+        );
     }
 }
