@@ -205,6 +205,45 @@ fn documented_limits_are_the_services_limits() {
     );
 }
 
+/// The typed fields are documented as the strings they were: ids as
+/// `format: uuid`, times as `format: date-time`, and an order's status as
+/// the enum of its three wire names.
+#[test]
+fn typed_fields_keep_their_documented_formats() {
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    let formats = [
+        ("Order", "id", "uuid"),
+        ("Order", "user_id", "uuid"),
+        ("Order", "created_at", "date-time"),
+        ("Notification", "id", "uuid"),
+        ("Notification", "user_id", "uuid"),
+        ("Notification", "event_id", "uuid"),
+        ("Notification", "created_at", "date-time"),
+        ("UserResponse", "id", "uuid"),
+        ("UserResponse", "created_at", "date-time"),
+        ("BalanceResponse", "user_id", "uuid"),
+        ("CreateOrderRequest", "user_id", "uuid"),
+    ];
+    for (schema, field, format) in formats {
+        let property = &schemas[schema]["properties"][field];
+        assert_eq!(property["format"], format, "{schema}.{field}: {property}");
+        assert!(
+            property["type"] == "string" || property["type"][0] == "string",
+            "{schema}.{field}: {property}"
+        );
+    }
+    let status = &schemas["Order"]["properties"]["status"];
+    assert_eq!(
+        status["$ref"], "#/components/schemas/OrderStatus",
+        "{status}"
+    );
+    assert_eq!(
+        schemas["OrderStatus"]["enum"],
+        serde_json::json!(["pending", "confirmed", "rejected"])
+    );
+}
+
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn the_gateway_serves_its_document_and_reference_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
