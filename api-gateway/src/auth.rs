@@ -29,8 +29,19 @@ use crate::{
     config::AuthConfig,
     error::ApiError,
     keys::{KeyError, KeySet},
-    routes::Access,
 };
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token.
+    Public,
+    /// Any signed-in user (a customer, or an admin); what they may reach is
+    /// then checked by ownership in the handler and again in the service.
+    User,
+    /// Admins only; a customer gets 403.
+    Admin,
+}
 
 /// Verified tokens remembered at most.
 const CACHE_CAPACITY: usize = 10_000;

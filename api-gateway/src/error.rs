@@ -17,8 +17,6 @@ use serde::Serialize;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-pub use crate::problem::{PROBLEM_JSON, Problem};
-
 /// One invalid field, as listed in a problem's `errors` member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {

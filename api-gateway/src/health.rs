@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 
 use crate::{
     AppState,
-    error::Problem,
+    problem::Problem,
     routes::{Access, Routes},
 };
 

@@ -25,7 +25,7 @@ use tower_http::{
 
 use crate::{
     Config,
-    error::{PROBLEM_JSON, Problem},
+    problem::{PROBLEM_JSON, Problem},
 };
 
 pub fn layers(router: Router, config: &Config) -> Router {

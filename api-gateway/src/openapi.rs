@@ -35,8 +35,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     AppState,
-    error::{FieldError, PROBLEM_JSON, Problem},
+    error::FieldError,
     extract::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN},
+    problem::{PROBLEM_JSON, Problem},
     routes::Access,
 };
 

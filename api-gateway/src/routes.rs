@@ -11,19 +11,8 @@
 use axum::{Router, http::Method, middleware};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
+pub use crate::auth::Access;
 use crate::{AppState, auth, openapi};
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone, without a token.
-    Public,
-    /// Any signed-in user (a customer, or an admin); what they may reach is
-    /// then checked by ownership in the handler and again in the service.
-    User,
-    /// Admins only; a customer gets 403.
-    Admin,
-}
 
 /// One route: method, path template, access.
 #[derive(Debug, Clone, PartialEq, Eq)]

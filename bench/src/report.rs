@@ -4,7 +4,29 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use serde::Serialize;
 
-use crate::workloads::Workload;
+use crate::wrk::WrkResult;
+
+/// One workload's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Workload {
+    pub name: String,
+    pub result: WrkResult,
+    /// CPU seconds per process group during the measured run.
+    pub cpu_seconds: BTreeMap<String, f64>,
+    /// Busy CPU seconds of the whole machine (wrk included).
+    pub machine_busy_seconds: f64,
+    /// Peak RSS per process group during the run.
+    pub peak_rss_mib: BTreeMap<String, f64>,
+}
+
+impl Workload {
+    /// CPU milliseconds per request of `group`.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn cpu_ms_per_request(&self, group: &str) -> f64 {
+        self.cpu_seconds.get(group).copied().unwrap_or(0.0) * 1e3
+            / self.result.requests.max(1) as f64
+    }
+}
 
 /// Our four services, as process groups are named.
 const SERVICES: [&str; 4] = [

@@ -4,38 +4,15 @@
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use serde::Serialize;
 use system_tests::{Options, System, process::binaries_dir};
 use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::{
     Params,
     procs::{CpuSnapshot, Group},
-    report::{Latency, Machine, Report},
-    wrk::{self, WrkResult},
+    report::{Latency, Machine, Report, Workload},
+    wrk,
 };
-
-/// One workload's figures.
-#[derive(Debug, Clone, Serialize)]
-pub struct Workload {
-    pub name: String,
-    pub result: WrkResult,
-    /// CPU seconds per process group during the measured run.
-    pub cpu_seconds: BTreeMap<String, f64>,
-    /// Busy CPU seconds of the whole machine (wrk included).
-    pub machine_busy_seconds: f64,
-    /// Peak RSS per process group during the run.
-    pub peak_rss_mib: BTreeMap<String, f64>,
-}
-
-impl Workload {
-    /// CPU milliseconds per request of `group`.
-    #[allow(clippy::cast_precision_loss)]
-    pub fn cpu_ms_per_request(&self, group: &str) -> f64 {
-        self.cpu_seconds.get(group).copied().unwrap_or(0.0) * 1e3
-            / self.result.requests.max(1) as f64
-    }
-}
 
 pub async fn run(params: &Params) -> anyhow::Result<Report> {
     let lua_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lua");

@@ -49,7 +49,9 @@ impl From<Error> for HandlerError {
             // it: INTERNAL to a caller (no SQL in the reply), the message
             // dead-lettered with the cause.
             Error::Database(source) => HandlerError::Internal(format!("database: {source}")),
-            Error::Encode(source) => HandlerError::Internal(format!("encoding the reply: {source}")),
+            Error::Encode(source) => {
+                HandlerError::Internal(format!("encoding the reply: {source}"))
+            }
         }
     }
 }

@@ -77,12 +77,8 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let token = platform::shutdown::token_from(shutdown);
-        let requests = ServerConfig {
-            connected: self.connected[0].clone(),
-            ..self.server_config(&self.config.queue)
-        };
+        let requests = self.server_config(&self.config.queue);
         let events = ServerConfig {
-            connected: self.connected[1].clone(),
             bindings: [USER_CREATED, ORDER_CONFIRMED, ORDER_REJECTED]
                 .into_iter()
                 .map(|event| (self.config.events_exchange.clone(), event.to_owned()))
@@ -93,9 +89,10 @@ impl App {
             patterns::requests(self.pool.clone()).health_checks(self.checks.clone());
         let event_router = patterns::events(self.pool.clone(), &self.config.publishers);
         let admin = self.admin.spawn(token.clone());
+        let [requests_connected, events_connected] = self.connected.clone();
         tokio::join!(
-            messaging::serve(requests, request_router, token.clone()),
-            messaging::serve(events, event_router, token),
+            messaging::serve(requests, request_router, requests_connected, token.clone()),
+            messaging::serve(events, event_router, events_connected, token),
         );
         let _ = admin.await;
         self.pool.close().await;

@@ -84,7 +84,9 @@ impl From<Error> for HandlerError {
             // Anything else is ours: INTERNAL, and nothing of the cause
             // (no SQL) leaves the service.
             Error::Database(source) => HandlerError::Internal(format!("database: {source}")),
-            Error::Encode(source) => HandlerError::Internal(format!("encoding the reply: {source}")),
+            Error::Encode(source) => {
+                HandlerError::Internal(format!("encoding the reply: {source}"))
+            }
         }
     }
 }

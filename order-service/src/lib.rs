@@ -112,7 +112,6 @@ impl App {
         server.max_attempts = self.config.max_attempts;
         server.retry_delay = self.config.retry_delay;
         server.grace_period = self.config.grace_period;
-        server.connected = self.connected.clone();
         let admin = self.admin.spawn(token.clone());
 
         // Sagas a crash left in flight are finished (or compensated) at
@@ -142,7 +141,7 @@ impl App {
 
         let pool = self.state.pool.clone();
         let router = patterns::router(self.state).health_checks(self.checks);
-        messaging::serve(server, router, token).await;
+        messaging::serve(server, router, self.connected.clone(), token).await;
         let _ = recovery.await;
         if let Some(relay) = relay {
             let _ = relay.await;

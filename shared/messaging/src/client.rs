@@ -6,12 +6,12 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use lapin::{
-    BasicProperties, Channel,
+    BasicProperties,
     types::{AMQPValue, FieldTable},
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -19,21 +19,16 @@ use serde_json::Value;
 use tokio::{sync::oneshot, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use contracts::identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller};
+use contracts::identity::Caller;
 
 use crate::{
     AmqpConfig, RpcError,
+    headers::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, DEADLINE_HEADER},
     publish::{PERSISTENT, TRANSIENT, publish_confirmed, publish_to_exchange},
     supervisor,
-    wire::{self, DIRECT_REPLY_TO, Reply},
+    supervisor::Inner,
+    wire::{self, DIRECT_REPLY_TO},
 };
-
-/// AMQP header carrying a request's deadline (Unix epoch milliseconds), so a
-/// server that dequeues it late — it sat in a prefetch buffer — skips it
-/// instead of doing work nobody waits for. NestJS peers neither send nor need it.
-pub const DEADLINE_HEADER: &str = "x-deadline";
-
-pub(crate) type PendingReply = oneshot::Sender<Result<Reply, RpcError>>;
 
 /// A client bound to one queue, like a NestJS `ClientProxy`. Cheap to clone:
 /// every clone shares one connection, one channel and one reply consumer.
@@ -43,28 +38,6 @@ pub struct RpcClient {
     /// Who the requests are made for, sent as headers beside the envelope
     /// (see [`RpcClient::on_behalf_of`]).
     caller: Option<Caller>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Inner {
-    /// The queue `send` and `emit` target; empty for a pure publisher.
-    pub(crate) queue: String,
-    /// The exchange `publish` targets, declared on connect.
-    pub(crate) exchange: Option<String>,
-    /// The broker account this client logs in as: the `user_id` of what it
-    /// publishes, which RabbitMQ refuses unless it is the connection's own.
-    user: String,
-    timeout: Duration,
-    /// `None` while disconnected: `send` fails fast instead of waiting.
-    channel: RwLock<Option<Channel>>,
-    pending: Mutex<HashMap<String, PendingReply>>,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
 }
 
 impl RpcClient {
@@ -275,52 +248,6 @@ impl RpcClient {
     /// Stops reconnecting and closes the connection.
     pub fn close(&self) {
         self.inner.shutdown.cancel();
-    }
-}
-
-impl Inner {
-    fn channel(&self) -> Option<Channel> {
-        self.channel
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    pub(crate) fn set_channel(&self, channel: Option<Channel>) {
-        *self.channel.write().unwrap_or_else(PoisonError::into_inner) = channel;
-    }
-
-    pub(crate) fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingReply>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn register<'a>(&'a self, id: &str, tx: PendingReply) -> Registration<'a> {
-        self.pending().insert(id.to_owned(), tx);
-        Registration {
-            inner: self,
-            id: id.to_owned(),
-        }
-    }
-
-    /// Answers every waiting `send` at once: after a lost connection their
-    /// replies can never arrive (direct reply-to is bound to the channel).
-    pub(crate) fn fail_pending(&self) {
-        for (_, tx) in self.pending().drain() {
-            let _ = tx.send(Err(RpcError::ConnectionLost));
-        }
-    }
-}
-
-/// Removes a request from the pending map however `send` ends (reply,
-/// deadline, or the caller dropping the future).
-struct Registration<'a> {
-    inner: &'a Inner,
-    id: String,
-}
-
-impl Drop for Registration<'_> {
-    fn drop(&mut self) {
-        self.inner.pending().remove(&self.id);
     }
 }
 

@@ -37,12 +37,20 @@ use self::{
     retry::run_with_retries,
 };
 use crate::{
+    config::ServerConfig,
     publish::publish_confirmed,
-    router::Message,
-    server::Context,
+    router::{Message, Router},
     settle::Unsettled,
     wire::{self, Incoming, NO_MESSAGE_HANDLER, Reply},
 };
+
+/// What every delivery of one server is handled with.
+pub(crate) struct Context {
+    pub(crate) config: ServerConfig,
+    pub(crate) router: Router,
+    /// The broker account this server logs in as (see `Unsettled::requeue`).
+    pub(crate) own_account: String,
+}
 
 enum Outcome {
     Reply(Reply),

@@ -13,9 +13,13 @@
 //!
 //! # Layout
 //! - [`wire`]: envelopes and pattern routing, NestJS byte for byte.
-//! - [`client`]: the [`RpcClient`]; `supervisor`: its connection and replies.
+//! - [`client`]: the [`RpcClient`]; `supervisor`: its connection, and the
+//!   state its clones share with it (the channel, the pending replies).
 //! - [`router`]: [`Router`], [`Message`], [`HandlerError`]: what handlers see.
-//! - [`server`]: [`serve`] and its [`ServerConfig`].
+//! - [`config`]: [`ServerConfig`], what a server is configured with.
+//! - [`server`]: [`serve`], its sessions, and [`Connected`], whether one
+//!   consumes right now.
+//! - [`headers`]: every AMQP header the crate writes or reads.
 //! - `dispatch`: handling and settling one delivery (`retry`: running its
 //!   handler; `headers`: what its properties say).
 //! - `settle`: the exactly-once settlement of a delivery.
@@ -29,9 +33,11 @@
 //! - `topology`, `connection`: declarations, connecting, backoff.
 
 pub mod client;
+pub mod config;
 mod connection;
 mod depth;
 mod dispatch;
+pub mod headers;
 mod metrics;
 #[cfg(feature = "outbox")]
 pub mod outbox;
@@ -48,11 +54,14 @@ pub mod wire;
 use std::time::Duration;
 
 pub use client::RpcClient;
+pub use config::ServerConfig;
 pub use connection::AmqpConfig;
-pub use provenance::{ORIGINAL_EXCHANGE_HEADER, ORIGINAL_USER_HEADER};
+pub use headers::{
+    ORIGINAL_EXCHANGE_HEADER, ORIGINAL_QUEUE_HEADER, ORIGINAL_USER_HEADER, REASON_HEADER,
+    REDELIVERIES_HEADER,
+};
 pub use router::{HandlerError, Message, Router};
-pub use server::{Connected, ServerConfig, serve};
-pub use settle::{ORIGINAL_QUEUE_HEADER, REASON_HEADER, REDELIVERIES_HEADER};
+pub use server::{Connected, serve};
 
 /// Why a `send` or `emit` failed.
 #[derive(Debug, thiserror::Error)]

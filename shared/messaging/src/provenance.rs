@@ -15,12 +15,7 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 
-/// Header naming the account that published a requeued or dead-lettered
-/// message (its AMQP `user_id`, which the copy cannot keep: the broker only
-/// accepts the copier's own).
-pub const ORIGINAL_USER_HEADER: &str = "x-original-user-id";
-/// Header naming the exchange a requeued message was first published to.
-pub const ORIGINAL_EXCHANGE_HEADER: &str = "x-original-exchange";
+use crate::headers::{ORIGINAL_EXCHANGE_HEADER, ORIGINAL_USER_HEADER};
 
 /// How a message first reached this consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]

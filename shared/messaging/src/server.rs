@@ -5,7 +5,7 @@
 //! settled is in [`crate::dispatch`]; the queue's depth is sampled beside
 //! it (`crate::depth`).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use lapin::{
     Channel, Consumer,
@@ -16,44 +16,11 @@ use tokio_stream::StreamExt;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    AmqpConfig, Router,
+    Router, ServerConfig,
     connection::{Backoff, connect},
-    dispatch,
+    dispatch::{self, Context},
     topology::{bind, declare_queue},
 };
-
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub amqp: AmqpConfig,
-    /// The work queue, e.g. `orders_queue`.
-    pub queue: String,
-    /// Where poison messages go, e.g. `orders_queue.dead-letter`.
-    pub dead_letter_queue: String,
-    /// Unacked deliveries in flight at once (AMQP `basic.qos`): bounds memory
-    /// and concurrency, and leaves the rest of the queue to other replicas.
-    pub prefetch: u16,
-    /// Runs of a handler failing transiently before a request is answered
-    /// UNAVAILABLE or an event requeued.
-    pub max_attempts: u32,
-    /// Deliveries of one message that may end unsettled — its consumer died
-    /// or lost its connection — before it is dead-lettered as the likely
-    /// cause (docs/messaging.md).
-    pub max_redeliveries: u32,
-    /// Largest body handled; a bigger one is dead-lettered unparsed. No
-    /// request or event of ours comes near it; it stops one sender from
-    /// making a consumer parse megabytes of JSON.
-    pub max_message_bytes: usize,
-    /// Delay before the second run; doubles for each further run.
-    pub retry_delay: Duration,
-    /// How long shutdown waits for in-flight deliveries to finish and ack.
-    pub grace_period: Duration,
-    /// `(exchange, routing key)` pairs the queue is bound to, for services
-    /// that consume events: each service binds its own queue, so every
-    /// service gets every event and its replicas share them.
-    pub bindings: Vec<(String, String)>,
-    /// Whether the consumer is connected right now, for readiness checks.
-    pub connected: Connected,
-}
 
 /// A shared flag: is the consumer connected and consuming? Clones share it.
 #[derive(Debug, Clone, Default)]
@@ -80,33 +47,18 @@ impl Connected {
     }
 }
 
-/// [`ServerConfig::max_message_bytes`] unless configured: 256 KiB.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
-
-impl ServerConfig {
-    pub fn new(amqp: AmqpConfig, queue: impl Into<String>) -> Self {
-        let queue = queue.into();
-        Self {
-            amqp,
-            dead_letter_queue: format!("{queue}.dead-letter"),
-            queue,
-            prefetch: 10,
-            max_attempts: 3,
-            max_redeliveries: 5,
-            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            retry_delay: Duration::from_millis(100),
-            grace_period: Duration::from_secs(10),
-            bindings: Vec::new(),
-            connected: Connected::default(),
-        }
-    }
-}
-
 /// Serves `router` on the configured queue until `shutdown` is cancelled,
 /// reconnecting with backoff whenever the connection is lost. On shutdown
 /// it cancels its consumer (the broker stops delivering), lets in-flight
 /// deliveries finish and settle within the grace period, then closes.
-pub async fn serve(config: ServerConfig, router: Router, shutdown: CancellationToken) {
+///
+/// `connected` is set while a session consumes, for readiness checks.
+pub async fn serve(
+    config: ServerConfig,
+    router: Router,
+    connected: Connected,
+    shutdown: CancellationToken,
+) {
     crate::metrics::describe();
     let own_account = config.amqp.user();
     let context = Arc::new(Context {
@@ -119,9 +71,9 @@ pub async fn serve(config: ServerConfig, router: Router, shutdown: CancellationT
         match Session::open(&context.config).await {
             Ok(session) => {
                 backoff.reset();
-                context.config.connected.set(true);
+                connected.set(true);
                 session.run(&context, &shutdown).await;
-                context.config.connected.set(false);
+                connected.set(false);
                 if shutdown.is_cancelled() {
                     break;
                 }
@@ -140,13 +92,6 @@ pub async fn serve(config: ServerConfig, router: Router, shutdown: CancellationT
         }
     }
     tracing::info!(queue = context.config.queue, "consumer stopped");
-}
-
-pub(crate) struct Context {
-    pub(crate) config: ServerConfig,
-    pub(crate) router: Router,
-    /// The broker account this server logs in as (see `Unsettled::requeue`).
-    pub(crate) own_account: String,
 }
 
 struct Session {

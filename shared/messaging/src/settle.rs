@@ -11,16 +11,11 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 
-use crate::{provenance::Origin, publish::publish_confirmed};
-
-/// Header naming why a message was dead-lettered.
-pub const REASON_HEADER: &str = "x-dead-letter-reason";
-/// Header naming the queue a dead-lettered message came from.
-pub const ORIGINAL_QUEUE_HEADER: &str = "x-original-queue";
-/// Header counting the times a message was delivered and never settled —
-/// its consumer died or lost its connection while handling it. Classic
-/// queues keep no such count, so the message carries it (dispatch.rs).
-pub const REDELIVERIES_HEADER: &str = "x-redeliveries";
+use crate::{
+    headers::{ORIGINAL_QUEUE_HEADER, REASON_HEADER, REDELIVERIES_HEADER},
+    provenance::Origin,
+    publish::publish_confirmed,
+};
 
 #[derive(Debug)]
 pub(crate) struct Unsettled {

@@ -1,19 +1,23 @@
 //! Keeps an [`RpcClient`](crate::RpcClient)'s connection up and routes
 //! replies to the requests waiting for them.
 
-use std::sync::Weak;
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError, RwLock, Weak},
+    time::Duration,
+};
 
 use lapin::{
     Channel, Consumer,
     options::{BasicConsumeOptions, ConfirmSelectOptions},
     types::FieldTable,
 };
+use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     AmqpConfig, RpcError,
-    client::Inner,
     connection::{Backoff, connect},
     topology::{declare_exchange, declare_queue},
     wire::{DIRECT_REPLY_TO, Reply},
@@ -120,5 +124,77 @@ async fn dispatch_replies(
             let reply = serde_json::from_slice::<Reply>(&delivery.data).map_err(RpcError::from);
             let _ = tx.send(reply);
         }
+    }
+}
+
+/// The state a client's clones share with the task keeping its connection
+/// up: the channel (while connected) and the requests awaiting replies.
+pub(crate) type PendingReply = oneshot::Sender<Result<Reply, RpcError>>;
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    /// The queue `send` and `emit` target; empty for a pure publisher.
+    pub(crate) queue: String,
+    /// The exchange `publish` targets, declared on connect.
+    pub(crate) exchange: Option<String>,
+    /// The broker account this client logs in as: the `user_id` of what it
+    /// publishes, which RabbitMQ refuses unless it is the connection's own.
+    pub(crate) user: String,
+    pub(crate) timeout: Duration,
+    /// `None` while disconnected: `send` fails fast instead of waiting.
+    pub(crate) channel: RwLock<Option<Channel>>,
+    pub(crate) pending: Mutex<HashMap<String, PendingReply>>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Inner {
+    pub(crate) fn channel(&self) -> Option<Channel> {
+        self.channel
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_channel(&self, channel: Option<Channel>) {
+        *self.channel.write().unwrap_or_else(PoisonError::into_inner) = channel;
+    }
+
+    pub(crate) fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingReply>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn register<'a>(&'a self, id: &str, tx: PendingReply) -> Registration<'a> {
+        self.pending().insert(id.to_owned(), tx);
+        Registration {
+            inner: self,
+            id: id.to_owned(),
+        }
+    }
+
+    /// Answers every waiting `send` at once: after a lost connection their
+    /// replies can never arrive (direct reply-to is bound to the channel).
+    pub(crate) fn fail_pending(&self) {
+        for (_, tx) in self.pending().drain() {
+            let _ = tx.send(Err(RpcError::ConnectionLost));
+        }
+    }
+}
+
+/// Removes a request from the pending map however `send` ends (reply,
+/// deadline, or the caller dropping the future).
+pub(crate) struct Registration<'a> {
+    inner: &'a Inner,
+    id: String,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.inner.pending().remove(&self.id);
     }
 }

@@ -59,7 +59,9 @@ macro_rules! service {
 /// `service`, and sets its `build_info` metric. Call once, first thing in
 /// `main`.
 pub fn init(service: Service) -> TelemetryGuard {
-    crate::metrics::process::record_build_info(service);
+    // Installed first, or the gauge would be set on the no-op recorder.
+    crate::admin::prometheus();
+    crate::metrics::process::record_build_info(service.name, service.version);
     let provider = tracer_provider(service);
     global::set_text_map_propagator(TraceContextPropagator::new());
     global::set_tracer_provider(provider.clone());

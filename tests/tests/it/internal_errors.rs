@@ -45,7 +45,10 @@ async fn an_internal_database_error_is_a_bare_500_through_every_service() {
 
         let response = system.http.get(system.url(&route)).send().await.unwrap();
         let status = response.status();
-        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let body = response.text().await.unwrap();
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{route}: {body}");
         assert_eq!(content_type, "application/problem+json", "{route}");

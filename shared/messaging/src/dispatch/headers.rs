@@ -2,10 +2,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use contracts::identity::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, Caller};
+use contracts::identity::Caller;
 use lapin::{BasicProperties, types::AMQPValue};
 
-use crate::{client::DEADLINE_HEADER, settle::REDELIVERIES_HEADER};
+use crate::headers::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, DEADLINE_HEADER, REDELIVERIES_HEADER};
 
 /// The id that is stable across redeliveries: the AMQP `message_id`, else the
 /// envelope's `id`, else the `correlation_id`.

@@ -8,8 +8,8 @@ use contracts::{ErrorCode, ServiceError};
 
 use super::{Outcome, count, error_reply};
 use crate::{
+    config::ServerConfig,
     router::{Handler, HandlerError, Message},
-    server::ServerConfig,
     wire::Reply,
 };
 

@@ -54,6 +54,7 @@ impl Bus {
         let server = tokio::spawn(messaging::serve(
             self.config.clone(),
             router,
+            messaging::Connected::default(),
             shutdown.clone(),
         ));
         self.servers.push((shutdown, server));

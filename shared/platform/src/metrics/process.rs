@@ -10,8 +10,6 @@
 
 use std::sync::OnceLock;
 
-use crate::telemetry::Service;
-
 /// `rustc --version`'s number, from `build.rs`.
 const RUSTC_VERSION: &str = env!("PLATFORM_RUSTC_VERSION");
 
@@ -35,16 +33,15 @@ pub fn collect() {
     collector().collect();
 }
 
-/// Sets `build_info{service, version, rustc} 1`. One series per process:
+/// Sets `build_info{service, version, rustc} 1` (on the installed
+/// recorder: `telemetry::init` installs it first). One series per process:
 /// the labels are fixed at build time. Query it to see which version each
 /// instance runs, or join on it (`* on (instance) group_left(version)`).
-pub fn record_build_info(service: Service) {
-    // Installed first, or the gauge would be set on the no-op recorder.
-    crate::admin::prometheus();
+pub fn record_build_info(service: &'static str, version: &'static str) {
     metrics::gauge!(
         "build_info",
-        "service" => service.name,
-        "version" => service.version,
+        "service" => service,
+        "version" => version,
         "rustc" => RUSTC_VERSION
     )
     .set(1.0);

@@ -1,0 +1,59 @@
+//! How a server consumes its queue: what a service configures, read once
+//! at start. (What changes while it runs — whether it is connected — is
+//! [`crate::Connected`], passed to [`crate::serve`] beside it.)
+
+use std::time::Duration;
+
+use crate::AmqpConfig;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub amqp: AmqpConfig,
+    /// The work queue, e.g. `orders_queue`.
+    pub queue: String,
+    /// Where poison messages go, e.g. `orders_queue.dead-letter`.
+    pub dead_letter_queue: String,
+    /// Unacked deliveries in flight at once (AMQP `basic.qos`): bounds memory
+    /// and concurrency, and leaves the rest of the queue to other replicas.
+    pub prefetch: u16,
+    /// Runs of a handler failing transiently before a request is answered
+    /// UNAVAILABLE or an event requeued.
+    pub max_attempts: u32,
+    /// Deliveries of one message that may end unsettled — its consumer died
+    /// or lost its connection — before it is dead-lettered as the likely
+    /// cause (docs/messaging.md).
+    pub max_redeliveries: u32,
+    /// Largest body handled; a bigger one is dead-lettered unparsed. No
+    /// request or event of ours comes near it; it stops one sender from
+    /// making a consumer parse megabytes of JSON.
+    pub max_message_bytes: usize,
+    /// Delay before the second run; doubles for each further run.
+    pub retry_delay: Duration,
+    /// How long shutdown waits for in-flight deliveries to finish and ack.
+    pub grace_period: Duration,
+    /// `(exchange, routing key)` pairs the queue is bound to, for services
+    /// that consume events: each service binds its own queue, so every
+    /// service gets every event and its replicas share them.
+    pub bindings: Vec<(String, String)>,
+}
+
+/// [`ServerConfig::max_message_bytes`] unless configured: 256 KiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+impl ServerConfig {
+    pub fn new(amqp: AmqpConfig, queue: impl Into<String>) -> Self {
+        let queue = queue.into();
+        Self {
+            amqp,
+            dead_letter_queue: format!("{queue}.dead-letter"),
+            queue,
+            prefetch: 10,
+            max_attempts: 3,
+            max_redeliveries: 5,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            retry_delay: Duration::from_millis(100),
+            grace_period: Duration::from_secs(10),
+            bindings: Vec::new(),
+        }
+    }
+}
