@@ -14,6 +14,7 @@ mod openapi;
 mod outages;
 mod poison;
 mod prometheus;
+mod readme;
 mod security;
 mod shutdown;
 mod trace;
