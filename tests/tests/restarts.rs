@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use system_tests::{Options, System, burst::Burst, servers::Server};
 
 /// How long a server stays down: longer than the services bridge by waiting
-/// (`DATABASE_ACQUIRE_TIMEOUT`, 3 s by default), so requests in flight get
+/// (`DATABASE_ACQUIRE_TIMEOUT`, 2 s by default), so requests in flight get
 /// their "outcome unknown" answer and are sent again.
 const DOWN: Duration = Duration::from_secs(6);
 
