@@ -2,6 +2,9 @@
 //! for `proto/`, the JSON shapes the gateway speaks, and the error type that
 //! crosses service boundaries. No runtime plumbing lives here (that is the
 //! `platform` crate beside it), so depending on the contracts is cheap.
+//! Two features, off by default, add derives for the one edge that needs
+//! each: `openapi` (utoipa schemas, for the gateway's document) and `sqlx`
+//! ([`orders::OrderStatus`] as a text column, for order-service).
 //!
 //! # Layout
 //! - [`user`]: the `user.UserService` gRPC contract, generated at build time,
