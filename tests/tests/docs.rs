@@ -874,3 +874,75 @@ fn every_rpc_is_in_grpc_md() {
     }
     assert!(checked >= 6, "found only {checked} RPCs in proto/");
 }
+
+/// The tables for `just run` and docker compose list variables that the
+/// scripts, the justfile, docker-compose.yml and the deployment read, not
+/// the services: each must still be named by one of those.
+#[test]
+fn every_variable_of_the_tooling_tables_is_used() {
+    let root = root();
+    let configuration = read(&root.join("docs/configuration.md"));
+    let mut sources = vec![root.join("justfile"), root.join("docker-compose.yml")];
+    for (dir, extension) in [
+        ("scripts", ""),
+        ("deploy", ""),
+        ("tests/src", ".rs"),
+        ("shared/test-support/src", ".rs"),
+    ] {
+        files(&root.join(dir), extension, &mut sources);
+    }
+    let words: BTreeSet<String> = sources
+        .iter()
+        .filter_map(|p| fs::read_to_string(p).ok())
+        .flat_map(|text| {
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut unused = Vec::new();
+    for table in tables(&configuration).iter().skip(1) {
+        assert_eq!(
+            table[0][0], "Variable",
+            "a table of variables: {:?}",
+            table[0]
+        );
+        for cells in &table[1..] {
+            for name in spans(&cells[0]).into_iter().filter(|n| is_variable_name(n)) {
+                if !words.contains(&name) {
+                    unused.push(name);
+                }
+            }
+        }
+    }
+    assert!(
+        unused.is_empty(),
+        "docs/configuration.md lists {unused:?} for `just run` or compose, but no script, \
+         justfile, docker-compose.yml or deploy/ file names them"
+    );
+}
+
+/// The README's list of recipes is the justfile's.
+#[test]
+fn the_readme_names_every_recipe() {
+    let root = root();
+    let readme = read(&root.join("README.md"));
+    let listed = readme
+        .split("\n## Recipes\n")
+        .nth(1)
+        .expect("README.md has a `## Recipes` section");
+    let listed: BTreeSet<String> = spans(listed).into_iter().filter(|s| s != "just").collect();
+    let recipes: BTreeSet<String> = read(&root.join("justfile"))
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()) && !l.contains(":="))
+        .filter_map(|l| Some(l.split([' ', ':']).next()?.to_owned()))
+        .filter(|r| r != "default")
+        .collect();
+    assert!(recipes.len() > 5, "found only {recipes:?} in the justfile");
+    let missing: Vec<&String> = recipes.difference(&listed).collect();
+    let extra: Vec<&String> = listed.difference(&recipes).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "README.md's recipes: missing {missing:?}, no such recipe {extra:?}"
+    );
+}
