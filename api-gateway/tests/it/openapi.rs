@@ -206,8 +206,8 @@ fn documented_limits_are_the_services_limits() {
 }
 
 /// The typed fields are documented as the strings they were: ids as
-/// `format: uuid`, times as `format: date-time`, and an order's status as
-/// the enum of its three wire names.
+/// `format: uuid`, times as `format: date-time`, and an order's status and
+/// a user's role as the enums of their wire names.
 #[test]
 fn typed_fields_keep_their_documented_formats() {
     let document = document();
@@ -241,6 +241,12 @@ fn typed_fields_keep_their_documented_formats() {
     assert_eq!(
         schemas["OrderStatus"]["enum"],
         serde_json::json!(["pending", "confirmed", "rejected"])
+    );
+    let role = &schemas["UserResponse"]["properties"]["role"];
+    assert_eq!(role["$ref"], "#/components/schemas/Role", "{role}");
+    assert_eq!(
+        schemas["Role"]["enum"],
+        serde_json::json!(["customer", "admin"])
     );
 }
 

@@ -41,6 +41,7 @@ pub const CALLER_ROLE_HEADER: &str = "x-caller-role";
 /// What a user may do: their own things (`customer`), or everyone's (`admin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     Customer,
     Admin,

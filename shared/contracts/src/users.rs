@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::user;
+use crate::{identity::Role, user};
 
 /// Body of `POST /users` (sign-up). Unknown fields are rejected rather than
 /// ignored, so a typo such as `"emial"` is a clear 422 instead of a confusing
@@ -68,9 +68,7 @@ pub struct UserResponse {
     pub created_at: DateTime<Utc>,
     /// Store credit, in cents.
     pub balance_cents: i64,
-    /// `customer` or `admin`.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^(customer|admin)$"))]
-    pub role: String,
+    pub role: Role,
 }
 
 /// Body of `POST /users/{id}/credit`: a top-up of store credit.
@@ -166,7 +164,10 @@ impl TryFrom<user::User> for UserResponse {
             email: u.email,
             created_at: timestamp("User.created_at", &u.created_at)?,
             balance_cents: u.balance_cents,
-            role: u.role,
+            role: Role::parse(&u.role).ok_or_else(|| BadField {
+                field: "User.role",
+                value: u.role.clone(),
+            })?,
         })
     }
 }
@@ -321,6 +322,14 @@ mod tests {
             created_at: "yesterday".into(),
             ..grpc_user()
         };
+        let bad_role = user::User {
+            role: "root".into(),
+            ..grpc_user()
+        };
+        assert_eq!(
+            UserResponse::try_from(bad_role).unwrap_err().field,
+            "User.role"
+        );
         assert_eq!(UserResponse::try_from(bad_id).unwrap_err().field, "User.id");
         assert_eq!(
             UserResponse::try_from(bad_time).unwrap_err().field,
