@@ -18,8 +18,10 @@
 //! name and its value up to the first id, every key the JSON shows
 //! (anywhere in the answer), and every value it shows that is not an id, a
 //! timestamp, a token or elided (some member of that name in the answer has
-//! it). Comments that are prose, and parenthesised notes such as "(run it
-//! again: …)", are not checked. A read (no body) is retried for up to 10 s
+//! it). Comments that are prose are not checked. A command with a
+//! "(run it again: …)" note is run a second time and must answer the
+//! status the note names, or else again what the README shows, about the
+//! same `id` (the Idempotency-Key's promise). A read (no body) is retried for up to 10 s
 //! until it matches: notifications arrive through the events exchange a
 //! moment after the orders that cause them.
 //!
@@ -41,6 +43,8 @@ const READ_RETRY: Duration = Duration::from_secs(10);
 struct Step {
     command: String,
     expected: Vec<String>,
+    /// The README's "(run it again: …)" note, when it has one.
+    again: Option<String>,
 }
 
 #[tokio::test]
@@ -88,11 +92,11 @@ async fn the_readme_walk_through_answers_as_shown() {
         let is_read = !command.contains(" -d ");
         let deadline =
             tokio::time::Instant::now() + if is_read { READ_RETRY } else { Duration::ZERO };
-        loop {
+        let first = loop {
             let (stdout, statuses) = run(&script).await;
             let failures = compare(&step.expected, &stdout, &statuses);
             if failures.is_empty() {
-                break;
+                break stdout;
             }
             if tokio::time::Instant::now() >= deadline {
                 panic!(
@@ -104,9 +108,56 @@ async fn the_readme_walk_through_answers_as_shown() {
                 );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        if let Some(note) = &step.again {
+            let (stdout, statuses) = run(&script).await;
+            let failures = again(note, &step.expected, &first, &stdout, &statuses);
+            assert!(
+                failures.is_empty(),
+                "README.md: `{}` run again ({note}) answered:\n{stdout}\n(statuses {statuses:?})\n{}",
+                step.command,
+                failures.join("\n")
+            );
         }
     }
     std::fs::remove_file(&state).ok();
+}
+
+/// What a second run answers, against the README's note: the status it
+/// names, or else the same answer as the README shows, about the same `id`.
+fn again(
+    note: &str,
+    expected: &[String],
+    first: &str,
+    stdout: &str,
+    statuses: &[u16],
+) -> Vec<String> {
+    let named = note
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|word| word.len() == 3)
+        .and_then(|word| word.parse::<u16>().ok());
+    if let Some(named) = named {
+        return match statuses.last() {
+            Some(&status) if status == named => Vec::new(),
+            status => vec![format!("status {status:?}, not {named}")],
+        };
+    }
+    let mut failures = compare(expected, stdout, statuses);
+    let id = |text: &str| {
+        let body = text.rsplit("\r\n\r\n").next().unwrap_or(text);
+        serde_json::from_str::<Value>(body.trim())
+            .ok()?
+            .get("id")
+            .cloned()
+    };
+    if id(first) != id(stdout) {
+        failures.push(format!(
+            "another id: {:?}, first {:?}",
+            id(stdout),
+            id(first)
+        ));
+    }
+    failures
 }
 
 fn tempfile_path(id: &str) -> std::path::PathBuf {
@@ -188,7 +239,11 @@ fn parse_block(lines: &[&str]) -> Vec<Step> {
                 || comment.starts_with(" HTTP/")
                 || comment.starts_with("  ")
                 || is_header(comment.trim());
-            if answering && is_answer {
+            if let Some(note) = comment.trim().strip_prefix("(run it again: ") {
+                if let Some(step) = steps.last_mut().filter(|_| answering) {
+                    step.again = Some(note.trim_end_matches(')').to_owned());
+                }
+            } else if answering && is_answer {
                 steps
                     .last_mut()
                     .unwrap()
@@ -203,6 +258,7 @@ fn parse_block(lines: &[&str]) -> Vec<Step> {
             steps.push(Step {
                 command: (*line).to_owned(),
                 expected: Vec::new(),
+                again: None,
             });
             continuing = line.ends_with('\\');
             answering = true;
@@ -388,6 +444,7 @@ fn the_walk_through_is_parsed_into_commands_and_answers() {
     assert_eq!(steps.len(), 3, "{steps:#?}");
     assert_eq!(steps[0].expected.len(), 4, "{steps:#?}");
     assert!(steps[1].expected.is_empty(), "{steps:#?}");
+    assert_eq!(steps[0].again.as_deref(), Some("409"));
     let shown = members(&steps[0].expected[2..].join(""));
     assert_eq!(shown["status"], [Value::from(409)]);
     assert_eq!(shown["reason"], [Value::from("r")]);
