@@ -50,7 +50,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::Router;
-use messaging::{AmqpConfig, RpcClient};
+use messaging::{AmqpConfig, Link, RpcClient};
 use platform::admin::AdminServer;
 use tokio::net::TcpListener;
 
@@ -105,8 +105,8 @@ pub struct App {
     router: Router,
     header_read_timeout: std::time::Duration,
     listener: TcpListener,
-    orders: RpcClient,
-    notifications: RpcClient,
+    /// The one RabbitMQ connection both clients share.
+    broker: Link,
     admin: AdminServer,
 }
 
@@ -143,29 +143,20 @@ impl App {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
-        // Connects in the background: the gateway starts, and answers 503 for
-        // orders, while RabbitMQ is still coming up.
-        let orders = RpcClient::start(
-            AmqpConfig::new(config.amqp_url.clone()),
-            config.orders_queue.clone(),
-            config.order_service_timeout,
-        );
-        let notifications = RpcClient::start(
-            AmqpConfig::new(config.amqp_url.clone()),
+        // One connection for both services' queues; it connects in the
+        // background: the gateway starts, and answers 503 for orders, while
+        // RabbitMQ is still coming up.
+        let broker = Link::start(AmqpConfig::new(config.amqp_url.clone()));
+        let orders = broker.client(config.orders_queue.clone(), config.order_service_timeout);
+        let notifications = broker.client(
             config.notifications_queue.clone(),
             config.order_service_timeout,
         );
         // Ready while the broker connection is up: without it no order can
         // be placed. user-service is not a readiness condition — the gateway
         // still serves the rest — but `/health` reports it.
-        let admin = AdminServer::bind(
-            config.admin_addr,
-            vec![
-                orders.readiness_check("rabbitmq-orders"),
-                notifications.readiness_check("rabbitmq-notifications"),
-            ],
-        )
-        .await?;
+        let admin =
+            AdminServer::bind(config.admin_addr, vec![broker.readiness_check("rabbitmq")]).await?;
         let state = AppState {
             config: Arc::new(config),
             users,
@@ -176,8 +167,7 @@ impl App {
         };
         Ok(Self {
             header_read_timeout: state.config.header_read_timeout,
-            orders: state.orders.clone(),
-            notifications: state.notifications.clone(),
+            broker,
             router: router(state),
             listener,
             admin,
@@ -195,14 +185,10 @@ impl App {
         self.admin.local_addr()
     }
 
-    /// Waits (bounded) until every RabbitMQ client is connected; for
-    /// start-up checks and tests.
+    /// Waits (bounded) until the RabbitMQ link is connected; for start-up
+    /// checks and tests.
     pub async fn wait_for_broker(&self, within: std::time::Duration) -> bool {
-        let (orders, notifications) = tokio::join!(
-            self.orders.wait_connected(within),
-            self.notifications.wait_connected(within)
-        );
-        orders && notifications
+        self.broker.wait_connected(within).await
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
@@ -211,7 +197,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "api-gateway listening (HTTP)");
-        let (orders, notifications) = (self.orders.clone(), self.notifications.clone());
+        let broker = self.broker.clone();
         let token = platform::shutdown::token_from(shutdown);
         let admin = self.admin.spawn(token.clone());
         serve::serve(
@@ -222,8 +208,7 @@ impl App {
         )
         .await;
         let _ = admin.await;
-        orders.close();
-        notifications.close();
+        broker.close();
         tracing::info!("api-gateway stopped");
         Ok(())
     }

@@ -25,7 +25,7 @@ pub mod users;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use messaging::{AmqpConfig, Connected, RpcClient, ServerConfig, outbox::Relay};
+use messaging::{AmqpConfig, Connected, EventPublisher, ServerConfig, outbox::Relay};
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::sync::Notify;
@@ -125,7 +125,7 @@ impl App {
         // Events recorded with the saga's transitions go out through the
         // outbox relay (none when no exchange is configured).
         let relay = self.config.events_exchange.clone().map(|exchange| {
-            let publisher = RpcClient::publisher(
+            let publisher = EventPublisher::start(
                 AmqpConfig::new(self.config.amqp_url.clone()),
                 exchange,
                 Duration::from_secs(5),

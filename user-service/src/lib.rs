@@ -41,7 +41,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use contracts::user::{FILE_DESCRIPTOR_SET, user_service_server::UserServiceServer};
-use messaging::{AmqpConfig, RpcClient, outbox::Relay};
+use messaging::{AmqpConfig, EventPublisher, outbox::Relay};
 use platform::admin::AdminServer;
 use sqlx::PgPool;
 use tokio::{net::TcpListener, sync::Notify};
@@ -166,7 +166,7 @@ impl App {
         let events = Arc::new(Notify::new());
         let stop_relay = CancellationToken::new();
         let relay_task = self.config.events_exchange.clone().map(|exchange| {
-            let publisher = RpcClient::publisher(
+            let publisher = EventPublisher::start(
                 AmqpConfig::new(self.config.amqp_url.clone()),
                 exchange,
                 Duration::from_secs(5),

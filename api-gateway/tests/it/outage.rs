@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use contracts::orders::{CreateOrder, OrderLine, OrderStatus};
-use messaging::{AmqpConfig, RpcClient, outbox::Relay};
+use messaging::{AmqpConfig, EventPublisher, outbox::Relay};
 use order_service::{new_order::NewOrder, orders, saga::Saga, users::UserDirectory};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -68,7 +68,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
     let exchange = app.events_exchange.clone().unwrap();
     let down = Relay::new(
         pool.clone(),
-        RpcClient::publisher(AmqpConfig::new(dead), &exchange, Duration::from_secs(1)),
+        EventPublisher::start(AmqpConfig::new(dead), &exchange, Duration::from_secs(1)),
         Duration::from_secs(1),
         Default::default(),
     );
@@ -80,7 +80,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
     assert_eq!(pending, ORDERS as i64);
 
     // The broker is back: every event goes, once.
-    let publisher = RpcClient::publisher(
+    let publisher = EventPublisher::start(
         AmqpConfig::new(test_support::amqp_url()),
         &exchange,
         Duration::from_secs(5),

@@ -6,7 +6,7 @@ use lapin::{
     options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions},
     types::FieldTable,
 };
-use messaging::{AmqpConfig, RpcClient, wire};
+use messaging::{AmqpConfig, EventPublisher, RpcClient, wire};
 use notification_service::{App, Config};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -19,7 +19,7 @@ fn amqp_url() -> String {
 
 struct TestApp {
     admin_addr: std::net::SocketAddr,
-    events: RpcClient,
+    events: EventPublisher,
     requests: RpcClient,
     queue: String,
     events_queue: String,
@@ -50,7 +50,7 @@ impl TestApp {
         let task = tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
-        let events = RpcClient::publisher(
+        let events = EventPublisher::start(
             AmqpConfig::new(amqp_url()),
             &exchange,
             Duration::from_secs(5),

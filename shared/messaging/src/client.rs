@@ -4,11 +4,7 @@
 //! connection fails in-flight requests at once and is re-established in the
 //! background.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, RwLock},
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lapin::{
     BasicProperties,
@@ -17,70 +13,50 @@ use lapin::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use tokio::{sync::oneshot, time::Instant};
-use tokio_util::sync::CancellationToken;
 
 use contracts::identity::Caller;
 
 use crate::{
-    AmqpConfig, RpcError,
+    AmqpConfig, Link, RpcError,
     headers::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, DEADLINE_HEADER},
-    publish::{PERSISTENT, TRANSIENT, publish_confirmed, publish_to_exchange},
-    supervisor,
-    supervisor::Inner,
+    publish::{PERSISTENT, TRANSIENT, publish_confirmed},
     wire::{self, DIRECT_REPLY_TO},
 };
 
-/// A client bound to one queue, like a NestJS `ClientProxy`. Cheap to clone:
-/// every clone shares one connection, one channel and one reply consumer.
+/// A client bound to one queue, like a NestJS `ClientProxy`: `send`
+/// (request-response over direct reply-to, with a deadline) and `emit`.
+/// Cheap to clone; every client of one [`Link`] shares its connection,
+/// channel and reply consumer.
 #[derive(Debug, Clone)]
 pub struct RpcClient {
-    inner: Arc<Inner>,
+    link: Link,
+    queue: String,
+    timeout: Duration,
     /// Who the requests are made for, sent as headers beside the envelope
     /// (see [`RpcClient::on_behalf_of`]).
     caller: Option<Caller>,
 }
 
 impl RpcClient {
-    /// Starts connecting in the background and returns at once: a caller
-    /// that starts before the broker gets `Unavailable`, not a hang, and the
-    /// client connects when the broker appears. `timeout` is the deadline of
-    /// every `send`.
-    pub fn start(config: AmqpConfig, queue: impl Into<String>, timeout: Duration) -> Self {
-        Self::start_with(config, queue.into(), None, timeout)
-    }
-
-    /// A client for publishing events to `exchange` (a durable topic
-    /// exchange, declared on connect) with [`RpcClient::publish`].
-    pub fn publisher(config: AmqpConfig, exchange: impl Into<String>, timeout: Duration) -> Self {
-        Self::start_with(config, String::new(), Some(exchange.into()), timeout)
-    }
-
-    fn start_with(
-        config: AmqpConfig,
-        queue: String,
-        exchange: Option<String>,
-        timeout: Duration,
-    ) -> Self {
-        crate::metrics::describe();
-        let inner = Arc::new(Inner {
-            queue,
-            exchange,
-            user: config.user(),
-            timeout,
-            channel: RwLock::new(None),
-            pending: Mutex::new(HashMap::new()),
-            shutdown: CancellationToken::new(),
-        });
-        let shutdown = inner.shutdown.clone();
-        tokio::spawn(supervisor::supervise(
-            Arc::downgrade(&inner),
-            config,
-            shutdown,
-        ));
+    pub(crate) fn new(link: Link, queue: String, timeout: Duration) -> Self {
         Self {
-            inner,
+            link,
+            queue,
+            timeout,
             caller: None,
         }
+    }
+
+    /// A client on a link of its own (see [`Link::client`] to share one).
+    /// Connects in the background and returns at once; `timeout` is the
+    /// deadline of every `send`.
+    pub fn start(config: AmqpConfig, queue: impl Into<String>, timeout: Duration) -> Self {
+        Link::start(config).client(queue, timeout)
+    }
+
+    /// The link this client sends over.
+    pub fn link(&self) -> &Link {
+        &self.link
     }
 
     /// This client (same connection) sending its requests for `caller`: the
@@ -90,36 +66,24 @@ impl RpcClient {
     #[must_use]
     pub fn on_behalf_of(&self, caller: Caller) -> Self {
         Self {
-            inner: self.inner.clone(),
             caller: Some(caller),
+            ..self.clone()
         }
     }
 
     pub fn is_connected(&self) -> bool {
-        self.inner.channel().is_some()
+        self.link.is_connected()
     }
 
-    /// A readiness check named `name` that passes while the client is
+    /// A readiness check named `name` that passes while the link is
     /// connected.
     pub fn readiness_check(&self, name: &'static str) -> platform::admin::Check {
-        let client = self.clone();
-        platform::admin::Check::flag(
-            name,
-            move || client.is_connected(),
-            "not connected; reconnecting",
-        )
+        self.link.readiness_check(name)
     }
 
-    /// Waits (bounded) until the client is connected; for start-up and tests.
+    /// Waits (bounded) until the link is connected; for start-up and tests.
     pub async fn wait_connected(&self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if self.is_connected() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.is_connected()
+        self.link.wait_connected(within).await
     }
 
     /// Sends a request and waits for its reply, within the client's deadline.
@@ -135,8 +99,7 @@ impl RpcClient {
     }
 
     pub async fn send_value(&self, pattern: &str, data: Value) -> Result<Value, RpcError> {
-        self.send_value_within(pattern, data, self.inner.timeout)
-            .await
+        self.send_value_within(pattern, data, self.timeout).await
     }
 
     /// [`Self::send_value`] with a deadline of its own instead of the
@@ -152,7 +115,7 @@ impl RpcClient {
     ) -> Result<Value, RpcError> {
         let started = Instant::now();
         let result = self.request(pattern, data, timeout).await;
-        crate::metrics::record_call(&self.inner.queue, pattern, &result, started.elapsed());
+        crate::metrics::record_call(&self.queue, pattern, &result, started.elapsed());
         result
     }
 
@@ -163,13 +126,13 @@ impl RpcClient {
         timeout: Duration,
     ) -> Result<Value, RpcError> {
         let deadline = Instant::now() + timeout;
-        let channel = self.inner.channel().ok_or(RpcError::NotConnected)?;
+        let channel = self.link.channel().ok_or(RpcError::NotConnected)?;
 
         // Any string works as an id; NestJS uses 21-character random ones.
         let id = uuid::Uuid::new_v4().to_string();
         let body = wire::encode(pattern, &data, Some(&id))?;
         let (tx, rx) = oneshot::channel();
-        let _registration = self.inner.register(&id, tx);
+        let _registration = self.link.inner.register(&id, tx);
 
         let properties = BasicProperties::default()
             .with_reply_to(DIRECT_REPLY_TO.into())
@@ -186,7 +149,7 @@ impl RpcClient {
             .with_expiration(timeout.as_millis().max(1).to_string().into())
             .with_headers(request_headers(timeout, self.caller.as_ref()));
 
-        let publish = publish_confirmed(&channel, &self.inner.queue, &body, properties);
+        let publish = publish_confirmed(&channel, &self.queue, &body, properties);
         tokio::time::timeout_at(deadline, publish)
             .await
             .map_err(|_| RpcError::Timeout(timeout))??;
@@ -198,9 +161,13 @@ impl RpcClient {
         }
     }
 
-    /// Publishes an event (no reply) and waits for the broker's confirm.
+    /// Publishes an event to the client's queue (no reply), as NestJS's
+    /// `ClientProxy.emit` does, and waits for the broker's confirm — for a
+    /// NestJS event handler consuming that queue. An event that must not be
+    /// lost with the sender's transaction goes through the outbox instead
+    /// (docs/outbox.md), published by an [`crate::EventPublisher`].
     pub async fn emit<D: Serialize>(&self, pattern: &str, data: &D) -> Result<(), RpcError> {
-        let channel = self.inner.channel().ok_or(RpcError::NotConnected)?;
+        let channel = self.link.channel().ok_or(RpcError::NotConnected)?;
         let body = wire::encode(pattern, data, None)?;
         let mut headers = FieldTable::default();
         crate::trace::inject(&mut headers);
@@ -208,46 +175,15 @@ impl RpcClient {
             .with_content_type("application/json".into())
             .with_delivery_mode(PERSISTENT)
             .with_headers(headers);
-        let publish = publish_confirmed(&channel, &self.inner.queue, &body, properties);
-        tokio::time::timeout(self.inner.timeout, publish)
+        let publish = publish_confirmed(&channel, &self.queue, &body, properties);
+        tokio::time::timeout(self.timeout, publish)
             .await
-            .map_err(|_| RpcError::Timeout(self.inner.timeout))?
+            .map_err(|_| RpcError::Timeout(self.timeout))?
     }
 
-    /// Publishes a pre-encoded event envelope to the client's exchange with
-    /// `routing_key`, persistent, and waits for the broker's confirm.
-    /// `message_id` (the event id) lets consumers drop duplicates.
-    pub async fn publish(
-        &self,
-        routing_key: &str,
-        body: &[u8],
-        message_id: &str,
-        headers: FieldTable,
-    ) -> Result<(), RpcError> {
-        let exchange = self
-            .inner
-            .exchange
-            .as_deref()
-            .ok_or(RpcError::NotConnected)?;
-        let channel = self.inner.channel().ok_or(RpcError::NotConnected)?;
-        // `user_id`: the broker vouches for the publisher (it refuses any
-        // other than the connection's login), so a consumer can trust an
-        // event only from the service that owns it (docs/security.md).
-        let properties = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_delivery_mode(PERSISTENT)
-            .with_message_id(message_id.into())
-            .with_user_id(self.inner.user.as_str().into())
-            .with_headers(headers);
-        let publish = publish_to_exchange(&channel, exchange, routing_key, body, properties);
-        tokio::time::timeout(self.inner.timeout, publish)
-            .await
-            .map_err(|_| RpcError::Timeout(self.inner.timeout))?
-    }
-
-    /// Stops reconnecting and closes the connection.
+    /// Stops reconnecting and closes the link — for every client on it.
     pub fn close(&self) {
-        self.inner.shutdown.cancel();
+        self.link.close();
     }
 }
 

@@ -2,7 +2,9 @@
 //! `@nestjs/microservices`:
 //!
 //! - [`RpcClient`]: `send` (request-response over direct reply-to, with a
-//!   deadline) and `emit` (events), both with publisher confirms;
+//!   deadline) and NestJS's `emit`, both with publisher confirms, over a
+//!   [`Link`] that several clients (and [`EventPublisher`]s, which the
+//!   outbox relays publish events with) share;
 //! - [`serve`] with a [`Router`]: consume a durable queue with manual ack
 //!   and prefetch, route by pattern, reply, retry transient failures, and
 //!   dead-letter what can never succeed.
@@ -13,8 +15,13 @@
 //!
 //! # Layout
 //! - [`wire`]: envelopes and pattern routing, NestJS byte for byte.
-//! - [`client`]: the [`RpcClient`]; `supervisor`: its connection, and the
-//!   state its clones share with it (the channel, the pending replies).
+//! - [`link`]: a [`Link`], one supervised connection shared by the clients
+//!   and publishers made from it; `supervisor`: the task keeping it up, and
+//!   the state they share with it (the channel, the pending replies).
+//! - [`client`]: the [`RpcClient`], request-response (and NestJS `emit`) to
+//!   one queue.
+//! - [`publisher`]: the [`EventPublisher`], events to a topic exchange (the
+//!   outbox relays').
 //! - [`router`]: [`Router`], [`Message`], [`HandlerError`]: what handlers see.
 //! - [`config`]: [`ServerConfig`], what a server is configured with.
 //! - [`server`]: [`serve`], its sessions, and [`Connected`], whether one
@@ -38,11 +45,13 @@ mod connection;
 mod depth;
 mod dispatch;
 pub mod headers;
+pub mod link;
 mod metrics;
 #[cfg(feature = "outbox")]
 pub mod outbox;
 mod provenance;
 mod publish;
+pub mod publisher;
 pub mod router;
 pub mod server;
 mod settle;
@@ -60,6 +69,8 @@ pub use headers::{
     ORIGINAL_EXCHANGE_HEADER, ORIGINAL_QUEUE_HEADER, ORIGINAL_USER_HEADER, REASON_HEADER,
     REDELIVERIES_HEADER,
 };
+pub use link::Link;
+pub use publisher::EventPublisher;
 pub use router::{HandlerError, Message, Router};
 pub use server::{Connected, serve};
 

@@ -36,7 +36,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{RpcClient, RpcError, wire};
+use crate::{EventPublisher, RpcError, wire};
 
 /// Records event `name` with `body` in the caller's transaction, stamped
 /// with a new event id, the time and the schema version, and the current
@@ -112,7 +112,7 @@ pub enum RelayError {
 #[derive(Debug, Clone)]
 pub struct Relay {
     pool: PgPool,
-    publisher: RpcClient,
+    publisher: EventPublisher,
     wake: Arc<Notify>,
     poll_interval: Duration,
     retention: Duration,
@@ -135,7 +135,7 @@ impl Relay {
     /// next poll.
     pub fn new(
         pool: PgPool,
-        publisher: RpcClient,
+        publisher: EventPublisher,
         poll_interval: Duration,
         wake: Arc<Notify>,
     ) -> Self {

@@ -1,10 +1,10 @@
-//! Keeps an [`RpcClient`](crate::RpcClient)'s connection up and routes
-//! replies to the requests waiting for them.
+//! Keeps a [`Link`](crate::Link)'s connection up — declaring what its
+//! clients and publishers use — and routes replies to the requests waiting
+//! for them.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Mutex, PoisonError, RwLock, Weak},
-    time::Duration,
 };
 
 use lapin::{
@@ -23,25 +23,22 @@ use crate::{
     wire::{DIRECT_REPLY_TO, Reply},
 };
 
-/// Keeps one connection up for as long as the client lives: connect, declare,
+/// Keeps one connection up for as long as the link lives: connect, declare,
 /// consume replies; when the connection is lost, fail what is in flight and
 /// reconnect with backoff.
 pub(crate) async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: CancellationToken) {
     let mut backoff = Backoff::new(&config);
     while !shutdown.is_cancelled() {
-        let Some((queue, exchange)) = inner
-            .upgrade()
-            .map(|i| (i.queue.clone(), i.exchange.clone()))
-        else {
+        let Some(declared) = inner.upgrade().map(|i| i.declared()) else {
             return;
         };
-        match open(&config, &queue, exchange.as_deref()).await {
+        match open(&config, &declared).await {
             Ok((connection, channel, replies)) => {
                 backoff.reset();
                 if let Some(i) = inner.upgrade() {
                     i.set_channel(Some(channel));
                 }
-                tracing::info!(queue, "rpc client connected");
+                tracing::info!(queues = ?declared.queues, "rabbitmq link connected");
                 dispatch_replies(&inner, replies, &shutdown).await;
                 if let Some(i) = inner.upgrade() {
                     i.set_channel(None);
@@ -51,9 +48,11 @@ pub(crate) async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: 
                 if shutdown.is_cancelled() {
                     return;
                 }
-                tracing::warn!(queue, "rpc client lost its connection; reconnecting");
+                tracing::warn!(queues = ?declared.queues, "rabbitmq link lost its connection; reconnecting");
             }
-            Err(e) => tracing::warn!(queue, error = %e, "rpc client cannot connect; retrying"),
+            Err(e) => {
+                tracing::warn!(queues = ?declared.queues, error = %e, "rabbitmq link cannot connect; retrying");
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(backoff.next_delay()) => {}
@@ -64,8 +63,7 @@ pub(crate) async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: 
 
 async fn open(
     config: &AmqpConfig,
-    queue: &str,
-    exchange: Option<&str>,
+    declared: &Declared,
 ) -> lapin::Result<(lapin::Connection, Channel, Consumer)> {
     let connection = connect(config, "rpc-client").await?;
     let channel = connection.create_channel().await?;
@@ -75,10 +73,10 @@ async fn open(
     // Declared as the server declares it, so requests sent before the server
     // first starts wait in the queue (until their expiration) instead of
     // being dropped as unroutable.
-    if !queue.is_empty() {
+    for queue in &declared.queues {
         declare_queue(&channel, queue).await?;
     }
-    if let Some(exchange) = exchange {
+    for exchange in &declared.exchanges {
         declare_exchange(&channel, exchange).await?;
     }
     // Direct reply-to: no reply queue to declare or clean up. The consumer
@@ -127,20 +125,26 @@ async fn dispatch_replies(
     }
 }
 
-/// The state a client's clones share with the task keeping its connection
-/// up: the channel (while connected) and the requests awaiting replies.
+/// What a link declares on every connect.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Declared {
+    pub(crate) queues: BTreeSet<String>,
+    pub(crate) exchanges: BTreeSet<String>,
+}
+
+/// The state a link's clients and publishers share with the task keeping
+/// its connection up: the channel (while connected) and the requests
+/// awaiting replies.
 pub(crate) type PendingReply = oneshot::Sender<Result<Reply, RpcError>>;
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    /// The queue `send` and `emit` target; empty for a pure publisher.
-    pub(crate) queue: String,
-    /// The exchange `publish` targets, declared on connect.
-    pub(crate) exchange: Option<String>,
-    /// The broker account this client logs in as: the `user_id` of what it
+    /// The queues clients on this link send to and the exchanges its
+    /// publishers publish to, declared on every connect.
+    pub(crate) declared: Mutex<Declared>,
+    /// The broker account this link logs in as: the `user_id` of what it
     /// publishes, which RabbitMQ refuses unless it is the connection's own.
     pub(crate) user: String,
-    pub(crate) timeout: Duration,
     /// `None` while disconnected: `send` fails fast instead of waiting.
     pub(crate) channel: RwLock<Option<Channel>>,
     pub(crate) pending: Mutex<HashMap<String, PendingReply>>,
@@ -163,6 +167,13 @@ impl Inner {
 
     pub(crate) fn set_channel(&self, channel: Option<Channel>) {
         *self.channel.write().unwrap_or_else(PoisonError::into_inner) = channel;
+    }
+
+    pub(crate) fn declared(&self) -> Declared {
+        self.declared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingReply>> {

@@ -14,7 +14,7 @@ use lapin::{
     },
     types::FieldTable,
 };
-use messaging::{AmqpConfig, RpcClient, outbox::Relay};
+use messaging::{AmqpConfig, EventPublisher, outbox::Relay};
 use serde_json::Value;
 use sqlx::PgPool;
 use test_support::amqp_url;
@@ -86,8 +86,8 @@ impl Tap {
         }
     }
 
-    fn publisher(&self, url: String) -> RpcClient {
-        RpcClient::publisher(AmqpConfig::new(url), &self.exchange, Duration::from_secs(5))
+    fn publisher(&self, url: String) -> EventPublisher {
+        EventPublisher::start(AmqpConfig::new(url), &self.exchange, Duration::from_secs(5))
     }
 
     async fn next(&self) -> Option<BasicGetMessage> {

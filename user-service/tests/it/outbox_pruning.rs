@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use messaging::{AmqpConfig, RpcClient, outbox::Relay};
+use messaging::{AmqpConfig, EventPublisher, outbox::Relay};
 use sqlx::PgPool;
 use test_support::amqp_url;
 
@@ -36,7 +36,7 @@ async fn the_relay_prunes_published_events_past_their_retention_and_nothing_else
         .await
         .unwrap();
     }
-    let publisher = RpcClient::publisher(
+    let publisher = EventPublisher::start(
         AmqpConfig::new(amqp_url()),
         "unused",
         Duration::from_secs(1),

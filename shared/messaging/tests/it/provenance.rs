@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use lapin::{BasicProperties, options::BasicPublishOptions};
-use messaging::{HandlerError, Message, REASON_HEADER, RpcClient, wire};
+use messaging::{EventPublisher, HandlerError, Message, REASON_HEADER, wire};
 use serde_json::{Value, json};
 
 use crate::helpers::{Bus, Counter, amqp_url};
@@ -45,9 +45,10 @@ fn body() -> Vec<u8> {
 }
 
 /// Publishes [`body`] as [`EVENT`] through `exchange` the way an outbox
-/// relay does: `RpcClient::publish`, as the bus's account.
+/// relay does: `EventPublisher::publish`, as the bus's account.
 async fn publish_through(bus: &Bus, exchange: &str) {
-    let publisher = RpcClient::publisher(bus.config.amqp.clone(), exchange, Duration::from_secs(5));
+    let publisher =
+        EventPublisher::start(bus.config.amqp.clone(), exchange, Duration::from_secs(5));
     assert!(publisher.wait_connected(Duration::from_secs(5)).await);
     publisher
         .publish(EVENT, &body(), "e1", Default::default())
