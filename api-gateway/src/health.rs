@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::{
     AppState,
     problem::Problem,
-    routes::{Access, Routes},
+    routing::{Access, Routes},
 };
 
 pub fn routes(routes: Routes) -> Routes {

@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`] from environment variables.
-//! - [`routes`]: every route with who may call it ([`routes::Access`]).
+//! - [`routes`]: every route with who may call it ([`routes::Access`]);
+//!   [`routing`]: the builder each resource registers its handlers with.
 //! - [`openapi`]: the OpenAPI 3.1 document built from the routes, and the
 //!   reference page (`/openapi.json`, `/docs`).
 //! - [`auth`]: bearer tokens verified into a caller, and the access check.
@@ -41,6 +42,7 @@ pub mod openapi;
 pub mod orders;
 pub mod problem;
 pub mod routes;
+pub mod routing;
 pub mod serve;
 pub mod tokens;
 pub mod user_client;
@@ -147,9 +149,10 @@ impl App {
         // background: the gateway starts, and answers 503 for orders, while
         // RabbitMQ is still coming up.
         let broker = Link::start(AmqpConfig::new(config.amqp_url.clone()));
-        let orders = broker.client(config.orders_queue.clone(), config.order_service_timeout);
-        let notifications = broker.client(
-            config.notifications_queue.clone(),
+        let orders = RpcClient::on(&broker, &config.orders_queue, config.order_service_timeout);
+        let notifications = RpcClient::on(
+            &broker,
+            &config.notifications_queue,
             config.order_service_timeout,
         );
         // Ready while the broker connection is up: without it no order can

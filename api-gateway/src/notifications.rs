@@ -14,7 +14,7 @@ use crate::{
     auth::Authenticated,
     error::ApiError,
     extract::Path,
-    routes::{Access, Routes},
+    routing::{Access, Routes},
     users::own_user,
 };
 

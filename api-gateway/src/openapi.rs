@@ -35,10 +35,10 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     AppState,
+    auth::Access,
     error::FieldError,
     extract::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN},
     problem::{PROBLEM_JSON, Problem},
-    routes::Access,
 };
 
 /// Where the document and the reference page are served.

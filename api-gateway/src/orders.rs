@@ -22,7 +22,7 @@ use crate::{
     auth::Authenticated,
     error::ApiError,
     extract::{IdempotencyKey, Json, Path},
-    routes::{Access, Routes},
+    routing::{Access, Routes},
     users::own_user,
 };
 

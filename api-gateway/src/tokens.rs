@@ -28,7 +28,7 @@ use crate::{
     AppState,
     error::ApiError,
     extract::Json,
-    routes::{Access, Routes},
+    routing::{Access, Routes},
 };
 
 pub fn routes(routes: Routes) -> Routes {

@@ -22,7 +22,7 @@ use crate::{
     auth::Authenticated,
     error::ApiError,
     extract::{IdempotencyKey, Json, Path, Query},
-    routes::{Access, Routes},
+    routing::{Access, Routes},
 };
 
 pub fn routes(routes: Routes) -> Routes {

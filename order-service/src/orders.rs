@@ -12,7 +12,22 @@ use messaging::outbox;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::{error::Error, new_order::NewOrder, saga::SagaStep};
+use crate::{error::Error, new_order::NewOrder};
+
+/// What the saga does next to a `pending` order: the `orders.saga_step`
+/// column, whose CHECK constraint lists the same three names. (No serde: it
+/// never leaves this service; the wire carries [`OrderStatus`] only.) It lives with the
+/// orders table it is a column of; the saga ([`crate::saga`]) moves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum SagaStep {
+    /// Stock is reserved; the debit is (still) to be made.
+    Charging,
+    /// The debit failed or was declined: refund, release the stock, reject.
+    Compensating,
+    /// Confirmed or rejected: nothing left to do.
+    Done,
+}
 
 /// Records an order (saga step 1, see [`insert`]). A request whose key
 /// already recorded an order gets that order back, whether the first copy

@@ -30,6 +30,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use crate::orders::SagaStep;
 use crate::{
     error::Error,
     orders,
@@ -48,20 +49,6 @@ pub struct Saga {
     pub retry_delay: Duration,
     /// Wakes the outbox relay after a commit that recorded an event.
     pub events: Arc<Notify>,
-}
-
-/// What the saga does next to a `pending` order: the `orders.saga_step`
-/// column, whose CHECK constraint lists the same three names. (No serde: it
-/// never leaves this service; the wire carries [`OrderStatus`] only.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum SagaStep {
-    /// Stock is reserved; the debit is (still) to be made.
-    Charging,
-    /// The debit failed or was declined: refund, release the stock, reject.
-    Compensating,
-    /// Confirmed or rejected: nothing left to do.
-    Done,
 }
 
 #[derive(sqlx::FromRow)]

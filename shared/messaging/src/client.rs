@@ -38,20 +38,25 @@ pub struct RpcClient {
 }
 
 impl RpcClient {
-    pub(crate) fn new(link: Link, queue: String, timeout: Duration) -> Self {
+    /// A client for `queue` on `link`, whose `send`s wait at most `timeout`
+    /// for their reply. The queue is declared (as its server declares it)
+    /// on every connect, so requests sent before the server first starts
+    /// wait in it instead of being dropped.
+    pub fn on(link: &Link, queue: impl Into<String>, timeout: Duration) -> Self {
+        let queue = queue.into();
+        link.declare_queue(&queue);
         Self {
-            link,
+            link: link.clone(),
             queue,
             timeout,
             caller: None,
         }
     }
 
-    /// A client on a link of its own (see [`Link::client`] to share one).
-    /// Connects in the background and returns at once; `timeout` is the
-    /// deadline of every `send`.
+    /// A client on a link of its own ([`RpcClient::on`] shares one).
+    /// Connects in the background and returns at once.
     pub fn start(config: AmqpConfig, queue: impl Into<String>, timeout: Duration) -> Self {
-        Link::start(config).client(queue, timeout)
+        Self::on(&Link::start(config), queue, timeout)
     }
 
     /// The link this client sends over.

@@ -1,6 +1,6 @@
 //! One connection to RabbitMQ, kept up in the background and shared by the
-//! request clients ([`RpcClient`]) and event publishers
-//! ([`EventPublisher`]) made from it: one TCP connection, one confirm
+//! request clients ([`RpcClient::on`](crate::RpcClient::on)) and event
+//! publishers ([`EventPublisher::on`](crate::EventPublisher::on)) made on it: one TCP connection, one confirm
 //! channel and one direct reply-to consumer per process, however many
 //! queues it sends to — the gateway talks to order-service and
 //! notification-service over one link.
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    AmqpConfig, EventPublisher, RpcClient,
+    AmqpConfig,
     supervisor::{self, Declared, Inner},
     topology::{declare_exchange, declare_queue},
 };
@@ -49,24 +49,6 @@ impl Link {
             shutdown,
         ));
         Self { inner }
-    }
-
-    /// A request-response client for `queue` on this link, whose `send`s
-    /// wait at most `timeout` for their reply. The queue is declared (as
-    /// its server declares it) on every connect, so requests sent before
-    /// the server first starts wait in it instead of being dropped.
-    pub fn client(&self, queue: impl Into<String>, timeout: Duration) -> RpcClient {
-        let queue = queue.into();
-        self.declare(Target::Queue(queue.clone()));
-        RpcClient::new(self.clone(), queue, timeout)
-    }
-
-    /// A publisher of events to `exchange` (a durable topic exchange,
-    /// declared on every connect) on this link.
-    pub fn publisher(&self, exchange: impl Into<String>, timeout: Duration) -> EventPublisher {
-        let exchange = exchange.into();
-        self.declare(Target::Exchange(exchange.clone()));
-        EventPublisher::new(self.clone(), exchange, timeout)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -109,6 +91,16 @@ impl Link {
 
     pub(crate) fn channel(&self) -> Option<Channel> {
         self.inner.channel()
+    }
+
+    /// Declares `queue` (as its server declares it) on every connect.
+    pub(crate) fn declare_queue(&self, queue: &str) {
+        self.declare(Target::Queue(queue.to_owned()));
+    }
+
+    /// Declares the topic exchange `exchange` on every connect.
+    pub(crate) fn declare_exchange(&self, exchange: &str) {
+        self.declare(Target::Exchange(exchange.to_owned()));
     }
 
     /// Remembers `target` for every connect, and declares it now if the

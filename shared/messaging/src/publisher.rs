@@ -19,17 +19,21 @@ pub struct EventPublisher {
 }
 
 impl EventPublisher {
-    pub(crate) fn new(link: Link, exchange: String, timeout: Duration) -> Self {
+    /// A publisher of events to `exchange` (a durable topic exchange,
+    /// declared on every connect) on `link`.
+    pub fn on(link: &Link, exchange: impl Into<String>, timeout: Duration) -> Self {
+        let exchange = exchange.into();
+        link.declare_exchange(&exchange);
         Self {
-            link,
+            link: link.clone(),
             exchange,
             timeout,
         }
     }
 
-    /// A publisher on a link of its own; see [`Link::publisher`].
+    /// A publisher on a link of its own ([`EventPublisher::on`] shares one).
     pub fn start(config: AmqpConfig, exchange: impl Into<String>, timeout: Duration) -> Self {
-        Link::start(config).publisher(exchange, timeout)
+        Self::on(&Link::start(config), exchange, timeout)
     }
 
     /// Publishes a pre-encoded event envelope with `routing_key`,
