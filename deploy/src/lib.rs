@@ -22,39 +22,19 @@
 //! - `tests/tools.rs`: the real tools on the same files (see [`tools`]).
 //! - [`tools`]: finding and running those tools.
 
-pub use test_support::tools;
-
-use std::{
-    collections::BTreeSet,
-    fs,
-    path::{Path, PathBuf},
+use test_support::repo::workspace_members;
+pub use test_support::{
+    repo::{read, root},
+    tools,
 };
 
-/// The workspace root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("deploy/ sits in the workspace root")
-        .to_owned()
-}
-
-/// A file of the repository, by its path from the root; panics (these are
-/// test helpers) naming the file when it cannot be read.
-pub fn read(path: &str) -> String {
-    fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
+use std::collections::BTreeSet;
 
 /// Every service binary the workspace builds: members with a `src/main.rs`
 /// (tooling such as `bench` keeps its binaries in `src/bin/`).
 pub fn workspace_binaries() -> BTreeSet<String> {
-    let manifest: toml::Table = read("Cargo.toml")
-        .parse()
-        .expect("Cargo.toml is valid TOML");
-    manifest["workspace"]["members"]
-        .as_array()
-        .expect("workspace.members is a list")
-        .iter()
-        .filter_map(|m| m.as_str())
+    workspace_members()
+        .into_iter()
         .filter(|m| root().join(m).join("src/main.rs").exists())
         .filter_map(|m| m.rsplit('/').next().map(str::to_owned))
         .collect()

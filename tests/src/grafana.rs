@@ -4,8 +4,6 @@
 
 use serde_json::Value;
 
-use crate::prometheus::repository_root;
-
 /// One query of one panel.
 #[derive(Debug)]
 pub struct PanelQuery {
@@ -26,7 +24,7 @@ impl PanelQuery {
 
 /// The dashboard, parsed.
 pub fn dashboard() -> Value {
-    let path = repository_root().join("deploy/grafana/dashboards/rust-shop.json");
+    let path = test_support::repo::root().join("deploy/grafana/dashboards/rust-shop.json");
     let text = std::fs::read_to_string(&path).unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -19,7 +19,7 @@ const OWNERS: [(&str, &str, &str); 3] = [
 ];
 
 fn postgres_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres")
+    test_support::repo::root().join("deploy/postgres")
 }
 
 /// Creates `databases` (`"users"` → its name, …), each owned by its

@@ -8,7 +8,7 @@
 use std::{
     collections::BTreeMap,
     fs::File,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
 };
@@ -18,17 +18,9 @@ use serde_norway::{Mapping, Value as Yaml};
 
 use crate::{System, process};
 
-/// The repository's root, where `deploy/` is.
-pub fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
 /// `deploy/prometheus/prometheus.yml`, parsed.
 pub fn shipped_config() -> Yaml {
-    let path = repository_root().join("deploy/prometheus/prometheus.yml");
+    let path = test_support::repo::root().join("deploy/prometheus/prometheus.yml");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_norway::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))

@@ -11,47 +11,27 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    fs,
     path::{Path, PathBuf},
 };
 
+use test_support::repo::{files, read, root, workspace_members};
+
 /// Every crate of the workspace, by its `src` directory.
 fn crates() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let manifest = fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let members = manifest
-        .split("members = [")
-        .nth(1)
-        .and_then(|rest| rest.split(']').next())
-        .unwrap();
-    members
-        .split(',')
-        .map(|m| m.trim().trim_matches('"'))
-        .filter(|m| !m.is_empty())
-        .map(|m| root.join(m).join("src"))
+    workspace_members()
+        .into_iter()
+        .map(|member| root().join(member).join("src"))
         .filter(|src| src.join("lib.rs").exists() || src.join("main.rs").exists())
         .collect()
 }
 
 /// The code of a file without its comments.
 fn code(path: &Path) -> String {
-    fs::read_to_string(path)
-        .unwrap()
+    read(path)
         .lines()
         .map(|line| line.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
 }
 
 /// The top-level module a file belongs to (`None` for the crate root).
@@ -139,8 +119,7 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         src.join("main.rs")
     };
     let reexported = reexports(&code(&root_file));
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
+    let files = files(src, ".rs");
     let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(src, f)).collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {

@@ -63,7 +63,7 @@ pub(crate) fn documents(path: &str) -> Vec<Doc> {
 }
 
 pub(crate) fn kustomization(dir: &str) -> Value {
-    serde_norway::from_str(&read(&format!("{dir}/kustomization.yaml")))
+    serde_norway::from_str(&read(format!("{dir}/kustomization.yaml")))
         .unwrap_or_else(|e| panic!("{dir}/kustomization.yaml does not parse: {e}"))
 }
 

@@ -9,12 +9,14 @@
 //! - [`broker_accounts`]: a vhost with the services' own broker accounts.
 //! - [`http_client`]: an HTTP client calling the gateway as one user.
 //! - [`tools`]: the real tools `scripts/tools.sh` installs, found and run.
+//! - [`repo`]: the repository's root, files and workspace members.
 
 // A panic is how a test helper reports failure.
 #![allow(clippy::unwrap_used)]
 
 pub mod broker_accounts;
 pub mod nestjs;
+pub mod repo;
 pub mod tools;
 
 /// `AMQP_URL`, or the local RabbitMQ the README asks for.

@@ -13,10 +13,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-/// The workspace's root directory.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::repo::root;
 
 /// Where scripts/tools.sh links the tools it installs, from the root.
 pub const TOOLS_BIN: &str = "target/tools/bin";

@@ -104,8 +104,7 @@ pub(crate) fn product_sources() -> Vec<(String, PathBuf)> {
                 .map(|c| (c.to_string(), root.join("shared").join(c).join("src"))),
         );
     for (crate_name, dir) in crates {
-        let mut found = Vec::new();
-        files(&dir, ".rs", &mut found);
+        let found = files(&dir, ".rs");
         assert!(!found.is_empty(), "no sources in {}", dir.display());
         sources.extend(found.into_iter().map(|f| (crate_name.clone(), f)));
     }
@@ -181,9 +180,11 @@ pub(crate) fn calls<'s>(source: &'s str, callee: &'s str) -> impl Iterator<Item 
 
 /// Constants of the contracts crate, by name, for defaults taken from it.
 pub(crate) fn contract_constants() -> String {
-    let mut found = Vec::new();
-    files(&root().join("shared/contracts/src"), ".rs", &mut found);
-    found.iter().map(|f| read(f)).collect::<Vec<_>>().join("\n")
+    files(&root().join("shared/contracts/src"), ".rs")
+        .iter()
+        .map(read)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub(crate) fn resolve(expr: &str, file: &str, contracts: &str, depth: u32) -> Option<Value> {

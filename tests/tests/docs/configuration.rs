@@ -129,7 +129,7 @@ pub(crate) fn every_variable_read_is_documented_with_its_default_and_nothing_els
             "the extraction missed {expected}: {names_read:?}"
         );
     }
-    let rows = documented_rows(&read(&root().join("docs/configuration.md")));
+    let rows = documented_rows(&read("docs/configuration.md"));
     let mut problems = Vec::new();
 
     let in_column: BTreeSet<&str> = rows
@@ -212,10 +212,9 @@ pub(crate) fn every_variable_read_is_documented_with_its_default_and_nothing_els
 
 #[test]
 fn env_example_lists_what_is_read_with_the_defaults() {
-    let root = root();
-    let example = read(&root.join(".env.example"));
-    let compose = read(&root.join("docker-compose.yml"));
-    let configuration = read(&root.join("docs/configuration.md"));
+    let example = read(".env.example");
+    let compose = read("docker-compose.yml");
+    let configuration = read("docs/configuration.md");
     let reads = reads();
 
     let mut code_defaults: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
@@ -304,7 +303,7 @@ fn env_example_lists_what_is_read_with_the_defaults() {
 #[test]
 fn every_variable_of_the_tooling_tables_is_used() {
     let root = root();
-    let configuration = read(&root.join("docs/configuration.md"));
+    let configuration = read("docs/configuration.md");
     let mut sources = vec![root.join("justfile"), root.join("docker-compose.yml")];
     for (dir, extension) in [
         ("scripts", ""),
@@ -312,7 +311,7 @@ fn every_variable_of_the_tooling_tables_is_used() {
         ("tests/src", ".rs"),
         ("shared/test-support/src", ".rs"),
     ] {
-        files(&root.join(dir), extension, &mut sources);
+        sources.extend(files(&root.join(dir), extension));
     }
     let words: BTreeSet<String> = sources
         .iter()

@@ -10,8 +10,7 @@ use crate::{files, read, root};
 #[test]
 pub(crate) fn every_relative_link_and_anchor_resolves() {
     let root = root();
-    let mut markdown = Vec::new();
-    files(&root, ".md", &mut markdown);
+    let markdown = files(&root, ".md");
     assert!(markdown.len() > 10, "expected the docs, found {markdown:?}");
 
     let mut broken = Vec::new();

@@ -37,53 +37,20 @@
 //! - **gRPC.** Every RPC in `proto/*.proto` is listed in `docs/grpc.md`'s
 //!   summary of its service, `service Name { Rpc, … }`.
 
-use std::{
-    collections::BTreeSet,
-    fs,
-    path::{Path, PathBuf},
-};
+use std::collections::BTreeSet;
 
 use configuration::spans;
+use test_support::repo::{files, read, root};
 
 mod code;
 mod configuration;
 mod links;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root")
-        .to_owned()
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-fn files(dir: &Path, extension: &str, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if path.is_dir() {
-            if !(name.starts_with('.') || name == "target" || name == "node_modules") {
-                files(&path, extension, found);
-            }
-        } else if name.ends_with(extension) {
-            found.push(path);
-        }
-    }
-    found.sort();
-}
-
 #[test]
 fn every_rpc_is_in_grpc_md() {
     let root = root();
-    let grpc_md = read(&root.join("docs/grpc.md"));
-    let mut protos = Vec::new();
-    files(&root.join("proto"), ".proto", &mut protos);
+    let grpc_md = read("docs/grpc.md");
+    let protos = files(&root.join("proto"), ".proto");
     let mut checked = 0;
     for proto in protos {
         let mut service = None;
@@ -117,14 +84,13 @@ fn every_rpc_is_in_grpc_md() {
 /// The README's list of recipes is the justfile's.
 #[test]
 fn the_readme_names_every_recipe() {
-    let root = root();
-    let readme = read(&root.join("README.md"));
+    let readme = read("README.md");
     let listed = readme
         .split("\n## Recipes\n")
         .nth(1)
         .expect("README.md has a `## Recipes` section");
     let listed: BTreeSet<String> = spans(listed).into_iter().filter(|s| s != "just").collect();
-    let recipes: BTreeSet<String> = read(&root.join("justfile"))
+    let recipes: BTreeSet<String> = read("justfile")
         .lines()
         .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()) && !l.contains(":="))
         .filter_map(|l| Some(l.split([' ', ':']).next()?.to_owned()))

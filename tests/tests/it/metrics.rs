@@ -145,14 +145,11 @@ async fn callers_count_their_calls_and_consumers_report_their_queues() {
 /// The `version` of a service's Cargo package, which its `build_info` must
 /// report.
 fn package_version(service: &str) -> String {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(service)
-        .join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    text.lines()
+    let manifest = format!("{service}/Cargo.toml");
+    test_support::repo::read(&manifest)
+        .lines()
         .find_map(|line| line.strip_prefix("version = \""))
         .and_then(|rest| rest.strip_suffix('"'))
-        .unwrap_or_else(|| panic!("no version in {}", manifest.display()))
+        .unwrap_or_else(|| panic!("no version in {manifest}"))
         .to_owned()
 }

@@ -4,7 +4,7 @@
 //! page renders every operation in a real browser (headless Chromium).
 //! `scripts/tools.sh` installs the three; `just test` runs it first.
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{process::Stdio, time::Duration};
 
 use serde_json::{Value, json};
 use system_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Options, System};
@@ -165,7 +165,7 @@ async fn the_reference_page_renders_every_operation_in_a_browser() {
         "the page could not load the document"
     );
 
-    let screenshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/api-reference.png");
+    let screenshot = test_support::repo::root().join("target/api-reference.png");
     let _ = std::fs::remove_file(&screenshot);
     let (ok, printed) = run(
         browser(&[format!("--screenshot={}", screenshot.display())]),

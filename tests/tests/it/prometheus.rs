@@ -13,7 +13,7 @@ use serde_json::Value;
 use system_tests::{
     Options, System,
     grafana::{dashboard, panels, queries},
-    prometheus::{Prometheus, repository_root},
+    prometheus::Prometheus,
 };
 
 /// Every service's job: they must all be scraped.
@@ -178,7 +178,7 @@ async fn wait_targets_up(prometheus: &Prometheus) {
 /// where docker-compose.yml mounts them.
 #[test]
 fn the_grafana_provisioning_and_dashboard_fit_together() {
-    let root = repository_root();
+    let root = test_support::repo::root();
     let yaml = |path: &str| -> serde_norway::Value {
         let text = std::fs::read_to_string(root.join(path)).unwrap();
         serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -53,9 +53,8 @@ struct Step {
 
 #[tokio::test]
 async fn the_readme_walk_through_answers_as_shown() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let run_sh = std::fs::read_to_string(root.join("scripts/run.sh")).unwrap();
+    let readme = test_support::repo::read("README.md");
+    let run_sh = test_support::repo::read("scripts/run.sh");
     assert!(
         run_sh.contains(README_ADMIN_PASSWORD),
         "scripts/run.sh no longer uses the README's development admin password"
