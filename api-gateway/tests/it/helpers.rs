@@ -7,6 +7,10 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
+use test_support::databases::OwnDatabase;
+
+use crate::queues::QueueJanitor;
+
 /// The admin user-service creates at start in these tests.
 pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
 pub(crate) const ADMIN_PASSWORD: &str = "admin password for tests";
@@ -30,6 +34,10 @@ pub(crate) struct TestApp {
     pub(crate) events_exchange: Option<String>,
     _shutdown: Vec<oneshot::Sender<()>>,
     _queues: QueueJanitor,
+    /// The databases of the services other than the one whose database
+    /// the test was given (dropped last, once the services are told to stop).
+    users_db: Option<OwnDatabase>,
+    notifications_db: Option<OwnDatabase>,
 }
 
 impl TestApp {
@@ -43,26 +51,28 @@ impl TestApp {
     }
 
     /// Every path: the gateway, user-service and order-service (on this
-    /// test's own queue), all on this test's database.
+    /// test's own queue); `pool` is order-service's database.
     pub(crate) async fn spawn_with_orders(pool: PgPool) -> Self {
-        let services = Self::spawn_users_only(pool.clone()).await;
+        let services = Self::spawn_users_only(&pool).await;
         let gateway = gateway_config(&services.user_service_url);
         let orders = services.start_order_service(&gateway, pool, 10).await;
         let mut app = Self::spawn_gateway(gateway).await;
         app._shutdown.extend(services.shutdown);
         app._shutdown.push(orders);
+        app.users_db = Some(services.users_db);
         app.sign_in_as_admin().await;
         app
     }
 
-    /// user-service on a database that also holds order-service's tables,
-    /// for tests that start order-service themselves, later.
-    pub(crate) async fn spawn_users_only(pool: PgPool) -> Services {
-        migrate_users_into(&pool).await;
-        let (user_service_url, users) = spawn_user_service(pool).await;
+    /// user-service on a database of its own beside `orders_db`, for tests
+    /// that start order-service themselves, later.
+    pub(crate) async fn spawn_users_only(orders_db: &PgPool) -> Services {
+        let users_db = OwnDatabase::create(orders_db, "users", &user_service::MIGRATOR).await;
+        let (user_service_url, users) = spawn_user_service(users_db.pool.clone()).await;
         Services {
             user_service_url,
             shutdown: vec![users],
+            users_db,
         }
     }
 
@@ -81,14 +91,15 @@ impl TestApp {
     }
 
     async fn spawn_all(pool: PgPool, relays: bool) -> Self {
-        migrate_into(&pool, "../notification-service/migrations").await;
-        migrate_users_into(&pool).await;
+        let users_db = OwnDatabase::create(&pool, "users", &user_service::MIGRATOR).await;
+        let notifications_db =
+            OwnDatabase::create(&pool, "notifications", &notification_service::MIGRATOR).await;
         let exchange = format!("test.events.{}", uuid::Uuid::new_v4());
 
         let mut users = user_service_config();
         users.events_exchange = relays.then(|| exchange.clone());
         users.amqp_url = amqp_url().into();
-        let users = user_service::App::with_pool(users, pool.clone())
+        let users = user_service::App::with_pool(users, users_db.pool.clone())
             .await
             .unwrap();
         let user_service_url = format!("https://{}", users.local_addr());
@@ -126,9 +137,10 @@ impl TestApp {
         if !relays {
             notifications.prefetch = 1;
         }
-        let notifications = notification_service::App::with_pool(notifications, pool)
-            .await
-            .unwrap();
+        let notifications =
+            notification_service::App::with_pool(notifications, notifications_db.pool.clone())
+                .await
+                .unwrap();
         let notifications_admin = notifications.admin_addr();
         shutdown.push(spawn_until_dropped(|rx| {
             notifications.run_until(async {
@@ -145,6 +157,8 @@ impl TestApp {
             .extend([format!("{events_queue}.dead-letter"), events_queue]);
         app.events_exchange = Some(exchange);
         app.user_service_url = Some(user_service_url);
+        app.users_db = Some(users_db);
+        app.notifications_db = Some(notifications_db);
         app.sign_in_as_admin().await;
         // An event published before notification-service has bound its
         // events queue would be dropped by the exchange. Its bindings are
@@ -207,6 +221,8 @@ impl TestApp {
             _shutdown: vec![tx],
             user_service_url: None,
             events_exchange: None,
+            users_db: None,
+            notifications_db: None,
             _queues: QueueJanitor {
                 amqp_url: janitor_url,
                 queues: vec![
@@ -218,6 +234,21 @@ impl TestApp {
                 exchanges: Vec::new(),
             },
         }
+    }
+
+    /// user-service's database, when this app started one for it.
+    pub(crate) fn users_db(&self) -> &PgPool {
+        &self
+            .users_db
+            .as_ref()
+            .expect("no user-service database")
+            .pool
+    }
+
+    /// notification-service's database, when this app started one for it.
+    pub(crate) fn notifications_db(&self) -> &PgPool {
+        let db = self.notifications_db.as_ref();
+        &db.expect("no notification-service database").pool
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -307,6 +338,7 @@ pub(crate) fn user_service_config() -> user_service::Config {
 pub(crate) struct Services {
     pub(crate) user_service_url: String,
     shutdown: Vec<oneshot::Sender<()>>,
+    users_db: OwnDatabase,
 }
 
 impl Services {
@@ -373,20 +405,6 @@ where
     tx
 }
 
-async fn migrate_users_into(pool: &PgPool) {
-    migrate_into(pool, "../user-service/migrations").await;
-}
-
-/// Several services' tables in the one per-test database: each service's
-/// migrations run beside the others', so the shared migrations table must
-/// tolerate versions it does not know.
-async fn migrate_into(pool: &PgPool, migrations: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(migrations);
-    let mut migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
-    migrator.set_ignore_missing(true);
-    migrator.run(pool).await.unwrap();
-}
-
 /// Asserts an RFC 9457 problem with `status` and returns its body.
 pub(crate) async fn assert_problem(response: Response, status: u16) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
@@ -412,58 +430,4 @@ pub(crate) async fn count_users(pool: &PgPool) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap()
-}
-
-/// Deletes a test's queues when the test ends, even when it panicked: the
-/// queues are durable, and a broker should not collect one per test run.
-struct QueueJanitor {
-    amqp_url: String,
-    queues: Vec<String>,
-    exchanges: Vec<String>,
-}
-
-impl Drop for QueueJanitor {
-    fn drop(&mut self) {
-        let (url, queues, exchanges) = (
-            self.amqp_url.clone(),
-            std::mem::take(&mut self.queues),
-            std::mem::take(&mut self.exchanges),
-        );
-        // Drop cannot await; a short-lived thread with its own runtime can.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let connect =
-                    lapin::Connection::connect(&url, lapin::ConnectionProperties::default());
-                let Ok(Ok(connection)) =
-                    tokio::time::timeout(Duration::from_secs(2), connect).await
-                else {
-                    return;
-                };
-                if let Ok(channel) = connection.create_channel().await {
-                    for queue in queues {
-                        let _ = channel
-                            .queue_delete(
-                                queue.as_str().into(),
-                                lapin::options::QueueDeleteOptions::default(),
-                            )
-                            .await;
-                    }
-                    for exchange in exchanges {
-                        let _ = channel
-                            .exchange_delete(
-                                exchange.as_str().into(),
-                                lapin::options::ExchangeDeleteOptions::default(),
-                            )
-                            .await;
-                    }
-                }
-                let _ = connection.close(200, "test done".into()).await;
-            });
-        });
-        let _ = cleanup.join();
-    }
 }

@@ -1,6 +1,6 @@
 //! api-gateway end-to-end tests: the real gateway and the real user-service,
-//! both in-process on port 0, a fresh Postgres database per test, driven over
-//! HTTP with reqwest.
+//! both in-process on port 0, fresh Postgres databases per test (one per
+//! service, as in production), driven over HTTP with reqwest.
 
 // A panic is how a test reports failure; helpers unwrap like tests do.
 #![allow(clippy::unwrap_used)]
@@ -11,6 +11,7 @@ mod journey;
 mod openapi;
 mod orders;
 mod outage;
+mod queues;
 mod rejections;
 mod resilience;
 mod users;

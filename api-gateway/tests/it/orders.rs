@@ -208,7 +208,7 @@ async fn order_service_not_running_is_504_near_the_deadline() {
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn an_order_that_timed_out_in_the_queue_is_never_placed_later(pool: PgPool) {
     // The gateway and user-service run; order-service does not, yet.
-    let users = TestApp::spawn_users_only(pool.clone()).await;
+    let users = TestApp::spawn_users_only(&pool).await;
     let mut config = gateway_config(&users.user_service_url);
     config.order_service_timeout = Duration::from_millis(300);
     let mut app = TestApp::spawn_gateway(config.clone()).await;

@@ -23,7 +23,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
     let user = Uuid::now_v7();
     sqlx::query("INSERT INTO users (id, name, email, balance_cents) VALUES ($1, 'Ada', 'ada@example.com', 100000)")
         .bind(user)
-        .execute(&pool)
+        .execute(app.users_db())
         .await
         .unwrap();
     sqlx::query(
@@ -31,7 +31,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
     )
     .bind(Uuid::now_v7())
     .bind(user)
-    .execute(&pool)
+    .execute(app.users_db())
     .await
     .unwrap();
 
@@ -122,7 +122,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
     let probe = app.url(&format!("/users/{}/notifications", Uuid::now_v7()));
     assert_eq!(app.http.get(probe).send().await.unwrap().status(), 200);
     let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
-        .fetch_one(&pool)
+        .fetch_one(app.notifications_db())
         .await
         .unwrap();
     assert_eq!(processed, ORDERS as i64);

@@ -1,12 +1,13 @@
 use contracts::identity::{Caller, ORDER_SERVICE, Role, USER_SERVICE};
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 use user_service::dev_pki::DevPki;
 
 use lapin::{Channel, Connection, ConnectionProperties, options::QueueDeleteOptions};
 use messaging::{AmqpConfig, RpcClient};
 use order_service::{App, Config};
 use serde_json::{Value, json};
-use sqlx::{PgPool, migrate::Migrator};
+use sqlx::PgPool;
+use test_support::databases::OwnDatabase;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -35,7 +36,10 @@ pub(crate) fn amqp_url() -> String {
 
 pub(crate) struct TestApp {
     pub(crate) client: RpcClient,
+    /// order-service's database (the one `#[sqlx::test]` made).
     pub(crate) pool: PgPool,
+    /// user-service's, beside it.
+    pub(crate) users_db: OwnDatabase,
     pub(crate) queue: String,
     pub(crate) user_service_url: String,
     pub(crate) admin: Channel,
@@ -49,12 +53,12 @@ pub(crate) struct TestApp {
 
 impl TestApp {
     pub(crate) async fn spawn(pool: PgPool) -> Self {
-        migrate_users_into(&pool).await;
+        let users_db = OwnDatabase::create(&pool, "users", &user_service::MIGRATOR).await;
         let mut shutdown = Vec::new();
 
         let mut users = user_service::Config::new("127.0.0.1:0".parse().unwrap());
         users.tls = pki().tls(USER_SERVICE);
-        let users = user_service::App::with_pool(users, pool.clone())
+        let users = user_service::App::with_pool(users, users_db.pool.clone())
             .await
             .unwrap();
         let user_service_url = format!("https://{}", users.local_addr());
@@ -94,6 +98,7 @@ impl TestApp {
         Self {
             client,
             pool,
+            users_db,
             queue,
             user_service_url,
             admin,
@@ -118,7 +123,7 @@ impl TestApp {
         .bind(id)
         .bind(format!("{id}@example.com"))
         .bind(cents)
-        .execute(&self.pool)
+        .execute(&self.users_db.pool)
         .await
         .unwrap();
         if cents > 0 {
@@ -130,7 +135,7 @@ impl TestApp {
             .bind(id)
             .bind(cents)
             .bind(format!("seed:{id}"))
-            .execute(&self.pool)
+            .execute(&self.users_db.pool)
             .await
             .unwrap();
         }
@@ -140,7 +145,7 @@ impl TestApp {
     pub(crate) async fn balance(&self, user: Uuid) -> i64 {
         sqlx::query_scalar("SELECT balance_cents FROM users WHERE id = $1")
             .bind(user)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.users_db.pool)
             .await
             .unwrap()
     }
@@ -206,14 +211,4 @@ where
     let (tx, rx) = oneshot::channel();
     tokio::spawn(run(rx));
     tx
-}
-
-/// Both services' tables in the one per-test database: user-service's
-/// migrations run beside order-service's, so the shared migrations table
-/// must tolerate versions it does not know.
-async fn migrate_users_into(pool: &PgPool) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../user-service/migrations");
-    let mut migrator = Migrator::new(dir).await.unwrap();
-    migrator.set_ignore_missing(true);
-    migrator.run(pool).await.unwrap();
 }

@@ -33,7 +33,8 @@ const SEED: &[(&str, i64)] = &[
 /// Stock: initial = available + reserved (pending orders) + sold (confirmed).
 /// Credit: every balance equals its ledger, and every order's net charge is
 /// its total when confirmed and zero otherwise (once its saga is done).
-async fn assert_invariants(pool: &PgPool) {
+async fn assert_invariants(app: &TestApp) {
+    let (pool, users) = (&app.pool, &app.users_db.pool);
     for (sku, initial) in SEED {
         let accounted: i64 = sqlx::query_scalar(
             r#"
@@ -57,26 +58,34 @@ async fn assert_invariants(pool: &PgPool) {
             FROM credit_entries e WHERE e.user_id = u.id), 0)
         "#,
     )
-    .fetch_one(pool)
+    .fetch_one(users)
     .await
     .unwrap();
     assert_eq!(bad_balances, 0, "a balance disagrees with its ledger");
-    let bad_charges: Vec<(Uuid, String, i64, i64)> = sqlx::query_as(
-        r#"
-        SELECT o.id, o.status, o.total_cents, COALESCE((
-            SELECT sum(CASE e.kind WHEN 'debit' THEN e.amount_cents ELSE -e.amount_cents END)
-            FROM credit_entries e
-            WHERE e.idempotency_key IN ('debit:order:' || o.id, 'refund:debit:order:' || o.id)), 0)::bigint
-        FROM orders o
-        WHERE o.saga_step = 'done'
-        "#,
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap()
-    .into_iter()
-    .filter(|(_, status, total, net)| *net != if status == "confirmed" { *total } else { 0 })
-    .collect();
+    // Charges are in user-service's ledger, orders in order-service's
+    // database: two databases, so the join is done here.
+    let done: Vec<(Uuid, String, i64)> =
+        sqlx::query_as("SELECT id, status, total_cents FROM orders WHERE saga_step = 'done'")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let mut bad_charges = Vec::new();
+    for (id, status, total) in done {
+        let net: i64 = sqlx::query_scalar(
+                r#"
+                SELECT COALESCE(sum(CASE kind WHEN 'debit' THEN amount_cents ELSE -amount_cents END), 0)::bigint
+                FROM credit_entries
+                WHERE idempotency_key IN ('debit:order:' || $1::text, 'refund:debit:order:' || $1::text)
+                "#,
+            )
+            .bind(id)
+            .fetch_one(users)
+            .await
+            .unwrap();
+        if net != if status == "confirmed" { total } else { 0 } {
+            bad_charges.push((id, status, total, net));
+        }
+    }
     assert!(
         bad_charges.is_empty(),
         "orders charged wrongly: {bad_charges:?}"
@@ -120,7 +129,7 @@ async fn a_paid_order_is_confirmed_and_charged_once(pool: PgPool) {
     assert_eq!(order["status"], "confirmed");
     assert_eq!(app.balance(user).await, 10_000 - 2_500);
     assert_eq!(app.stock("MUG-STEEL").await, 48);
-    assert_invariants(&pool).await;
+    assert_invariants(&app).await;
     app.cleanup().await;
 }
 
@@ -149,7 +158,7 @@ async fn insufficient_credit_rejects_the_order_with_its_id_and_restores_stock(po
     );
     assert_eq!(app.balance(user).await, 1_000);
     assert_eq!(app.stock("HOODIE-GREY-L").await, 20);
-    assert_invariants(&pool).await;
+    assert_invariants(&app).await;
     app.cleanup().await;
 }
 
@@ -172,7 +181,7 @@ async fn out_of_stock_rejects_the_order_without_charging(pool: PgPool) {
         "{err}"
     );
     assert_eq!(app.balance(user).await, 100_000);
-    assert_invariants(&pool).await;
+    assert_invariants(&app).await;
     app.cleanup().await;
 }
 
@@ -229,7 +238,7 @@ async fn user_service_down_during_the_charge_is_retried_then_compensated(pool: P
     assert!(done.reason.unwrap().contains("payment is unavailable"));
     assert_eq!(app.balance(user).await, 100_000);
     assert_eq!(app.stock("TEE-BLACK-M").await, 100);
-    assert_invariants(&pool).await;
+    assert_invariants(&app).await;
     app.cleanup().await;
 }
 
@@ -287,7 +296,7 @@ async fn a_crash_between_any_two_steps_is_resumed_by_recovery(pool: PgPool) {
     );
     assert_eq!(app.balance(user).await, 100_000 - 2 * 3 * 1999);
     assert_eq!(app.stock("TEE-BLACK-M").await, 100 - 2 * 3);
-    assert_invariants(&pool).await;
+    assert_invariants(&app).await;
     // A second pass finds nothing left to do.
     assert_eq!(recovery.recover(Duration::ZERO).await.unwrap(), 0);
     app.cleanup().await;
@@ -337,6 +346,6 @@ async fn many_orders_with_mixed_credit_keep_every_invariant(pool: PgPool) {
         3_000 - 2 * 1_250,
         "the poor user could afford two mugs"
     );
-    assert_invariants(&pool).await;
+    assert_invariants(&app).await;
     app.cleanup().await;
 }

@@ -10,11 +10,14 @@
 //! - [`http_client`]: an HTTP client calling the gateway as one user.
 //! - [`tools`]: the real tools `scripts/tools.sh` installs, found and run.
 //! - [`repo`]: the repository's root, files and workspace members.
+//! - [`databases`]: a database of its own for each further service a test
+//!   starts.
 
 // A panic is how a test helper reports failure.
 #![allow(clippy::unwrap_used)]
 
 pub mod broker_accounts;
+pub mod databases;
 pub mod nestjs;
 pub mod repo;
 pub mod tools;
