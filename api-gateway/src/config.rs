@@ -14,7 +14,6 @@ pub const DEFAULT_USER_SERVICE_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_ORDER_SERVICE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9100";
 /// user-service's `TOKEN_ISSUER` default.
@@ -109,7 +108,7 @@ impl Config {
         let user_service_url = string_or("USER_SERVICE_URL", DEFAULT_USER_SERVICE_URL);
         let tls = platform::tls::GrpcTls::from_env()?;
         platform::tls::check_urls("USER_SERVICE_URL", &user_service_url, tls.is_some())?;
-        let amqp_url = platform::env::amqp_url(DEFAULT_AMQP_URL)?;
+        let amqp_url = platform::env::amqp_url()?;
         Ok(Self {
             listen_addr: parse_or(
                 "GATEWAY_LISTEN_ADDR",
@@ -170,7 +169,7 @@ impl Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
-            amqp_url: DEFAULT_AMQP_URL.into(),
+            amqp_url: platform::env::DEFAULT_AMQP_URL.into(),
             orders_queue: ORDERS_QUEUE.to_owned(),
             order_service_timeout: DEFAULT_ORDER_SERVICE_TIMEOUT,
             notifications_queue: NOTIFICATIONS_QUEUE.to_owned(),

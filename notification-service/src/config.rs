@@ -16,7 +16,6 @@ use secrecy::SecretString;
 /// The service's own role and database as `just run` creates them
 /// (deploy/postgres/roles.sql, with the development password of dev.env).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://notification_service:dev-notification-service-db@localhost:5432/notifications?sslmode=disable";
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
 
 /// Who may publish the events this service handles.
@@ -61,7 +60,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let amqp_url = platform::env::amqp_url(DEFAULT_AMQP_URL)?;
+        let amqp_url = platform::env::amqp_url()?;
         let prefetch = parse_or("NOTIFICATIONS_PREFETCH", 10u16)?;
         if prefetch == 0 {
             return Err(invalid("NOTIFICATIONS_PREFETCH", 0, "must be at least 1"));

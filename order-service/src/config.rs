@@ -14,7 +14,6 @@ use secrecy::SecretString;
 /// (deploy/postgres/roles.sql, with the development password of dev.env).
 pub const DEFAULT_DATABASE_URL: &str =
     "postgres://order_service:dev-order-service-db@localhost:5432/orders?sslmode=disable";
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9101";
 
@@ -66,7 +65,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let amqp_url = platform::env::amqp_url(DEFAULT_AMQP_URL)?;
+        let amqp_url = platform::env::amqp_url()?;
         let prefetch = parse_or("ORDERS_PREFETCH", 10u16)?;
         if prefetch == 0 {
             return Err(invalid(

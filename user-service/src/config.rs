@@ -16,7 +16,6 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATABASE_URL: &str =
     "postgres://user_service:dev-user-service-db@localhost:5432/users?sslmode=disable";
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 pub const DEFAULT_OUTBOX_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9103";
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -113,7 +112,7 @@ impl Config {
                 "HEALTH_CHECK_INTERVAL",
                 DEFAULT_HEALTH_CHECK_INTERVAL,
             )?,
-            amqp_url: platform::env::amqp_url(DEFAULT_AMQP_URL)?,
+            amqp_url: platform::env::amqp_url()?,
             events_exchange: Some(string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE)),
             outbox_poll_interval: duration_or(
                 "OUTBOX_POLL_INTERVAL",
@@ -144,7 +143,7 @@ impl Config {
             listen_addr,
             database: DbConfig::new(DEFAULT_DATABASE_URL),
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
-            amqp_url: DEFAULT_AMQP_URL.into(),
+            amqp_url: platform::env::DEFAULT_AMQP_URL.into(),
             events_exchange: None,
             outbox_poll_interval: DEFAULT_OUTBOX_POLL_INTERVAL,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
-use test_support::databases::OwnDatabase;
+use test_support::{amqp_url, databases::OwnDatabase};
 
 use crate::queues::QueueJanitor;
 
@@ -389,10 +389,6 @@ pub(crate) async fn spawn_user_service_with(
         let _ = rx.await;
     }));
     (url, tx)
-}
-
-fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 fn spawn_until_dropped<F, Fut>(run: F) -> oneshot::Sender<()>

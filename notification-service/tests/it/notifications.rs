@@ -10,12 +10,9 @@ use messaging::{AmqpConfig, EventPublisher, RpcClient, wire};
 use notification_service::{App, Config};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use test_support::amqp_url;
 use tokio::sync::oneshot;
 use uuid::Uuid;
-
-fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
 
 struct TestApp {
     admin_addr: std::net::SocketAddr,

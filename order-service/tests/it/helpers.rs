@@ -30,9 +30,7 @@ pub(crate) async fn user_service_channel(url: &str) -> tonic::transport::Channel
         .unwrap()
 }
 
-pub(crate) fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+pub(crate) use test_support::amqp_url;
 
 pub(crate) struct TestApp {
     pub(crate) client: RpcClient,

@@ -67,11 +67,15 @@ pub fn secret(name: &str) -> Result<Option<secrecy::SecretString>, ConfigError> 
         .map_err(|e| invalid(&file_var, &path, format!("cannot read the file: {e}")))
 }
 
-/// `AMQP_URL`, or `default`: an `amqp://` or `amqps://` URL, held as a
-/// secret (it carries the broker password), so neither a `Debug` print of a
-/// config nor the error for a bad value shows it.
-pub fn amqp_url(default: &str) -> Result<secrecy::SecretString, ConfigError> {
-    let url = string_or("AMQP_URL", default);
+/// The broker every service uses unless `AMQP_URL` names another: the
+/// local RabbitMQ `just run` expects, as its default account.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+
+/// `AMQP_URL`, or [`DEFAULT_AMQP_URL`]: an `amqp://` or `amqps://` URL, held
+/// as a secret (it carries the broker password), so neither a `Debug` print
+/// of a config nor the error for a bad value shows it.
+pub fn amqp_url() -> Result<secrecy::SecretString, ConfigError> {
+    let url = string_or("AMQP_URL", DEFAULT_AMQP_URL);
     if !url.starts_with("amqp://") && !url.starts_with("amqps://") {
         return Err(invalid("AMQP_URL", "<redacted>", "expected an amqp:// URL"));
     }

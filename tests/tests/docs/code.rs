@@ -24,8 +24,7 @@ pub(crate) const READERS: [&str; 7] = [
 
 /// Helpers that read fixed names: the call, the names, and whether the
 /// call's argument is the first name's default.
-pub(crate) const NAMED_READERS: [(&str, &[&str], bool); 4] = [
-    ("amqp_url(", &["AMQP_URL"], true),
+pub(crate) const NAMED_READERS: [(&str, &[&str], bool); 3] = [
     (
         "DbConfig::from_env(",
         &[

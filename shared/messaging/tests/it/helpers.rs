@@ -15,9 +15,7 @@ use lapin::{
 use messaging::{AmqpConfig, Router, RpcClient, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
-pub(crate) fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+pub(crate) use test_support::amqp_url;
 
 /// One test's queues, a client bound to them, and an admin channel to
 /// publish raw bytes and inspect queues. Queues are deleted by `cleanup`.
