@@ -23,7 +23,7 @@ use crate::Error;
 /// addressed to the new email; a duplicate event rolls it back with the
 /// claim that found the event already processed.
 pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<(), Error> {
-    let event_id = parse_event_id(&event.event_id)?;
+    let event_id = event.event_id;
     let user_id = event.body.user_id;
     let mut tx = pool.begin().await?;
     sqlx::query(
@@ -54,7 +54,7 @@ pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<()
 }
 
 pub async fn order_confirmed(pool: &PgPool, event: Event<OrderConfirmed>) -> Result<(), Error> {
-    let event_id = parse_event_id(&event.event_id)?;
+    let event_id = event.event_id;
     let user_id = event.body.user_id;
     let subject = format!("Order {} confirmed", event.body.order_id);
     let body = format!(
@@ -67,7 +67,7 @@ pub async fn order_confirmed(pool: &PgPool, event: Event<OrderConfirmed>) -> Res
 }
 
 pub async fn order_rejected(pool: &PgPool, event: Event<OrderRejected>) -> Result<(), Error> {
-    let event_id = parse_event_id(&event.event_id)?;
+    let event_id = event.event_id;
     let user_id = event.body.user_id;
     let subject = format!("Order {} could not be placed", event.body.order_id);
     let body = format!(
@@ -164,12 +164,6 @@ impl From<NotificationRow> for Notification {
             created_at: row.created_at,
         }
     }
-}
-
-/// The envelope's `event_id`, a string in [`contracts::events::Event`]
-/// (which the messaging crate's outbox fills in); the bodies' ids are typed.
-fn parse_event_id(raw: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(raw).map_err(|_| Error::Malformed(format!("event_id {raw:?} is not a UUID")))
 }
 
 fn money(cents: i64) -> String {

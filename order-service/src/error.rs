@@ -1,7 +1,7 @@
 //! order-service's one error type, and its one mapping onto the settlement
 //! of a message: a business answer, a retry, or the dead-letter queue.
 
-use contracts::{ErrorCode, ServiceError};
+use contracts::{ErrorCode, ServiceError, orders::OrderStatus};
 use messaging::HandlerError;
 use uuid::Uuid;
 
@@ -68,13 +68,13 @@ impl From<Error> for HandlerError {
             } => HandlerError::Reply(
                 ServiceError::new(*code, e.to_string())
                     .with_detail("order_id", order_id.to_string())
-                    .with_detail("order_status", "rejected")
+                    .with_detail("order_status", OrderStatus::Rejected.as_str())
                     .with_detail("reason", reason.clone()),
             ),
             Error::SagaPending(order_id) => HandlerError::Reply(
                 ServiceError::new(ErrorCode::Unavailable, e.to_string())
                     .with_detail("order_id", order_id.to_string())
-                    .with_detail("order_status", "pending"),
+                    .with_detail("order_status", OrderStatus::Pending.as_str()),
             ),
             // Postgres away, or a deadlock it broke by aborting us: run
             // again (a replayed order is then found by its key).

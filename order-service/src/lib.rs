@@ -9,7 +9,8 @@
 //! - [`new_order`]: validating an order request and keying it.
 //! - [`orders`]: idempotent placement, queries.
 //! - [`products`]: the catalogue.
-//! - [`saga`]: reserve → charge → confirm, compensation, crash recovery.
+//! - [`saga`]: reserve → charge → confirm, compensation; `recovery` resumes
+//!   the sagas a crash left behind.
 //! - [`users`]: the gRPC client to user-service (charges and refunds).
 //! - [`error`]: [`Error`] and its single mapping to a message settlement.
 
@@ -19,6 +20,7 @@ pub mod new_order;
 pub mod orders;
 pub mod patterns;
 pub mod products;
+mod recovery;
 pub mod saga;
 pub mod users;
 
@@ -60,7 +62,7 @@ impl App {
             "saga_outcomes_total",
             "Order sagas finished, by outcome (confirmed, rejected)."
         );
-        let users = users::UserDirectory::connect_lazy(&config)
+        let users = users::UserClient::connect_lazy(&config)
             .await
             .context("configuring the user-service client")?;
         let saga = saga::Saga {

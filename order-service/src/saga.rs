@@ -27,21 +27,20 @@ use contracts::{
 use messaging::outbox;
 use sqlx::PgPool;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use crate::orders::SagaStep;
 use crate::{
     error::Error,
     orders,
-    users::{Charge, UserDirectory},
+    users::{Charge, UserClient},
 };
 
 /// How hard the saga tries a remote step before it gives up on it.
 #[derive(Debug, Clone)]
 pub struct Saga {
     pub pool: PgPool,
-    pub users: UserDirectory,
+    pub users: UserClient,
     /// Calls of a remote step before the saga compensates (charge) or leaves
     /// the order to recovery (refund).
     pub attempts: u32,
@@ -255,7 +254,7 @@ impl Saga {
     /// this call did it. The event's figures come from `state`: an order's
     /// user and total never change.
     async fn confirm(&self, id: Uuid, state: &State) -> Result<bool, Error> {
-        let event = outbox::Outgoing::new(
+        let event = outbox::Row::new(
             ORDER_CONFIRMED,
             OrderConfirmed {
                 order_id: id,
@@ -293,58 +292,5 @@ impl Saga {
             self.events.notify_one();
         }
         Ok(done)
-    }
-
-    /// Resumes every saga that has not moved for `stale_after` (its driver
-    /// crashed, or a refund waited for user-service). Returns how many it
-    /// drove.
-    pub async fn recover(&self, stale_after: Duration) -> Result<usize, Error> {
-        // `'pending'` stays a literal: it is the predicate of the partial
-        // index `orders_pending`, which a bound parameter could not use once
-        // Postgres switches to a generic plan.
-        let stale: Vec<(Uuid,)> = sqlx::query_as(
-            r#"
-            SELECT id FROM orders
-            WHERE status = 'pending' AND updated_at < now() - make_interval(secs => $1)
-            ORDER BY updated_at
-            LIMIT 100
-            "#,
-        )
-        .bind(stale_after.as_secs_f64())
-        .fetch_all(&self.pool)
-        .await?;
-        for (id,) in &stale {
-            match self.drive(*id).await {
-                Ok(order) => {
-                    tracing::info!(order_id = %id, status = %order.status, "saga recovered")
-                }
-                Err(e) => {
-                    tracing::warn!(order_id = %id, error = %e, "saga recovery failed; will retry")
-                }
-            }
-        }
-        Ok(stale.len())
-    }
-
-    /// Runs [`Saga::recover`] at start-up and then every `interval`, until
-    /// `shutdown`.
-    pub async fn run_recovery(
-        self,
-        interval: Duration,
-        stale_after: Duration,
-        shutdown: CancellationToken,
-    ) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {
-                    if let Err(e) = self.recover(stale_after).await {
-                        tracing::warn!(error = %e, "saga recovery pass failed");
-                    }
-                }
-                () = shutdown.cancelled() => return,
-            }
-        }
     }
 }

@@ -27,13 +27,15 @@ pub enum Charge {
     Unknown(String),
 }
 
+/// The saga's side of user-service (the gateway has its own `UserClient`,
+/// for the routes' calls).
 #[derive(Debug, Clone)]
-pub struct UserDirectory {
+pub struct UserClient {
     servers: Balanced,
     timeout: Duration,
 }
 
-impl UserDirectory {
+impl UserClient {
     /// Channels to every user-service server in `USER_SERVICE_URL`,
     /// connected on first use; calls are balanced over them.
     pub async fn connect_lazy(config: &Config) -> anyhow::Result<Self> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use contracts::orders::{CreateOrder, OrderLine, OrderStatus};
 use messaging::{AmqpConfig, EventPublisher, outbox::Relay};
-use order_service::{new_order::NewOrder, orders, saga::Saga, users::UserDirectory};
+use order_service::{new_order::NewOrder, orders, saga::Saga, users::UserClient};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -41,7 +41,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
     config.tls = crate::helpers::pki().tls(contracts::identity::ORDER_SERVICE);
     let saga = Saga {
         pool: pool.clone(),
-        users: UserDirectory::connect_lazy(&config).await.unwrap(),
+        users: UserClient::connect_lazy(&config).await.unwrap(),
         attempts: 2,
         retry_delay: Duration::from_millis(10),
         events: Default::default(),

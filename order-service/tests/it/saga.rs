@@ -13,7 +13,7 @@ use order_service::{
     new_order::NewOrder,
     orders,
     saga::{Saga, SagaStep, debit_key},
-    users::UserDirectory,
+    users::UserClient,
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -193,7 +193,7 @@ async fn saga(pool: &PgPool, user_service_url: &str) -> Saga {
     config.user_service_timeout = Duration::from_millis(500);
     Saga {
         pool: pool.clone(),
-        users: UserDirectory::connect_lazy(&config).await.unwrap(),
+        users: UserClient::connect_lazy(&config).await.unwrap(),
         attempts: 2,
         retry_delay: Duration::from_millis(10),
         events: Default::default(),

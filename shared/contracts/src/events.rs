@@ -5,6 +5,7 @@
 //! Every event carries an id (consumers de-duplicate by it), when it
 //! happened, and a schema version (consumers can tell old shapes from new).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,9 +28,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// What every event carries besides its own fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event<T> {
-    pub event_id: String,
-    /// RFC 3339, UTC.
-    pub occurred_at: String,
+    pub event_id: Uuid,
+    /// RFC 3339, UTC, to the millisecond.
+    #[serde(with = "crate::timestamp")]
+    pub occurred_at: DateTime<Utc>,
     pub schema_version: u32,
     #[serde(flatten)]
     pub body: T,
@@ -70,7 +72,8 @@ mod tests {
 
     #[test]
     fn events_read_and_write_the_same_json() {
-        // The JSON as it was when the ids were strings, byte for byte.
+        // The JSON as it was when the ids and times were strings, byte for
+        // byte.
         same_json::<UserCreated>(
             r#"{"event_id":"019ad083-8b9c-7a31-9d2e-3f4a5b6c7d8e","occurred_at":"2026-11-29T15:21:35.876Z","schema_version":1,"user_id":"0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d","name":"Ada","email":"ada@example.com"}"#,
         );

@@ -26,7 +26,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use contracts::events::{Event, SCHEMA_VERSION};
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
@@ -46,19 +46,19 @@ pub async fn enqueue<T: Serialize>(
     name: &str,
     body: T,
 ) -> Result<Uuid, sqlx::Error> {
-    let event = Outgoing::new(name, body)?;
+    let row = Row::new(name, body)?;
     sqlx::query("INSERT INTO outbox (id, name, payload, headers) VALUES ($1, $2, $3, $4)")
-        .bind(event.id)
-        .bind(event.name)
-        .bind(event.payload)
-        .bind(event.headers)
+        .bind(row.id)
+        .bind(row.name)
+        .bind(row.payload)
+        .bind(row.headers)
         .execute(tx)
         .await?;
-    Ok(event.id)
+    Ok(row.id)
 }
 
-/// An event ready for the `outbox` table, for a statement that writes the
-/// row itself: a state change and its event in one statement need no
+/// An event as its `outbox` row, for a statement that writes the row
+/// itself: a state change and its event in one statement need no
 /// transaction around them — one round trip and one commit instead of four.
 ///
 /// ```sql
@@ -67,7 +67,7 @@ pub async fn enqueue<T: Serialize>(
 /// SELECT $1, $2, $3, $4 FROM changed
 /// ```
 #[derive(Debug)]
-pub struct Outgoing {
+pub struct Row {
     /// The event id, and the row's primary key.
     pub id: Uuid,
     pub name: String,
@@ -76,14 +76,14 @@ pub struct Outgoing {
     pub headers: Value,
 }
 
-impl Outgoing {
+impl Row {
     /// Event `name` with `body`, stamped with a new event id, the time, the
     /// schema version and the current trace context.
     pub fn new<T: Serialize>(name: &str, body: T) -> Result<Self, sqlx::Error> {
         let id = Uuid::now_v7();
         let event = Event {
-            event_id: id.to_string(),
-            occurred_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            event_id: id,
+            occurred_at: Utc::now(),
             schema_version: SCHEMA_VERSION,
             body,
         };
