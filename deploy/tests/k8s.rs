@@ -38,8 +38,19 @@ use manifests::{
 };
 use serde_json::json;
 
-/// `SHUTDOWN_GRACE_PERIOD` when a service is given none.
-const DEFAULT_GRACE_PERIOD_SECS: f64 = 10.0;
+/// What bounds each service's shutdown once it stops taking work, and that
+/// variable's default in seconds: the consumers' `SHUTDOWN_GRACE_PERIOD`, the
+/// gateway's `REQUEST_TIMEOUT` (the longest a request in flight runs),
+/// user-service's callers' deadline (the gateway's `USER_SERVICE_TIMEOUT`,
+/// the longest of them).
+fn shutdown_bound(service: &str) -> (&'static str, f64) {
+    match service {
+        "api-gateway" => ("REQUEST_TIMEOUT", 10.0),
+        "user-service" => ("USER_SERVICE_TIMEOUT", 3.0),
+        "order-service" | "notification-service" => ("SHUTDOWN_GRACE_PERIOD", 10.0),
+        other => panic!("{other}: which setting bounds its shutdown?"),
+    }
+}
 /// The kubelet's default `terminationGracePeriodSeconds`.
 const DEFAULT_TERMINATION_SECS: f64 = 30.0;
 
@@ -239,9 +250,10 @@ fn deployments_are_probed_limited_and_locked_down() {
         );
 
         let env = env(&docs, d);
+        let (bound, default) = shutdown_bound(d.name());
         let grace = env
-            .get("SHUTDOWN_GRACE_PERIOD")
-            .map_or(DEFAULT_GRACE_PERIOD_SECS, |s| seconds(&s.resolve(&docs)));
+            .get(bound)
+            .map_or(default, |s| seconds(&s.resolve(&docs)));
         let pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
             .as_f64()
             .unwrap_or(0.0);
@@ -251,7 +263,7 @@ fn deployments_are_probed_limited_and_locked_down() {
         assert!(
             termination > pre_stop + grace,
             "{id}: terminationGracePeriodSeconds {termination} must exceed the preStop sleep \
-             ({pre_stop}s) plus SHUTDOWN_GRACE_PERIOD ({grace}s), or SIGKILL cuts shutdown short"
+             ({pre_stop}s) plus {bound} ({grace}s), or SIGKILL cuts shutdown short"
         );
         for (var, source) in env.iter().filter(|(var, _)| var.ends_with("_LISTEN_ADDR")) {
             let addr = source.resolve(&docs);
