@@ -59,11 +59,6 @@ impl RpcClient {
         Self::on(&Link::start(config), queue, timeout)
     }
 
-    /// The link this client sends over.
-    pub fn link(&self) -> &Link {
-        &self.link
-    }
-
     /// This client (same connection) sending its requests for `caller`: the
     /// `x-caller-id` and `x-caller-role` headers tell the server who the
     /// gateway verified, and the server checks access again. The NestJS

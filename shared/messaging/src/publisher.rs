@@ -63,10 +63,6 @@ impl EventPublisher {
             .map_err(|_| RpcError::Timeout(self.timeout))?
     }
 
-    pub fn link(&self) -> &Link {
-        &self.link
-    }
-
     pub fn is_connected(&self) -> bool {
         self.link.is_connected()
     }
