@@ -162,8 +162,9 @@ impl ApiError {
         Self::from_code(service, code, status.message().to_owned(), errors)
     }
 
-    /// A failed RabbitMQ request: a structured `err` from the service keeps
-    /// its code; a broker problem is 503; no reply in time is 504.
+    /// A failed request (RabbitMQ or NATS): a structured `err` from the
+    /// service keeps its code; a broker problem, or nobody serving the
+    /// pattern, is 503; no reply in time is 504.
     pub fn from_rpc(service: &str, error: RpcError) -> Self {
         match error {
             RpcError::Remote(err) => match serde_json::from_value::<ServiceError>(err.clone()) {
@@ -195,7 +196,9 @@ impl ApiError {
             broker @ (RpcError::NotConnected
             | RpcError::ConnectionLost
             | RpcError::Rejected
-            | RpcError::Amqp(_)) => Self::from_code(
+            | RpcError::NoServer
+            | RpcError::Amqp(_)
+            | RpcError::Transport(_)) => Self::from_code(
                 service,
                 ErrorCode::Unavailable,
                 broker.to_string(),

@@ -1,40 +1,76 @@
-// A real NestJS ClientProxy (Transport.RMQ), as a NestJS gateway would
-// create it. Sends one request, prints the outcome as one JSON line:
-//   {"response": ...} or {"err": ...}
-// Env: AMQP_URL, QUEUE, PATTERN (a string, or a JSON object for an object
+// A real NestJS ClientProxy, as a NestJS gateway would create it. Sends one
+// request (or, with EMIT=1, emits one event), prints the outcome as one
+// JSON line: {"response": ...} or {"err": ...} ({"emitted": true}).
+// Env: TRANSPORT (rmq, the default, or nats); for rmq AMQP_URL and QUEUE,
+// for nats NATS_URL; PATTERN (a string, or a JSON object for an object
 // pattern such as {"cmd":"sum"}), DATA (JSON), and optionally HEADERS (a
-// JSON object of AMQP headers, e.g. the caller a gateway verified), sent the
-// NestJS way: an RmqRecord built with RmqRecordBuilder.
+// JSON object of headers, e.g. the caller a gateway verified), sent the
+// NestJS way: an RmqRecord or a NatsRecord.
 'use strict';
 require('reflect-metadata');
-const { ClientProxyFactory, RmqRecordBuilder, Transport } = require('@nestjs/microservices');
+const {
+  ClientProxyFactory,
+  NatsRecordBuilder,
+  RmqRecordBuilder,
+  Transport,
+} = require('@nestjs/microservices');
 const { firstValueFrom, timeout } = require('rxjs');
 
+const transport = process.env.TRANSPORT || 'rmq';
+
+function createClient() {
+  switch (transport) {
+    case 'rmq':
+      return ClientProxyFactory.create({
+        transport: Transport.RMQ,
+        options: {
+          urls: [process.env.AMQP_URL],
+          queue: process.env.QUEUE,
+          queueOptions: { durable: true },
+        },
+      });
+    case 'nats':
+      return ClientProxyFactory.create({
+        transport: Transport.NATS,
+        options: { servers: [process.env.NATS_URL] },
+      });
+    default:
+      throw new Error(`unknown TRANSPORT ${transport}`);
+  }
+}
+
+function withHeaders(data, headers) {
+  if (transport === 'nats') {
+    const natsHeaders = require('nats').headers();
+    for (const [name, value] of Object.entries(headers)) {
+      natsHeaders.set(name, String(value));
+    }
+    return new NatsRecordBuilder(data).setHeaders(natsHeaders).build();
+  }
+  return new RmqRecordBuilder(data).setOptions({ headers }).build();
+}
+
 async function main() {
-  const client = ClientProxyFactory.create({
-    transport: Transport.RMQ,
-    options: {
-      urls: [process.env.AMQP_URL],
-      queue: process.env.QUEUE,
-      queueOptions: { durable: true },
-    },
-  });
+  const client = createClient();
   await client.connect();
   let outcome;
   try {
     let data = JSON.parse(process.env.DATA);
     if (process.env.HEADERS) {
-      data = new RmqRecordBuilder(data)
-        .setOptions({ headers: JSON.parse(process.env.HEADERS) })
-        .build();
+      data = withHeaders(data, JSON.parse(process.env.HEADERS));
     }
     const pattern = process.env.PATTERN.startsWith('{')
       ? JSON.parse(process.env.PATTERN)
       : process.env.PATTERN;
-    const response = await firstValueFrom(
-      client.send(pattern, data).pipe(timeout(10000)),
-    );
-    outcome = { response };
+    if (process.env.EMIT) {
+      await firstValueFrom(client.emit(pattern, data).pipe(timeout(10000)), {
+        defaultValue: undefined,
+      });
+      outcome = { emitted: true };
+    } else {
+      const response = await firstValueFrom(client.send(pattern, data).pipe(timeout(10000)));
+      outcome = { response };
+    }
   } catch (err) {
     outcome = { err: err instanceof Error ? { name: err.name, message: err.message } : err };
   }

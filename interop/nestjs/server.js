@@ -1,23 +1,36 @@
-// A real NestJS RMQ microservice server (ServerRMQ), handlers registered as
+// A real NestJS microservice server, handlers registered as
 // @MessagePattern('sum') and @EventPattern(EVENT) would register them.
-// Prints "ready" once consuming, then one JSON line per event received:
+// Prints "ready" once listening, then one JSON line per event received:
 //   {"pattern": ..., "data": ...}
-// Env: AMQP_URL, QUEUE, EVENT, and optionally EXCHANGE: a topic exchange to
-// bind the queue to with routing key EVENT, as a NestJS service consuming
-// another service's events would.
+// Env: TRANSPORT (rmq, the default, or nats), SUM (the sum handler's pattern,
+// 'sum' by default), QUEUE (the RabbitMQ queue, or
+// the NATS queue group), EVENT; for rmq AMQP_URL and optionally EXCHANGE: a
+// topic exchange to bind the queue to with routing key EVENT, as a NestJS
+// service consuming another service's events would; for nats NATS_URL.
 'use strict';
 require('reflect-metadata');
-const { ServerRMQ } = require('@nestjs/microservices');
+const { ServerNats, ServerRMQ } = require('@nestjs/microservices');
 
-const server = new ServerRMQ({
-  urls: [process.env.AMQP_URL],
-  queue: process.env.QUEUE,
-  queueOptions: { durable: true },
-  ...(process.env.EXCHANGE
-    ? { exchange: process.env.EXCHANGE, exchangeType: 'topic', routingKey: process.env.EVENT }
-    : {}),
-});
-server.addHandler('sum', async (numbers) => numbers.reduce((a, b) => a + b, 0), false);
+function createServer() {
+  switch (process.env.TRANSPORT || 'rmq') {
+    case 'rmq':
+      return new ServerRMQ({
+        urls: [process.env.AMQP_URL],
+        queue: process.env.QUEUE,
+        queueOptions: { durable: true },
+        ...(process.env.EXCHANGE
+          ? { exchange: process.env.EXCHANGE, exchangeType: 'topic', routingKey: process.env.EVENT }
+          : {}),
+      });
+    case 'nats':
+      return new ServerNats({ servers: [process.env.NATS_URL], queue: process.env.QUEUE });
+    default:
+      throw new Error(`unknown TRANSPORT ${process.env.TRANSPORT}`);
+  }
+}
+
+const server = createServer();
+server.addHandler(process.env.SUM || 'sum', async (numbers) => numbers.reduce((a, b) => a + b, 0), false);
 server.addHandler(
   process.env.EVENT,
   async (data) => {
@@ -25,10 +38,15 @@ server.addHandler(
   },
   true,
 );
-server.listen((err) => {
+server.listen(async (err) => {
   if (err) {
     console.error(err);
     process.exit(2);
+  }
+  // NATS subscriptions reach the server with the next flush: "ready" only
+  // once they have, or a request sent at once would find no responders.
+  if (process.env.TRANSPORT === 'nats') {
+    await server.unwrap().flush();
   }
   process.stdout.write('ready\n');
 });

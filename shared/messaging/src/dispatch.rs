@@ -23,21 +23,17 @@
 //! first would lose the answer instead.
 
 mod headers;
-mod retry;
 
-use std::{any::Any, panic::AssertUnwindSafe, sync::Arc, time::SystemTime};
+use std::{sync::Arc, time::SystemTime};
 
 use contracts::{ErrorCode, ServiceError};
-use futures_util::FutureExt;
 use lapin::{BasicProperties, Channel, message::Delivery};
 use serde_json::Value;
 
-use self::{
-    headers::{caller, deadline, message_id, redeliveries},
-    retry::run_with_retries,
-};
+use self::headers::{caller, deadline, message_id, redeliveries};
 use crate::{
     config::ServerConfig,
+    handling::{self, Outcome, count, error_reply},
     publish::publish_confirmed,
     router::{Message, Router},
     settle::Unsettled,
@@ -50,25 +46,6 @@ pub(crate) struct Context {
     pub(crate) router: Router,
     /// The broker account this server logs in as (see `Unsettled::requeue`).
     pub(crate) own_account: String,
-}
-
-enum Outcome {
-    Reply(Reply),
-    /// Poison: to the dead-letter queue, then `reply` to a requester.
-    DeadLetter {
-        reason: String,
-        reply: Option<Reply>,
-    },
-    /// A dependency stayed unavailable through every attempt.
-    GaveUp {
-        reason: String,
-    },
-    /// A request dequeued after its deadline: the client has its 504.
-    Expired,
-    /// Delivered before and never settled: back to the queue, counted.
-    Redelivered {
-        redeliveries: u32,
-    },
 }
 
 pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: Channel) {
@@ -188,29 +165,7 @@ async fn handle(
         trace_id = tracing::field::Empty
     );
     crate::trace::set_parent(&span, properties.headers().as_ref());
-    let started = std::time::Instant::now();
-    // A handler that panics would panic again on every redelivery, and its
-    // delivery would never be settled: the panic is caught and the message
-    // treated as poison.
-    let run = AssertUnwindSafe(run_with_retries(handler, message, config, deadline)).catch_unwind();
-    let outcome = match tracing::Instrument::instrument(run, span).await {
-        Ok(outcome) => outcome,
-        Err(panic) => Outcome::DeadLetter {
-            reason: format!("handler panicked: {}", panic_message(panic.as_ref())),
-            reply: Some(error_reply(ServiceError::new(
-                ErrorCode::Internal,
-                "internal error",
-            ))),
-        },
-    };
-    // Routed patterns are the handlers this service registered: a bounded
-    // label, unlike the pattern of an unroutable message.
-    metrics::histogram!(
-        "message_handling_duration_seconds",
-        "queue" => config.queue.clone(),
-        "pattern" => route.clone()
-    )
-    .record(started.elapsed().as_secs_f64());
+    let outcome = handling::execute(handler, message, config, deadline, &route, span).await;
     (outcome, correlation_id)
 }
 
@@ -298,25 +253,4 @@ async fn send_reply(
         // the same answer.
         tracing::warn!(error = %e, "reply could not be published");
     }
-}
-
-/// A structured error as NestJS carries it: the reply's `err`.
-fn error_reply(error: ServiceError) -> Reply {
-    Reply::err(serde_json::to_value(error).unwrap_or_default())
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
-}
-
-/// Counts a settlement (or retry) per queue: `messages_total{queue, outcome}`
-/// on the service's `/metrics`. Patterns are not a label: a client could
-/// invent unbounded numbers of them.
-fn count(queue: &str, outcome: &'static str) {
-    metrics::counter!("messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
-        .increment(1);
 }

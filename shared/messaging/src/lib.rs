@@ -27,8 +27,11 @@
 //! - [`server`]: [`serve`], its sessions, and [`Connected`], whether one
 //!   consumes right now.
 //! - [`headers`]: every AMQP header the crate writes or reads.
-//! - `dispatch`: handling and settling one delivery (`retry`: running its
-//!   handler; `headers`: what its properties say).
+//! - `dispatch`: handling and settling one delivery (`headers`: what its
+//!   properties say).
+//! - `handling`: what every transport does with a message once it has one
+//!   (`retry`: running its handler).
+//! - [`nats`]: NestJS's NATS transport, client and server.
 //! - `settle`: the exactly-once settlement of a delivery.
 //! - `provenance`: where a delivery really came from; whether an event may
 //!   be trusted from there.
@@ -44,9 +47,11 @@ pub mod config;
 mod connection;
 mod depth;
 mod dispatch;
+mod handling;
 pub mod headers;
 pub mod link;
 mod metrics;
+pub mod nats;
 #[cfg(feature = "outbox")]
 pub mod outbox;
 mod provenance;
@@ -77,14 +82,19 @@ pub use server::{Connected, serve};
 /// Why a `send` or `emit` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
-    /// Not connected to RabbitMQ right now (it is down or restarting); the
-    /// client reconnects in the background. Fail fast rather than queue up.
-    #[error("not connected to RabbitMQ")]
+    /// Not connected to the broker (RabbitMQ, NATS) right now: it is down or
+    /// restarting, and the client reconnects in the background. Fail fast
+    /// rather than queue up.
+    #[error("not connected to the broker")]
     NotConnected,
     /// The connection was lost while waiting for the reply: the outcome is
     /// unknown (the request may or may not have run).
-    #[error("the connection to RabbitMQ was lost before the reply arrived")]
+    #[error("the connection to the broker was lost before the reply arrived")]
     ConnectionLost,
+    /// Nobody serves the pattern (NATS: no responders). The request was not
+    /// run: safe to retry.
+    #[error("no server is listening for this pattern")]
+    NoServer,
     /// No reply within the deadline: the outcome is unknown.
     #[error("no reply within {0:?}")]
     Timeout(Duration),
@@ -96,6 +106,9 @@ pub enum RpcError {
     Remote(serde_json::Value),
     #[error("AMQP error: {0}")]
     Amqp(#[from] lapin::Error),
+    /// Another transport's client failed (NATS); the outcome is unknown.
+    #[error("transport error: {0}")]
+    Transport(String),
     #[error("cannot encode or decode JSON: {0}")]
     Codec(#[from] serde_json::Error),
 }

@@ -64,14 +64,21 @@ pub(crate) fn describe() {
 ///   not read) — the server did answer;
 /// - `timeout`: no reply within the deadline; the outcome is unknown;
 /// - `unavailable`: the broker could not take or return it — not connected,
-///   the connection lost under it, the publish refused or failed.
+///   the connection lost under it, the publish refused or failed, nobody
+///   serving the pattern (NATS).
 pub(crate) fn outcome<T>(result: &Result<T, RpcError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(RpcError::Remote(_) | RpcError::Codec(_)) => "error",
         Err(RpcError::Timeout(_)) => "timeout",
-        Err(RpcError::NotConnected | RpcError::ConnectionLost | RpcError::Rejected)
-        | Err(RpcError::Amqp(_)) => "unavailable",
+        Err(
+            RpcError::NotConnected
+            | RpcError::ConnectionLost
+            | RpcError::Rejected
+            | RpcError::NoServer
+            | RpcError::Amqp(_)
+            | RpcError::Transport(_),
+        ) => "unavailable",
     }
 }
 

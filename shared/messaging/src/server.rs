@@ -41,7 +41,7 @@ impl Connected {
         )
     }
 
-    fn set(&self, connected: bool) {
+    pub(crate) fn set(&self, connected: bool) {
         self.0
             .store(connected, std::sync::atomic::Ordering::Relaxed);
     }

@@ -85,6 +85,11 @@ pub struct Reply {
     pub err: Option<Value>,
     #[serde(rename = "isDisposed", default)]
     pub is_disposed: bool,
+    /// The request's id: NestJS's NATS, Redis and TCP servers answer with
+    /// it (their clients match replies by it); on RabbitMQ the correlation
+    /// id does that, and it is left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 impl Reply {
@@ -93,6 +98,7 @@ impl Reply {
             response: Some(response),
             err: None,
             is_disposed: true,
+            id: None,
         }
     }
 
@@ -101,6 +107,7 @@ impl Reply {
             response: None,
             err: Some(err),
             is_disposed: true,
+            id: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! service links it.
 //!
 //! # Layout
-//! - [`amqp_url`]: the broker tests use.
+//! - [`amqp_url`], [`nats_url`]: the brokers tests use.
 //! - [`rabbitmqctl`], [`output`]: the broker's control tool (for tests that
 //!   close connections or stop the broker), and any other command.
 //! - [`nestjs`]: real NestJS RabbitMQ peers from `interop/nestjs/`.
@@ -25,6 +25,11 @@ pub mod tools;
 /// `AMQP_URL`, or the local RabbitMQ the README asks for.
 pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// `NATS_URL`, or the local NATS server the README asks for.
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
 /// An HTTP client sending `token` as its bearer token, if given. Its

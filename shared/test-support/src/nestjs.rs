@@ -1,6 +1,7 @@
-//! Real NestJS peers (`@nestjs/microservices` 11, `Transport.RMQ`, pinned in
-//! `interop/nestjs/package-lock.json`), run with node: a `ClientProxy` that
-//! sends one request, and a `ServerRMQ` that prints the events it receives.
+//! Real NestJS peers (`@nestjs/microservices` 11, `Transport.RMQ` or
+//! `Transport.NATS`, pinned in `interop/nestjs/package-lock.json`), run with
+//! node: a `ClientProxy` that sends one request or emits one event, and a
+//! server that answers `sum` and prints the events it receives.
 
 use std::{path::PathBuf, process::Stdio, sync::OnceLock, time::Duration};
 
@@ -10,7 +11,7 @@ use tokio::{
     process::{Child, ChildStdout, Command},
 };
 
-use crate::amqp_url;
+use crate::{amqp_url, nats_url};
 
 fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/nestjs")
@@ -28,6 +29,34 @@ fn ensure_installed() {
             "installing the NestJS peers failed (needs node and npm)"
         );
     });
+}
+
+/// Which NestJS transport a peer speaks, and where its broker is.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// `Transport.RMQ` at this AMQP URL.
+    Rmq(String),
+    /// `Transport.NATS` at this NATS URL.
+    Nats(String),
+}
+
+impl Transport {
+    /// RabbitMQ at [`amqp_url`].
+    pub fn rmq() -> Self {
+        Self::Rmq(amqp_url())
+    }
+
+    /// NATS at [`nats_url`].
+    pub fn nats() -> Self {
+        Self::Nats(nats_url())
+    }
+
+    fn apply(&self, command: &mut Command) {
+        match self {
+            Self::Rmq(url) => command.env("TRANSPORT", "rmq").env("AMQP_URL", url),
+            Self::Nats(url) => command.env("TRANSPORT", "nats").env("NATS_URL", url),
+        };
+    }
 }
 
 /// Sends one request with a NestJS `ClientProxy` to `queue`: returns
@@ -48,6 +77,26 @@ pub async fn send_with_headers(
     send_as(&amqp_url(), queue, pattern, data, headers).await
 }
 
+/// One request from a NestJS `ClientProxy` on `transport` (on RabbitMQ to
+/// `queue`; on NATS to the pattern's subject), with headers if given (an
+/// `RmqRecord` / `NatsRecord`): `{"response": R}` or `{"err": E}`.
+pub async fn send_over(
+    transport: &Transport,
+    queue: &str,
+    pattern: &str,
+    data: Value,
+    headers: Option<Value>,
+) -> Value {
+    run_client(transport, queue, pattern, data, headers, false).await
+}
+
+/// One event emitted by a NestJS `ClientProxy` on `transport`; returns once
+/// the client has published it.
+pub async fn emit_over(transport: &Transport, queue: &str, pattern: &str, data: Value) {
+    let outcome = run_client(transport, queue, pattern, data, None, true).await;
+    assert_eq!(outcome, serde_json::json!({"emitted": true}), "NestJS emit");
+}
+
 /// [`send_with_headers`] logged into the broker at `url` (another account,
 /// another vhost).
 pub async fn send_as(
@@ -57,16 +106,31 @@ pub async fn send_as(
     data: Value,
     headers: Option<Value>,
 ) -> Value {
+    let transport = Transport::Rmq(url.to_owned());
+    run_client(&transport, queue, pattern, data, headers, false).await
+}
+
+async fn run_client(
+    transport: &Transport,
+    queue: &str,
+    pattern: &str,
+    data: Value,
+    headers: Option<Value>,
+    emit: bool,
+) -> Value {
     ensure_installed();
     let mut command = Command::new("node");
     command
         .arg(interop_dir().join("client.js"))
-        .env("AMQP_URL", url)
         .env("QUEUE", queue)
         .env("PATTERN", pattern)
         .env("DATA", data.to_string());
+    transport.apply(&mut command);
     if let Some(headers) = headers {
         command.env("HEADERS", headers.to_string());
+    }
+    if emit {
+        command.env("EMIT", "1");
     }
     let run = command.output();
     let output = tokio::time::timeout(Duration::from_secs(30), run)
@@ -84,9 +148,10 @@ pub async fn send_as(
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: NestJS client printed {stdout:?}"))
 }
 
-/// A running NestJS `ServerRMQ` on `queue` with a `@MessagePattern('sum')`
-/// and an `@EventPattern(event)`; optionally bound to a topic `exchange`
-/// with routing key `event`. Killed when dropped.
+/// A running NestJS server with a `@MessagePattern('sum')` and an
+/// `@EventPattern(event)`: a `ServerRMQ` on `queue`, optionally bound to a
+/// topic `exchange` with routing key `event`, or a `ServerNats` in queue
+/// group `queue`. Killed when dropped.
 #[derive(Debug)]
 pub struct Server {
     child: Child,
@@ -96,12 +161,25 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits until it consumes.
     pub async fn start(queue: &str, event: &str, exchange: Option<&str>) -> Self {
+        Self::start_over(&Transport::rmq(), queue, "sum", event, exchange).await
+    }
+
+    /// [`Server::start`] on `transport`, its sum handler on pattern `sum`
+    /// (NATS subjects are global: a test names its own).
+    pub async fn start_over(
+        transport: &Transport,
+        queue: &str,
+        sum: &str,
+        event: &str,
+        exchange: Option<&str>,
+    ) -> Self {
         ensure_installed();
         let mut command = Command::new("node");
+        transport.apply(&mut command);
         command
             .arg(interop_dir().join("server.js"))
-            .env("AMQP_URL", amqp_url())
             .env("QUEUE", queue)
+            .env("SUM", sum)
             .env("EVENT", event)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -1,4 +1,4 @@
-//! messaging against the real RabbitMQ on this machine. Each test uses its
+//! messaging against the real RabbitMQ and NATS on this machine. Each test uses its
 //! own queue names (or, to cut connections, its own vhost), so the suite runs
 //! in parallel without crosstalk.
 
@@ -7,7 +7,10 @@
 
 mod helpers;
 mod metrics;
+mod nats;
+mod nats_bus;
 mod nestjs;
+mod nestjs_nats;
 mod provenance;
 mod recovery;
 mod request_response;

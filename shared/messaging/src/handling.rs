@@ -1,0 +1,102 @@
+//! What every transport does with a message once it has one: run its
+//! handler (transient failures retried in place, a panic caught) and turn
+//! the result into an [`Outcome`] — which the transport then carries out as
+//! it can: RabbitMQ acks, requeues and dead-letters (dispatch.rs); NATS only
+//! replies and logs (nats/server.rs). One mapping from [`HandlerError`] to
+//! the error a requester sees, whatever the transport.
+//!
+//! [`HandlerError`]: crate::HandlerError
+
+mod retry;
+
+use std::{any::Any, panic::AssertUnwindSafe, time::SystemTime};
+
+use contracts::{ErrorCode, ServiceError};
+use futures_util::FutureExt;
+
+use crate::{
+    config::ServerConfig,
+    router::{Handler, Message},
+    wire::Reply,
+};
+
+pub(crate) enum Outcome {
+    Reply(Reply),
+    /// Poison: to the dead-letter queue (where there is one), then `reply`
+    /// to a requester.
+    DeadLetter {
+        reason: String,
+        reply: Option<Reply>,
+    },
+    /// A dependency stayed unavailable through every attempt.
+    GaveUp {
+        reason: String,
+    },
+    /// A request received after its deadline: the client has its 504.
+    Expired,
+    /// Delivered before and never settled: back to the queue, counted
+    /// (RabbitMQ only).
+    Redelivered {
+        redeliveries: u32,
+    },
+}
+
+/// Runs `handler` on `message` inside `span` (one per message, a child of
+/// the sender's trace when it sent one): retried while transient and the
+/// requester's `deadline` allows, a panic made poison, its time recorded by
+/// queue and route.
+pub(crate) async fn execute(
+    handler: &Handler,
+    message: Message,
+    config: &ServerConfig,
+    deadline: Option<SystemTime>,
+    route: &str,
+    span: tracing::Span,
+) -> Outcome {
+    let started = std::time::Instant::now();
+    // A handler that panics would panic again on every redelivery, and its
+    // delivery would never be settled: the panic is caught and the message
+    // treated as poison.
+    let run = AssertUnwindSafe(retry::run_with_retries(handler, message, config, deadline))
+        .catch_unwind();
+    let outcome = match tracing::Instrument::instrument(run, span).await {
+        Ok(outcome) => outcome,
+        Err(panic) => Outcome::DeadLetter {
+            reason: format!("handler panicked: {}", panic_message(panic.as_ref())),
+            reply: Some(error_reply(ServiceError::new(
+                ErrorCode::Internal,
+                "internal error",
+            ))),
+        },
+    };
+    // Routed patterns are the handlers this service registered: a bounded
+    // label, unlike the pattern of an unroutable message.
+    metrics::histogram!(
+        "message_handling_duration_seconds",
+        "queue" => config.queue.clone(),
+        "pattern" => route.to_owned()
+    )
+    .record(started.elapsed().as_secs_f64());
+    outcome
+}
+
+/// A structured error as NestJS carries it: the reply's `err`.
+pub(crate) fn error_reply(error: ServiceError) -> Reply {
+    Reply::err(serde_json::to_value(error).unwrap_or_default())
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Counts a settlement (or retry) per queue: `messages_total{queue, outcome}`
+/// on the service's `/metrics`. Patterns are not a label: a client could
+/// invent unbounded numbers of them.
+pub(crate) fn count(queue: &str, outcome: &'static str) {
+    metrics::counter!("messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
