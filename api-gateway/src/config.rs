@@ -5,6 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use contracts::patterns::{NOTIFICATIONS_QUEUE, ORDERS_QUEUE};
 use platform::env::{ConfigError, duration_or, invalid, optional, parse_or, string_or};
+use messaging::Transport;
 use secrecy::SecretString;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
@@ -16,6 +17,9 @@ pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub const DEFAULT_ORDER_SERVICE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9100";
+/// How order-service and notification-service are reached unless
+/// configured: RabbitMQ.
+pub const DEFAULT_TRANSPORT: &str = "amqp";
 /// user-service's `TOKEN_ISSUER` default.
 pub const DEFAULT_AUTH_ISSUER: &str = contracts::identity::TOKEN_ISSUER;
 /// user-service's `TOKEN_AUDIENCE` default.
@@ -50,8 +54,15 @@ pub struct Config {
     pub health_timeout: Duration,
     /// `BODY_LIMIT_BYTES`: larger request bodies get 413.
     pub body_limit_bytes: usize,
-    /// `AMQP_URL`: RabbitMQ, to reach order-service.
+    /// `AMQP_URL`: RabbitMQ, to reach order-service and
+    /// notification-service when their transport is `amqp`.
     pub amqp_url: SecretString,
+    /// `NATS_URL`: NATS, when a service's transport is `nats`.
+    pub nats_url: SecretString,
+    /// `ORDERS_TRANSPORT`: how order-service is reached (`amqp`, `nats`).
+    pub orders_transport: Transport,
+    /// `NOTIFICATIONS_TRANSPORT`: how notification-service is reached.
+    pub notifications_transport: Transport,
     /// `ORDERS_QUEUE`: the queue order-service consumes.
     pub orders_queue: String,
     /// `ORDER_SERVICE_TIMEOUT`: deadline of each request to order-service,
@@ -125,6 +136,15 @@ impl Config {
             health_timeout: duration_or("HEALTH_TIMEOUT", DEFAULT_HEALTH_TIMEOUT)?,
             body_limit_bytes: parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?,
             amqp_url,
+            nats_url: platform::env::nats_url()?,
+            orders_transport: parse_or(
+                "ORDERS_TRANSPORT",
+                DEFAULT_TRANSPORT.parse().expect("a known transport"),
+            )?,
+            notifications_transport: parse_or(
+                "NOTIFICATIONS_TRANSPORT",
+                DEFAULT_TRANSPORT.parse().expect("a known transport"),
+            )?,
             orders_queue: string_or("ORDERS_QUEUE", ORDERS_QUEUE),
             order_service_timeout: duration_or(
                 "ORDER_SERVICE_TIMEOUT",
@@ -170,6 +190,9 @@ impl Config {
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             amqp_url: platform::env::DEFAULT_AMQP_URL.into(),
+            nats_url: platform::env::DEFAULT_NATS_URL.into(),
+            orders_transport: Transport::Amqp,
+            notifications_transport: Transport::Amqp,
             orders_queue: ORDERS_QUEUE.to_owned(),
             order_service_timeout: DEFAULT_ORDER_SERVICE_TIMEOUT,
             notifications_queue: NOTIFICATIONS_QUEUE.to_owned(),

@@ -16,7 +16,7 @@
 
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use contracts::patterns::HEALTH_CHECK;
-use messaging::{RpcClient, RpcError};
+use messaging::{Client, RpcError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -44,7 +44,8 @@ struct Report {
     #[schema(value_type = String, pattern = "^up$")]
     status: &'static str,
     /// Each dependency (`user-service`, `order-service`,
-    /// `notification-service`, `rabbitmq`) and its `status`.
+    /// `notification-service`, and the brokers in use: `rabbitmq`, `nats`)
+    /// and its `status`.
     #[schema(value_type = Object)]
     dependencies: Map<String, Value>,
 }
@@ -70,14 +71,14 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         ask(state.orders(), timeout),
         ask(state.notifications(), timeout),
     );
-    let rabbitmq = state.orders().readiness_check("rabbitmq").run().await;
-
-    let results = [
+    let mut results = vec![
         ("user-service", user_service),
         ("order-service", order_service),
         ("notification-service", notification_service),
-        ("rabbitmq", rabbitmq),
     ];
+    for broker in state.brokers() {
+        results.push((broker.name(), broker.run().await));
+    }
     let all_up = results.iter().all(|(_, result)| result.is_ok());
     let dependencies: Map<String, Value> = results
         .into_iter()
@@ -104,8 +105,8 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     .into_response()
 }
 
-/// A `health_check` request to the service behind `client`'s queue.
-async fn ask(client: &RpcClient, timeout: std::time::Duration) -> Result<(), String> {
+/// A `health_check` request to the service behind `client`.
+async fn ask(client: &Client, timeout: std::time::Duration) -> Result<(), String> {
     match client
         .send_value_within(HEALTH_CHECK, Value::Object(Map::new()), timeout)
         .await

@@ -52,7 +52,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::Router;
-use messaging::{AmqpConfig, Link, RpcClient};
+use messaging::{AmqpConfig, Client, Connections, nats::NatsConfig};
 use platform::admin::AdminServer;
 use tokio::net::TcpListener;
 
@@ -70,8 +70,10 @@ use crate::{
 pub struct AppState {
     config: Arc<Config>,
     users: UserClient,
-    orders: RpcClient,
-    notifications: RpcClient,
+    orders: Client,
+    notifications: Client,
+    /// One readiness check per broker connection (`rabbitmq`, `nats`).
+    brokers: Arc<Vec<platform::admin::Check>>,
     /// Shared by every request: the verified-token cache is in it.
     auth: Arc<Authenticator>,
     login_limit: LoginLimit,
@@ -86,14 +88,19 @@ impl AppState {
         &self.users
     }
 
-    /// The client bound to order-service's queue.
-    pub fn orders(&self) -> &RpcClient {
+    /// The client of order-service, over `ORDERS_TRANSPORT`.
+    pub fn orders(&self) -> &Client {
         &self.orders
     }
 
-    /// The client bound to notification-service's queue.
-    pub fn notifications(&self) -> &RpcClient {
+    /// The client of notification-service, over `NOTIFICATIONS_TRANSPORT`.
+    pub fn notifications(&self) -> &Client {
         &self.notifications
+    }
+
+    /// The broker connections' checks, for `/health`.
+    pub fn brokers(&self) -> &[platform::admin::Check] {
+        &self.brokers
     }
 
     pub fn login_limit(&self) -> &LoginLimit {
@@ -107,8 +114,8 @@ pub struct App {
     router: Router,
     header_read_timeout: std::time::Duration,
     listener: TcpListener,
-    /// The one RabbitMQ connection both clients share.
-    broker: Link,
+    /// One connection per transport in use, shared by both clients.
+    connections: Connections,
     admin: AdminServer,
 }
 
@@ -145,32 +152,43 @@ impl App {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
-        // One connection for both services' queues; it connects in the
-        // background: the gateway starts, and answers 503 for orders, while
-        // RabbitMQ is still coming up.
-        let broker = Link::start(AmqpConfig::new(config.amqp_url.clone()));
-        let orders = RpcClient::on(&broker, &config.orders_queue, config.order_service_timeout);
-        let notifications = RpcClient::on(
-            &broker,
-            &config.notifications_queue,
-            config.order_service_timeout,
+        // One connection per transport, shared by both services' clients;
+        // each connects in the background: the gateway starts, and answers
+        // 503 for orders, while the broker is still coming up.
+        let mut connections = Connections::new(
+            AmqpConfig::new(config.amqp_url.clone()),
+            NatsConfig::new(config.nats_url.clone(), "api-gateway"),
         );
-        // Ready while the broker connection is up: without it no order can
-        // be placed. user-service is not a readiness condition — the gateway
-        // still serves the rest — but `/health` reports it.
-        let admin =
-            AdminServer::bind(config.admin_addr, vec![broker.readiness_check("rabbitmq")]).await?;
+        let orders = connections
+            .client(
+                config.orders_transport,
+                &config.orders_queue,
+                config.order_service_timeout,
+            )
+            .await?;
+        let notifications = connections
+            .client(
+                config.notifications_transport,
+                &config.notifications_queue,
+                config.order_service_timeout,
+            )
+            .await?;
+        // Ready while each broker connection is up: without them no order
+        // can be placed. user-service is not a readiness condition — the
+        // gateway still serves the rest — but `/health` reports it.
+        let admin = AdminServer::bind(config.admin_addr, connections.readiness_checks()).await?;
         let state = AppState {
             config: Arc::new(config),
             users,
             orders,
             notifications,
+            brokers: Arc::new(connections.readiness_checks()),
             auth,
             login_limit,
         };
         Ok(Self {
             header_read_timeout: state.config.header_read_timeout,
-            broker,
+            connections,
             router: router(state),
             listener,
             admin,
@@ -188,10 +206,10 @@ impl App {
         self.admin.local_addr()
     }
 
-    /// Waits (bounded) until the RabbitMQ link is connected; for start-up
+    /// Waits (bounded) until every broker connection is up; for start-up
     /// checks and tests.
     pub async fn wait_for_broker(&self, within: std::time::Duration) -> bool {
-        self.broker.wait_connected(within).await
+        self.connections.wait_connected(within).await
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
@@ -200,7 +218,6 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "api-gateway listening (HTTP)");
-        let broker = self.broker.clone();
         let token = platform::shutdown::token_from(shutdown);
         let admin = self.admin.spawn(token.clone());
         serve::serve(
@@ -211,7 +228,7 @@ impl App {
         )
         .await;
         let _ = admin.await;
-        broker.close();
+        self.connections.close();
         tracing::info!("api-gateway stopped");
         Ok(())
     }

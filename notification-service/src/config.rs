@@ -11,6 +11,7 @@ use platform::{
     db::DbConfig,
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
 };
+use messaging::Transport;
 use secrecy::SecretString;
 
 /// The service's own role and database as `just run` creates them
@@ -40,6 +41,11 @@ pub struct Config {
     pub database: DbConfig,
     /// `AMQP_URL`.
     pub amqp_url: SecretString,
+    /// `TRANSPORTS`: where requests are served (`amqp`, `nats`, both).
+    /// Events always come over RabbitMQ (docs/transports.md).
+    pub transports: Vec<Transport>,
+    /// `NATS_URL`, when `nats` is one of them.
+    pub nats_url: SecretString,
     /// `NOTIFICATIONS_QUEUE`: the queue of requests; replicas share it.
     pub queue: String,
     /// `NOTIFICATION_EVENTS_QUEUE`: this service's own queue of events,
@@ -81,6 +87,8 @@ impl Config {
                 DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
             )?,
             amqp_url,
+            transports: messaging::listeners::transports_from_env()?,
+            nats_url: platform::env::nats_url()?,
         })
     }
 
@@ -89,6 +97,8 @@ impl Config {
         Self {
             database: DbConfig::new(database_url),
             amqp_url: amqp_url.into(),
+            transports: vec![Transport::Amqp],
+            nats_url: platform::env::DEFAULT_NATS_URL.into(),
             queue: NOTIFICATIONS_QUEUE.to_owned(),
             events_queue: NOTIFICATION_EVENTS_QUEUE.to_owned(),
             events_exchange: EVENTS_EXCHANGE.to_owned(),

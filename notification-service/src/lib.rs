@@ -19,7 +19,7 @@ pub mod patterns;
 use std::future::Future;
 
 use contracts::events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED};
-use messaging::{AmqpConfig, Connected, ServerConfig};
+use messaging::{AmqpConfig, Connected, Listeners, ServerConfig, nats::NatsConfig};
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 
@@ -33,8 +33,10 @@ pub struct App {
     config: Config,
     pool: PgPool,
     admin: AdminServer,
-    /// One flag per consumer: requests and events.
-    connected: [Connected; 2],
+    /// Where requests are served (`TRANSPORTS`).
+    requests: Listeners,
+    /// The events consumer (RabbitMQ, always): connected or not.
+    events: Connected,
     /// Run by `/readyz` and by `health_check` requests on the queue.
     checks: Vec<platform::admin::Check>,
 }
@@ -47,13 +49,16 @@ impl App {
 
     /// With an existing, migrated pool (tests use `#[sqlx::test]`'s).
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        let connected = [Connected::default(), Connected::default()];
-        // Ready when the database answers and both consumers are connected.
-        let checks = vec![
-            platform::db::readiness_check(&pool),
-            connected[0].readiness_check(),
-            connected[1].readiness_check(),
-        ];
+        let requests = Listeners::new(
+            &config.transports,
+            &NatsConfig::new(config.nats_url.clone(), "notification-service"),
+        )
+        .await?;
+        let events = Connected::default();
+        // Ready when the database answers and every consumer is connected.
+        let mut checks = vec![platform::db::readiness_check(&pool)];
+        checks.extend(requests.readiness_checks());
+        checks.push(events.readiness_check());
         let admin = AdminServer::bind(config.admin_addr, checks.clone())
             .await?
             .with_samplers([platform::db::pool_sampler(&pool)]);
@@ -61,7 +66,8 @@ impl App {
             config,
             pool,
             admin,
-            connected,
+            requests,
+            events,
             checks,
         })
     }
@@ -89,10 +95,9 @@ impl App {
             patterns::requests(self.pool.clone()).health_checks(self.checks.clone());
         let event_router = patterns::events(self.pool.clone(), &self.config.publishers);
         let admin = self.admin.spawn(token.clone());
-        let [requests_connected, events_connected] = self.connected.clone();
         tokio::join!(
-            messaging::serve(requests, request_router, requests_connected, token.clone()),
-            messaging::serve(events, event_router, events_connected, token),
+            self.requests.serve(requests, request_router, token.clone()),
+            messaging::serve(events, event_router, self.events.clone(), token),
         );
         let _ = admin.await;
         self.pool.close().await;

@@ -8,6 +8,7 @@ use platform::{
     db::DbConfig,
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
 };
+use messaging::Transport;
 use secrecy::SecretString;
 
 /// The service's own role and database as `just run` creates them
@@ -23,6 +24,11 @@ pub struct Config {
     pub database: DbConfig,
     /// `AMQP_URL`.
     pub amqp_url: SecretString,
+    /// `TRANSPORTS`: where requests are served (`amqp`, `nats`, both).
+    /// Events stay on RabbitMQ whatever this says (docs/transports.md).
+    pub transports: Vec<Transport>,
+    /// `NATS_URL`, when `nats` is one of them.
+    pub nats_url: SecretString,
     /// `ORDERS_QUEUE`: the queue this service consumes; its dead-letter
     /// queue is `<queue>.dead-letter`.
     pub queue: String,
@@ -108,6 +114,8 @@ impl Config {
                 defaults.outbox_poll_interval,
             )?,
             amqp_url: defaults.amqp_url,
+            transports: messaging::listeners::transports_from_env()?,
+            nats_url: platform::env::nats_url()?,
         })
     }
 
@@ -117,6 +125,8 @@ impl Config {
         Self {
             database: DbConfig::new(database_url),
             amqp_url: amqp_url.into(),
+            transports: vec![Transport::Amqp],
+            nats_url: platform::env::DEFAULT_NATS_URL.into(),
             queue: ORDERS_QUEUE.to_owned(),
             prefetch: 10,
             max_attempts: 3,

@@ -27,7 +27,7 @@ pub mod users;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use messaging::{AmqpConfig, Connected, EventPublisher, ServerConfig, outbox::Relay};
+use messaging::{AmqpConfig, EventPublisher, Listeners, ServerConfig, nats::NatsConfig, outbox::Relay};
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::sync::Notify;
@@ -44,7 +44,8 @@ pub struct App {
     config: Config,
     state: patterns::State,
     admin: AdminServer,
-    connected: Connected,
+    /// The transports requests are served on (`TRANSPORTS`).
+    listeners: Listeners,
     /// Run by `/readyz` and by `health_check` requests on the queue.
     checks: Vec<platform::admin::Check>,
 }
@@ -72,12 +73,14 @@ impl App {
             retry_delay: config.saga_retry_delay,
             events: Arc::new(Notify::new()),
         };
-        let connected = Connected::default();
-        // Ready when the database answers and the consumer is connected.
-        let checks = vec![
-            platform::db::readiness_check(&pool),
-            connected.readiness_check(),
-        ];
+        let listeners = Listeners::new(
+            &config.transports,
+            &NatsConfig::new(config.nats_url.clone(), "order-service"),
+        )
+        .await?;
+        // Ready when the database answers and every transport serves.
+        let mut checks = vec![platform::db::readiness_check(&pool)];
+        checks.extend(listeners.readiness_checks());
         let admin = AdminServer::bind(config.admin_addr, checks.clone())
             .await?
             .with_samplers([
@@ -88,7 +91,7 @@ impl App {
             config,
             state: patterns::State { pool, saga },
             admin,
-            connected,
+            listeners,
             checks,
         })
     }
@@ -143,7 +146,7 @@ impl App {
 
         let pool = self.state.pool.clone();
         let router = patterns::router(self.state).health_checks(self.checks);
-        messaging::serve(server, router, self.connected.clone(), token).await;
+        self.listeners.serve(server, router, token).await;
         let _ = recovery.await;
         if let Some(relay) = relay {
             let _ = relay.await;

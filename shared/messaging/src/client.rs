@@ -75,6 +75,11 @@ impl RpcClient {
         self.link.is_connected()
     }
 
+    /// The client's own deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// A readiness check named `name` that passes while the link is
     /// connected.
     pub fn readiness_check(&self, name: &'static str) -> platform::admin::Check {

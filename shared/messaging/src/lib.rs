@@ -1,5 +1,6 @@
-//! RabbitMQ messaging in the NestJS wire format, with two faces, like
-//! `@nestjs/microservices`:
+//! NestJS microservices messaging in the NestJS wire format, over RabbitMQ
+//! or NATS ([`transport`]), with two faces, like `@nestjs/microservices`.
+//! On RabbitMQ:
 //!
 //! - [`RpcClient`]: `send` (request-response over direct reply-to, with a
 //!   deadline) and NestJS's `emit`, both with publisher confirms, over a
@@ -32,6 +33,9 @@
 //! - `handling`: what every transport does with a message once it has one
 //!   (`retry`: running its handler).
 //! - [`nats`]: NestJS's NATS transport, client and server.
+//! - [`transport`]: [`Transport`], and one [`Client`] over any of them from
+//!   [`Connections`]; [`listeners`]: [`Listeners`], one router served on
+//!   several transports at once.
 //! - `settle`: the exactly-once settlement of a delivery.
 //! - `provenance`: where a delivery really came from; whether an event may
 //!   be trusted from there.
@@ -50,6 +54,7 @@ mod dispatch;
 mod handling;
 pub mod headers;
 pub mod link;
+pub mod listeners;
 mod metrics;
 pub mod nats;
 #[cfg(feature = "outbox")]
@@ -63,6 +68,7 @@ mod settle;
 mod supervisor;
 mod topology;
 mod trace;
+pub mod transport;
 pub mod wire;
 
 use std::time::Duration;
@@ -75,9 +81,11 @@ pub use headers::{
     REDELIVERIES_HEADER,
 };
 pub use link::Link;
+pub use listeners::Listeners;
 pub use publisher::EventPublisher;
 pub use router::{HandlerError, Message, Router};
 pub use server::{Connected, serve};
+pub use transport::{Client, Connections, Transport};
 
 /// Why a `send` or `emit` failed.
 #[derive(Debug, thiserror::Error)]

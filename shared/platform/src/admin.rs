@@ -70,6 +70,10 @@ impl Check {
         })
     }
 
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// Runs the check, bounded by [`CHECK_TIMEOUT`].
     pub async fn run(&self) -> Result<(), String> {
         match tokio::time::timeout(CHECK_TIMEOUT, (self.run)()).await {

@@ -82,6 +82,19 @@ pub fn amqp_url() -> Result<secrecy::SecretString, ConfigError> {
     Ok(url.into())
 }
 
+/// The NATS server every service uses unless `NATS_URL` names another.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// `NATS_URL`, or [`DEFAULT_NATS_URL`]: a `nats://` or `tls://` URL, held as
+/// a secret like `AMQP_URL` (it may carry a password).
+pub fn nats_url() -> Result<secrecy::SecretString, ConfigError> {
+    let url = string_or("NATS_URL", DEFAULT_NATS_URL);
+    if !url.starts_with("nats://") && !url.starts_with("tls://") {
+        return Err(invalid("NATS_URL", "<redacted>", "expected a nats:// URL"));
+    }
+    Ok(url.into())
+}
+
 /// Reads `name` as a human-readable duration (`"3s"`, `"250ms"`, `"1m 30s"`).
 pub fn duration_or(name: &str, default: Duration) -> Result<Duration, ConfigError> {
     duration_value(name, raw(name), default)
