@@ -4,8 +4,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 use contracts::patterns::{NOTIFICATIONS_QUEUE, ORDERS_QUEUE};
-use platform::env::{ConfigError, duration_or, invalid, optional, parse_or, string_or};
 use messaging::Transport;
+use platform::env::{ConfigError, duration_or, invalid, optional, parse_or, string_or};
 use secrecy::SecretString;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";

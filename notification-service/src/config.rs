@@ -7,11 +7,11 @@ use contracts::{
     events::{EVENTS_EXCHANGE, ORDER_EVENTS_PUBLISHER, USER_EVENTS_PUBLISHER},
     patterns::{NOTIFICATION_EVENTS_QUEUE, NOTIFICATIONS_QUEUE},
 };
+use messaging::Transport;
 use platform::{
     db::DbConfig,
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
 };
-use messaging::Transport;
 use secrecy::SecretString;
 
 /// The service's own role and database as `just run` creates them

@@ -4,11 +4,11 @@
 use std::{net::SocketAddr, time::Duration};
 
 use contracts::{events::EVENTS_EXCHANGE, patterns::ORDERS_QUEUE};
+use messaging::Transport;
 use platform::{
     db::DbConfig,
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
 };
-use messaging::Transport;
 use secrecy::SecretString;
 
 /// The service's own role and database as `just run` creates them

@@ -27,7 +27,9 @@ pub mod users;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use messaging::{AmqpConfig, EventPublisher, Listeners, ServerConfig, nats::NatsConfig, outbox::Relay};
+use messaging::{
+    AmqpConfig, EventPublisher, Listeners, ServerConfig, nats::NatsConfig, outbox::Relay,
+};
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::sync::Notify;

@@ -27,6 +27,7 @@ pub mod burst;
 pub mod client;
 pub mod grafana;
 pub mod invariants;
+pub mod nats;
 mod postgres;
 pub mod process;
 pub mod prometheus;
@@ -56,6 +57,10 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Prefix of the databases and the vhost: `sys` for tests.
     pub prefix: &'static str,
+    /// Requests to order-service and notification-service over NATS (a
+    /// server of the system's own) instead of RabbitMQ; events stay on
+    /// RabbitMQ.
+    pub nats: bool,
 }
 
 impl Default for Options {
@@ -66,6 +71,7 @@ impl Default for Options {
             otlp_endpoint: None,
             env: Vec::new(),
             prefix: "sys",
+            nats: false,
         }
     }
 }
@@ -119,6 +125,8 @@ pub struct System {
     /// The system's development CA (`ca.pem`) and every service's
     /// certificate and key (`<service>.pem`, `<service>.key`).
     pub certs: std::path::PathBuf,
+    /// The system's own NATS server, when requests travel over NATS.
+    pub nats: Option<nats::NatsServer>,
     databases: BTreeMap<&'static str, String>,
     /// Each service's `DATABASE_URL`, as its own role.
     service_database_urls: BTreeMap<&'static str, String>,
@@ -181,6 +189,25 @@ impl System {
         let db = |name: &str| ("DATABASE_URL".to_owned(), service_urls[name].clone());
         // Each service logs into the broker as itself.
         let amqp = |binary: Binary| ("AMQP_URL".to_owned(), vhost.url(binary.name()));
+        // And, when requests go over NATS, into NATS too.
+        let nats = match options.nats {
+            true => Some(nats::NatsServer::start().await),
+            false => None,
+        };
+        let requests_over = |binary: Binary| -> Vec<(String, String)> {
+            let Some(nats) = &nats else {
+                return Vec::new();
+            };
+            let url = ("NATS_URL".to_owned(), nats.url(binary.name()));
+            match binary {
+                Binary::ApiGateway => vec![
+                    url,
+                    ("ORDERS_TRANSPORT".into(), "nats".into()),
+                    ("NOTIFICATIONS_TRANSPORT".into(), "nats".into()),
+                ],
+                _ => vec![url, ("TRANSPORTS".into(), "nats".into())],
+            }
+        };
 
         let user_services: Vec<Process> = (0..options.user_services)
             .map(|i| {
@@ -203,6 +230,7 @@ impl System {
             let mut env = common.clone();
             env.extend([db("orders"), amqp(Binary::OrderService)]);
             env.extend(tls(Binary::OrderService));
+            env.extend(requests_over(Binary::OrderService));
             env.push(("USER_SERVICE_URL".into(), user_service_urls.clone()));
             let process = Process::spawn(Binary::OrderService, &id, i, env);
             if i == 0 {
@@ -212,6 +240,7 @@ impl System {
         }
         let mut env = common.clone();
         env.extend([db("notifications"), amqp(Binary::NotificationService)]);
+        env.extend(requests_over(Binary::NotificationService));
         let notification_service = Process::spawn(Binary::NotificationService, &id, 0, env);
         let mut env = common.clone();
         env.extend([
@@ -219,6 +248,7 @@ impl System {
             ("USER_SERVICE_URL".into(), user_service_urls),
         ]);
         env.extend(tls(Binary::ApiGateway));
+        env.extend(requests_over(Binary::ApiGateway));
         let gateway = Process::spawn(Binary::ApiGateway, &id, 0, env);
 
         let mut system = Self {
@@ -239,6 +269,7 @@ impl System {
             certs,
             databases,
             service_database_urls: service_urls,
+            nats,
         };
         for process in system.processes() {
             process.wait_ready(START_TIMEOUT).await;

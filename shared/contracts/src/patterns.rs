@@ -1,4 +1,5 @@
-//! Message pattern names: the `pattern` of a RabbitMQ request or event, the
+//! Message pattern names: the `pattern` of a request or event (a RabbitMQ
+//! message's envelope, a NATS subject), the
 //! equivalent of a NestJS `@MessagePattern('create_order')`. Both sides use
 //! these constants, so a renamed pattern breaks the build, not production.
 
@@ -14,6 +15,11 @@ pub const LIST_ORDERS: &str = "list_orders";
 /// `{}` → [`crate::orders::ProductList`].
 pub const LIST_PRODUCTS: &str = "list_products";
 
+/// Every request pattern order-service serves (but the health check): what
+/// the gateway may send it, and it may serve, on NATS
+/// (deploy/nats/nats.conf).
+pub const ORDER_SERVICE_PATTERNS: [&str; 4] = [CREATE_ORDER, GET_ORDER, LIST_ORDERS, LIST_PRODUCTS];
+
 /// The queue of notification-service's requests (`get_notifications`).
 pub const NOTIFICATIONS_QUEUE: &str = "notifications_queue";
 
@@ -26,6 +32,10 @@ pub const NOTIFICATION_EVENTS_QUEUE: &str = "notification-service.events";
 /// [`crate::notifications::GetNotifications`] →
 /// [`crate::notifications::NotificationList`].
 pub const GET_NOTIFICATIONS: &str = "get_notifications";
+
+/// Every request pattern notification-service serves (but the health
+/// check), as [`ORDER_SERVICE_PATTERNS`].
+pub const NOTIFICATION_SERVICE_PATTERNS: [&str; 1] = [GET_NOTIFICATIONS];
 
 /// `{}` → `{"status": "up", "checks": {..}}`, or an `UNAVAILABLE` error
 /// naming the failing dependency. Every consuming service answers it on its

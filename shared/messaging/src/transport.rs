@@ -60,7 +60,9 @@ impl FromStr for Transport {
         match name {
             "amqp" => Ok(Self::Amqp),
             "nats" => Ok(Self::Nats),
-            other => Err(format!("unknown transport {other:?}; expected amqp or nats")),
+            other => Err(format!(
+                "unknown transport {other:?}; expected amqp or nats"
+            )),
         }
     }
 }

@@ -18,4 +18,5 @@ mod readme;
 mod security;
 mod shutdown;
 mod trace;
+mod transports;
 mod trust;

@@ -84,7 +84,7 @@ pub async fn connect(config: &NatsConfig) -> Result<async_nats::Client, NatsErro
 /// service's own (`orders_queue.health_check`): a NestJS peer has no such
 /// pattern, and without the prefix the gateway's check of one service
 /// could be answered by another.
-pub(crate) fn subject(group: &str, route: &str) -> String {
+pub fn subject(group: &str, route: &str) -> String {
     if route == crate::router::HEALTH_CHECK {
         format!("{group}.{route}")
     } else {
