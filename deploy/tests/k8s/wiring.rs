@@ -11,9 +11,10 @@ use crate::manifests::{
 };
 
 /// Variables holding credentials: only ever from a Secret.
-const SECRET_VARS: [&str; 5] = [
+const SECRET_VARS: [&str; 6] = [
     "DATABASE_URL",
     "AMQP_URL",
+    "NATS_URL",
     "ADMIN_EMAIL",
     "ADMIN_PASSWORD",
     "JWT_SIGNING_KEY",
