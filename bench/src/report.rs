@@ -47,6 +47,8 @@ pub struct Report {
     pub floor: Workload,
     pub w1: Workload,
     pub w2: Workload,
+    /// W2 with the gateway's requests over NATS (events over RabbitMQ).
+    pub w2_nats: Workload,
     /// After W2: until every confirmed order has its notification.
     pub w2_backlog_drain_seconds: f64,
     /// W3: 201 → notification stored.
@@ -126,7 +128,7 @@ pub fn print(report: &Report) {
     );
     println!("load: {}\n", report.load);
     println!(
-        "{:<16} {:>9} {:>8} {:>8} {:>8} {:>6} | CPU ms/request: {:>6} {:>6} {:>6} {:>6} {:>6} | {:>8} {:>8} {:>8}",
+        "{:<16} {:>9} {:>8} {:>8} {:>8} {:>6} | CPU ms/request: {:>6} {:>6} {:>6} {:>6} {:>6} | {:>8} {:>8} {:>6} {:>8}",
         "workload",
         "req/s",
         "p50 ms",
@@ -140,9 +142,10 @@ pub fn print(report: &Report) {
         "notif",
         "postgres",
         "rabbitmq",
+        "nats",
         "machine"
     );
-    for w in [&report.floor, &report.w1, &report.w2] {
+    for w in [&report.floor, &report.w1, &report.w2, &report.w2_nats] {
         let r = &w.result;
         let ours: f64 = if w.name == "floor" {
             w.cpu_ms_per_request("bench-floor")
@@ -152,7 +155,7 @@ pub fn print(report: &Report) {
         #[allow(clippy::cast_precision_loss)]
         let machine = w.machine_busy_seconds * 1e3 / r.requests.max(1) as f64;
         println!(
-            "{:<16} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>6} | {:>30.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} | {:>8.3} {:>8.3} {:>8.3}",
+            "{:<16} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>6} | {:>30.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} | {:>8.3} {:>8.3} {:>6.3} {:>8.3}",
             w.name,
             r.per_second(),
             us_to_ms(r.p50_us),
@@ -167,6 +170,7 @@ pub fn print(report: &Report) {
             w.cpu_ms_per_request("notification-service"),
             w.cpu_ms_per_request("postgres"),
             w.cpu_ms_per_request("rabbitmq"),
+            w.cpu_ms_per_request("nats"),
             machine,
         );
     }

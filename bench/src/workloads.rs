@@ -23,14 +23,14 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
     // Logs at `info`, as shipped: their cost is part of the figures. Runtime
     // and allocator tuning (`TOKIO_WORKER_THREADS`, `MALLOC_ARENA_MAX`, ...)
     // passes through to the services, to compare settings.
-    let tuning = std::env::vars()
+    let tuning: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| {
             k.starts_with("TOKIO_") || k.starts_with("MALLOC_") || k.starts_with("DATABASE_MAX")
         })
         .collect();
     let mut system = System::start(Options {
         prefix: "bench",
-        env: tuning,
+        env: tuning.clone(),
         ..Options::default()
     })
     .await;
@@ -110,6 +110,31 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
     );
     let lone_order = lone_orders(&system, &fresh, params.lone_orders).await;
 
+    // W2 again with the gateway's requests over NATS, on a system of its
+    // own (events still travel over RabbitMQ): what the transport costs.
+    drop(system);
+    eprintln!("W2 over NATS: a second system, requests over NATS...");
+    let nats_system = Arc::new(
+        System::start(Options {
+            prefix: "bench",
+            env: tuning,
+            nats: true,
+            ..Options::default()
+        })
+        .await,
+    );
+    seed_customers(&nats_system, params.users, &ids).await?;
+    let mut nats_groups: Vec<Group> = nats_system
+        .processes()
+        .map(|p| Group::one(p.binary.name(), p.pid()))
+        .collect();
+    nats_groups.push(Group::named("postgres", "postgres"));
+    nats_groups.push(Group::named("rabbitmq", "beam.smp"));
+    let nats_pid = nats_system.nats.as_ref().map(|n| n.pid()).unwrap_or(0);
+    nats_groups.push(Group::one("nats", nats_pid));
+    let w2_nats = measure("W2 over NATS", "w2.lua", nats_system.url(""), nats_groups).await??;
+    drop(nats_system);
+
     let binary_size_mib = [
         "api-gateway",
         "user-service",
@@ -139,6 +164,7 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
         floor: floor_run,
         w1,
         w2,
+        w2_nats,
         w2_backlog_drain_seconds: drain.as_secs_f64(),
         lag,
         lone_order,

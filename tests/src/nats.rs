@@ -80,6 +80,11 @@ impl NatsServer {
         format!("nats://{account}:{password}@{}", self.addr)
     }
 
+    /// The server's process id (the bench counts its CPU).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `NATS_URL` with no account at all.
     pub fn anonymous_url(&self) -> String {
         format!("nats://{}", self.addr)
