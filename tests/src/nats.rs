@@ -38,40 +38,23 @@ impl NatsServer {
             // value, and `8f3a…` is a malformed number to it.
             .map(|(account, _)| (*account, format!("n{}", uuid::Uuid::new_v4().simple())))
             .collect();
-        let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
-        let config = test_support::repo::root().join("deploy/nats/nats.conf");
-        let child = Command::new(&binary)
-            .arg("-c")
-            .arg(&config)
-            .args(["-a", "127.0.0.1", "-p", &addr.port().to_string()])
-            .envs(
-                ACCOUNTS
-                    .iter()
-                    .map(|(account, variable)| (*variable, passwords[account].as_str())),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{binary} (NATS, see README) could not start: {e}"));
-        let mut server = Self {
+        let child = spawn(addr, &passwords).await;
+        Self {
             child,
             addr,
             passwords,
-        };
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return server;
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = server.child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-                }
-                panic!("nats-server exited ({status}): {stderr}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("nats-server never listened on {addr}");
+    }
+
+    /// Kills the server (an outage; clients see their connections drop).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same address with the same accounts.
+    pub async fn restart(&mut self) {
+        self.child = spawn(self.addr, &self.passwords).await;
     }
 
     /// `NATS_URL` for `account`.
@@ -95,5 +78,43 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(log(self.addr));
     }
+}
+
+/// `nats-server` with the shipped configuration on `addr`, once it accepts
+/// connections.
+async fn spawn(addr: SocketAddr, passwords: &BTreeMap<&'static str, String>) -> Child {
+    let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+    let config = test_support::repo::root().join("deploy/nats/nats.conf");
+    let mut child = Command::new(&binary)
+        .arg("-c")
+        .arg(&config)
+        .args(["-a", "127.0.0.1", "-p", &addr.port().to_string()])
+        .envs(
+            ACCOUNTS
+                .iter()
+                .map(|(account, variable)| (*variable, passwords[account].as_str())),
+        )
+        .stdout(Stdio::null())
+        // A file, not a pipe nobody reads: a full pipe would stall the server.
+        .stderr(std::fs::File::create(log(addr)).expect("a log file for nats-server"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{binary} (NATS, see README) could not start: {e}"));
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return child;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let stderr = std::fs::read_to_string(log(addr)).unwrap_or_default();
+            panic!("nats-server exited ({status}): {stderr}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("nats-server never listened on {addr}");
+}
+
+/// Where the server on `addr` logs.
+fn log(addr: SocketAddr) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("rust-shop-nats-{}.log", addr.port()))
 }

@@ -1,7 +1,8 @@
 //! The whole order flow with the gateway's requests to order-service and
 //! notification-service over NATS (their `TRANSPORTS=nats`: RabbitMQ
 //! carries only the events), on a NATS server running the shipped
-//! `deploy/nats/nats.conf`; and who that configuration lets in.
+//! `deploy/nats/nats.conf`; who that configuration lets in; and a NATS
+//! outage: a fast 503, then every client reconnects and resubscribes.
 
 use std::time::Duration;
 
@@ -33,7 +34,12 @@ async fn the_order_flow_runs_with_requests_over_nats() {
     assert_eq!(health["dependencies"]["nats"]["status"], "up", "{health}");
     assert!(health["dependencies"].get("rabbitmq").is_none(), "{health}");
 
-    let products = system.http.get(system.url("/products")).send().await.unwrap();
+    let products = system
+        .http
+        .get(system.url("/products"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(products.status(), 200);
 
     // 20.00 of credit: one mug (12.50) fits, a second one does not.
@@ -161,5 +167,55 @@ async fn on_nats_only_the_gateway_may_send_requests() {
         orders["orders"].as_array().map(Vec::len),
         Some(1),
         "only the gateway's account placed an order: {orders}"
+    );
+}
+
+#[tokio::test]
+async fn a_nats_outage_is_a_clear_503_and_requests_flow_again_when_it_is_back() {
+    let mut system = System::start(Options {
+        nats: true,
+        ..Options::default()
+    })
+    .await;
+    let user = system.user_with_credit(10_000).await;
+    assert_eq!(system.place_order(&user, "MUG-STEEL", 1).await.0, 201);
+
+    system.nats.as_mut().unwrap().stop();
+    // The gateway sees its connection drop and says so.
+    let health = wait_for_health(&system, 503).await;
+    assert_eq!(health["dependencies"]["nats"]["status"], "down", "{health}");
+    let started = std::time::Instant::now();
+    let (status, problem) = system.place_order(&user, "MUG-STEEL", 1).await;
+    assert_eq!(status, 503, "{problem}");
+    // Not a wait for the 5 s deadline: the client knows it is not connected.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "a NATS outage must be a fast answer, took {:?}",
+        started.elapsed()
+    );
+
+    system.nats.as_mut().unwrap().restart().await;
+    // Every client reconnects, and the services subscribe again.
+    wait_for_health(&system, 200).await;
+    let (status, order) = system.place_order(&user, "MUG-STEEL", 1).await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["status"], "confirmed", "{order}");
+}
+
+/// Polls `/health` (bounded) until it answers `status`; its body.
+async fn wait_for_health(system: &System, status: u16) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let response = system.http.get(system.url("/health")).send().await.unwrap();
+        let code = response.status().as_u16();
+        last = response.json().await.unwrap_or(Value::Null);
+        if code == status {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "/health never answered {status}: {last}\n{}",
+        system.logs_hint()
     );
 }
