@@ -101,6 +101,19 @@ impl System {
         http(Some(&self.token(user_id)))
     }
 
+    /// `GET path` as the customer `user_id`: its JSON body, whatever the
+    /// status.
+    pub async fn get_json_as(&self, user_id: &str, path: &str) -> Value {
+        self.as_customer(user_id)
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// `GET /users/{id}` as that user: the status and the content type of
     /// the answer.
     pub async fn get_user(&self, id: &str) -> (u16, Option<String>) {

@@ -349,30 +349,16 @@ impl Drop for System {
         for process in processes {
             process.kill();
         }
-        // Drop runs inside the test's runtime: clean up on a thread of its
-        // own. (The vhost, with every queue in it, goes when `vhost` drops.)
+        // The databases go here (the vhost, with every queue in it, when
+        // `vhost` drops; the NATS server when `nats` does).
         let databases: Vec<String> = self.databases.values().cloned().collect();
         // Logs are kept when the test failed: they are what explains it.
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(process::log_dir(&self.id));
         }
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(pool) = PgPool::connect(&postgres_url()).await {
-                    for db in databases {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-                                .execute(&pool)
-                                .await;
-                    }
-                }
-            });
-        });
-        let _ = cleanup.join();
+        if let Ok(server) = postgres_url().parse() {
+            test_support::databases::drop_databases(server, databases);
+        }
     }
 }
 

@@ -118,10 +118,8 @@ impl RpcClient {
         data: Value,
         timeout: Duration,
     ) -> Result<Value, RpcError> {
-        let started = Instant::now();
-        let result = self.request(pattern, data, timeout).await;
-        crate::metrics::record_call(&self.queue, pattern, &result, started.elapsed());
-        result
+        let call = self.request(pattern, data, timeout);
+        crate::metrics::timed_call(&self.queue, pattern, call).await
     }
 
     async fn request(

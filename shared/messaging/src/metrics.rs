@@ -7,8 +7,6 @@
 //! Labels are bounded: queues are configuration, patterns the callers'
 //! constants (`contracts::patterns`) or routed ones, outcomes fixed sets.
 
-use std::time::Duration;
-
 use crate::RpcError;
 
 /// The `# HELP` text of the metrics this crate records; `serve`, the
@@ -82,19 +80,22 @@ pub(crate) fn outcome<T>(result: &Result<T, RpcError>) -> &'static str {
     }
 }
 
-/// Counts one request-response call on `queue` and records how long it took.
-pub(crate) fn record_call<T>(
+/// Runs one request-response call on `queue` (a queue name, or a NATS
+/// queue group), counting it by outcome and timing it — for every client,
+/// whatever its transport.
+pub(crate) async fn timed_call<T>(
     queue: &str,
     pattern: &str,
-    result: &Result<T, RpcError>,
-    elapsed: Duration,
-) {
+    call: impl std::future::Future<Output = Result<T, RpcError>>,
+) -> Result<T, RpcError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
     let (queue, pattern) = (queue.to_owned(), pattern.to_owned());
     metrics::counter!(
         "messaging_client_requests_total",
         "queue" => queue.clone(),
         "pattern" => pattern.clone(),
-        "outcome" => outcome(result)
+        "outcome" => outcome(&result)
     )
     .increment(1);
     metrics::histogram!(
@@ -102,7 +103,8 @@ pub(crate) fn record_call<T>(
         "queue" => queue,
         "pattern" => pattern
     )
-    .record(elapsed.as_secs_f64());
+    .record(started.elapsed().as_secs_f64());
+    result
 }
 
 #[cfg(test)]
@@ -116,7 +118,10 @@ mod tests {
             (Ok(()), "ok"),
             (Err(RpcError::Remote(serde_json::json!("no"))), "error"),
             (Err(RpcError::Codec(json_error)), "error"),
-            (Err(RpcError::Timeout(Duration::from_secs(1))), "timeout"),
+            (
+                Err(RpcError::Timeout(std::time::Duration::from_secs(1))),
+                "timeout",
+            ),
             (Err(RpcError::NotConnected), "unavailable"),
             (Err(RpcError::ConnectionLost), "unavailable"),
             (Err(RpcError::Rejected), "unavailable"),

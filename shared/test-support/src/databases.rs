@@ -40,22 +40,30 @@ impl OwnDatabase {
 
 impl Drop for OwnDatabase {
     fn drop(&mut self) {
-        let (name, server) = (self.name.clone(), self.server.clone());
-        // Drop cannot await; a short-lived thread with its own runtime can.
-        // FORCE: the service that used it may still hold connections.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(pool) = PgPool::connect_with(server).await {
+        drop_databases(self.server.clone(), vec![self.name.clone()]);
+    }
+}
+
+/// Drops the databases `names` on the server `server` reaches, from a
+/// `Drop` (which cannot await: a short-lived thread with its own runtime
+/// can), `WITH (FORCE)`: the services that used them may still hold
+/// connections. Errors are ignored: cleanup must not turn a passing test
+/// into a failing one.
+pub fn drop_databases(server: PgConnectOptions, names: Vec<String>) {
+    let cleanup = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            if let Ok(pool) = PgPool::connect_with(server).await {
+                for name in names {
                     let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
                     let _ = sqlx::query(&drop).execute(&pool).await;
-                    pool.close().await;
                 }
-            });
+                pool.close().await;
+            }
         });
-        let _ = cleanup.join();
-    }
+    });
+    let _ = cleanup.join();
 }

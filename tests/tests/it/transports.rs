@@ -60,30 +60,18 @@ async fn the_order_flow_runs_with_requests_over_nats() {
         "{rejected}"
     );
     let order_id = rejected["order_id"].as_str().unwrap();
-    let order: Value = system
-        .as_customer(&user)
-        .get(system.url(&format!("/orders/{order_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = system
+        .get_json_as(&user, &format!("/orders/{order_id}"))
+        .await;
     assert_eq!(order["status"], "rejected", "{order}");
 
     // The events went through the outboxes and RabbitMQ; the notifications
     // come back over NATS: the welcome, the confirmation, the rejection.
     let mut events = Vec::new();
     for _ in 0..100 {
-        let list: Value = system
-            .as_customer(&user)
-            .get(system.url(&format!("/users/{user}/notifications")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = system
+            .get_json_as(&user, &format!("/users/{user}/notifications"))
+            .await;
         events = list["notifications"]
             .as_array()
             .unwrap()
@@ -154,15 +142,9 @@ async fn on_nats_only_the_gateway_may_send_requests() {
         .unwrap();
     assert_eq!(placed["status"], "confirmed", "{placed}");
 
-    let orders: Value = system
-        .as_customer(&user)
-        .get(system.url(&format!("/users/{user}/orders")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = system
+        .get_json_as(&user, &format!("/users/{user}/orders"))
+        .await;
     assert_eq!(
         orders["orders"].as_array().map(Vec::len),
         Some(1),

@@ -81,10 +81,8 @@ impl NatsClient {
         data: Value,
         timeout: Duration,
     ) -> Result<Value, RpcError> {
-        let started = Instant::now();
-        let result = self.request(pattern, data, timeout).await;
-        crate::metrics::record_call(&self.group, pattern, &result, started.elapsed());
-        result
+        let call = self.request(pattern, data, timeout);
+        crate::metrics::timed_call(&self.group, pattern, call).await
     }
 
     async fn request(
