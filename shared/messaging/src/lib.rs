@@ -33,6 +33,7 @@
 //! - `handling`: what every transport does with a message once it has one
 //!   (`retry`: running its handler).
 //! - [`nats`]: NestJS's NATS transport, client and server.
+//! - [`tcp`]: NestJS's TCP transport (its framing, so far).
 //! - [`transport`]: [`Transport`], and one [`Client`] over any of them from
 //!   [`Connections`]; [`listeners`]: [`Listeners`], one router served on
 //!   several transports at once.
@@ -66,6 +67,7 @@ pub mod router;
 pub mod server;
 mod settle;
 mod supervisor;
+pub mod tcp;
 mod topology;
 mod trace;
 pub mod transport;

@@ -148,6 +148,36 @@ async fn run_client(
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: NestJS client printed {stdout:?}"))
 }
 
+/// NestJS's own TCP framing (`JsonSocket`), through `interop/nestjs/
+/// framing.js`: `"frame"` turns JSON values, one per line, into its frames;
+/// `"parse"` turns frames back into JSON values, one per line.
+pub async fn framing(mode: &str, input: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncWriteExt;
+    ensure_installed();
+    let mut child = Command::new("node")
+        .arg(interop_dir().join("framing.js"))
+        .arg(mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node must be on PATH");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("framing.js hung")
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "framing.js {mode}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 /// A running NestJS server with a `@MessagePattern('sum')` and an
 /// `@EventPattern(event)`: a `ServerRMQ` on `queue`, optionally bound to a
 /// topic `exchange` with routing key `event`, or a `ServerNats` in queue

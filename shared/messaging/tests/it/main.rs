@@ -15,4 +15,5 @@ mod provenance;
 mod recovery;
 mod request_response;
 mod settlement;
+mod tcp_framing;
 mod trace;
