@@ -127,7 +127,7 @@ pub struct System {
     pub certs: std::path::PathBuf,
     /// The system's own NATS server, when requests travel over NATS.
     pub nats: Option<nats::NatsServer>,
-    databases: BTreeMap<&'static str, String>,
+    databases: Databases,
     /// Each service's `DATABASE_URL`, as its own role.
     service_database_urls: BTreeMap<&'static str, String>,
 }
@@ -138,10 +138,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 impl System {
     pub async fn start(options: Options) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let databases: BTreeMap<_, _> = ["users", "orders", "notifications"]
-            .into_iter()
-            .map(|name| (name, format!("{}_{id}_{name}", options.prefix)))
-            .collect();
+        // Dropped with the system, or with a start that panics half-way.
+        let databases = Databases(
+            ["users", "orders", "notifications"]
+                .into_iter()
+                .map(|name| (name, format!("{}_{id}_{name}", options.prefix)))
+                .collect(),
+        );
         let vhost =
             test_support::broker_accounts::Vhost::create(&format!("{}_{id}", options.prefix));
         // The production names: the vhost keeps systems apart.
@@ -185,7 +188,7 @@ impl System {
             ]
         };
         // Each service connects as its own role, owner of its database only.
-        let service_urls = postgres::create(&databases);
+        let service_urls = postgres::create(&databases.0);
         let db = |name: &str| ("DATABASE_URL".to_owned(), service_urls[name].clone());
         // Each service logs into the broker as itself.
         let amqp = |binary: Binary| ("AMQP_URL".to_owned(), vhost.url(binary.name()));
@@ -318,12 +321,12 @@ impl System {
 
     /// The name of one service's database.
     pub fn database_name(&self, name: &str) -> &str {
-        &self.databases[name]
+        &self.databases.0[name]
     }
 
     /// The URL of one service's database, as the superuser.
     pub fn database_url(&self, name: &str) -> String {
-        database_url(&self.databases[name])
+        database_url(&self.databases.0[name])
     }
 
     /// The `DATABASE_URL` a service connects with: its own role, its own
@@ -349,15 +352,24 @@ impl Drop for System {
         for process in processes {
             process.kill();
         }
-        // The databases go here (the vhost, with every queue in it, when
-        // `vhost` drops; the NATS server when `nats` does).
-        let databases: Vec<String> = self.databases.values().cloned().collect();
         // Logs are kept when the test failed: they are what explains it.
+        // (The databases go when `databases` drops, the vhost with every
+        // queue in it when `vhost` does, the NATS server with `nats`.)
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(process::log_dir(&self.id));
         }
+    }
+}
+
+/// A system's databases by service; dropping this drops them.
+#[derive(Debug)]
+struct Databases(BTreeMap<&'static str, String>);
+
+impl Drop for Databases {
+    fn drop(&mut self) {
         if let Ok(server) = postgres_url().parse() {
-            test_support::databases::drop_databases(server, databases);
+            let names = self.0.values().cloned().collect();
+            test_support::databases::drop_databases(server, names);
         }
     }
 }
