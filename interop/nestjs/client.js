@@ -1,9 +1,10 @@
 // A real NestJS ClientProxy, as a NestJS gateway would create it. Sends one
 // request (or, with EMIT=1, emits one event), prints the outcome as one
 // JSON line: {"response": ...} or {"err": ...} ({"emitted": true}).
-// Env: TRANSPORT (rmq, the default, or nats); for rmq AMQP_URL and QUEUE,
-// for nats NATS_URL; PATTERN (a string, or a JSON object for an object
-// pattern such as {"cmd":"sum"}), DATA (JSON), and optionally HEADERS (a
+// Env: TRANSPORT (rmq, the default, nats or tcp); for rmq AMQP_URL and
+// QUEUE, for nats NATS_URL, for tcp TCP_PORT (on 127.0.0.1); PATTERN (a
+// string, or a JSON object for an object pattern such as {"cmd":"sum"}),
+// DATA (JSON), and optionally HEADERS (a
 // JSON object of headers, e.g. the caller a gateway verified), sent the
 // NestJS way: an RmqRecord or a NatsRecord.
 'use strict';
@@ -33,6 +34,11 @@ function createClient() {
       return ClientProxyFactory.create({
         transport: Transport.NATS,
         options: { servers: [process.env.NATS_URL] },
+      });
+    case 'tcp':
+      return ClientProxyFactory.create({
+        transport: Transport.TCP,
+        options: { host: '127.0.0.1', port: Number(process.env.TCP_PORT) },
       });
     default:
       throw new Error(`unknown TRANSPORT ${transport}`);

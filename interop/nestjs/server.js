@@ -2,14 +2,15 @@
 // @MessagePattern('sum') and @EventPattern(EVENT) would register them.
 // Prints "ready" once listening, then one JSON line per event received:
 //   {"pattern": ..., "data": ...}
-// Env: TRANSPORT (rmq, the default, or nats), SUM (the sum handler's pattern,
+// Env: TRANSPORT (rmq, the default, nats or tcp), SUM (the sum handler's pattern,
 // 'sum' by default), QUEUE (the RabbitMQ queue, or
 // the NATS queue group), EVENT; for rmq AMQP_URL and optionally EXCHANGE: a
 // topic exchange to bind the queue to with routing key EVENT, as a NestJS
-// service consuming another service's events would; for nats NATS_URL.
+// service consuming another service's events would; for nats NATS_URL; for
+// tcp TCP_PORT (on 127.0.0.1).
 'use strict';
 require('reflect-metadata');
-const { ServerNats, ServerRMQ } = require('@nestjs/microservices');
+const { ServerNats, ServerRMQ, ServerTCP } = require('@nestjs/microservices');
 
 function createServer() {
   switch (process.env.TRANSPORT || 'rmq') {
@@ -24,6 +25,8 @@ function createServer() {
       });
     case 'nats':
       return new ServerNats({ servers: [process.env.NATS_URL], queue: process.env.QUEUE });
+    case 'tcp':
+      return new ServerTCP({ host: '127.0.0.1', port: Number(process.env.TCP_PORT) });
     default:
       throw new Error(`unknown TRANSPORT ${process.env.TRANSPORT}`);
   }

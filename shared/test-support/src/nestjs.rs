@@ -38,6 +38,8 @@ pub enum Transport {
     Rmq(String),
     /// `Transport.NATS` at this NATS URL.
     Nats(String),
+    /// `Transport.TCP` on this port of 127.0.0.1.
+    Tcp(u16),
 }
 
 impl Transport {
@@ -55,6 +57,9 @@ impl Transport {
         match self {
             Self::Rmq(url) => command.env("TRANSPORT", "rmq").env("AMQP_URL", url),
             Self::Nats(url) => command.env("TRANSPORT", "nats").env("NATS_URL", url),
+            Self::Tcp(port) => command
+                .env("TRANSPORT", "tcp")
+                .env("TCP_PORT", port.to_string()),
         };
     }
 }

@@ -1,5 +1,11 @@
-//! NestJS's TCP transport (`Transport.TCP`). So far its framing — the part
-//! a byte-for-byte peer must get exactly right; the client and server
-//! (with mutual TLS, as the gRPC path has it) are issue 17's next step.
+//! NestJS's TCP transport (`Transport.TCP`): JSON frames over a plain
+//! connection ([`framing`]), a [`TcpClient`] and a [`serve`]r. Not yet a
+//! choice in `TRANSPORTS`: NestJS's TCP envelope carries no headers, so
+//! before a service serves it, callers must be authenticated another way
+//! (mutual TLS, as the gRPC path has it) — docs/transports.md.
 
+pub mod client;
 pub mod framing;
+pub mod server;
+
+pub use self::{client::TcpClient, server::serve};

@@ -15,5 +15,6 @@ mod provenance;
 mod recovery;
 mod request_response;
 mod settlement;
+mod tcp;
 mod tcp_framing;
 mod trace;
