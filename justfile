@@ -15,11 +15,11 @@ run *cargo_flags: check-deps
     scripts/run.sh {{cargo_flags}}
 
 # Everything CI runs: format check, clippy with -D warnings, unit, integration and system tests, then the restart tests.
-test: check-deps tools fmt-check lint && test-restarts
+test: (check-deps "tests") tools fmt-check lint && test-restarts
     DATABASE_URL={{test_database_url}} cargo test --workspace --locked
 
 # Only the system tests (the four binaries as processes), then the restart tests.
-test-system: check-deps tools && test-restarts
+test-system: (check-deps "tests") tools && test-restarts
     cargo build --workspace --bins --locked
     DATABASE_URL={{test_database_url}} cargo test -p system-tests --locked
 
@@ -30,7 +30,7 @@ test-restarts: check-deps
     DATABASE_URL={{test_database_url}} cargo test --workspace --locked --test restarts -- --ignored --test-threads=1
 
 # Throughput, latency, CPU and memory of the three workloads, against a floor (docs/benchmarks.md). Release build; installs wrk if missing.
-bench: check-deps
+bench: (check-deps "tests")
     scripts/bench.sh
 
 # Steady mixed load for `minutes` on the release stack, each service's RSS sampled every minute; fails when memory keeps growing (docs/benchmarks.md).
@@ -53,6 +53,6 @@ fmt:
 lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# Fail with one clear line (and how to fix it) when Postgres or RabbitMQ is unreachable.
-check-deps:
-    scripts/check-deps.sh
+# Fail with one clear line (and how to fix it) when Postgres, RabbitMQ or (for `tests`, or a nats transport) NATS is unreachable.
+check-deps mode="":
+    scripts/check-deps.sh {{mode}}

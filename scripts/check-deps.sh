@@ -2,12 +2,18 @@
 # Checks that Postgres and RabbitMQ accept TCP connections, and says exactly
 # how to start whichever does not. Used by `just run` and `just test`, so a
 # missing server is one clear line instead of a wall of test panics.
+# NATS too, when it will be used: with `tests` (the tests talk to the NATS
+# server at NATS_HOST:NATS_PORT and start nats-server processes of their
+# own), or when a transport variable says nats (docs/transports.md).
 set -euo pipefail
+mode=${1:-}
 
 pg_host=${PG_HOST:-127.0.0.1}
 pg_port=${PG_PORT:-5432}
 amqp_host=${AMQP_HOST:-127.0.0.1}
 amqp_port=${AMQP_PORT:-5672}
+nats_host=${NATS_HOST:-127.0.0.1}
+nats_port=${NATS_PORT:-4222}
 
 reachable() {
     timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
@@ -29,6 +35,22 @@ if ! reachable "$amqp_host" "$amqp_port"; then
 error: RabbitMQ is not reachable at $amqp_host:$amqp_port.
   Debian/Ubuntu: sudo apt install rabbitmq-server && sudo rabbitmq-server -detached
   Docker:        docker compose up -d rabbitmq
+MSG
+fi
+transports="${TRANSPORTS:-}${ORDERS_TRANSPORT:-}${NOTIFICATIONS_TRANSPORT:-}"
+if [[ $mode == tests || $transports == *nats* ]] && ! reachable "$nats_host" "$nats_port"; then
+    missing=1
+    cat >&2 <<MSG
+error: NATS is not reachable at $nats_host:$nats_port.
+  Debian/Ubuntu: sudo apt install nats-server && (nats-server -a 127.0.0.1 -p 4222 &)
+  Docker:        docker run -d -p 127.0.0.1:4222:4222 nats:2.12.2-alpine
+MSG
+fi
+if [[ $mode == tests ]] && ! command -v "${NATS_SERVER:-nats-server}" >/dev/null; then
+    missing=1
+    cat >&2 <<MSG
+error: nats-server is not on the PATH; the system tests start their own (or set NATS_SERVER).
+  Debian/Ubuntu: sudo apt install nats-server
 MSG
 fi
 exit "$missing"
