@@ -1,9 +1,9 @@
 //! What every transport does with a message once it has one: run its
 //! handler (transient failures retried in place, a panic caught) and turn
 //! the result into an [`Outcome`] — which the transport then carries out as
-//! it can: RabbitMQ acks, requeues and dead-letters (dispatch.rs); NATS only
-//! replies and logs (nats/server.rs). One mapping from [`HandlerError`] to
-//! the error a requester sees, whatever the transport.
+//! it can: RabbitMQ acks, requeues and dead-letters (dispatch.rs); NATS and
+//! TCP only reply and log ([`reply_without_broker`]). One mapping from
+//! [`HandlerError`] to the error a requester sees, whatever the transport.
 //!
 //! [`HandlerError`]: crate::HandlerError
 
@@ -78,6 +78,62 @@ pub(crate) async fn execute(
     )
     .record(started.elapsed().as_secs_f64());
     outcome
+}
+
+/// What a transport with no broker queue behind it (NATS, TCP) makes of an
+/// outcome: the reply a requester gets (`None` for an event, or a request
+/// past its deadline), counted, and logged where RabbitMQ would requeue or
+/// dead-letter — there is nowhere to put the message, so the log is the
+/// record.
+pub(crate) fn reply_without_broker(outcome: Outcome, queue: &str, request: bool) -> Option<Reply> {
+    let reply = match outcome {
+        Outcome::Reply(reply) => {
+            count(queue, "replied");
+            Some(reply)
+        }
+        Outcome::Expired => {
+            tracing::warn!("request received after its deadline; not executed");
+            count(queue, "expired");
+            None
+        }
+        Outcome::GaveUp { reason } => {
+            count(queue, "gave_up");
+            if request {
+                tracing::warn!(reason, "gave up; answered UNAVAILABLE");
+            } else {
+                tracing::error!(reason, "gave up on an event; nothing can requeue it");
+            }
+            Some(error_reply(ServiceError::new(
+                ErrorCode::Unavailable,
+                "a dependency is unavailable; try again shortly",
+            )))
+        }
+        Outcome::DeadLetter { reason, reply } => {
+            tracing::warn!(reason, "message refused");
+            count(queue, "refused");
+            reply
+        }
+        Outcome::Redelivered { .. } => None,
+    };
+    reply.filter(|_| request)
+}
+
+/// A message refused with `code`: a [`Outcome::DeadLetter`] whose reply
+/// says why.
+pub(crate) fn refuse(code: ErrorCode, reason: String) -> Outcome {
+    let reply = Some(error_reply(ServiceError::new(code, reason.clone())));
+    Outcome::DeadLetter { reason, reply }
+}
+
+/// An event `router` trusts only from one broker account, arriving over
+/// `transport`, which cannot vouch for its sender: refused.
+pub(crate) fn untrusted(router: &crate::Router, route: &str, transport: &str) -> Option<Outcome> {
+    router.publishers.contains_key(route).then(|| {
+        let reason = format!(
+            "{route} is trusted only from its publisher's broker account, which {transport} cannot vouch for"
+        );
+        refuse(ErrorCode::PermissionDenied, reason)
+    })
 }
 
 /// A structured error as NestJS carries it: the reply's `err`.

@@ -13,7 +13,7 @@
 use std::{collections::HashMap, sync::Arc, time::SystemTime};
 
 use async_nats::{Message as NatsMessage, Subscriber};
-use contracts::{ErrorCode, ServiceError};
+use contracts::ErrorCode;
 use futures_util::{StreamExt, stream::SelectAll};
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -22,7 +22,7 @@ use super::headers;
 use crate::{
     Connected,
     config::ServerConfig,
-    handling::{self, Outcome, count, error_reply},
+    handling::{self, Outcome, refuse},
     router::{Message, Router},
     wire::Incoming,
 };
@@ -125,41 +125,10 @@ struct Context {
 }
 
 async fn handle(message: NatsMessage, context: &Context) {
-    let reply_to = message.reply.clone();
     let (outcome, id) = decide(&message, context).await;
-    let queue = &context.config.queue;
-    let reply = match outcome {
-        Outcome::Reply(reply) => {
-            count(queue, "replied");
-            Some(reply)
-        }
-        Outcome::Expired => {
-            tracing::warn!("request received after its deadline; not executed");
-            count(queue, "expired");
-            None
-        }
-        Outcome::GaveUp { reason } => {
-            count(queue, "gave_up");
-            if reply_to.is_some() {
-                tracing::warn!(reason, "gave up; answered UNAVAILABLE");
-            } else {
-                // No broker to requeue to: the event is lost, loudly.
-                tracing::error!(reason, "gave up on an event; NATS cannot requeue it");
-            }
-            Some(error_reply(ServiceError::new(
-                ErrorCode::Unavailable,
-                "a dependency is unavailable; try again shortly",
-            )))
-        }
-        Outcome::DeadLetter { reason, reply } => {
-            // No dead-letter queue on core NATS: the log is the record.
-            tracing::warn!(reason, "message refused");
-            count(queue, "refused");
-            reply
-        }
-        Outcome::Redelivered { .. } => None,
-    };
-    if let (Some(reply_to), Some(mut reply)) = (reply_to, reply) {
+    let request = message.reply.is_some();
+    let reply = handling::reply_without_broker(outcome, &context.config.queue, request);
+    if let (Some(reply_to), Some(mut reply)) = (message.reply, reply) {
         // NestJS's NATS client drops a reply whose id is not its request's.
         reply.id = id;
         let body = reply.encode();
@@ -201,11 +170,8 @@ async fn decide(message: &NatsMessage, context: &Context) -> (Outcome, Option<St
             id,
         );
     };
-    if context.router.publishers.contains_key(route) {
-        let reason = format!(
-            "{route} is trusted only from its publisher's broker account, which NATS cannot vouch for"
-        );
-        return (refuse(ErrorCode::PermissionDenied, reason), id);
+    if let Some(refused) = handling::untrusted(&context.router, route, "NATS") {
+        return (refused, id);
     }
     let Some(handler) = context.router.handlers.get(route) else {
         return (
@@ -224,9 +190,4 @@ async fn decide(message: &NatsMessage, context: &Context) -> (Outcome, Option<St
     };
     let outcome = handling::execute(handler, request, config, deadline, route, span).await;
     (outcome, id)
-}
-
-fn refuse(code: ErrorCode, reason: String) -> Outcome {
-    let reply = Some(error_reply(ServiceError::new(code, reason.clone())));
-    Outcome::DeadLetter { reason, reply }
 }

@@ -13,7 +13,6 @@
 
 use std::sync::Arc;
 
-use contracts::{ErrorCode, ServiceError};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::{
@@ -30,7 +29,7 @@ use super::framing::JsonFrames;
 use crate::{
     Connected,
     config::ServerConfig,
-    handling::{self, Outcome, count, error_reply},
+    handling::{self, Outcome, count},
     router::{Message, Router},
     wire::{self, Incoming, NO_MESSAGE_HANDLER, Reply},
 };
@@ -160,37 +159,9 @@ async fn handle(text: &str, context: &Context) -> Option<String> {
     };
     let id = incoming.id.clone();
     let outcome = decide(incoming, context).await;
-    let reply = match outcome {
-        Outcome::Reply(reply) => {
-            count(queue, "replied");
-            reply
-        }
-        Outcome::GaveUp { reason } => {
-            tracing::warn!(reason, "gave up; answered UNAVAILABLE");
-            count(queue, "gave_up");
-            error_reply(ServiceError::new(
-                ErrorCode::Unavailable,
-                "a dependency is unavailable; try again shortly",
-            ))
-        }
-        Outcome::DeadLetter { reason, reply } => {
-            tracing::warn!(reason, "message refused");
-            count(queue, "refused");
-            reply?
-        }
-        Outcome::Expired | Outcome::Redelivered { .. } => return None,
-    };
-    let id = id?;
-    Some(
-        String::from_utf8(
-            Reply {
-                id: Some(id),
-                ..reply
-            }
-            .encode(),
-        )
-        .expect("JSON is UTF-8"),
-    )
+    let reply = handling::reply_without_broker(outcome, queue, id.is_some())?;
+    let reply = Reply { id, ..reply }.encode();
+    Some(String::from_utf8(reply).expect("JSON is UTF-8"))
 }
 
 async fn decide(incoming: Incoming, context: &Context) -> Outcome {
@@ -201,15 +172,8 @@ async fn decide(incoming: Incoming, context: &Context) -> Outcome {
             reply: Some(Reply::err(Value::String(NO_MESSAGE_HANDLER.into()))),
         };
     };
-    if context.router.publishers.contains_key(&route) {
-        let reason = format!(
-            "{route} is trusted only from its publisher's broker account, which TCP cannot vouch for"
-        );
-        let reply = Some(error_reply(ServiceError::new(
-            ErrorCode::PermissionDenied,
-            reason.clone(),
-        )));
-        return Outcome::DeadLetter { reason, reply };
+    if let Some(refused) = handling::untrusted(&context.router, &route, "TCP") {
+        return refused;
     }
     let span = tracing::info_span!("message", pattern = %route, transport = "tcp");
     let message = Message {
