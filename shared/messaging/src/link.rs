@@ -12,7 +12,6 @@ use std::{
 };
 
 use lapin::Channel;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -68,14 +67,7 @@ impl Link {
 
     /// Waits (bounded) until the link is connected; for start-up and tests.
     pub async fn wait_connected(&self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if self.is_connected() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.is_connected()
+        crate::connection::wait_until(within, || self.is_connected()).await
     }
 
     /// Stops reconnecting and closes the connection, for every client and

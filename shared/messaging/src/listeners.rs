@@ -3,13 +3,11 @@
 //! The handlers do not change with the transport; what each transport
 //! guarantees does (docs/transports.md).
 
-use std::time::Duration;
-
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     Connected, Router, ServerConfig, Transport,
-    nats::{self, NatsClient, NatsConfig, NatsError},
+    nats::{self, NatsConfig, NatsError},
 };
 
 /// `TRANSPORTS` unless set: RabbitMQ only.
@@ -56,12 +54,11 @@ impl Listeners {
             .map(|(transport, connected)| match transport {
                 Transport::Amqp => connected.readiness_check(),
                 Transport::Nats => {
-                    let client = self.nats.as_ref().expect("opened for NATS");
-                    let client = NatsClient::new(client, "", Duration::ZERO);
+                    let client = self.nats.clone().expect("opened for NATS");
                     let subscribed = connected.clone();
                     platform::admin::Check::flag(
                         "nats",
-                        move || subscribed.get() && client.is_connected(),
+                        move || subscribed.get() && nats::is_connected(&client),
                         "not subscribed to NATS; reconnecting",
                     )
                 }

@@ -202,7 +202,7 @@ impl Connections {
             checks.push(link.readiness_check("rabbitmq"));
         }
         if let Some(client) = &self.nats_client {
-            checks.push(NatsClient::new(client, "", Duration::ZERO).readiness_check("nats"));
+            checks.push(nats::readiness_check(client, "nats"));
         }
         checks
     }
@@ -226,9 +226,7 @@ impl Connections {
         match &self.nats_client {
             Some(client) => {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                NatsClient::new(client, "", Duration::ZERO)
-                    .wait_connected(left)
-                    .await
+                nats::wait_connected(client, left).await
             }
             None => true,
         }

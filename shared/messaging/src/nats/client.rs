@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use async_nats::{Request, client::RequestErrorKind, connection::State};
+use async_nats::{Request, client::RequestErrorKind};
 use contracts::identity::Caller;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::time::Instant;
 
 use crate::{
     RpcError,
@@ -48,29 +47,17 @@ impl NatsClient {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.client.connection_state() == State::Connected
+        super::is_connected(&self.client)
     }
 
     /// Waits (bounded) until connected; for start-up and tests.
     pub async fn wait_connected(&self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if self.is_connected() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.is_connected()
+        super::wait_connected(&self.client, within).await
     }
 
     /// A readiness check named `name` that passes while connected.
     pub fn readiness_check(&self, name: &'static str) -> platform::admin::Check {
-        let client = self.clone();
-        platform::admin::Check::flag(
-            name,
-            move || client.is_connected(),
-            "not connected to NATS; reconnecting",
-        )
+        super::readiness_check(&self.client, name)
     }
 
     /// A request and its reply, within `timeout`. Counted and timed like

@@ -79,6 +79,29 @@ pub async fn connect(config: &NatsConfig) -> Result<async_nats::Client, NatsErro
     Ok(options.connect(address).await?)
 }
 
+/// Whether `client` is connected right now (it reconnects by itself).
+pub(crate) fn is_connected(client: &async_nats::Client) -> bool {
+    client.connection_state() == async_nats::connection::State::Connected
+}
+
+/// Waits (bounded) until `client` is connected.
+pub(crate) async fn wait_connected(client: &async_nats::Client, within: Duration) -> bool {
+    crate::connection::wait_until(within, || is_connected(client)).await
+}
+
+/// A readiness check named `name` that passes while `client` is connected.
+pub(crate) fn readiness_check(
+    client: &async_nats::Client,
+    name: &'static str,
+) -> platform::admin::Check {
+    let client = client.clone();
+    platform::admin::Check::flag(
+        name,
+        move || is_connected(&client),
+        "not connected to NATS; reconnecting",
+    )
+}
+
 /// The subject a route is served on: the pattern itself, as NestJS does —
 /// except the health check, which every service answers and so is made the
 /// service's own (`orders_queue.health_check`): a NestJS peer has no such
