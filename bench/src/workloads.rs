@@ -36,10 +36,7 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
     .await;
     let startup = restart_all(&mut system).await;
     let system = Arc::new(system);
-    let services: Vec<Group> = system
-        .processes()
-        .map(|p| Group::one(p.binary.name(), p.pid()))
-        .collect();
+    let services = service_groups(&system);
     let idle_rss = services
         .iter()
         .map(|g| (g.name.clone(), g.rss_mib()))
@@ -49,9 +46,7 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
     let ids = out_dir.join("user-ids.txt");
     let users = seed_customers(&system, params.users, &ids).await?;
 
-    let mut groups = services.clone();
-    groups.push(Group::named("postgres", "postgres"));
-    groups.push(Group::named("rabbitmq", "beam.smp"));
+    let groups = [services, shared_servers()].concat();
     let measure = |name: &'static str, script: &'static str, base: String, groups: Vec<Group>| {
         let (lua_dir, ids, load, warmup) = (
             lua_dir.clone(),
@@ -124,14 +119,13 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
         .await,
     );
     seed_customers(&nats_system, params.users, &ids).await?;
-    let mut nats_groups: Vec<Group> = nats_system
-        .processes()
-        .map(|p| Group::one(p.binary.name(), p.pid()))
-        .collect();
-    nats_groups.push(Group::named("postgres", "postgres"));
-    nats_groups.push(Group::named("rabbitmq", "beam.smp"));
     let nats_pid = nats_system.nats.as_ref().map(|n| n.pid()).unwrap_or(0);
-    nats_groups.push(Group::one("nats", nats_pid));
+    let nats_groups = [
+        service_groups(&nats_system),
+        shared_servers(),
+        vec![Group::one("nats", nats_pid)],
+    ]
+    .concat();
     let w2_nats = measure("W2 over NATS", "w2.lua", nats_system.url(""), nats_groups).await??;
     drop(nats_system);
 
@@ -169,6 +163,22 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
         lag,
         lone_order,
     })
+}
+
+/// One process group per service process of `system`.
+fn service_groups(system: &System) -> Vec<Group> {
+    system
+        .processes()
+        .map(|p| Group::one(p.binary.name(), p.pid()))
+        .collect()
+}
+
+/// The servers every system shares: Postgres and RabbitMQ, by process name.
+fn shared_servers() -> Vec<Group> {
+    vec![
+        Group::named("postgres", "postgres"),
+        Group::named("rabbitmq", "beam.smp"),
+    ]
 }
 
 /// Waits (bounded) until every confirmed order has its notification; how
