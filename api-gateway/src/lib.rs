@@ -176,13 +176,14 @@ impl App {
         // Ready while each broker connection is up: without them no order
         // can be placed. user-service is not a readiness condition — the
         // gateway still serves the rest — but `/health` reports it.
-        let admin = AdminServer::bind(config.admin_addr, connections.readiness_checks()).await?;
+        let brokers = connections.readiness_checks();
+        let admin = AdminServer::bind(config.admin_addr, brokers.clone()).await?;
         let state = AppState {
             config: Arc::new(config),
             users,
             orders,
             notifications,
-            brokers: Arc::new(connections.readiness_checks()),
+            brokers: Arc::new(brokers),
             auth,
             login_limit,
         };
