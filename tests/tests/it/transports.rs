@@ -22,15 +22,7 @@ async fn the_order_flow_runs_with_requests_over_nats() {
     .await;
 
     // The gateway reaches both services over NATS only.
-    let health: Value = system
-        .http
-        .get(system.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = wait_for_health(&system, 200).await;
     assert_eq!(health["dependencies"]["nats"]["status"], "up", "{health}");
     assert!(health["dependencies"].get("rabbitmq").is_none(), "{health}");
 
