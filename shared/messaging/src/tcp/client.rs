@@ -85,17 +85,12 @@ impl TcpClient {
 
     async fn request(&self, pattern: &str, data: Value) -> Result<Value, RpcError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let frame =
-            String::from_utf8(wire::encode(pattern, &data, Some(&id))?).expect("JSON is UTF-8");
+        let frame = envelope(pattern, &data, Some(&id))?;
         let (tx, rx) = oneshot::channel();
         let connection = self.open().await?;
         lock(&connection.pending).insert(id.clone(), tx);
         let _forget = Forget(&connection.pending, &id);
-        connection
-            .outgoing
-            .send(frame)
-            .await
-            .map_err(|_| RpcError::ConnectionLost)?;
+        connection.send(frame).await?;
         // A dropped sender: the connection closed before the reply came.
         let reply = rx.await.map_err(|_| RpcError::ConnectionLost)?;
         reply.into_result().map_err(RpcError::Remote)
@@ -104,15 +99,8 @@ impl TcpClient {
     /// Sends an event (no `id`, no reply). At most once: written to the
     /// socket, not acknowledged by anyone.
     pub async fn emit<D: Serialize>(&self, pattern: &str, data: &D) -> Result<(), RpcError> {
-        let frame = String::from_utf8(wire::encode(pattern, data, None)?).expect("JSON is UTF-8");
-        let send = async {
-            let connection = self.open().await?;
-            connection
-                .outgoing
-                .send(frame)
-                .await
-                .map_err(|_| RpcError::ConnectionLost)
-        };
+        let frame = envelope(pattern, data, None)?;
+        let send = async { self.open().await?.send(frame).await };
         tokio::time::timeout(self.timeout, send)
             .await
             .map_err(|_| RpcError::Timeout(self.timeout))?
@@ -179,6 +167,21 @@ impl TcpClient {
             closed,
         })
     }
+}
+
+impl Connection {
+    /// Queues `frame` for the writer; a closed connection is lost.
+    async fn send(&self, frame: String) -> Result<(), RpcError> {
+        self.outgoing
+            .send(frame)
+            .await
+            .map_err(|_| RpcError::ConnectionLost)
+    }
+}
+
+/// The NestJS envelope as the text a frame carries.
+fn envelope<D: Serialize>(pattern: &str, data: &D, id: Option<&str>) -> Result<String, RpcError> {
+    Ok(String::from_utf8(wire::encode(pattern, data, id)?).expect("JSON is UTF-8"))
 }
 
 fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Reply>>> {
