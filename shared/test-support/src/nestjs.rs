@@ -1,7 +1,8 @@
-//! Real NestJS peers (`@nestjs/microservices` 11, `Transport.RMQ` or
-//! `Transport.NATS`, pinned in `interop/nestjs/package-lock.json`), run with
-//! node: a `ClientProxy` that sends one request or emits one event, and a
-//! server that answers `sum` and prints the events it receives.
+//! Real NestJS peers (`@nestjs/microservices` 11, `Transport.RMQ`,
+//! `Transport.NATS` or `Transport.TCP`, pinned in
+//! `interop/nestjs/package-lock.json`), run with node: a `ClientProxy` that
+//! sends one request or emits one event, a server that answers `sum` and
+//! prints the events it receives, and NestJS's TCP framing on its own.
 
 use std::{path::PathBuf, process::Stdio, sync::OnceLock, time::Duration};
 
@@ -83,7 +84,7 @@ pub async fn send_with_headers(
 }
 
 /// One request from a NestJS `ClientProxy` on `transport` (on RabbitMQ to
-/// `queue`; on NATS to the pattern's subject), with headers if given (an
+/// `queue`; on NATS to the pattern's subject; on TCP to the port), with headers if given (an
 /// `RmqRecord` / `NatsRecord`): `{"response": R}` or `{"err": E}`.
 pub async fn send_over(
     transport: &Transport,
