@@ -59,7 +59,10 @@ pub struct Config {
     pub amqp_url: SecretString,
     /// `NATS_URL`: NATS, when a service's transport is `nats`.
     pub nats_url: SecretString,
-    /// `ORDERS_TRANSPORT`: how order-service is reached (`amqp`, `nats`).
+    /// `REDIS_URL`: Redis, when a service's transport is `redis`.
+    pub redis_url: SecretString,
+    /// `ORDERS_TRANSPORT`: how order-service is reached (`amqp`, `nats`,
+    /// `redis`).
     pub orders_transport: Transport,
     /// `NOTIFICATIONS_TRANSPORT`: how notification-service is reached.
     pub notifications_transport: Transport,
@@ -137,6 +140,7 @@ impl Config {
             body_limit_bytes: parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?,
             amqp_url,
             nats_url: platform::env::nats_url()?,
+            redis_url: platform::env::redis_url()?,
             orders_transport: parse_or(
                 "ORDERS_TRANSPORT",
                 DEFAULT_TRANSPORT.parse().expect("a known transport"),
@@ -191,6 +195,7 @@ impl Config {
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             amqp_url: platform::env::DEFAULT_AMQP_URL.into(),
             nats_url: platform::env::DEFAULT_NATS_URL.into(),
+            redis_url: platform::env::DEFAULT_REDIS_URL.into(),
             orders_transport: Transport::Amqp,
             notifications_transport: Transport::Amqp,
             orders_queue: ORDERS_QUEUE.to_owned(),

@@ -52,7 +52,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::Router;
-use messaging::{AmqpConfig, Client, Connections, nats::NatsConfig};
+use messaging::{AmqpConfig, Brokers, Client, Connections, nats::NatsConfig, redis::RedisConfig};
 use platform::admin::AdminServer;
 use tokio::net::TcpListener;
 
@@ -155,10 +155,11 @@ impl App {
         // One connection per transport, shared by both services' clients;
         // each connects in the background: the gateway starts, and answers
         // 503 for orders, while the broker is still coming up.
-        let mut connections = Connections::new(
-            AmqpConfig::new(config.amqp_url.clone()),
-            NatsConfig::new(config.nats_url.clone(), "api-gateway"),
-        );
+        let mut connections = Connections::new(Brokers {
+            amqp: AmqpConfig::new(config.amqp_url.clone()),
+            nats: NatsConfig::new(config.nats_url.clone(), "api-gateway"),
+            redis: RedisConfig::new(config.redis_url.clone()),
+        });
         let orders = connections
             .client(
                 config.orders_transport,

@@ -1,14 +1,17 @@
 // A real NestJS ClientProxy, as a NestJS gateway would create it. Sends one
 // request (or, with EMIT=1, emits one event), prints the outcome as one
 // JSON line: {"response": ...} or {"err": ...} ({"emitted": true}).
-// Env: TRANSPORT (rmq, the default, nats or tcp); for rmq AMQP_URL and
-// QUEUE, for nats NATS_URL, for tcp TCP_PORT (on 127.0.0.1); PATTERN (a
+// Env: TRANSPORT (rmq, the default, nats, redis or tcp); for rmq AMQP_URL
+// and QUEUE, for nats NATS_URL, for redis REDIS_URL, for tcp TCP_PORT (on
+// 127.0.0.1); PATTERN (a
 // string, or a JSON object for an object pattern such as {"cmd":"sum"}),
 // DATA (JSON), and optionally HEADERS (a
 // JSON object of headers, e.g. the caller a gateway verified), sent the
-// NestJS way: an RmqRecord or a NatsRecord.
+// NestJS way: an RmqRecord or a NatsRecord (NestJS's Redis and TCP
+// envelopes have no headers).
 'use strict';
 require('reflect-metadata');
+const { redisOptions } = require('./redis-options');
 const {
   ClientProxyFactory,
   NatsRecordBuilder,
@@ -35,6 +38,11 @@ function createClient() {
         transport: Transport.NATS,
         options: { servers: [process.env.NATS_URL] },
       });
+    case 'redis':
+      return ClientProxyFactory.create({
+        transport: Transport.REDIS,
+        options: redisOptions(process.env.REDIS_URL),
+      });
     case 'tcp':
       return ClientProxyFactory.create({
         transport: Transport.TCP,
@@ -52,6 +60,9 @@ function withHeaders(data, headers) {
       natsHeaders.set(name, String(value));
     }
     return new NatsRecordBuilder(data).setHeaders(natsHeaders).build();
+  }
+  if (transport !== 'rmq') {
+    throw new Error(`NestJS's ${transport} transport carries no headers`);
   }
   return new RmqRecordBuilder(data).setOptions({ headers }).build();
 }

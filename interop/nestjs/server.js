@@ -2,15 +2,16 @@
 // @MessagePattern('sum') and @EventPattern(EVENT) would register them.
 // Prints "ready" once listening, then one JSON line per event received:
 //   {"pattern": ..., "data": ...}
-// Env: TRANSPORT (rmq, the default, nats or tcp), SUM (the sum handler's pattern,
+// Env: TRANSPORT (rmq, the default, nats, redis or tcp), SUM (the sum handler's pattern,
 // 'sum' by default), QUEUE (the RabbitMQ queue, or
 // the NATS queue group), EVENT; for rmq AMQP_URL and optionally EXCHANGE: a
 // topic exchange to bind the queue to with routing key EVENT, as a NestJS
 // service consuming another service's events would; for nats NATS_URL; for
-// tcp TCP_PORT (on 127.0.0.1).
+// redis REDIS_URL; for tcp TCP_PORT (on 127.0.0.1).
 'use strict';
 require('reflect-metadata');
-const { ServerNats, ServerRMQ, ServerTCP } = require('@nestjs/microservices');
+const { ServerNats, ServerRedis, ServerRMQ, ServerTCP } = require('@nestjs/microservices');
+const { redisOptions } = require('./redis-options');
 
 function createServer() {
   switch (process.env.TRANSPORT || 'rmq') {
@@ -25,6 +26,8 @@ function createServer() {
       });
     case 'nats':
       return new ServerNats({ servers: [process.env.NATS_URL], queue: process.env.QUEUE });
+    case 'redis':
+      return new ServerRedis(redisOptions(process.env.REDIS_URL));
     case 'tcp':
       return new ServerTCP({ host: '127.0.0.1', port: Number(process.env.TCP_PORT) });
     default:
@@ -50,6 +53,11 @@ server.listen(async (err) => {
   // once they have, or a request sent at once would find no responders.
   if (process.env.TRANSPORT === 'nats') {
     await server.unwrap().flush();
+  }
+  // Likewise Redis subscriptions: ioredis sends commands in order, so once a
+  // PING on the subscriber connection is answered, they are in place.
+  if (process.env.TRANSPORT === 'redis') {
+    await server.subClient.ping();
   }
   process.stdout.write('ready\n');
 });

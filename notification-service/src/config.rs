@@ -46,6 +46,8 @@ pub struct Config {
     pub transports: Vec<Transport>,
     /// `NATS_URL`, when `nats` is one of them.
     pub nats_url: SecretString,
+    /// `REDIS_URL`, when `redis` is one of them.
+    pub redis_url: SecretString,
     /// `NOTIFICATIONS_QUEUE`: the queue of requests; replicas share it.
     pub queue: String,
     /// `NOTIFICATION_EVENTS_QUEUE`: this service's own queue of events,
@@ -89,6 +91,7 @@ impl Config {
             amqp_url,
             transports: messaging::listeners::transports_from_env()?,
             nats_url: platform::env::nats_url()?,
+            redis_url: platform::env::redis_url()?,
         })
     }
 
@@ -99,6 +102,7 @@ impl Config {
             amqp_url: amqp_url.into(),
             transports: vec![Transport::Amqp],
             nats_url: platform::env::DEFAULT_NATS_URL.into(),
+            redis_url: platform::env::DEFAULT_REDIS_URL.into(),
             queue: NOTIFICATIONS_QUEUE.to_owned(),
             events_queue: NOTIFICATION_EVENTS_QUEUE.to_owned(),
             events_exchange: EVENTS_EXCHANGE.to_owned(),

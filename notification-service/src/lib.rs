@@ -19,7 +19,9 @@ pub mod patterns;
 use std::future::Future;
 
 use contracts::events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED};
-use messaging::{AmqpConfig, Connected, Listeners, ServerConfig, nats::NatsConfig};
+use messaging::{
+    AmqpConfig, Brokers, Connected, Listeners, ServerConfig, nats::NatsConfig, redis::RedisConfig,
+};
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 
@@ -51,7 +53,11 @@ impl App {
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
         let requests = Listeners::new(
             &config.transports,
-            &NatsConfig::new(config.nats_url.clone(), "notification-service"),
+            &Brokers {
+                amqp: AmqpConfig::new(config.amqp_url.clone()),
+                nats: NatsConfig::new(config.nats_url.clone(), "notification-service"),
+                redis: RedisConfig::new(config.redis_url.clone()),
+            },
         )
         .await?;
         let events = Connected::default();

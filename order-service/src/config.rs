@@ -29,6 +29,8 @@ pub struct Config {
     pub transports: Vec<Transport>,
     /// `NATS_URL`, when `nats` is one of them.
     pub nats_url: SecretString,
+    /// `REDIS_URL`, when `redis` is one of them.
+    pub redis_url: SecretString,
     /// `ORDERS_QUEUE`: the queue this service consumes; its dead-letter
     /// queue is `<queue>.dead-letter`.
     pub queue: String,
@@ -116,6 +118,7 @@ impl Config {
             amqp_url: defaults.amqp_url,
             transports: messaging::listeners::transports_from_env()?,
             nats_url: platform::env::nats_url()?,
+            redis_url: platform::env::redis_url()?,
         })
     }
 
@@ -127,6 +130,7 @@ impl Config {
             amqp_url: amqp_url.into(),
             transports: vec![Transport::Amqp],
             nats_url: platform::env::DEFAULT_NATS_URL.into(),
+            redis_url: platform::env::DEFAULT_REDIS_URL.into(),
             queue: ORDERS_QUEUE.to_owned(),
             prefetch: 10,
             max_attempts: 3,

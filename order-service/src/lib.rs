@@ -28,7 +28,8 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use messaging::{
-    AmqpConfig, EventPublisher, Listeners, ServerConfig, nats::NatsConfig, outbox::Relay,
+    AmqpConfig, Brokers, EventPublisher, Listeners, ServerConfig, nats::NatsConfig, outbox::Relay,
+    redis::RedisConfig,
 };
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
@@ -77,7 +78,11 @@ impl App {
         };
         let listeners = Listeners::new(
             &config.transports,
-            &NatsConfig::new(config.nats_url.clone(), "order-service"),
+            &Brokers {
+                amqp: AmqpConfig::new(config.amqp_url.clone()),
+                nats: NatsConfig::new(config.nats_url.clone(), "order-service"),
+                redis: RedisConfig::new(config.redis_url.clone()),
+            },
         )
         .await?;
         // Ready when the database answers and every transport serves.

@@ -73,10 +73,14 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(config: &AmqpConfig) -> Self {
+        Self::between(config.reconnect_min, config.reconnect_max)
+    }
+
+    pub(crate) fn between(min: Duration, max: Duration) -> Self {
         Self {
-            next: config.reconnect_min,
-            min: config.reconnect_min,
-            max: config.reconnect_max,
+            next: min,
+            min,
+            max,
         }
     }
 

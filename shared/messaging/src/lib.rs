@@ -63,11 +63,13 @@ pub mod outbox;
 mod provenance;
 mod publish;
 pub mod publisher;
+pub mod redis;
 pub mod router;
 pub mod server;
 mod settle;
 mod supervisor;
 pub mod tcp;
+mod text_headers;
 mod topology;
 mod trace;
 pub mod transport;
@@ -87,7 +89,7 @@ pub use listeners::Listeners;
 pub use publisher::EventPublisher;
 pub use router::{HandlerError, Message, Router};
 pub use server::{Connected, serve};
-pub use transport::{Client, Connections, Transport};
+pub use transport::{Brokers, Client, Connections, Transport};
 
 /// Why a `send` or `emit` failed.
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,9 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Connected, Router, ServerConfig, Transport,
-    nats::{self, NatsConfig, NatsError},
+    Connected, Router, ServerConfig, Transport, nats,
+    redis::{self, RedisConfig},
+    transport::ConnectError,
 };
 
 /// `TRANSPORTS` unless set: RabbitMQ only.
@@ -26,14 +27,24 @@ pub fn transports_from_env() -> Result<Vec<Transport>, platform::env::ConfigErro
 pub struct Listeners {
     listening: Vec<(Transport, Connected)>,
     nats: Option<async_nats::Client>,
+    redis: Option<::redis::Client>,
 }
 
 impl Listeners {
     /// Ready to serve on `transports`; a NATS connection (if NATS is one of
-    /// them) is opened now and connects in the background.
-    pub async fn new(transports: &[Transport], nats: &NatsConfig) -> Result<Self, NatsError> {
+    /// them) is opened now and connects in the background; Redis connects
+    /// when serving starts.
+    pub async fn new(
+        transports: &[Transport],
+        brokers: &crate::transport::Brokers,
+    ) -> Result<Self, ConnectError> {
         let nats = if transports.contains(&Transport::Nats) {
-            Some(nats::connect(nats).await?)
+            Some(nats::connect(&brokers.nats).await?)
+        } else {
+            None
+        };
+        let redis = if transports.contains(&Transport::Redis) {
+            Some(RedisConfig::client(&brokers.redis)?)
         } else {
             None
         };
@@ -43,11 +54,12 @@ impl Listeners {
                 .map(|&transport| (transport, Connected::default()))
                 .collect(),
             nats,
+            redis,
         })
     }
 
     /// One readiness check per transport: `rabbitmq` while consuming,
-    /// `nats` while subscribed and connected.
+    /// `nats` while subscribed and connected, `redis` while subscribed.
     pub fn readiness_checks(&self) -> Vec<platform::admin::Check> {
         self.listening
             .iter()
@@ -62,6 +74,14 @@ impl Listeners {
                         "not subscribed to NATS; reconnecting",
                     )
                 }
+                Transport::Redis => {
+                    let subscribed = connected.clone();
+                    platform::admin::Check::flag(
+                        "redis",
+                        move || subscribed.get(),
+                        "not subscribed to Redis; reconnecting",
+                    )
+                }
             })
             .collect()
     }
@@ -71,14 +91,18 @@ impl Listeners {
     pub async fn serve(self, config: ServerConfig, router: Router, shutdown: CancellationToken) {
         let servers = self.listening.into_iter().map(|(transport, connected)| {
             let (config, router, shutdown) = (config.clone(), router.clone(), shutdown.clone());
-            let nats = self.nats.clone();
+            let (nats, redis) = (self.nats.clone(), self.redis.clone());
             tokio::spawn(async move {
-                match (transport, nats) {
-                    (Transport::Amqp, _) => crate::serve(config, router, connected, shutdown).await,
-                    (Transport::Nats, Some(client)) => {
+                match transport {
+                    Transport::Amqp => crate::serve(config, router, connected, shutdown).await,
+                    Transport::Nats => {
+                        let client = nats.expect("opened in new()");
                         nats::serve(client, config, router, connected, shutdown).await
                     }
-                    (Transport::Nats, None) => unreachable!("opened in new()"),
+                    Transport::Redis => {
+                        let client = redis.expect("made in new()");
+                        redis::serve(client, config, router, connected, shutdown).await
+                    }
                 }
             })
         });

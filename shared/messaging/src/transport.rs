@@ -13,16 +13,19 @@ use serde_json::Value;
 use crate::{
     AmqpConfig, Link, RpcClient, RpcError,
     nats::{self, NatsClient, NatsConfig, NatsError},
+    redis::{RedisClient, RedisConfig, RedisError, client::RedisLink},
 };
 
 /// A NestJS transport this crate speaks; configured by name (`amqp`,
-/// `nats`).
+/// `nats`, `redis`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// RabbitMQ (`Transport.RMQ`): durable queues, manual ack, dead letters.
     Amqp,
     /// Core NATS (`Transport.NATS`): at most once, queue groups.
     Nats,
+    /// Redis pub/sub (`Transport.REDIS`): at most once, every replica.
+    Redis,
 }
 
 impl Transport {
@@ -30,6 +33,7 @@ impl Transport {
         match self {
             Self::Amqp => "amqp",
             Self::Nats => "nats",
+            Self::Redis => "redis",
         }
     }
 
@@ -60,10 +64,24 @@ impl FromStr for Transport {
         match name {
             "amqp" => Ok(Self::Amqp),
             "nats" => Ok(Self::Nats),
+            "redis" => Ok(Self::Redis),
             other => Err(format!(
-                "unknown transport {other:?}; expected amqp or nats"
+                "unknown transport {other:?}; expected amqp, nats or redis"
             )),
         }
+    }
+}
+
+/// The NATS subject or Redis channel a route is served on: the pattern
+/// itself, as NestJS does — except the health check, which every service
+/// answers and so is made the service's own (`orders_queue.health_check`):
+/// a NestJS peer has no such pattern, and without the prefix the gateway's
+/// check of one service could be answered by another.
+pub fn subject(group: &str, route: &str) -> String {
+    if route == crate::router::HEALTH_CHECK {
+        format!("{group}.{route}")
+    } else {
+        route.to_owned()
     }
 }
 
@@ -73,6 +91,7 @@ impl FromStr for Transport {
 pub enum Client {
     Amqp(RpcClient),
     Nats(NatsClient),
+    Redis(RedisClient),
 }
 
 impl Client {
@@ -83,6 +102,7 @@ impl Client {
         match self {
             Self::Amqp(client) => Self::Amqp(client.on_behalf_of(caller)),
             Self::Nats(client) => Self::Nats(client.on_behalf_of(caller)),
+            Self::Redis(client) => Self::Redis(client.on_behalf_of(caller)),
         }
     }
 
@@ -114,6 +134,7 @@ impl Client {
         match self {
             Self::Amqp(client) => client.send_value_within(pattern, data, timeout).await,
             Self::Nats(client) => client.send_value_within(pattern, data, timeout).await,
+            Self::Redis(client) => client.send_value_within(pattern, data, timeout).await,
         }
     }
 
@@ -122,6 +143,7 @@ impl Client {
         match self {
             Self::Amqp(client) => client.emit(pattern, data).await,
             Self::Nats(client) => client.emit(pattern, data).await,
+            Self::Redis(client) => client.emit(pattern, data).await,
         }
     }
 
@@ -129,6 +151,7 @@ impl Client {
         match self {
             Self::Amqp(client) => client.is_connected(),
             Self::Nats(client) => client.is_connected(),
+            Self::Redis(client) => client.is_connected(),
         }
     }
 
@@ -137,6 +160,7 @@ impl Client {
         match self {
             Self::Amqp(client) => client.timeout(),
             Self::Nats(client) => client.timeout(),
+            Self::Redis(client) => client.timeout(),
         }
     }
 
@@ -144,8 +168,27 @@ impl Client {
         match self {
             Self::Amqp(_) => Transport::Amqp,
             Self::Nats(_) => Transport::Nats,
+            Self::Redis(_) => Transport::Redis,
         }
     }
+}
+
+/// Why a connection could not even be attempted (a malformed URL, mostly).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+}
+
+/// Where each transport's broker is: what [`Connections`] and
+/// [`crate::Listeners`] connect to when a transport is in use.
+#[derive(Debug, Clone)]
+pub struct Brokers {
+    pub amqp: AmqpConfig,
+    pub nats: NatsConfig,
+    pub redis: RedisConfig,
 }
 
 /// The connections a process opens to reach other services: one per
@@ -153,19 +196,19 @@ impl Client {
 /// (and reconnecting) in the background.
 #[derive(Debug)]
 pub struct Connections {
-    amqp: AmqpConfig,
-    nats: NatsConfig,
+    brokers: Brokers,
     link: Option<Link>,
     nats_client: Option<async_nats::Client>,
+    redis: Option<RedisLink>,
 }
 
 impl Connections {
-    pub fn new(amqp: AmqpConfig, nats: NatsConfig) -> Self {
+    pub fn new(brokers: Brokers) -> Self {
         Self {
-            amqp,
-            nats,
+            brokers,
             link: None,
             nats_client: None,
+            redis: None,
         }
     }
 
@@ -177,25 +220,32 @@ impl Connections {
         transport: Transport,
         queue: &str,
         timeout: Duration,
-    ) -> Result<Client, NatsError> {
+    ) -> Result<Client, ConnectError> {
         Ok(match transport {
             Transport::Amqp => {
                 let link = self
                     .link
-                    .get_or_insert_with(|| Link::start(self.amqp.clone()));
+                    .get_or_insert_with(|| Link::start(self.brokers.amqp.clone()));
                 Client::Amqp(RpcClient::on(link, queue, timeout))
             }
             Transport::Nats => {
                 if self.nats_client.is_none() {
-                    self.nats_client = Some(nats::connect(&self.nats).await?);
+                    self.nats_client = Some(nats::connect(&self.brokers.nats).await?);
                 }
                 let connection = self.nats_client.as_ref().expect("connected above");
                 Client::Nats(NatsClient::new(connection, queue, timeout))
             }
+            Transport::Redis => {
+                if self.redis.is_none() {
+                    self.redis = Some(RedisLink::start(&self.brokers.redis)?);
+                }
+                let link = self.redis.as_ref().expect("started above");
+                Client::Redis(RedisClient::new(link, queue, timeout))
+            }
         })
     }
 
-    /// One readiness check per open connection: `rabbitmq`, `nats`.
+    /// One readiness check per open connection: `rabbitmq`, `nats`, `redis`.
     pub fn readiness_checks(&self) -> Vec<platform::admin::Check> {
         let mut checks = Vec::new();
         if let Some(link) = &self.link {
@@ -204,13 +254,19 @@ impl Connections {
         if let Some(client) = &self.nats_client {
             checks.push(nats::readiness_check(client, "nats"));
         }
+        if let Some(link) = &self.redis {
+            checks.push(link.readiness_check("redis"));
+        }
         checks
     }
 
-    /// Stops reconnecting and closes the RabbitMQ link (NATS closes with
-    /// its last client).
+    /// Stops reconnecting and closes the RabbitMQ link and Redis (NATS
+    /// closes with its last client).
     pub fn close(&self) {
         if let Some(link) = &self.link {
+            link.close();
+        }
+        if let Some(link) = &self.redis {
             link.close();
         }
     }
@@ -218,16 +274,19 @@ impl Connections {
     /// Waits (bounded) until every open connection is up.
     pub async fn wait_connected(&self, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
         if let Some(link) = &self.link
-            && !link.wait_connected(within).await
+            && !link.wait_connected(left()).await
         {
             return false;
         }
-        match &self.nats_client {
-            Some(client) => {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                nats::wait_connected(client, left).await
-            }
+        if let Some(client) = &self.nats_client
+            && !nats::wait_connected(client, left()).await
+        {
+            return false;
+        }
+        match &self.redis {
+            Some(link) => link.wait_connected(left()).await,
             None => true,
         }
     }

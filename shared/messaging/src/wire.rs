@@ -9,6 +9,8 @@
 //!
 //! Bodies are compact UTF-8 JSON. docs/messaging.md shows captured bytes.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -28,6 +30,12 @@ pub struct Incoming {
     pub data: Value,
     #[serde(default)]
     pub id: Option<String>,
+    /// What the AMQP transport carries in message headers, on the
+    /// transports whose NestJS envelope is all there is (Redis, TCP): the
+    /// deadline, the caller, the trace context. NestJS ignores the member
+    /// and never sends it.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +44,8 @@ struct Outgoing<'a, D: Serialize> {
     data: &'a D,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<&'a BTreeMap<String, String>>,
 }
 
 /// Encodes a request (`id` given) or an event (`id` absent).
@@ -44,7 +54,22 @@ pub fn encode<D: Serialize>(
     data: &D,
     id: Option<&str>,
 ) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&Outgoing { pattern, data, id })
+    encode_with_headers(pattern, data, id, None)
+}
+
+/// [`encode`] with an envelope member `headers` (see [`Incoming::headers`]).
+pub fn encode_with_headers<D: Serialize>(
+    pattern: &str,
+    data: &D,
+    id: Option<&str>,
+    headers: Option<&BTreeMap<String, String>>,
+) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Outgoing {
+        pattern,
+        data,
+        id,
+        headers,
+    })
 }
 
 /// The route of a pattern, as NestJS computes it (`transformPatternToRoute`):

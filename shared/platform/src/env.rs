@@ -95,6 +95,23 @@ pub fn nats_url() -> Result<secrecy::SecretString, ConfigError> {
     Ok(url.into())
 }
 
+/// The Redis server every service uses unless `REDIS_URL` names another.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// `REDIS_URL`, or [`DEFAULT_REDIS_URL`]: a `redis://` or `rediss://` (TLS)
+/// URL, held as a secret (it may carry a password).
+pub fn redis_url() -> Result<secrecy::SecretString, ConfigError> {
+    let url = string_or("REDIS_URL", DEFAULT_REDIS_URL);
+    if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+        return Err(invalid(
+            "REDIS_URL",
+            "<redacted>",
+            "expected a redis:// URL",
+        ));
+    }
+    Ok(url.into())
+}
+
 /// Reads `name` as a human-readable duration (`"3s"`, `"250ms"`, `"1m 30s"`).
 pub fn duration_or(name: &str, default: Duration) -> Result<Duration, ConfigError> {
     duration_value(name, raw(name), default)

@@ -32,6 +32,11 @@ pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
+/// `REDIS_URL`, or the local Redis server the README asks for.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// An HTTP client sending `token` as its bearer token, if given. Its
 /// `timeout` turns a hang into a test failure instead of a stuck run.
 pub fn http_client(token: Option<&str>, timeout: std::time::Duration) -> reqwest::Client {

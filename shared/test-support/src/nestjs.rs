@@ -12,7 +12,7 @@ use tokio::{
     process::{Child, ChildStdout, Command},
 };
 
-use crate::{amqp_url, nats_url};
+use crate::{amqp_url, nats_url, redis_url};
 
 fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/nestjs")
@@ -39,6 +39,8 @@ pub enum Transport {
     Rmq(String),
     /// `Transport.NATS` at this NATS URL.
     Nats(String),
+    /// `Transport.REDIS` at this Redis URL.
+    Redis(String),
     /// `Transport.TCP` on this port of 127.0.0.1.
     Tcp(u16),
 }
@@ -54,10 +56,16 @@ impl Transport {
         Self::Nats(nats_url())
     }
 
+    /// Redis at [`redis_url`].
+    pub fn redis() -> Self {
+        Self::Redis(redis_url())
+    }
+
     fn apply(&self, command: &mut Command) {
         match self {
             Self::Rmq(url) => command.env("TRANSPORT", "rmq").env("AMQP_URL", url),
             Self::Nats(url) => command.env("TRANSPORT", "nats").env("NATS_URL", url),
+            Self::Redis(url) => command.env("TRANSPORT", "redis").env("REDIS_URL", url),
             Self::Tcp(port) => command
                 .env("TRANSPORT", "tcp")
                 .env("TCP_PORT", port.to_string()),

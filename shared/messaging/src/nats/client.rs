@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use async_nats::{Request, client::RequestErrorKind};
+use async_nats::{HeaderMap, Request, client::RequestErrorKind};
 use contracts::identity::Caller;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    RpcError,
+    RpcError, text_headers,
     wire::{self, Reply},
 };
 
@@ -84,10 +84,13 @@ impl NatsClient {
         let id = uuid::Uuid::new_v4().to_string();
         let body = wire::encode(pattern, &data, Some(&id))?;
         let request = Request::new()
-            .headers(super::headers::request(timeout, self.caller.as_ref()))
+            .headers(text_headers::request::<HeaderMap>(
+                timeout,
+                self.caller.as_ref(),
+            ))
             .payload(body.into())
             .timeout(Some(timeout));
-        let subject = super::subject(&self.group, pattern);
+        let subject = crate::transport::subject(&self.group, pattern);
         let reply = match self.client.send_request(subject, request).await {
             Ok(reply) => reply,
             Err(e) => {
@@ -111,9 +114,9 @@ impl NatsClient {
             return Err(RpcError::NotConnected);
         }
         let body = wire::encode(pattern, data, None)?;
-        let headers = super::headers::event();
+        let headers: HeaderMap = text_headers::event();
         let publish = async {
-            let subject = super::subject(&self.group, pattern);
+            let subject = crate::transport::subject(&self.group, pattern);
             self.client
                 .publish_with_headers(subject, headers, body.into())
                 .await

@@ -20,7 +20,6 @@
 //! - [`server`]: [`serve`], a [`crate::Router`] on NATS.
 
 pub mod client;
-mod headers;
 pub mod server;
 
 use std::time::Duration;
@@ -100,17 +99,4 @@ pub(crate) fn readiness_check(
         move || is_connected(&client),
         "not connected to NATS; reconnecting",
     )
-}
-
-/// The subject a route is served on: the pattern itself, as NestJS does —
-/// except the health check, which every service answers and so is made the
-/// service's own (`orders_queue.health_check`): a NestJS peer has no such
-/// pattern, and without the prefix the gateway's check of one service
-/// could be answered by another.
-pub fn subject(group: &str, route: &str) -> String {
-    if route == crate::router::HEALTH_CHECK {
-        format!("{group}.{route}")
-    } else {
-        route.to_owned()
-    }
 }

@@ -18,12 +18,12 @@ use futures_util::{StreamExt, stream::SelectAll};
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::headers;
 use crate::{
     Connected,
     config::ServerConfig,
     handling::{self, Outcome, refuse},
     router::{Message, Router},
+    text_headers as headers,
     wire::Incoming,
 };
 
@@ -42,7 +42,7 @@ pub async fn serve(
     let mut routes = HashMap::new();
     let mut messages: SelectAll<Subscriber> = SelectAll::new();
     for route in router.handlers.keys() {
-        let subject = super::subject(&config.queue, route);
+        let subject = crate::transport::subject(&config.queue, route);
         match client
             .queue_subscribe(subject.clone(), config.queue.clone())
             .await

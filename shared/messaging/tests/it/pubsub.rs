@@ -1,6 +1,7 @@
-//! The NATS transport against the real NATS server on this machine: the
-//! same handlers, the same replies and errors as on RabbitMQ, and what core
-//! NATS changes (no responders, queue groups, no sender identity).
+//! The NATS and Redis transports against the real servers on this machine:
+//! the same handlers, the same replies and errors as on RabbitMQ, and what
+//! they change (no server is a fast error; queue groups on NATS, every
+//! replica on Redis; no sender identity). Each test runs on both.
 
 use std::{
     sync::{
@@ -14,12 +15,20 @@ use contracts::{
     ErrorCode, ServiceError,
     identity::{Caller, Role},
 };
-use messaging::{HandlerError, Router, RpcError};
+use messaging::{HandlerError, Router, RpcError, Transport};
 use serde_json::{Value, json};
 
-use crate::nats_bus::NatsBus;
+use crate::bus::Bus;
 
-fn sum(bus: &NatsBus) -> (String, Router) {
+on_both!(
+    replies_and_every_kind_of_error_have_the_rabbitmq_shapes,
+    a_pattern_nobody_serves_fails_at_once_as_no_server,
+    replicas_share_requests_as_the_transport_allows,
+    an_event_trusted_only_from_a_broker_account_is_refused,
+    shutdown_lets_a_request_in_flight_finish_and_answer,
+);
+
+fn sum(bus: &Bus) -> (String, Router) {
     let pattern = bus.pattern("sum");
     let router = Router::new().route(&pattern, |m| async move {
         let numbers: Vec<i64> =
@@ -29,9 +38,8 @@ fn sum(bus: &NatsBus) -> (String, Router) {
     (pattern, router)
 }
 
-#[tokio::test]
-async fn replies_and_every_kind_of_error_have_the_rabbitmq_shapes() {
-    let mut bus = NatsBus::new().await;
+async fn replies_and_every_kind_of_error_have_the_rabbitmq_shapes(transport: Transport) {
+    let mut bus = Bus::new(transport).await;
     let (sum, router) = sum(&bus);
     let (find, broken, whoami) = (
         bus.pattern("find"),
@@ -52,7 +60,7 @@ async fn replies_and_every_kind_of_error_have_the_rabbitmq_shapes() {
             Ok(json!(m.caller.map(|c| c.user_id.to_string())))
         });
     bus.start_server(router).await;
-    let client = bus.rpc(Duration::from_secs(5));
+    let client = bus.rpc();
     let caller = Caller {
         user_id: uuid::Uuid::now_v7(),
         role: Role::Customer,
@@ -94,10 +102,9 @@ async fn replies_and_every_kind_of_error_have_the_rabbitmq_shapes() {
     bus.stop().await;
 }
 
-#[tokio::test]
-async fn a_pattern_nobody_serves_fails_at_once_as_no_server() {
-    let bus = NatsBus::new().await;
-    let client = bus.rpc(Duration::from_secs(10));
+async fn a_pattern_nobody_serves_fails_at_once_as_no_server(transport: Transport) {
+    let bus = Bus::new(transport).await;
+    let client = bus.rpc();
 
     let result = client
         .send_value_within(&bus.pattern("nobody"), json!({}), client.timeout())
@@ -107,9 +114,11 @@ async fn a_pattern_nobody_serves_fails_at_once_as_no_server() {
     bus.stop().await;
 }
 
-#[tokio::test]
-async fn replicas_in_one_queue_group_run_each_request_once() {
-    let mut bus = NatsBus::new().await;
+/// NATS: replicas in one queue group run each request once. Redis: no
+/// competing consumers — each replica runs every request; the client keeps
+/// the first reply.
+async fn replicas_share_requests_as_the_transport_allows(transport: Transport) {
+    let mut bus = Bus::new(transport).await;
     let pattern = bus.pattern("count");
     let runs = Arc::new(AtomicUsize::new(0));
     for _ in 0..2 {
@@ -123,7 +132,7 @@ async fn replicas_in_one_queue_group_run_each_request_once() {
         });
         bus.start_server(router).await;
     }
-    let client = bus.rpc(Duration::from_secs(5));
+    let client = bus.rpc();
 
     for _ in 0..40 {
         client
@@ -132,13 +141,23 @@ async fn replicas_in_one_queue_group_run_each_request_once() {
             .unwrap();
     }
 
-    assert_eq!(runs.load(Ordering::SeqCst), 40);
+    let replicas = match transport {
+        Transport::Redis => 2,
+        _ => 1,
+    };
+    // Redis: the second replica's run may still be finishing.
+    for _ in 0..100 {
+        if runs.load(Ordering::SeqCst) >= 40 * replicas {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 40 * replicas);
     bus.stop().await;
 }
 
-#[tokio::test]
-async fn an_event_trusted_only_from_a_broker_account_is_refused() {
-    let mut bus = NatsBus::new().await;
+async fn an_event_trusted_only_from_a_broker_account_is_refused(transport: Transport) {
+    let mut bus = Bus::new(transport).await;
     let (pattern, ran) = (bus.pattern("user_created"), Arc::new(AtomicUsize::new(0)));
     let counter = ran.clone();
     let router =
@@ -147,7 +166,7 @@ async fn an_event_trusted_only_from_a_broker_account_is_refused() {
             Ok::<_, HandlerError>(Value::Null)
         });
     bus.start_server(router).await;
-    let client = bus.rpc(Duration::from_secs(5));
+    let client = bus.rpc();
 
     // As an event (no reply) and as a request (to hear why).
     client
@@ -166,16 +185,15 @@ async fn an_event_trusted_only_from_a_broker_account_is_refused() {
     bus.stop().await;
 }
 
-#[tokio::test]
-async fn shutdown_lets_a_request_in_flight_finish_and_answer() {
-    let mut bus = NatsBus::new().await;
+async fn shutdown_lets_a_request_in_flight_finish_and_answer(transport: Transport) {
+    let mut bus = Bus::new(transport).await;
     let pattern = bus.pattern("slow");
     let router = Router::new().route(&pattern, |_| async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         Ok(json!("done"))
     });
     let shutdown = bus.start_server(router).await;
-    let client = bus.rpc(Duration::from_secs(5));
+    let client = bus.rpc();
 
     let call = {
         let (client, pattern) = (client.clone(), pattern.clone());
