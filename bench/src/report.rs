@@ -47,8 +47,9 @@ pub struct Report {
     pub floor: Workload,
     pub w1: Workload,
     pub w2: Workload,
-    /// W2 with the gateway's requests over NATS (events over RabbitMQ).
-    pub w2_nats: Workload,
+    /// W2 with the gateway's requests over NATS, then over Redis (events
+    /// over RabbitMQ).
+    pub w2_over: Vec<Workload>,
     /// After W2: until every confirmed order has its notification.
     pub w2_backlog_drain_seconds: f64,
     /// W3: 201 → notification stored.
@@ -142,10 +143,11 @@ pub fn print(report: &Report) {
         "notif",
         "postgres",
         "rabbitmq",
-        "nats",
+        "pubsub",
         "machine"
     );
-    for w in [&report.floor, &report.w1, &report.w2, &report.w2_nats] {
+    let workloads = [&report.floor, &report.w1, &report.w2];
+    for w in workloads.into_iter().chain(&report.w2_over) {
         let r = &w.result;
         let ours: f64 = if w.name == "floor" {
             w.cpu_ms_per_request("bench-floor")
@@ -170,7 +172,7 @@ pub fn print(report: &Report) {
             w.cpu_ms_per_request("notification-service"),
             w.cpu_ms_per_request("postgres"),
             w.cpu_ms_per_request("rabbitmq"),
-            w.cpu_ms_per_request("nats"),
+            w.cpu_ms_per_request("pubsub"),
             machine,
         );
     }

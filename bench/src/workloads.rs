@@ -4,6 +4,7 @@
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use messaging::Transport;
 use system_tests::{Options, System, process::binaries_dir};
 use tokio::{sync::Semaphore, task::JoinSet};
 
@@ -105,29 +106,35 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
     );
     let lone_order = lone_orders(&system, &fresh, params.lone_orders).await;
 
-    // W2 again with the gateway's requests over NATS, on a system of its
-    // own (events still travel over RabbitMQ): what the transport costs.
+    // W2 again with the gateway's requests over NATS, then over Redis, each
+    // on a system of its own (events still travel over RabbitMQ): what the
+    // transport costs. The transport's server is the `pubsub` group.
     drop(system);
-    eprintln!("W2 over NATS: a second system, requests over NATS...");
-    let nats_system = Arc::new(
-        System::start(Options {
-            prefix: "bench",
-            env: tuning,
-            nats: true,
-            ..Options::default()
-        })
-        .await,
-    );
-    seed_customers(&nats_system, params.users, &ids).await?;
-    let nats_pid = nats_system.nats.as_ref().map(|n| n.pid()).unwrap_or(0);
-    let nats_groups = [
-        service_groups(&nats_system),
-        shared_servers(),
-        vec![Group::one("nats", nats_pid)],
-    ]
-    .concat();
-    let w2_nats = measure("W2 over NATS", "w2.lua", nats_system.url(""), nats_groups).await??;
-    drop(nats_system);
+    let mut w2_over = Vec::new();
+    for (transport, name) in [
+        (Transport::Nats, "W2 over NATS"),
+        (Transport::Redis, "W2 over Redis"),
+    ] {
+        eprintln!("{name}: a system of its own, requests over {transport}...");
+        let system = Arc::new(
+            System::start(Options {
+                prefix: "bench",
+                env: tuning.clone(),
+                requests: transport,
+                ..Options::default()
+            })
+            .await,
+        );
+        seed_customers(&system, params.users, &ids).await?;
+        let server = system.pubsub.as_ref().map_or(0, |s| s.pid());
+        let groups = [
+            service_groups(&system),
+            shared_servers(),
+            vec![Group::one("pubsub", server)],
+        ]
+        .concat();
+        w2_over.push(measure(name, "w2.lua", system.url(""), groups).await??);
+    }
 
     let binary_size_mib = [
         "api-gateway",
@@ -158,7 +165,7 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
         floor: floor_run,
         w1,
         w2,
-        w2_nats,
+        w2_over,
         w2_backlog_drain_seconds: drain.as_secs_f64(),
         lag,
         lone_order,

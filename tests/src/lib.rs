@@ -27,10 +27,10 @@ pub mod burst;
 pub mod client;
 pub mod grafana;
 pub mod invariants;
-pub mod nats;
 mod postgres;
 pub mod process;
 pub mod prometheus;
+pub mod pubsub;
 pub mod servers;
 
 use std::{collections::BTreeMap, time::Duration};
@@ -57,10 +57,10 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Prefix of the databases and the vhost: `sys` for tests.
     pub prefix: &'static str,
-    /// Requests to order-service and notification-service over NATS (a
-    /// server of the system's own) instead of RabbitMQ; events stay on
-    /// RabbitMQ.
-    pub nats: bool,
+    /// How the gateway's requests reach order-service and
+    /// notification-service: RabbitMQ, or NATS or Redis (a server of the
+    /// system's own); events stay on RabbitMQ.
+    pub requests: messaging::Transport,
 }
 
 impl Default for Options {
@@ -71,7 +71,7 @@ impl Default for Options {
             otlp_endpoint: None,
             env: Vec::new(),
             prefix: "sys",
-            nats: false,
+            requests: messaging::Transport::Amqp,
         }
     }
 }
@@ -125,8 +125,9 @@ pub struct System {
     /// The system's development CA (`ca.pem`) and every service's
     /// certificate and key (`<service>.pem`, `<service>.key`).
     pub certs: std::path::PathBuf,
-    /// The system's own NATS server, when requests travel over NATS.
-    pub nats: Option<nats::NatsServer>,
+    /// The system's own NATS or Redis server, when requests travel over
+    /// NATS or Redis.
+    pub pubsub: Option<pubsub::PubSubServer>,
     databases: Databases,
     /// Each service's `DATABASE_URL`, as its own role.
     service_database_urls: BTreeMap<&'static str, String>,
@@ -192,23 +193,25 @@ impl System {
         let db = |name: &str| ("DATABASE_URL".to_owned(), service_urls[name].clone());
         // Each service logs into the broker as itself.
         let amqp = |binary: Binary| ("AMQP_URL".to_owned(), vhost.url(binary.name()));
-        // And, when requests go over NATS, into NATS too.
-        let nats = match options.nats {
-            true => Some(nats::NatsServer::start().await),
-            false => None,
+        // And, when requests go over NATS or Redis, into that too.
+        let pubsub = match options.requests {
+            messaging::Transport::Amqp => None,
+            other => Some(pubsub::PubSubServer::start(other).await),
         };
         let requests_over = |binary: Binary| -> Vec<(String, String)> {
-            let Some(nats) = &nats else {
+            let Some(pubsub) = &pubsub else {
                 return Vec::new();
             };
-            let url = ("NATS_URL".to_owned(), nats.url(binary.name()));
+            let transport = pubsub.transport.name().to_owned();
+            let variable = format!("{}_URL", transport.to_uppercase());
+            let url = (variable, pubsub.url(binary.name()));
             match binary {
                 Binary::ApiGateway => vec![
                     url,
-                    ("ORDERS_TRANSPORT".into(), "nats".into()),
-                    ("NOTIFICATIONS_TRANSPORT".into(), "nats".into()),
+                    ("ORDERS_TRANSPORT".into(), transport.clone()),
+                    ("NOTIFICATIONS_TRANSPORT".into(), transport),
                 ],
-                _ => vec![url, ("TRANSPORTS".into(), "nats".into())],
+                _ => vec![url, ("TRANSPORTS".into(), transport)],
             }
         };
 
@@ -272,7 +275,7 @@ impl System {
             certs,
             databases,
             service_database_urls: service_urls,
-            nats,
+            pubsub,
         };
         for process in system.processes() {
             process.wait_ready(START_TIMEOUT).await;
@@ -354,7 +357,7 @@ impl Drop for System {
         }
         // Logs are kept when the test failed: they are what explains it.
         // (The databases go when `databases` drops, the vhost with every
-        // queue in it when `vhost` does, the NATS server with `nats`.)
+        // queue in it when `vhost` does, the NATS or Redis server with `pubsub`.)
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(process::log_dir(&self.id));
         }

@@ -1,29 +1,55 @@
 //! The whole order flow with the gateway's requests to order-service and
-//! notification-service over NATS (their `TRANSPORTS=nats`: RabbitMQ
-//! carries only the events), on a NATS server running the shipped
-//! `deploy/nats/nats.conf`; who that configuration lets in; and a NATS
+//! notification-service over NATS and over Redis (their `TRANSPORTS`:
+//! RabbitMQ carries only the events), on a server of the system's own
+//! running the shipped configuration (`deploy/nats/nats.conf`,
+//! `deploy/redis/users.acl`); who that configuration lets in; and an
 //! outage: a fast 503, then every client reconnects and resubscribes.
 
 use std::time::Duration;
 
 use messaging::{
-    RpcError,
+    Client, RpcError, Transport,
     nats::{NatsClient, NatsConfig},
+    redis::{RedisClient, RedisConfig, client::RedisLink},
 };
 use serde_json::{Value, json};
 use system_tests::{Options, System};
 
-#[tokio::test]
-async fn the_order_flow_runs_with_requests_over_nats() {
+/// For each `$name`, a test per transport running `$name(transport)`.
+macro_rules! over_nats_and_redis {
+    ($($name:ident),* $(,)?) => {
+        mod nats {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(messaging::Transport::Nats).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(messaging::Transport::Redis).await;
+            })*
+        }
+    };
+}
+
+over_nats_and_redis!(
+    the_order_flow_runs_with_requests_over,
+    only_the_gateway_may_send_requests_over,
+    an_outage_is_a_clear_503_and_requests_flow_again_when_it_is_back,
+);
+
+async fn the_order_flow_runs_with_requests_over(transport: Transport) {
     let system = System::start(Options {
-        nats: true,
+        requests: transport,
         ..Options::default()
     })
     .await;
 
-    // The gateway reaches both services over NATS only.
+    // The gateway reaches both services over this transport only.
     let health = wait_for_health(&system, 200).await;
-    assert_eq!(health["dependencies"]["nats"]["status"], "up", "{health}");
+    let name = transport.name();
+    assert_eq!(health["dependencies"][name]["status"], "up", "{health}");
     assert!(health["dependencies"].get("rabbitmq").is_none(), "{health}");
 
     let products = system
@@ -58,7 +84,8 @@ async fn the_order_flow_runs_with_requests_over_nats() {
     assert_eq!(order["status"], "rejected", "{order}");
 
     // The events went through the outboxes and RabbitMQ; the notifications
-    // come back over NATS: the welcome, the confirmation, the rejection.
+    // come back over the transport: the welcome, the confirmation, the
+    // rejection.
     let mut events = Vec::new();
     for _ in 0..100 {
         let list = system
@@ -84,35 +111,42 @@ async fn the_order_flow_runs_with_requests_over_nats() {
     );
 }
 
-#[tokio::test]
-async fn on_nats_only_the_gateway_may_send_requests() {
+async fn only_the_gateway_may_send_requests_over(transport: Transport) {
     let system = System::start(Options {
-        nats: true,
+        requests: transport,
         ..Options::default()
     })
     .await;
-    let nats = system.nats.as_ref().unwrap();
+    let server = system.pubsub.as_ref().unwrap();
     let user = system.user_with_credit(10_000).await;
     let order = json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 1}]});
 
-    // No account: the server refuses the connection.
-    let anonymous = messaging::nats::connect(&NatsConfig::new(nats.anonymous_url(), "anonymous"))
-        .await
-        .unwrap();
-    let anonymous = NatsClient::new(&anonymous, "orders_queue", Duration::from_secs(2));
-    assert!(!anonymous.wait_connected(Duration::from_secs(2)).await);
+    // No account: the server refuses the connection (NATS) or every
+    // command on it (Redis: `default` is off).
+    let anonymous = client(transport, server.anonymous_url(), Duration::from_secs(2)).await;
+    let reached = anonymous
+        .send_value_within("create_order", order.clone(), anonymous.timeout())
+        .await;
+    assert!(
+        !matches!(reached, Ok(_) | Err(RpcError::Remote(_))),
+        "order-service answered an anonymous request: {reached:?}"
+    );
 
     // notification-service's account may answer its own requests, not send
-    // any: the server drops the publish, nothing runs — though it names
-    // the customer as the gateway would.
+    // any: the server drops the publish (NATS) or refuses the channel
+    // (Redis), nothing runs — though it names the customer as the gateway
+    // would.
     let caller = contracts::identity::Caller {
         user_id: user.parse().unwrap(),
         role: contracts::identity::Role::Customer,
     };
-    let service = NatsConfig::new(nats.url("notification-service"), "impostor");
-    let service = messaging::nats::connect(&service).await.unwrap();
-    let impostor = NatsClient::new(&service, "orders_queue", Duration::from_secs(2));
-    assert!(impostor.wait_connected(Duration::from_secs(5)).await);
+    let impostor = client(
+        transport,
+        server.url("notification-service"),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(wait_connected(&impostor).await);
     let forged = impostor
         .on_behalf_of(caller)
         .send_value_within("create_order", order.clone(), impostor.timeout())
@@ -123,10 +157,8 @@ async fn on_nats_only_the_gateway_may_send_requests() {
     );
 
     // The gateway's account may (its own client, as the gateway sends it).
-    let gateway = NatsConfig::new(nats.url("api-gateway"), "gateway");
-    let gateway = messaging::nats::connect(&gateway).await.unwrap();
-    let gateway = NatsClient::new(&gateway, "orders_queue", Duration::from_secs(5));
-    assert!(gateway.wait_connected(Duration::from_secs(5)).await);
+    let gateway = client(transport, server.url("api-gateway"), Duration::from_secs(5)).await;
+    assert!(wait_connected(&gateway).await);
     let placed = gateway
         .on_behalf_of(caller)
         .send_value_within("create_order", order, gateway.timeout())
@@ -144,31 +176,35 @@ async fn on_nats_only_the_gateway_may_send_requests() {
     );
 }
 
-#[tokio::test]
-async fn a_nats_outage_is_a_clear_503_and_requests_flow_again_when_it_is_back() {
+async fn an_outage_is_a_clear_503_and_requests_flow_again_when_it_is_back(transport: Transport) {
     let mut system = System::start(Options {
-        nats: true,
+        requests: transport,
         ..Options::default()
     })
     .await;
     let user = system.user_with_credit(10_000).await;
     assert_eq!(system.place_order(&user, "MUG-STEEL", 1).await.0, 201);
 
-    system.nats.as_mut().unwrap().stop();
-    // The gateway sees its connection drop and says so.
-    let health = wait_for_health(&system, 503).await;
-    assert_eq!(health["dependencies"]["nats"]["status"], "down", "{health}");
+    system.pubsub.as_mut().unwrap().stop();
+    // The gateway sees its connection drop and says so (the services'
+    // checks, which travel over it, may fail a moment before).
+    let name = transport.name();
+    let health = wait_for(&system, |code, health| {
+        code == 503 && health["dependencies"][name]["status"] == "down"
+    })
+    .await;
+    assert_eq!(health["dependencies"][name]["status"], "down", "{health}");
     let started = std::time::Instant::now();
     let (status, problem) = system.place_order(&user, "MUG-STEEL", 1).await;
     assert_eq!(status, 503, "{problem}");
     // Not a wait for the 5 s deadline: the client knows it is not connected.
     assert!(
         started.elapsed() < Duration::from_secs(4),
-        "a NATS outage must be a fast answer, took {:?}",
+        "an outage must be a fast answer, took {:?}",
         started.elapsed()
     );
 
-    system.nats.as_mut().unwrap().restart().await;
+    system.pubsub.as_mut().unwrap().restart().await;
     // Every client reconnects, and the services subscribe again.
     wait_for_health(&system, 200).await;
     let (status, order) = system.place_order(&user, "MUG-STEEL", 1).await;
@@ -176,20 +212,51 @@ async fn a_nats_outage_is_a_clear_503_and_requests_flow_again_when_it_is_back() 
     assert_eq!(order["status"], "confirmed", "{order}");
 }
 
+/// A client of order-service over `transport`, logged in with `url`.
+async fn client(transport: Transport, url: String, timeout: Duration) -> Client {
+    match transport {
+        Transport::Nats => {
+            let connection = messaging::nats::connect(&NatsConfig::new(url, "test"))
+                .await
+                .unwrap();
+            Client::Nats(NatsClient::new(&connection, "orders_queue", timeout))
+        }
+        Transport::Redis => {
+            let link = RedisLink::start(&RedisConfig::new(url)).unwrap();
+            Client::Redis(RedisClient::new(&link, "orders_queue", timeout))
+        }
+        Transport::Amqp => unreachable!("RabbitMQ's accounts are tested in security.rs"),
+    }
+}
+
+/// Waits (bounded) until `client` is connected.
+async fn wait_connected(client: &Client) -> bool {
+    for _ in 0..250 {
+        if client.is_connected() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// Polls `/health` (bounded) until it answers `status`; its body.
 async fn wait_for_health(system: &System, status: u16) -> Value {
+    wait_for(system, |code, _| code == status).await
+}
+
+/// Polls `/health` (bounded) until its status and body satisfy `done`; that
+/// body.
+async fn wait_for(system: &System, done: impl Fn(u16, &Value) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
         let response = system.http.get(system.url("/health")).send().await.unwrap();
         let code = response.status().as_u16();
         last = response.json().await.unwrap_or(Value::Null);
-        if code == status {
+        if done(code, &last) {
             return last;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!(
-        "/health never answered {status}: {last}\n{}",
-        system.logs_hint()
-    );
+    panic!("/health never got there: {last}\n{}", system.logs_hint());
 }

@@ -53,6 +53,8 @@ impl RedisConfig {
     /// A client handle (no connection yet); fails only on a URL it cannot
     /// parse — which it does not show, as it may carry a password.
     pub fn client(&self) -> Result<::redis::Client, RedisError> {
+        // `rediss://` builds its TLS config from the process's provider.
+        platform::tls::install_crypto_provider();
         ::redis::Client::open(self.url.expose_secret())
             .map_err(|e| RedisError::Url(format!("{:?}", e.kind())))
     }

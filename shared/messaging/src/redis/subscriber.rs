@@ -107,6 +107,9 @@ impl Task {
             ::redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
         })??;
         let (mut sink, mut stream) = pubsub.split();
+        // Logged in and allowed to talk at all (a missing password only
+        // shows on the first command).
+        sink.ping::<String>().await?;
         if !self.channels.is_empty() {
             sink.subscribe(&self.channels).await?;
         }
