@@ -45,7 +45,8 @@ scripts/rabbitmq-accounts.sh
 load_dev_env deploy/rabbitmq/dev.env
 amqp() { echo "amqp://$1:$2@$amqp_host/%2f"; }
 
-# user-service knows its callers by their certificates (mutual TLS): a
+# user-service knows its callers by their certificates (mutual TLS; so do
+# order-service and notification-service on TRANSPORTS=tcp): a
 # development CA and one certificate per service, new at every start unless
 # GRPC_CERTS_DIR names a directory of them (ca.pem, <service>.pem/.key).
 certs=${GRPC_CERTS_DIR:-target/dev-certs}
@@ -65,7 +66,7 @@ trap stop INT TERM EXIT
 
 GRPC_TLS_CA_FILE=$certs/ca.pem GRPC_TLS_CERT_FILE=$certs/user-service.pem GRPC_TLS_KEY_FILE=$certs/user-service.key GRPC_REFLECTION=${GRPC_REFLECTION:-true} DATABASE_URL=$users_db USER_SERVICE_LISTEN_ADDR=$user_service_addr AMQP_URL=$(amqp user-service "$USER_SERVICE_AMQP_PASSWORD") ADMIN_EMAIL=$admin_email ADMIN_PASSWORD=$admin_password "$bin/user-service" & pids+=($!)
 GRPC_TLS_CA_FILE=$certs/ca.pem GRPC_TLS_CERT_FILE=$certs/order-service.pem GRPC_TLS_KEY_FILE=$certs/order-service.key DATABASE_URL=$orders_db AMQP_URL=$(amqp order-service "$ORDER_SERVICE_AMQP_PASSWORD") USER_SERVICE_URL=https://$user_service_addr "$bin/order-service" & pids+=($!)
-DATABASE_URL=$notifications_db AMQP_URL=$(amqp notification-service "$NOTIFICATION_SERVICE_AMQP_PASSWORD") "$bin/notification-service" & pids+=($!)
+GRPC_TLS_CA_FILE=$certs/ca.pem GRPC_TLS_CERT_FILE=$certs/notification-service.pem GRPC_TLS_KEY_FILE=$certs/notification-service.key DATABASE_URL=$notifications_db AMQP_URL=$(amqp notification-service "$NOTIFICATION_SERVICE_AMQP_PASSWORD") "$bin/notification-service" & pids+=($!)
 GRPC_TLS_CA_FILE=$certs/ca.pem GRPC_TLS_CERT_FILE=$certs/api-gateway.pem GRPC_TLS_KEY_FILE=$certs/api-gateway.key GATEWAY_LISTEN_ADDR=$gateway_addr USER_SERVICE_URL=https://$user_service_addr AMQP_URL=$(amqp api-gateway "$API_GATEWAY_AMQP_PASSWORD") "$bin/api-gateway" & pids+=($!)
 
 # Bounded wait for readiness: 30 s, then say what is wrong and stop.

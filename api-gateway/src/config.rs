@@ -20,6 +20,10 @@ pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9100";
 /// How order-service and notification-service are reached unless
 /// configured: RabbitMQ.
 pub const DEFAULT_TRANSPORT: &str = "amqp";
+/// Where order-service and notification-service listen by default when
+/// their transport is `tcp` (their `TCP_LISTEN_ADDR` defaults).
+pub const DEFAULT_ORDER_SERVICE_TCP_ADDR: &str = "127.0.0.1:4001";
+pub const DEFAULT_NOTIFICATION_SERVICE_TCP_ADDR: &str = "127.0.0.1:4002";
 /// user-service's `TOKEN_ISSUER` default.
 pub const DEFAULT_AUTH_ISSUER: &str = contracts::identity::TOKEN_ISSUER;
 /// user-service's `TOKEN_AUDIENCE` default.
@@ -62,7 +66,7 @@ pub struct Config {
     /// `REDIS_URL`: Redis, when a service's transport is `redis`.
     pub redis_url: SecretString,
     /// `ORDERS_TRANSPORT`: how order-service is reached (`amqp`, `nats`,
-    /// `redis`).
+    /// `redis`, `tcp`; `tcp` is mutual TLS and needs `GRPC_TLS_*`).
     pub orders_transport: Transport,
     /// `NOTIFICATIONS_TRANSPORT`: how notification-service is reached.
     pub notifications_transport: Transport,
@@ -73,6 +77,11 @@ pub struct Config {
     pub order_service_timeout: Duration,
     /// `NOTIFICATIONS_QUEUE`: the queue notification-service consumes.
     pub notifications_queue: String,
+    /// `ORDER_SERVICE_TCP_ADDR`: `host:port` of order-service when its
+    /// transport is `tcp`.
+    pub order_service_tcp_addr: String,
+    /// `NOTIFICATION_SERVICE_TCP_ADDR`: likewise notification-service.
+    pub notification_service_tcp_addr: String,
     /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`,
     /// `/metrics`), kept off the public port.
     pub admin_addr: SocketAddr,
@@ -123,6 +132,13 @@ impl Config {
         let tls = platform::tls::GrpcTls::from_env()?;
         platform::tls::check_urls("USER_SERVICE_URL", &user_service_url, tls.is_some())?;
         let amqp_url = platform::env::amqp_url()?;
+        let default_transport: Transport = DEFAULT_TRANSPORT.parse().expect("a known transport");
+        let orders_transport = parse_or("ORDERS_TRANSPORT", default_transport)?;
+        let notifications_transport = parse_or("NOTIFICATIONS_TRANSPORT", default_transport)?;
+        // tcp is mutual TLS with this service's certificate, or nothing.
+        Transport::check_tls(&[orders_transport], "ORDERS_TRANSPORT", tls.is_some())?;
+        let notifications = [notifications_transport];
+        Transport::check_tls(&notifications, "NOTIFICATIONS_TRANSPORT", tls.is_some())?;
         Ok(Self {
             listen_addr: parse_or(
                 "GATEWAY_LISTEN_ADDR",
@@ -141,20 +157,22 @@ impl Config {
             amqp_url,
             nats_url: platform::env::nats_url()?,
             redis_url: platform::env::redis_url()?,
-            orders_transport: parse_or(
-                "ORDERS_TRANSPORT",
-                DEFAULT_TRANSPORT.parse().expect("a known transport"),
-            )?,
-            notifications_transport: parse_or(
-                "NOTIFICATIONS_TRANSPORT",
-                DEFAULT_TRANSPORT.parse().expect("a known transport"),
-            )?,
+            orders_transport,
+            notifications_transport,
             orders_queue: string_or("ORDERS_QUEUE", ORDERS_QUEUE),
             order_service_timeout: duration_or(
                 "ORDER_SERVICE_TIMEOUT",
                 DEFAULT_ORDER_SERVICE_TIMEOUT,
             )?,
             notifications_queue: string_or("NOTIFICATIONS_QUEUE", NOTIFICATIONS_QUEUE),
+            order_service_tcp_addr: string_or(
+                "ORDER_SERVICE_TCP_ADDR",
+                DEFAULT_ORDER_SERVICE_TCP_ADDR,
+            ),
+            notification_service_tcp_addr: string_or(
+                "NOTIFICATION_SERVICE_TCP_ADDR",
+                DEFAULT_NOTIFICATION_SERVICE_TCP_ADDR,
+            ),
             admin_addr: parse_or(
                 "ADMIN_LISTEN_ADDR",
                 DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
@@ -201,6 +219,8 @@ impl Config {
             orders_queue: ORDERS_QUEUE.to_owned(),
             order_service_timeout: DEFAULT_ORDER_SERVICE_TIMEOUT,
             notifications_queue: NOTIFICATIONS_QUEUE.to_owned(),
+            order_service_tcp_addr: DEFAULT_ORDER_SERVICE_TCP_ADDR.to_owned(),
+            notification_service_tcp_addr: DEFAULT_NOTIFICATION_SERVICE_TCP_ADDR.to_owned(),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             auth: AuthConfig::default(),
             login_limit_per_address: DEFAULT_LOGIN_LIMIT_PER_ADDRESS,

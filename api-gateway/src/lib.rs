@@ -52,7 +52,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::Router;
-use messaging::{AmqpConfig, Brokers, Client, Connections, nats::NatsConfig, redis::RedisConfig};
+use contracts::identity::{NOTIFICATION_SERVICE, ORDER_SERVICE};
+use messaging::{
+    AmqpConfig, Brokers, Client, Connections, Target, nats::NatsConfig, redis::RedisConfig,
+};
 use platform::admin::AdminServer;
 use tokio::net::TcpListener;
 
@@ -159,18 +162,27 @@ impl App {
             amqp: AmqpConfig::new(config.amqp_url.clone()),
             nats: NatsConfig::new(config.nats_url.clone(), "api-gateway"),
             redis: RedisConfig::new(config.redis_url.clone()),
+            tls: config.tls.clone(),
         });
         let orders = connections
             .client(
                 config.orders_transport,
-                &config.orders_queue,
+                Target {
+                    queue: &config.orders_queue,
+                    service: ORDER_SERVICE,
+                    tcp_addr: &config.order_service_tcp_addr,
+                },
                 config.order_service_timeout,
             )
             .await?;
         let notifications = connections
             .client(
                 config.notifications_transport,
-                &config.notifications_queue,
+                Target {
+                    queue: &config.notifications_queue,
+                    service: NOTIFICATION_SERVICE,
+                    tcp_addr: &config.notification_service_tcp_addr,
+                },
                 config.order_service_timeout,
             )
             .await?;

@@ -47,7 +47,7 @@ pub struct Report {
     pub floor: Workload,
     pub w1: Workload,
     pub w2: Workload,
-    /// W2 with the gateway's requests over NATS, then over Redis (events
+    /// W2 with the gateway's requests over NATS, Redis, then TCP (events
     /// over RabbitMQ).
     pub w2_over: Vec<Workload>,
     /// After W2: until every confirmed order has its notification.

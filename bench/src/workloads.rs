@@ -106,14 +106,15 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
     );
     let lone_order = lone_orders(&system, &fresh, params.lone_orders).await;
 
-    // W2 again with the gateway's requests over NATS, then over Redis, each
+    // W2 again with the gateway's requests over NATS, Redis, then TCP, each
     // on a system of its own (events still travel over RabbitMQ): what the
-    // transport costs. The transport's server is the `pubsub` group.
+    // transport costs. NATS's or Redis's server is the `pubsub` group.
     drop(system);
     let mut w2_over = Vec::new();
     for (transport, name) in [
         (Transport::Nats, "W2 over NATS"),
         (Transport::Redis, "W2 over Redis"),
+        (Transport::Tcp, "W2 over TCP"),
     ] {
         eprintln!("{name}: a system of its own, requests over {transport}...");
         let system = Arc::new(
@@ -126,13 +127,15 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
             .await,
         );
         seed_customers(&system, params.users, &ids).await?;
-        let server = system.pubsub.as_ref().map_or(0, |s| s.pid());
-        let groups = [
-            service_groups(&system),
-            shared_servers(),
-            vec![Group::one("pubsub", server)],
-        ]
-        .concat();
+        let server = system
+            .pubsub
+            .as_ref()
+            .map(|s| Group::one("pubsub", s.pid()));
+        let groups = [service_groups(&system), shared_servers()]
+            .into_iter()
+            .flatten()
+            .chain(server)
+            .collect();
         w2_over.push(measure(name, "w2.lua", system.url(""), groups).await??);
     }
 

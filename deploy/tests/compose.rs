@@ -11,6 +11,8 @@
 //!   binaries compose runs; the build context.
 //! - `compose/lifecycle.rs`: time to start and to stop; a durable broker.
 //! - `compose/monitoring.rs`: Prometheus and Grafana, and what is scraped.
+//! - `compose/transports.rs`: NATS and Redis, an account per service, their
+//!   configuration from the repo.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,6 +22,8 @@ mod image;
 mod lifecycle;
 #[path = "compose/monitoring.rs"]
 mod monitoring;
+#[path = "compose/transports.rs"]
+mod transports;
 
 use std::collections::{BTreeMap, BTreeSet};
 

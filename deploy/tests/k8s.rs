@@ -15,7 +15,9 @@
 //!   passes, secrets only from a Secret, Services, the headless user-service,
 //!   the autoscalers and the database connections they add up to.
 //! - `k8s/policies.rs`: NetworkPolicies (default deny, only the gateway open,
-//!   only its callers reach user-service) and disruption budgets.
+//!   only its callers reach user-service, only the gateway the tcp ports it
+//!   dials, every service its servers' ports, which the local `deps` admit)
+//!   and disruption budgets.
 //! - `k8s/manifests.rs`: reading manifests (and generated ConfigMaps) and
 //!   resolving environments.
 

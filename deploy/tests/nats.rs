@@ -1,6 +1,6 @@
 //! deploy/nats/nats.conf: each account may publish and subscribe to exactly
 //! the subjects its service sends or serves — the patterns of
-//! shared/contracts/src/patterns.rs, as messaging::transport::subject names them
+//! shared/contracts/src/patterns.rs, as messaging::router::subject names them
 //! — and nats-server accepts the file. (The system tests run it:
 //! tests/tests/it/transports.rs.)
 
@@ -16,7 +16,7 @@ use contracts::patterns::{
     ORDERS_QUEUE,
 };
 use deploy::{read, root};
-use messaging::transport::subject;
+use messaging::router::subject;
 
 const CONF: &str = "deploy/nats/nats.conf";
 

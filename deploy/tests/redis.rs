@@ -1,6 +1,6 @@
 //! deploy/redis/users.acl: each account may use exactly the channels its
 //! service sends on or serves — the patterns of
-//! shared/contracts/src/patterns.rs as messaging::transport::subject names
+//! shared/contracts/src/patterns.rs as messaging::router::subject names
 //! them, and their `.reply` channels — and only the commands pub/sub needs;
 //! the `default` user is off; and deploy/redis/start.sh starts redis-server
 //! with it. (The system tests run it: tests/tests/it/transports.rs.)
@@ -20,7 +20,7 @@ use contracts::patterns::{
     ORDERS_QUEUE,
 };
 use deploy::{read, root};
-use messaging::{redis::reply_channel, transport::subject};
+use messaging::{redis::reply_channel, router::subject};
 
 const ACL: &str = "deploy/redis/users.acl";
 

@@ -7,7 +7,7 @@ use contracts::{
     events::{EVENTS_EXCHANGE, ORDER_EVENTS_PUBLISHER, USER_EVENTS_PUBLISHER},
     patterns::{NOTIFICATION_EVENTS_QUEUE, NOTIFICATIONS_QUEUE},
 };
-use messaging::Transport;
+use messaging::Serving;
 use platform::{
     db::DbConfig,
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
@@ -18,6 +18,14 @@ use secrecy::SecretString;
 /// (deploy/postgres/roles.sql, with the development password of dev.env).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://notification_service:dev-notification-service-db@localhost:5432/notifications?sslmode=disable";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
+/// `TCP_LISTEN_ADDR` unless set: where requests come over TCP.
+pub const DEFAULT_TCP_LISTEN_ADDR: &str = "127.0.0.1:4002";
+
+fn default_tcp_addr() -> SocketAddr {
+    DEFAULT_TCP_LISTEN_ADDR
+        .parse()
+        .expect("a valid default address")
+}
 
 /// Who may publish the events this service handles.
 #[derive(Debug, Clone)]
@@ -41,13 +49,13 @@ pub struct Config {
     pub database: DbConfig,
     /// `AMQP_URL`.
     pub amqp_url: SecretString,
-    /// `TRANSPORTS`: where requests are served (`amqp`, `nats`, both).
-    /// Events always come over RabbitMQ (docs/transports.md).
-    pub transports: Vec<Transport>,
-    /// `NATS_URL`, when `nats` is one of them.
-    pub nats_url: SecretString,
-    /// `REDIS_URL`, when `redis` is one of them.
-    pub redis_url: SecretString,
+    /// `TRANSPORTS`, `NATS_URL`, `REDIS_URL`, `TCP_LISTEN_ADDR`: where
+    /// requests are served. Events always come over RabbitMQ
+    /// (docs/transports.md).
+    pub serving: Serving,
+    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY`: this service's
+    /// certificate, for mutual TLS on TCP (required there).
+    pub tls: Option<platform::tls::GrpcTls>,
     /// `NOTIFICATIONS_QUEUE`: the queue of requests; replicas share it.
     pub queue: String,
     /// `NOTIFICATION_EVENTS_QUEUE`: this service's own queue of events,
@@ -73,8 +81,11 @@ impl Config {
         if prefetch == 0 {
             return Err(invalid("NOTIFICATIONS_PREFETCH", 0, "must be at least 1"));
         }
+        let tls = platform::tls::GrpcTls::from_env()?;
         Ok(Self {
             database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
+            serving: Serving::from_env(default_tcp_addr(), tls.is_some())?,
+            tls,
             queue: string_or("NOTIFICATIONS_QUEUE", NOTIFICATIONS_QUEUE),
             events_queue: string_or("NOTIFICATION_EVENTS_QUEUE", NOTIFICATION_EVENTS_QUEUE),
             events_exchange: string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE),
@@ -89,9 +100,6 @@ impl Config {
                 DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
             )?,
             amqp_url,
-            transports: messaging::listeners::transports_from_env()?,
-            nats_url: platform::env::nats_url()?,
-            redis_url: platform::env::redis_url()?,
         })
     }
 
@@ -100,9 +108,8 @@ impl Config {
         Self {
             database: DbConfig::new(database_url),
             amqp_url: amqp_url.into(),
-            transports: vec![Transport::Amqp],
-            nats_url: platform::env::DEFAULT_NATS_URL.into(),
-            redis_url: platform::env::DEFAULT_REDIS_URL.into(),
+            serving: Serving::new(default_tcp_addr()),
+            tls: None,
             queue: NOTIFICATIONS_QUEUE.to_owned(),
             events_queue: NOTIFICATION_EVENTS_QUEUE.to_owned(),
             events_exchange: EVENTS_EXCHANGE.to_owned(),

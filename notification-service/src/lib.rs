@@ -19,9 +19,8 @@ pub mod patterns;
 use std::future::Future;
 
 use contracts::events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED};
-use messaging::{
-    AmqpConfig, Brokers, Connected, Listeners, ServerConfig, nats::NatsConfig, redis::RedisConfig,
-};
+use contracts::identity::NOTIFICATION_SERVICE;
+use messaging::{AmqpConfig, Connected, Listeners, ServerConfig};
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 
@@ -51,15 +50,8 @@ impl App {
 
     /// With an existing, migrated pool (tests use `#[sqlx::test]`'s).
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        let requests = Listeners::new(
-            &config.transports,
-            &Brokers {
-                amqp: AmqpConfig::new(config.amqp_url.clone()),
-                nats: NatsConfig::new(config.nats_url.clone(), "notification-service"),
-                redis: RedisConfig::new(config.redis_url.clone()),
-            },
-        )
-        .await?;
+        let requests =
+            Listeners::new(&config.serving, NOTIFICATION_SERVICE, config.tls.as_ref()).await?;
         let events = Connected::default();
         // Ready when the database answers and every consumer is connected.
         let mut checks = vec![platform::db::readiness_check(&pool)];

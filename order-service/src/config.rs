@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use contracts::{events::EVENTS_EXCHANGE, patterns::ORDERS_QUEUE};
-use messaging::Transport;
+use messaging::Serving;
 use platform::{
     db::DbConfig,
     env::{ConfigError, duration_or, invalid, parse_or, string_or},
@@ -17,6 +17,14 @@ pub const DEFAULT_DATABASE_URL: &str =
     "postgres://order_service:dev-order-service-db@localhost:5432/orders?sslmode=disable";
 pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9101";
+/// `TCP_LISTEN_ADDR` unless set: where requests come over TCP.
+pub const DEFAULT_TCP_LISTEN_ADDR: &str = "127.0.0.1:4001";
+
+fn default_tcp_addr() -> SocketAddr {
+    DEFAULT_TCP_LISTEN_ADDR
+        .parse()
+        .expect("a valid default address")
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -24,13 +32,10 @@ pub struct Config {
     pub database: DbConfig,
     /// `AMQP_URL`.
     pub amqp_url: SecretString,
-    /// `TRANSPORTS`: where requests are served (`amqp`, `nats`, both).
-    /// Events stay on RabbitMQ whatever this says (docs/transports.md).
-    pub transports: Vec<Transport>,
-    /// `NATS_URL`, when `nats` is one of them.
-    pub nats_url: SecretString,
-    /// `REDIS_URL`, when `redis` is one of them.
-    pub redis_url: SecretString,
+    /// `TRANSPORTS`, `NATS_URL`, `REDIS_URL`, `TCP_LISTEN_ADDR`: where
+    /// requests are served. Events stay on RabbitMQ whatever this says
+    /// (docs/transports.md).
+    pub serving: Serving,
     /// `ORDERS_QUEUE`: the queue this service consumes; its dead-letter
     /// queue is `<queue>.dead-letter`.
     pub queue: String,
@@ -44,8 +49,8 @@ pub struct Config {
     pub user_service_url: String,
     /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY`: this service's
     /// certificate for mutual TLS with user-service (then every
-    /// `USER_SERVICE_URL` is `https://`); `None`: plaintext, and user-service
-    /// refuses every call.
+    /// `USER_SERVICE_URL` is `https://`) and on TCP; `None`: plaintext, and
+    /// user-service refuses every call.
     pub tls: Option<platform::tls::GrpcTls>,
     /// `USER_SERVICE_TIMEOUT`: deadline of each gRPC call.
     pub user_service_timeout: Duration,
@@ -93,7 +98,6 @@ impl Config {
             max_attempts: parse_or("ORDERS_MAX_ATTEMPTS", defaults.max_attempts)?.max(1),
             retry_delay: duration_or("ORDERS_RETRY_DELAY", defaults.retry_delay)?,
             user_service_url,
-            tls,
             user_service_timeout: duration_or(
                 "USER_SERVICE_TIMEOUT",
                 defaults.user_service_timeout,
@@ -116,9 +120,8 @@ impl Config {
                 defaults.outbox_poll_interval,
             )?,
             amqp_url: defaults.amqp_url,
-            transports: messaging::listeners::transports_from_env()?,
-            nats_url: platform::env::nats_url()?,
-            redis_url: platform::env::redis_url()?,
+            serving: Serving::from_env(default_tcp_addr(), tls.is_some())?,
+            tls,
         })
     }
 
@@ -128,9 +131,7 @@ impl Config {
         Self {
             database: DbConfig::new(database_url),
             amqp_url: amqp_url.into(),
-            transports: vec![Transport::Amqp],
-            nats_url: platform::env::DEFAULT_NATS_URL.into(),
-            redis_url: platform::env::DEFAULT_REDIS_URL.into(),
+            serving: Serving::new(default_tcp_addr()),
             queue: ORDERS_QUEUE.to_owned(),
             prefetch: 10,
             max_attempts: 3,

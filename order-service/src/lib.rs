@@ -27,10 +27,8 @@ pub mod users;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use messaging::{
-    AmqpConfig, Brokers, EventPublisher, Listeners, ServerConfig, nats::NatsConfig, outbox::Relay,
-    redis::RedisConfig,
-};
+use contracts::identity::ORDER_SERVICE;
+use messaging::{AmqpConfig, EventPublisher, Listeners, ServerConfig, outbox::Relay};
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::sync::Notify;
@@ -76,15 +74,7 @@ impl App {
             retry_delay: config.saga_retry_delay,
             events: Arc::new(Notify::new()),
         };
-        let listeners = Listeners::new(
-            &config.transports,
-            &Brokers {
-                amqp: AmqpConfig::new(config.amqp_url.clone()),
-                nats: NatsConfig::new(config.nats_url.clone(), "order-service"),
-                redis: RedisConfig::new(config.redis_url.clone()),
-            },
-        )
-        .await?;
+        let listeners = Listeners::new(&config.serving, ORDER_SERVICE, config.tls.as_ref()).await?;
         // Ready when the database answers and every transport serves.
         let mut checks = vec![platform::db::readiness_check(&pool)];
         checks.extend(listeners.readiness_checks());

@@ -58,8 +58,8 @@ pub struct Options {
     /// Prefix of the databases and the vhost: `sys` for tests.
     pub prefix: &'static str,
     /// How the gateway's requests reach order-service and
-    /// notification-service: RabbitMQ, or NATS or Redis (a server of the
-    /// system's own); events stay on RabbitMQ.
+    /// notification-service: RabbitMQ, NATS or Redis (a server of the
+    /// system's own), or TCP (mutual TLS); events stay on RabbitMQ.
     pub requests: messaging::Transport,
 }
 
@@ -128,6 +128,8 @@ pub struct System {
     /// The system's own NATS or Redis server, when requests travel over
     /// NATS or Redis.
     pub pubsub: Option<pubsub::PubSubServer>,
+    /// Where order-service takes requests, when they travel over TCP.
+    pub order_service_tcp: Option<std::net::SocketAddr>,
     databases: Databases,
     /// Each service's `DATABASE_URL`, as its own role.
     service_database_urls: BTreeMap<&'static str, String>,
@@ -193,26 +195,47 @@ impl System {
         let db = |name: &str| ("DATABASE_URL".to_owned(), service_urls[name].clone());
         // Each service logs into the broker as itself.
         let amqp = |binary: Binary| ("AMQP_URL".to_owned(), vhost.url(binary.name()));
-        // And, when requests go over NATS or Redis, into that too.
-        let pubsub = match options.requests {
-            messaging::Transport::Amqp => None,
-            other => Some(pubsub::PubSubServer::start(other).await),
-        };
-        let requests_over = |binary: Binary| -> Vec<(String, String)> {
-            let Some(pubsub) = &pubsub else {
-                return Vec::new();
-            };
-            let transport = pubsub.transport.name().to_owned();
-            let variable = format!("{}_URL", transport.to_uppercase());
-            let url = (variable, pubsub.url(binary.name()));
-            match binary {
-                Binary::ApiGateway => vec![
-                    url,
-                    ("ORDERS_TRANSPORT".into(), transport.clone()),
-                    ("NOTIFICATIONS_TRANSPORT".into(), transport),
-                ],
-                _ => vec![url, ("TRANSPORTS".into(), transport)],
+        // And, when requests go over NATS or Redis, into that too; over TCP
+        // each service listens on a port of its own (mutual TLS with the
+        // certificates above).
+        let transport = options.requests;
+        let pubsub = match transport {
+            messaging::Transport::Nats | messaging::Transport::Redis => {
+                Some(pubsub::PubSubServer::start(transport).await)
             }
+            messaging::Transport::Amqp | messaging::Transport::Tcp => None,
+        };
+        let (order_tcp, notification_tcp) = (process::free_port(), process::free_port());
+        let requests_over = |binary: Binary| -> Vec<(String, String)> {
+            let name = transport.name().to_owned();
+            let mut env = match (&pubsub, transport) {
+                (Some(pubsub), _) => {
+                    let variable = format!("{}_URL", name.to_uppercase());
+                    vec![(variable, pubsub.url(binary.name()))]
+                }
+                (None, messaging::Transport::Tcp) => match binary {
+                    Binary::OrderService => vec![("TCP_LISTEN_ADDR".into(), order_tcp.to_string())],
+                    Binary::NotificationService => {
+                        vec![("TCP_LISTEN_ADDR".into(), notification_tcp.to_string())]
+                    }
+                    _ => vec![
+                        ("ORDER_SERVICE_TCP_ADDR".into(), order_tcp.to_string()),
+                        (
+                            "NOTIFICATION_SERVICE_TCP_ADDR".into(),
+                            notification_tcp.to_string(),
+                        ),
+                    ],
+                },
+                (None, _) => return Vec::new(),
+            };
+            match binary {
+                Binary::ApiGateway => env.extend([
+                    ("ORDERS_TRANSPORT".into(), name.clone()),
+                    ("NOTIFICATIONS_TRANSPORT".into(), name),
+                ]),
+                _ => env.push(("TRANSPORTS".into(), name)),
+            }
+            env
         };
 
         let user_services: Vec<Process> = (0..options.user_services)
@@ -237,6 +260,11 @@ impl System {
             env.extend([db("orders"), amqp(Binary::OrderService)]);
             env.extend(tls(Binary::OrderService));
             env.extend(requests_over(Binary::OrderService));
+            if i > 0 && transport == messaging::Transport::Tcp {
+                // TCP is point to point: the gateway reaches the first one.
+                let port = process::free_port().to_string();
+                env.push(("TCP_LISTEN_ADDR".into(), port));
+            }
             env.push(("USER_SERVICE_URL".into(), user_service_urls.clone()));
             let process = Process::spawn(Binary::OrderService, &id, i, env);
             if i == 0 {
@@ -246,6 +274,7 @@ impl System {
         }
         let mut env = common.clone();
         env.extend([db("notifications"), amqp(Binary::NotificationService)]);
+        env.extend(tls(Binary::NotificationService));
         env.extend(requests_over(Binary::NotificationService));
         let notification_service = Process::spawn(Binary::NotificationService, &id, 0, env);
         let mut env = common.clone();
@@ -276,6 +305,7 @@ impl System {
             databases,
             service_database_urls: service_urls,
             pubsub,
+            order_service_tcp: (transport == messaging::Transport::Tcp).then_some(order_tcp),
         };
         for process in system.processes() {
             process.wait_ready(START_TIMEOUT).await;

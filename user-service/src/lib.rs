@@ -28,7 +28,7 @@ pub mod accounts;
 pub mod config;
 pub mod credit;
 pub mod db;
-pub mod dev_pki;
+pub use platform::tls::dev_pki;
 pub mod error;
 pub mod grpc;
 pub mod health;

@@ -166,6 +166,22 @@ pub(crate) fn find<'a>(docs: &'a [Doc], kind: &str, name: &str) -> Option<&'a Do
     docs.iter().find(|d| d.kind() == kind && d.name() == name)
 }
 
+/// The Deployment whose pods a Service's selector picks; exactly one.
+pub(crate) fn selected<'a>(docs: &'a [Doc], service: &Doc) -> &'a Doc {
+    let selector = service.v["spec"]["selector"].as_object();
+    let selector = selector.unwrap_or_else(|| panic!("{}: no selector", service.id()));
+    let picks = |d: &&Doc| selector.iter().all(|(k, v)| &d.pod_labels()[k] == v);
+    let targets: Vec<&Doc> = of_kind(docs, "Deployment").filter(picks).collect();
+    match targets.as_slice() {
+        [target] => target,
+        _ => panic!(
+            "{}: selects {} Deployments, not one",
+            service.id(),
+            targets.len()
+        ),
+    }
+}
+
 pub(crate) fn of_kind<'a>(docs: &'a [Doc], kind: &'a str) -> impl Iterator<Item = &'a Doc> {
     docs.iter().filter(move |d| d.kind() == kind)
 }

@@ -6,15 +6,16 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::manifests::{
-    Doc, LOCAL, base, container, data, env, find, kustomization, local_patches, of_kind, port_ref,
-    ports, read,
+    LOCAL, base, container, data, env, find, kustomization, local_patches, of_kind, port_ref,
+    ports, read, selected,
 };
 
 /// Variables holding credentials: only ever from a Secret.
-const SECRET_VARS: [&str; 6] = [
+const SECRET_VARS: [&str; 7] = [
     "DATABASE_URL",
     "AMQP_URL",
     "NATS_URL",
+    "REDIS_URL",
     "ADMIN_EMAIL",
     "ADMIN_PASSWORD",
     "JWT_SIGNING_KEY",
@@ -118,22 +119,6 @@ fn every_variable_compose_sets_is_provided_and_secrets_come_from_a_secret() {
                 patch.id()
             );
         }
-    }
-}
-
-/// The Deployment whose pods a Service's selector picks; exactly one.
-fn selected<'a>(docs: &'a [Doc], service: &Doc) -> &'a Doc {
-    let selector = service.v["spec"]["selector"].as_object();
-    let selector = selector.unwrap_or_else(|| panic!("{}: no selector", service.id()));
-    let picks = |d: &&Doc| selector.iter().all(|(k, v)| &d.pod_labels()[k] == v);
-    let targets: Vec<&Doc> = of_kind(docs, "Deployment").filter(picks).collect();
-    match targets.as_slice() {
-        [target] => target,
-        _ => panic!(
-            "{}: selects {} Deployments, not one",
-            service.id(),
-            targets.len()
-        ),
     }
 }
 

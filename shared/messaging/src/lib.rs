@@ -1,5 +1,6 @@
-//! NestJS microservices messaging in the NestJS wire format, over RabbitMQ
-//! or NATS ([`transport`]), with two faces, like `@nestjs/microservices`.
+//! NestJS microservices messaging in the NestJS wire format, over RabbitMQ,
+//! NATS, Redis or TCP ([`transport`]), with two faces, like
+//! `@nestjs/microservices`.
 //! On RabbitMQ:
 //!
 //! - [`RpcClient`]: `send` (request-response over direct reply-to, with a
@@ -33,10 +34,17 @@
 //! - `handling`: what every transport does with a message once it has one
 //!   (`retry`: running its handler).
 //! - [`nats`]: NestJS's NATS transport, client and server.
-//! - [`tcp`]: NestJS's TCP transport (its framing, so far).
-//! - [`transport`]: [`Transport`], and one [`Client`] over any of them from
-//!   [`Connections`]; [`listeners`]: [`Listeners`], one router served on
-//!   several transports at once.
+//! - [`redis`]: NestJS's Redis transport, client and server (`subscriber`
+//!   inside: a subscription that outlives its connection).
+//! - [`tcp`]: NestJS's TCP transport, its framing, client and server, plain
+//!   or mutual TLS.
+//! - `text_headers`: deadline, caller and trace context where a transport
+//!   carries text (NATS headers, the Redis and TCP envelope's `headers`);
+//!   `pending`: requests waiting for their reply by id.
+//! - [`transport`]: [`Transport`], and one [`Client`] over any of them;
+//!   [`connections`]: [`Connections`], the connections a process's clients
+//!   share; [`listeners`]: [`Listeners`] and [`Serving`], one router served
+//!   on several transports at once.
 //! - `settle`: the exactly-once settlement of a delivery.
 //! - `provenance`: where a delivery really came from; whether an event may
 //!   be trusted from there.
@@ -50,6 +58,7 @@
 pub mod client;
 pub mod config;
 mod connection;
+pub mod connections;
 mod depth;
 mod dispatch;
 mod handling;
@@ -60,6 +69,7 @@ mod metrics;
 pub mod nats;
 #[cfg(feature = "outbox")]
 pub mod outbox;
+mod pending;
 mod provenance;
 mod publish;
 pub mod publisher;
@@ -80,16 +90,18 @@ use std::time::Duration;
 pub use client::RpcClient;
 pub use config::ServerConfig;
 pub use connection::AmqpConfig;
+pub use connections::{Brokers, ConnectError, Connections, Target};
 pub use headers::{
     ORIGINAL_EXCHANGE_HEADER, ORIGINAL_QUEUE_HEADER, ORIGINAL_USER_HEADER, REASON_HEADER,
     REDELIVERIES_HEADER,
 };
 pub use link::Link;
 pub use listeners::Listeners;
+pub use listeners::Serving;
 pub use publisher::EventPublisher;
 pub use router::{HandlerError, Message, Router};
 pub use server::{Connected, serve};
-pub use transport::{Brokers, Client, Connections, Transport};
+pub use transport::{Client, Transport};
 
 /// Why a `send` or `emit` failed.
 #[derive(Debug, thiserror::Error)]

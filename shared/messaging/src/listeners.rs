@@ -3,23 +3,68 @@
 //! The handlers do not change with the transport; what each transport
 //! guarantees does (docs/transports.md).
 
+use std::net::SocketAddr;
+
+use contracts::identity::API_GATEWAY;
+use platform::{
+    env::{ConfigError, invalid, parse_or, string_or},
+    tls::GrpcTls,
+};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Connected, Router, ServerConfig, Transport, nats,
+    Connected, Router, ServerConfig, Transport,
+    connections::ConnectError,
+    nats::{self, NatsConfig},
     redis::{self, RedisConfig},
-    transport::ConnectError,
+    tcp::{self, TcpTrust},
 };
 
 /// `TRANSPORTS` unless set: RabbitMQ only.
 pub const DEFAULT_TRANSPORTS: &str = "amqp";
 
-/// `TRANSPORTS`: the transports a serving service listens on, a comma list
-/// (`amqp,nats` serves both). Read here, once, for every service that serves.
-pub fn transports_from_env() -> Result<Vec<Transport>, platform::env::ConfigError> {
-    let list = platform::env::string_or("TRANSPORTS", DEFAULT_TRANSPORTS);
-    Transport::parse_list(&list)
-        .map_err(|reason| platform::env::invalid("TRANSPORTS", &list, reason))
+/// Where and how a service serves requests — the same variables for every
+/// service that serves, read here once.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    /// `TRANSPORTS`: a comma list (`amqp,nats` serves both).
+    pub transports: Vec<Transport>,
+    /// `NATS_URL`, when `nats` is one of them.
+    pub nats_url: SecretString,
+    /// `REDIS_URL`, when `redis` is one of them.
+    pub redis_url: SecretString,
+    /// `TCP_LISTEN_ADDR`, when `tcp` is one of them.
+    pub tcp_listen_addr: SocketAddr,
+}
+
+impl Serving {
+    /// RabbitMQ only, the other settings at their defaults.
+    pub fn new(tcp_listen_addr: SocketAddr) -> Self {
+        Self {
+            transports: vec![Transport::Amqp],
+            nats_url: platform::env::DEFAULT_NATS_URL.into(),
+            redis_url: platform::env::DEFAULT_REDIS_URL.into(),
+            tcp_listen_addr,
+        }
+    }
+
+    /// From the environment; `default_tcp_addr` is the service's own.
+    /// `tcp` needs `tls` (the service's mutual-TLS identity): NestJS's TCP
+    /// envelope says nothing about who sends it, the certificate does.
+    pub fn from_env(default_tcp_addr: SocketAddr, tls: bool) -> Result<Self, ConfigError> {
+        let list = string_or("TRANSPORTS", DEFAULT_TRANSPORTS);
+        let transports =
+            Transport::parse_list(&list).map_err(|reason| invalid("TRANSPORTS", &list, reason))?;
+        Transport::check_tls(&transports, "TRANSPORTS", tls)?;
+        Ok(Self {
+            transports,
+            nats_url: platform::env::nats_url()?,
+            redis_url: platform::env::redis_url()?,
+            tcp_listen_addr: parse_or("TCP_LISTEN_ADDR", default_tcp_addr)?,
+        })
+    }
 }
 
 /// The transports a service serves on, each with its readiness flag.
@@ -28,38 +73,65 @@ pub struct Listeners {
     listening: Vec<(Transport, Connected)>,
     nats: Option<async_nats::Client>,
     redis: Option<::redis::Client>,
+    tcp: Option<(TcpListener, TcpTrust)>,
 }
 
 impl Listeners {
-    /// Ready to serve on `transports`; a NATS connection (if NATS is one of
-    /// them) is opened now and connects in the background; Redis connects
-    /// when serving starts.
+    /// Ready to serve as `serving` says, as `service` (its name to NATS).
+    /// A NATS connection is opened now and connects in the background;
+    /// Redis connects when serving starts; the TCP port is bound now (a
+    /// port in use fails start-up), and takes only the gateway, over mutual
+    /// TLS with `tls`.
     pub async fn new(
-        transports: &[Transport],
-        brokers: &crate::transport::Brokers,
+        serving: &Serving,
+        service: &str,
+        tls: Option<&GrpcTls>,
     ) -> Result<Self, ConnectError> {
-        let nats = if transports.contains(&Transport::Nats) {
-            Some(nats::connect(&brokers.nats).await?)
-        } else {
-            None
+        let on = |transport| serving.transports.contains(&transport);
+        let nats = match on(Transport::Nats) {
+            true => Some(nats::connect(&NatsConfig::new(serving.nats_url.clone(), service)).await?),
+            false => None,
         };
-        let redis = if transports.contains(&Transport::Redis) {
-            Some(RedisConfig::client(&brokers.redis)?)
-        } else {
-            None
+        let redis = match on(Transport::Redis) {
+            true => Some(RedisConfig::new(serving.redis_url.clone()).client()?),
+            false => None,
+        };
+        let tcp = match on(Transport::Tcp) {
+            true => {
+                let tls = tls.ok_or(ConnectError::TcpWithoutTls)?;
+                let trust = TcpTrust {
+                    tls: tls.stream_server()?,
+                    // Requests come from the gateway only (docs/security.md).
+                    callers: vec![API_GATEWAY.to_owned()],
+                };
+                let addr = serving.tcp_listen_addr;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| ConnectError::Bind(addr, e))?;
+                Some((listener, trust))
+            }
+            false => None,
         };
         Ok(Self {
-            listening: transports
+            listening: serving
+                .transports
                 .iter()
                 .map(|&transport| (transport, Connected::default()))
                 .collect(),
             nats,
             redis,
+            tcp,
         })
     }
 
+    /// The TCP port's address, when serving TCP (the port may have been 0).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref()?.0.local_addr().ok()
+    }
+
     /// One readiness check per transport: `rabbitmq` while consuming,
-    /// `nats` while subscribed and connected, `redis` while subscribed.
+    /// `nats` while subscribed and connected, `redis` while subscribed,
+    /// `tcp` while listening.
     pub fn readiness_checks(&self) -> Vec<platform::admin::Check> {
         self.listening
             .iter()
@@ -74,13 +146,13 @@ impl Listeners {
                         "not subscribed to NATS; reconnecting",
                     )
                 }
-                Transport::Redis => {
-                    let subscribed = connected.clone();
-                    platform::admin::Check::flag(
-                        "redis",
-                        move || subscribed.get(),
-                        "not subscribed to Redis; reconnecting",
-                    )
+                Transport::Redis | Transport::Tcp => {
+                    let (up, name) = (connected.clone(), transport.name());
+                    let down = match transport {
+                        Transport::Redis => "not subscribed to Redis; reconnecting",
+                        _ => "not listening on TCP",
+                    };
+                    platform::admin::Check::flag(name, move || up.get(), down)
                 }
             })
             .collect()
@@ -89,9 +161,19 @@ impl Listeners {
     /// Serves `router` on every transport until `shutdown`; returns once
     /// each has stopped and let its in-flight messages finish.
     pub async fn serve(self, config: ServerConfig, router: Router, shutdown: CancellationToken) {
-        let servers = self.listening.into_iter().map(|(transport, connected)| {
+        let Self {
+            listening,
+            nats,
+            redis,
+            mut tcp,
+        } = self;
+        let servers = listening.into_iter().map(|(transport, connected)| {
             let (config, router, shutdown) = (config.clone(), router.clone(), shutdown.clone());
-            let (nats, redis) = (self.nats.clone(), self.redis.clone());
+            let (nats, redis) = (nats.clone(), redis.clone());
+            let tcp = match transport {
+                Transport::Tcp => tcp.take(),
+                _ => None,
+            };
             tokio::spawn(async move {
                 match transport {
                     Transport::Amqp => crate::serve(config, router, connected, shutdown).await,
@@ -103,9 +185,15 @@ impl Listeners {
                         let client = redis.expect("made in new()");
                         redis::serve(client, config, router, connected, shutdown).await
                     }
+                    Transport::Tcp => {
+                        let (listener, trust) = tcp.expect("bound in new()");
+                        let trust = Some(trust);
+                        tcp::serve(listener, config, trust, router, connected, shutdown).await
+                    }
                 }
             })
         });
+        let servers: Vec<_> = servers.collect();
         for server in futures_util::future::join_all(servers).await {
             if let Err(e) = server {
                 tracing::error!(error = %e, "a server task failed");

@@ -158,3 +158,16 @@ impl Router {
 
 /// The pattern of a health request; see [`Router::health_checks`].
 pub const HEALTH_CHECK: &str = contracts::patterns::HEALTH_CHECK;
+
+/// The NATS subject or Redis channel a route is served on: the pattern
+/// itself, as NestJS does — except the health check, which every service
+/// answers and so is made the service's own (`orders_queue.health_check`):
+/// a NestJS peer has no such pattern, and without the prefix the gateway's
+/// check of one service could be answered by another.
+pub fn subject(group: &str, route: &str) -> String {
+    if route == HEALTH_CHECK {
+        format!("{group}.{route}")
+    } else {
+        route.to_owned()
+    }
+}

@@ -1,8 +1,8 @@
 //! One API over every transport, as `@nestjs/microservices` has one
 //! `ClientProxy` over all of its: a [`Client`] sends and emits whatever
-//! carries it, and [`Connections`] opens one connection per transport a
-//! process uses, shared by all of its clients. (Serving on several
-//! transports at once is [`crate::Listeners`].)
+//! carries it. ([`crate::Connections`] opens the connections a process's
+//! clients share; serving on several transports at once is
+//! [`crate::Listeners`].)
 
 use std::{fmt, str::FromStr, time::Duration};
 
@@ -10,14 +10,10 @@ use contracts::identity::Caller;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use crate::{
-    AmqpConfig, Link, RpcClient, RpcError,
-    nats::{self, NatsClient, NatsConfig, NatsError},
-    redis::{RedisClient, RedisConfig, RedisError, client::RedisLink},
-};
+use crate::{RpcClient, RpcError, nats::NatsClient, redis::RedisClient, tcp::TcpClient};
 
 /// A NestJS transport this crate speaks; configured by name (`amqp`,
-/// `nats`, `redis`).
+/// `nats`, `redis`, `tcp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// RabbitMQ (`Transport.RMQ`): durable queues, manual ack, dead letters.
@@ -26,6 +22,9 @@ pub enum Transport {
     Nats,
     /// Redis pub/sub (`Transport.REDIS`): at most once, every replica.
     Redis,
+    /// NestJS's TCP transport (`Transport.TCP`), over mutual TLS: at most
+    /// once, point to point.
+    Tcp,
 }
 
 impl Transport {
@@ -34,7 +33,26 @@ impl Transport {
             Self::Amqp => "amqp",
             Self::Nats => "nats",
             Self::Redis => "redis",
+            Self::Tcp => "tcp",
         }
+    }
+
+    /// Checks that `tcp`, if among `transports` (read from `variable`), has
+    /// the process's mutual-TLS identity (`tls`): NestJS's TCP envelope
+    /// says nothing about who sends it; the certificates do.
+    pub fn check_tls(
+        transports: &[Self],
+        variable: &str,
+        tls: bool,
+    ) -> Result<(), platform::env::ConfigError> {
+        if transports.contains(&Self::Tcp) && !tls {
+            return Err(platform::env::invalid(
+                variable,
+                "tcp",
+                "tcp needs mutual TLS: set GRPC_TLS_CA, GRPC_TLS_CERT and GRPC_TLS_KEY",
+            ));
+        }
+        Ok(())
     }
 
     /// A comma-separated list (`TRANSPORTS=amqp,nats`), without repeats.
@@ -65,23 +83,11 @@ impl FromStr for Transport {
             "amqp" => Ok(Self::Amqp),
             "nats" => Ok(Self::Nats),
             "redis" => Ok(Self::Redis),
+            "tcp" => Ok(Self::Tcp),
             other => Err(format!(
-                "unknown transport {other:?}; expected amqp, nats or redis"
+                "unknown transport {other:?}; expected amqp, nats, redis or tcp"
             )),
         }
-    }
-}
-
-/// The NATS subject or Redis channel a route is served on: the pattern
-/// itself, as NestJS does — except the health check, which every service
-/// answers and so is made the service's own (`orders_queue.health_check`):
-/// a NestJS peer has no such pattern, and without the prefix the gateway's
-/// check of one service could be answered by another.
-pub fn subject(group: &str, route: &str) -> String {
-    if route == crate::router::HEALTH_CHECK {
-        format!("{group}.{route}")
-    } else {
-        route.to_owned()
     }
 }
 
@@ -92,6 +98,7 @@ pub enum Client {
     Amqp(RpcClient),
     Nats(NatsClient),
     Redis(RedisClient),
+    Tcp(TcpClient),
 }
 
 impl Client {
@@ -103,6 +110,7 @@ impl Client {
             Self::Amqp(client) => Self::Amqp(client.on_behalf_of(caller)),
             Self::Nats(client) => Self::Nats(client.on_behalf_of(caller)),
             Self::Redis(client) => Self::Redis(client.on_behalf_of(caller)),
+            Self::Tcp(client) => Self::Tcp(client.on_behalf_of(caller)),
         }
     }
 
@@ -135,6 +143,7 @@ impl Client {
             Self::Amqp(client) => client.send_value_within(pattern, data, timeout).await,
             Self::Nats(client) => client.send_value_within(pattern, data, timeout).await,
             Self::Redis(client) => client.send_value_within(pattern, data, timeout).await,
+            Self::Tcp(client) => client.send_value_within(pattern, data, timeout).await,
         }
     }
 
@@ -144,6 +153,7 @@ impl Client {
             Self::Amqp(client) => client.emit(pattern, data).await,
             Self::Nats(client) => client.emit(pattern, data).await,
             Self::Redis(client) => client.emit(pattern, data).await,
+            Self::Tcp(client) => client.emit(pattern, data).await,
         }
     }
 
@@ -152,6 +162,7 @@ impl Client {
             Self::Amqp(client) => client.is_connected(),
             Self::Nats(client) => client.is_connected(),
             Self::Redis(client) => client.is_connected(),
+            Self::Tcp(client) => client.is_connected(),
         }
     }
 
@@ -161,6 +172,7 @@ impl Client {
             Self::Amqp(client) => client.timeout(),
             Self::Nats(client) => client.timeout(),
             Self::Redis(client) => client.timeout(),
+            Self::Tcp(client) => client.timeout(),
         }
     }
 
@@ -169,125 +181,7 @@ impl Client {
             Self::Amqp(_) => Transport::Amqp,
             Self::Nats(_) => Transport::Nats,
             Self::Redis(_) => Transport::Redis,
-        }
-    }
-}
-
-/// Why a connection could not even be attempted (a malformed URL, mostly).
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error(transparent)]
-    Nats(#[from] NatsError),
-    #[error(transparent)]
-    Redis(#[from] RedisError),
-}
-
-/// Where each transport's broker is: what [`Connections`] and
-/// [`crate::Listeners`] connect to when a transport is in use.
-#[derive(Debug, Clone)]
-pub struct Brokers {
-    pub amqp: AmqpConfig,
-    pub nats: NatsConfig,
-    pub redis: RedisConfig,
-}
-
-/// The connections a process opens to reach other services: one per
-/// transport in use, opened by the first client that needs it, connecting
-/// (and reconnecting) in the background.
-#[derive(Debug)]
-pub struct Connections {
-    brokers: Brokers,
-    link: Option<Link>,
-    nats_client: Option<async_nats::Client>,
-    redis: Option<RedisLink>,
-}
-
-impl Connections {
-    pub fn new(brokers: Brokers) -> Self {
-        Self {
-            brokers,
-            link: None,
-            nats_client: None,
-            redis: None,
-        }
-    }
-
-    /// A client for the service consuming `queue` (on NATS: serving in
-    /// queue group `queue`) over `transport`, whose requests wait at most
-    /// `timeout`.
-    pub async fn client(
-        &mut self,
-        transport: Transport,
-        queue: &str,
-        timeout: Duration,
-    ) -> Result<Client, ConnectError> {
-        Ok(match transport {
-            Transport::Amqp => {
-                let link = self
-                    .link
-                    .get_or_insert_with(|| Link::start(self.brokers.amqp.clone()));
-                Client::Amqp(RpcClient::on(link, queue, timeout))
-            }
-            Transport::Nats => {
-                if self.nats_client.is_none() {
-                    self.nats_client = Some(nats::connect(&self.brokers.nats).await?);
-                }
-                let connection = self.nats_client.as_ref().expect("connected above");
-                Client::Nats(NatsClient::new(connection, queue, timeout))
-            }
-            Transport::Redis => {
-                if self.redis.is_none() {
-                    self.redis = Some(RedisLink::start(&self.brokers.redis)?);
-                }
-                let link = self.redis.as_ref().expect("started above");
-                Client::Redis(RedisClient::new(link, queue, timeout))
-            }
-        })
-    }
-
-    /// One readiness check per open connection: `rabbitmq`, `nats`, `redis`.
-    pub fn readiness_checks(&self) -> Vec<platform::admin::Check> {
-        let mut checks = Vec::new();
-        if let Some(link) = &self.link {
-            checks.push(link.readiness_check("rabbitmq"));
-        }
-        if let Some(client) = &self.nats_client {
-            checks.push(nats::readiness_check(client, "nats"));
-        }
-        if let Some(link) = &self.redis {
-            checks.push(link.readiness_check("redis"));
-        }
-        checks
-    }
-
-    /// Stops reconnecting and closes the RabbitMQ link and Redis (NATS
-    /// closes with its last client).
-    pub fn close(&self) {
-        if let Some(link) = &self.link {
-            link.close();
-        }
-        if let Some(link) = &self.redis {
-            link.close();
-        }
-    }
-
-    /// Waits (bounded) until every open connection is up.
-    pub async fn wait_connected(&self, within: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
-        if let Some(link) = &self.link
-            && !link.wait_connected(left()).await
-        {
-            return false;
-        }
-        if let Some(client) = &self.nats_client
-            && !nats::wait_connected(client, left()).await
-        {
-            return false;
-        }
-        match &self.redis {
-            Some(link) => link.wait_connected(left()).await,
-            None => true,
+            Self::Tcp(_) => Transport::Tcp,
         }
     }
 }

@@ -17,6 +17,7 @@ mod prometheus;
 mod readme;
 mod security;
 mod shutdown;
+mod tcp;
 mod trace;
 mod transports;
 mod trust;

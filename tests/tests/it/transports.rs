@@ -1,9 +1,10 @@
 //! The whole order flow with the gateway's requests to order-service and
-//! notification-service over NATS and over Redis (their `TRANSPORTS`:
-//! RabbitMQ carries only the events), on a server of the system's own
-//! running the shipped configuration (`deploy/nats/nats.conf`,
-//! `deploy/redis/users.acl`); who that configuration lets in; and an
-//! outage: a fast 503, then every client reconnects and resubscribes.
+//! notification-service over NATS, over Redis and over TCP (their
+//! `TRANSPORTS`: RabbitMQ carries only the events); for NATS and Redis on a
+//! server of the system's own running the shipped configuration
+//! (`deploy/nats/nats.conf`, `deploy/redis/users.acl`), with who that
+//! configuration lets in and an outage: a fast 503, then every client
+//! reconnects and resubscribes. (Who may call over TCP: tcp.rs.)
 
 use std::time::Duration;
 
@@ -33,6 +34,13 @@ macro_rules! over_nats_and_redis {
     };
 }
 
+mod tcp {
+    #[tokio::test]
+    async fn the_order_flow_runs_with_requests_over() {
+        super::the_order_flow_runs_with_requests_over(messaging::Transport::Tcp).await;
+    }
+}
+
 over_nats_and_redis!(
     the_order_flow_runs_with_requests_over,
     only_the_gateway_may_send_requests_over,
@@ -46,10 +54,13 @@ async fn the_order_flow_runs_with_requests_over(transport: Transport) {
     })
     .await;
 
-    // The gateway reaches both services over this transport only.
+    // The gateway reaches both services over this transport only (TCP has
+    // no broker to report on: the services' own checks travel over it).
     let health = wait_for_health(&system, 200).await;
     let name = transport.name();
-    assert_eq!(health["dependencies"][name]["status"], "up", "{health}");
+    if transport != Transport::Tcp {
+        assert_eq!(health["dependencies"][name]["status"], "up", "{health}");
+    }
     assert!(health["dependencies"].get("rabbitmq").is_none(), "{health}");
 
     let products = system
@@ -225,7 +236,7 @@ async fn client(transport: Transport, url: String, timeout: Duration) -> Client 
             let link = RedisLink::start(&RedisConfig::new(url)).unwrap();
             Client::Redis(RedisClient::new(&link, "orders_queue", timeout))
         }
-        Transport::Amqp => unreachable!("RabbitMQ's accounts are tested in security.rs"),
+        Transport::Amqp | Transport::Tcp => unreachable!("tested in security.rs, tcp.rs"),
     }
 }
 

@@ -90,7 +90,7 @@ impl NatsClient {
             ))
             .payload(body.into())
             .timeout(Some(timeout));
-        let subject = crate::transport::subject(&self.group, pattern);
+        let subject = crate::router::subject(&self.group, pattern);
         let reply = match self.client.send_request(subject, request).await {
             Ok(reply) => reply,
             Err(e) => {
@@ -116,7 +116,7 @@ impl NatsClient {
         let body = wire::encode(pattern, data, None)?;
         let headers: HeaderMap = text_headers::event();
         let publish = async {
-            let subject = crate::transport::subject(&self.group, pattern);
+            let subject = crate::router::subject(&self.group, pattern);
             self.client
                 .publish_with_headers(subject, headers, body.into())
                 .await

@@ -42,7 +42,7 @@ pub async fn serve(
     let mut routes = HashMap::new();
     let mut messages: SelectAll<Subscriber> = SelectAll::new();
     for route in router.handlers.keys() {
-        let subject = crate::transport::subject(&config.queue, route);
+        let subject = crate::router::subject(&config.queue, route);
         match client
             .queue_subscribe(subject.clone(), config.queue.clone())
             .await

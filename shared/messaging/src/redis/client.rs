@@ -5,7 +5,7 @@
 //! first use) and matched to their request by id.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -13,21 +13,20 @@ use std::{
 use contracts::identity::Caller;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{RedisConfig, RedisError, subscriber::Subscription};
 use crate::{
     Connected, RpcError,
+    pending::Waiting,
+    router::subject,
     text_headers::{self, HeaderMembers},
-    transport::subject,
     wire::{self, Reply},
 };
 
 /// Replies read ahead of the task matching them to requests.
 const REPLY_BUFFER: usize = 1024;
-
-type Pending = Mutex<HashMap<String, oneshot::Sender<Reply>>>;
 
 /// One process's connections to Redis, shared by all of its clients: a
 /// publisher and a subscriber for replies (NestJS's two ioredis
@@ -45,7 +44,7 @@ struct Inner {
     connected: Connected,
     /// Reply channels subscribed so far (kept across reconnects).
     subscribed: Mutex<HashSet<String>>,
-    pending: Arc<Pending>,
+    waiting: Arc<Waiting>,
     closed: CancellationToken,
     _stop: DropGuard,
 }
@@ -65,19 +64,15 @@ impl RedisLink {
             connected.clone(),
             closed.clone(),
         );
-        let pending: Arc<Pending> = Arc::default();
-        let waiting = pending.clone();
+        let waiting: Arc<Waiting> = Arc::default();
+        let replies_to = waiting.clone();
         tokio::spawn(async move {
             while let Some((_channel, payload)) = incoming.recv().await {
                 // Other clients' replies come here too (NestJS's design):
                 // those whose id nobody here waits for are dropped.
-                let Ok(reply) = serde_json::from_slice::<Reply>(&payload) else {
-                    tracing::debug!("a reply that is not a NestJS reply");
-                    continue;
-                };
-                let Some(id) = reply.id.clone() else { continue };
-                if let Some(waiter) = lock(&waiting).remove(&id) {
-                    let _ = waiter.send(reply);
+                match serde_json::from_slice::<Reply>(&payload) {
+                    Ok(reply) => replies_to.deliver(reply),
+                    Err(_) => tracing::debug!("a reply that is not a NestJS reply"),
                 }
             }
         });
@@ -87,7 +82,7 @@ impl RedisLink {
                 replies,
                 connected,
                 subscribed: Mutex::default(),
-                pending,
+                waiting,
                 _stop: closed.clone().drop_guard(),
                 closed,
             }),
@@ -213,10 +208,7 @@ impl RedisClient {
         let id = uuid::Uuid::new_v4().to_string();
         let headers: HeaderMembers = text_headers::request(timeout, self.caller.as_ref());
         let body = wire::encode_with_headers(pattern, &data, Some(&id), Some(&headers))?;
-        let (waiter, reply) = oneshot::channel();
-        let pending = &self.link.inner.pending;
-        lock(pending).insert(id.clone(), waiter);
-        let _forget = Forget(pending, &id);
+        let (reply, _forget) = self.link.inner.waiting.register(&id);
         if self.link.publish(&channel, body).await? == 0 {
             return Err(RpcError::NoServer);
         }
@@ -235,16 +227,6 @@ impl RedisClient {
             .await
             .map_err(|_| RpcError::Timeout(self.timeout))??;
         Ok(())
-    }
-}
-
-/// Forgets a request's waiter however its call ends (reply, timeout,
-/// cancellation), so the map holds only requests still waiting.
-struct Forget<'a>(&'a Pending, &'a str);
-
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        lock(self.0).remove(self.1);
     }
 }
 

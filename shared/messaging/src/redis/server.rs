@@ -22,9 +22,9 @@ use crate::{
     Connected,
     config::ServerConfig,
     handling::{self, Outcome, refuse},
+    router::subject,
     router::{Message, Router},
     text_headers,
-    transport::subject,
     wire::Incoming,
 };
 

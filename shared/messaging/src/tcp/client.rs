@@ -1,20 +1,21 @@
 //! The client face on NestJS's TCP transport: one connection to a server,
 //! opened on first use and again after it drops, requests matched to
-//! replies by their id — as NestJS's `ClientTCP` does it.
+//! replies by their id — as NestJS's `ClientTCP` does it. With
+//! [`TcpClient::with_tls`] the connection is mutual TLS (the services'
+//! certificates), which is what lets the server believe the caller the
+//! request names.
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
+use contracts::identity::Caller;
 use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::ServerName;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::{
+    io::{AsyncRead, AsyncWrite},
     net::TcpStream,
-    sync::{mpsc, oneshot},
+    sync::mpsc,
 };
 use tokio_util::{
     codec::{FramedRead, FramedWrite},
@@ -24,47 +25,98 @@ use tokio_util::{
 use super::framing::JsonFrames;
 use crate::{
     RpcError,
+    pending::Waiting,
+    text_headers::{self, HeaderMembers},
     wire::{self, Reply},
 };
 
-/// How long connecting may take before the call fails as not connected.
+/// How long connecting (and the TLS handshake) may take before the call
+/// fails as not connected.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The largest reply read, in UTF-16 units.
 const MAX_REPLY_UNITS: usize = 4 * 1024 * 1024;
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Reply>>>>;
-
 /// Requests and events to one TCP server. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TcpClient {
-    addr: SocketAddr,
+    /// `host:port`, resolved at each connection.
+    addr: String,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     timeout: Duration,
+    caller: Option<Caller>,
     connection: Arc<tokio::sync::Mutex<Option<Connection>>>,
 }
 
+impl std::fmt::Debug for TcpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpClient")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// An open connection: frames to send go through `outgoing`; the requests
-/// waiting for a reply on it are in `pending`; `closed` once it ended.
+/// waiting for a reply on it are in `waiting`; `closed` once it ended.
 #[derive(Debug, Clone)]
 struct Connection {
     outgoing: mpsc::Sender<String>,
-    pending: Pending,
+    waiting: Arc<Waiting>,
     closed: CancellationToken,
 }
 
 impl TcpClient {
-    /// A client of the server at `addr`, whose requests wait at most
-    /// `timeout`. Connects on first use.
-    pub fn new(addr: SocketAddr, timeout: Duration) -> Self {
+    /// A client of the server at `addr` (`host:port`), whose requests wait
+    /// at most `timeout`. Plain TCP, as NestJS's default; connects on
+    /// first use.
+    pub fn new(addr: impl Into<String>, timeout: Duration) -> Self {
         Self {
-            addr,
+            addr: addr.into(),
+            tls: None,
             timeout,
-            connection: Arc::new(tokio::sync::Mutex::new(None)),
+            caller: None,
+            connection: Arc::default(),
+        }
+    }
+
+    /// This client over mutual TLS (`config`, e.g.
+    /// `GrpcTls::stream_client`), accepting only a server whose certificate
+    /// names `server_name` (the service, e.g. `order-service`).
+    pub fn with_tls(
+        self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> Result<Self, RpcError> {
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| RpcError::Transport(format!("{server_name}: {e}")))?;
+        Ok(Self {
+            tls: Some((config.into(), name)),
+            connection: Arc::default(),
+            ..self
+        })
+    }
+
+    /// This client sending its requests for `caller` (envelope headers
+    /// `x-caller-id`, `x-caller-role`; believed by a server only over
+    /// mutual TLS).
+    #[must_use]
+    pub fn on_behalf_of(&self, caller: Caller) -> Self {
+        Self {
+            caller: Some(caller),
+            ..self.clone()
         }
     }
 
     /// The client's own deadline.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Whether a connection is open now (one is opened by the next call).
+    pub fn is_connected(&self) -> bool {
+        self.connection
+            .try_lock()
+            .is_ok_and(|c| c.as_ref().is_some_and(|c| !c.closed.is_cancelled()))
     }
 
     /// A request and its reply, within `timeout`. Counted and timed like
@@ -75,31 +127,34 @@ impl TcpClient {
         data: Value,
         timeout: Duration,
     ) -> Result<Value, RpcError> {
-        let call = tokio::time::timeout(timeout, self.request(pattern, data));
-        let queue = self.addr.to_string();
-        crate::metrics::timed_call(&queue, pattern, async {
+        let call = tokio::time::timeout(timeout, self.request(pattern, data, timeout));
+        crate::metrics::timed_call(&self.addr, pattern, async {
             call.await.map_err(|_| RpcError::Timeout(timeout))?
         })
         .await
     }
 
-    async fn request(&self, pattern: &str, data: Value) -> Result<Value, RpcError> {
+    async fn request(
+        &self,
+        pattern: &str,
+        data: Value,
+        timeout: Duration,
+    ) -> Result<Value, RpcError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let frame = envelope(pattern, &data, Some(&id))?;
-        let (tx, rx) = oneshot::channel();
+        let headers: HeaderMembers = text_headers::request(timeout, self.caller.as_ref());
+        let frame = envelope(pattern, &data, Some(&id), &headers)?;
         let connection = self.open().await?;
-        lock(&connection.pending).insert(id.clone(), tx);
-        let _forget = Forget(&connection.pending, &id);
+        let (reply, _forget) = connection.waiting.register(&id);
         connection.send(frame).await?;
         // A dropped sender: the connection closed before the reply came.
-        let reply = rx.await.map_err(|_| RpcError::ConnectionLost)?;
+        let reply = reply.await.map_err(|_| RpcError::ConnectionLost)?;
         reply.into_result().map_err(RpcError::Remote)
     }
 
     /// Sends an event (no `id`, no reply). At most once: written to the
     /// socket, not acknowledged by anyone.
     pub async fn emit<D: Serialize>(&self, pattern: &str, data: &D) -> Result<(), RpcError> {
-        let frame = envelope(pattern, data, None)?;
+        let frame = envelope(pattern, data, None, &text_headers::event())?;
         let send = async { self.open().await?.send(frame).await };
         tokio::time::timeout(self.timeout, send)
             .await
@@ -112,20 +167,37 @@ impl TcpClient {
         if let Some(open) = connection.as_ref().filter(|c| !c.closed.is_cancelled()) {
             return Ok(open.clone());
         }
-        let open = self.connect().await?;
+        let open = tokio::time::timeout(CONNECT_TIMEOUT, self.connect())
+            .await
+            .map_err(|_| RpcError::NotConnected)??;
         *connection = Some(open.clone());
         Ok(open)
     }
 
     async fn connect(&self) -> Result<Connection, RpcError> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr))
+        let stream = TcpStream::connect(&self.addr)
             .await
-            .map_err(|_| RpcError::NotConnected)?
             .map_err(|_| RpcError::NotConnected)?;
         let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
+        Ok(match &self.tls {
+            None => Connection::start(stream),
+            Some((connector, name)) => {
+                let stream = connector
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|e| RpcError::Transport(format!("TLS: {e}")))?;
+                Connection::start(stream)
+            }
+        })
+    }
+}
+
+impl Connection {
+    /// A writer and a reader task on `stream`.
+    fn start<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> Self {
+        let (read, write) = tokio::io::split(stream);
         let (outgoing, mut frames_out) = mpsc::channel::<String>(64);
-        let (pending, closed) = (Pending::default(), CancellationToken::new());
+        let (waiting, closed) = (Arc::new(Waiting::default()), CancellationToken::new());
         // Writer: ends when the connection does or writing fails.
         let ended = closed.clone();
         tokio::spawn(async move {
@@ -144,32 +216,26 @@ impl TcpClient {
         });
         // Reader: hands each reply to its request; when the connection ends,
         // every request still waiting on it hears so (its sender dropped).
-        let (waiting, ended) = (pending.clone(), closed.clone());
+        let (replies_to, ended) = (waiting.clone(), closed.clone());
         tokio::spawn(async move {
             let mut frames = FramedRead::new(read, JsonFrames::new(MAX_REPLY_UNITS));
             while let Some(Ok(text)) = frames.next().await {
-                let Ok(reply) = serde_json::from_str::<Reply>(&text) else {
-                    tracing::warn!("a TCP reply is not a NestJS reply");
-                    continue;
-                };
-                let request = reply.id.as_ref().and_then(|id| lock(&waiting).remove(id));
-                if let Some(request) = request {
-                    let _ = request.send(reply);
+                match serde_json::from_str::<Reply>(&text) {
+                    Ok(reply) => replies_to.deliver(reply),
+                    Err(_) => tracing::warn!("a TCP reply is not a NestJS reply"),
                 }
             }
             // The next call opens a new connection.
             ended.cancel();
-            lock(&waiting).clear();
+            replies_to.clear();
         });
-        Ok(Connection {
+        Self {
             outgoing,
-            pending,
+            waiting,
             closed,
-        })
+        }
     }
-}
 
-impl Connection {
     /// Queues `frame` for the writer; a closed connection is lost.
     async fn send(&self, frame: String) -> Result<(), RpcError> {
         self.outgoing
@@ -179,24 +245,14 @@ impl Connection {
     }
 }
 
-/// The NestJS envelope as the text a frame carries.
-fn envelope<D: Serialize>(pattern: &str, data: &D, id: Option<&str>) -> Result<String, RpcError> {
-    Ok(String::from_utf8(wire::encode(pattern, data, id)?).expect("JSON is UTF-8"))
-}
-
-fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Reply>>> {
-    // A panic while holding it leaves a map still worth using.
-    pending
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Forgets a request's waiting place when the call ends, however it ends
-/// (a reply, a timeout, a dropped future).
-struct Forget<'a>(&'a Pending, &'a str);
-
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        lock(self.0).remove(self.1);
-    }
+/// The NestJS envelope as the text a frame carries, with what travels
+/// beside it (crate::text_headers) as its `headers` member.
+fn envelope<D: Serialize>(
+    pattern: &str,
+    data: &D,
+    id: Option<&str>,
+    headers: &HeaderMembers,
+) -> Result<String, RpcError> {
+    let bytes = wire::encode_with_headers(pattern, data, id, Some(headers))?;
+    Ok(String::from_utf8(bytes).expect("JSON is UTF-8"))
 }

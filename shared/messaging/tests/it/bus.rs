@@ -54,7 +54,7 @@ impl Bus {
                 let link = RedisLink::start(&redis_config()).unwrap();
                 Client::Redis(RedisClient::new(&link, &config.queue, timeout))
             }
-            Transport::Amqp => unreachable!("RabbitMQ tests have helpers of their own"),
+            Transport::Amqp | Transport::Tcp => unreachable!("they have helpers of their own"),
         };
         let bus = Self {
             transport,
@@ -90,7 +90,7 @@ impl Bus {
                 let client = redis_config().client().unwrap();
                 tokio::spawn(messaging::redis::serve(client, config, router, flag, stop))
             }
-            Transport::Amqp => unreachable!(),
+            Transport::Amqp | Transport::Tcp => unreachable!(),
         };
         assert!(
             wait(Duration::from_secs(5), || connected.get()).await,

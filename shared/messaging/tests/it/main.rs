@@ -18,4 +18,5 @@ mod request_response;
 mod settlement;
 mod tcp;
 mod tcp_framing;
+mod tcp_tls;
 mod trace;

@@ -25,7 +25,7 @@ fn peer(transport: Transport) -> nestjs::Transport {
     match transport {
         Transport::Nats => nestjs::Transport::nats(),
         Transport::Redis => nestjs::Transport::redis(),
-        Transport::Amqp => nestjs::Transport::rmq(),
+        Transport::Amqp | Transport::Tcp => unreachable!("NATS and Redis only"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! A development CA and one certificate per service, for the mutual TLS of
-//! `platform::tls`: what `just run` and the tests use when no certificates
-//! are given, and what `user-service generate-dev-certs DIR` writes. Each
+//! `platform::tls` (gRPC and TCP): what `just run` and the tests use when no
+//! certificates are given, and what `user-service generate-dev-certs DIR`
+//! writes. Behind the `dev-pki` feature: only user-service and tests build it. Each
 //! certificate names its service (DNS subject alternative name) and may
 //! serve and be a client; the CA signs nothing else. Anyone holding the CA
 //! key can mint any service's identity: it stays on the developer's machine
@@ -9,9 +10,9 @@
 
 use std::path::Path;
 
+use super::GrpcTls;
 use chrono::{Datelike, Days, Utc};
 use contracts::identity::SERVICES;
-use platform::tls::GrpcTls;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,

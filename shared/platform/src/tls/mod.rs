@@ -7,7 +7,13 @@
 //!
 //! Configured by `GRPC_TLS_CA`, `GRPC_TLS_CERT` and `GRPC_TLS_KEY` — PEM
 //! values, or files named by the same names with `_FILE` (how Docker and
-//! Kubernetes mount secrets). All three, or none.
+//! Kubernetes mount secrets). All three, or none. The same identity secures
+//! NestJS's TCP transport between the gateway and the services
+//! ([`streams`]: rustls configs for any TLS stream).
+
+#[cfg(feature = "dev-pki")]
+pub mod dev_pki;
+pub mod streams;
 
 use secrecy::{ExposeSecret, SecretString};
 use tonic::transport::{
@@ -172,10 +178,16 @@ pub fn peer_names(extensions: &http::Extensions) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let Some(leaf) = certs.first() else {
-        return Vec::new();
-    };
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) else {
+    certs
+        .first()
+        .map(|leaf| dns_names(leaf.as_ref()))
+        .unwrap_or_default()
+}
+
+/// The DNS subject alternative names of a DER certificate (a service's
+/// names); empty when it does not parse or has none.
+pub fn dns_names(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
         return Vec::new();
     };
     let Ok(Some(names)) = cert.subject_alternative_name() else {
