@@ -9,7 +9,11 @@
 
 mod retry;
 
-use std::{any::Any, panic::AssertUnwindSafe, time::SystemTime};
+use std::{
+    any::Any,
+    panic::AssertUnwindSafe,
+    time::{Duration, SystemTime},
+};
 
 use contracts::{ErrorCode, ServiceError};
 use futures_util::FutureExt;
@@ -155,4 +159,16 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
 pub(crate) fn count(queue: &str, outcome: &'static str) {
     metrics::counter!("messages_total", "queue" => queue.to_owned(), "outcome" => outcome)
         .increment(1);
+}
+
+/// Lets the requests in `in_flight` finish, for at most `grace`: how every
+/// broker-less server (NATS, Redis, TCP) ends once it takes no more.
+pub(crate) async fn finish_in_flight(in_flight: &tokio_util::task::TaskTracker, grace: Duration) {
+    in_flight.close();
+    if tokio::time::timeout(grace, in_flight.wait()).await.is_err() {
+        tracing::warn!(
+            ?grace,
+            "requests still running at the end of the grace period"
+        );
+    }
 }

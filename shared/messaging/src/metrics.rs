@@ -80,6 +80,21 @@ pub(crate) fn outcome<T>(result: &Result<T, RpcError>) -> &'static str {
     }
 }
 
+/// [`timed_call`] bounded by `timeout`: past it, [`RpcError::Timeout`].
+pub(crate) async fn timed_call_within<T>(
+    queue: &str,
+    pattern: &str,
+    timeout: std::time::Duration,
+    call: impl std::future::Future<Output = Result<T, RpcError>>,
+) -> Result<T, RpcError> {
+    let bounded = async {
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| RpcError::Timeout(timeout))?
+    };
+    timed_call(queue, pattern, bounded).await
+}
+
 /// Runs one request-response call on `queue` (a queue name, or a NATS
 /// queue group), counting it by outcome and timing it — for every client,
 /// whatever its transport.

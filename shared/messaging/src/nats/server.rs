@@ -104,14 +104,7 @@ pub async fn serve(
     for subscriber in messages.iter_mut() {
         let _ = subscriber.unsubscribe().await;
     }
-    in_flight.close();
-    let grace = context.config.grace_period;
-    if tokio::time::timeout(grace, in_flight.wait()).await.is_err() {
-        tracing::warn!(
-            ?grace,
-            "requests still running at the end of the grace period"
-        );
-    }
+    handling::finish_in_flight(&in_flight, context.config.grace_period).await;
     // Replies published by the last handlers leave before we return.
     let _ = context.client.flush().await;
 }

@@ -187,11 +187,8 @@ impl RedisClient {
         data: Value,
         timeout: Duration,
     ) -> Result<Value, RpcError> {
-        let call = tokio::time::timeout(timeout, self.request(pattern, data, timeout));
-        crate::metrics::timed_call(&self.group, pattern, async {
-            call.await.map_err(|_| RpcError::Timeout(timeout))?
-        })
-        .await
+        let call = self.request(pattern, data, timeout);
+        crate::metrics::timed_call_within(&self.group, pattern, timeout, call).await
     }
 
     async fn request(

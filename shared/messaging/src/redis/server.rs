@@ -96,14 +96,7 @@ pub async fn serve(
     // Unsubscribed (the connection closes): Redis sends no more.
     subscription_stop.cancel();
     connected.set(false);
-    in_flight.close();
-    let grace = context.config.grace_period;
-    if tokio::time::timeout(grace, in_flight.wait()).await.is_err() {
-        tracing::warn!(
-            ?grace,
-            "requests still running at the end of the grace period"
-        );
-    }
+    handling::finish_in_flight(&in_flight, context.config.grace_period).await;
 }
 
 struct Context {

@@ -127,11 +127,8 @@ impl TcpClient {
         data: Value,
         timeout: Duration,
     ) -> Result<Value, RpcError> {
-        let call = tokio::time::timeout(timeout, self.request(pattern, data, timeout));
-        crate::metrics::timed_call(&self.addr, pattern, async {
-            call.await.map_err(|_| RpcError::Timeout(timeout))?
-        })
-        .await
+        let call = self.request(pattern, data, timeout);
+        crate::metrics::timed_call_within(&self.addr, pattern, timeout, call).await
     }
 
     async fn request(

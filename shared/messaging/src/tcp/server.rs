@@ -145,17 +145,8 @@ pub async fn serve(
     }
     connected.set(false);
     drop(listener);
-    context.in_flight.close();
     let grace = context.config.grace_period;
-    if tokio::time::timeout(grace, context.in_flight.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            ?grace,
-            "requests still running at the end of the grace period"
-        );
-    }
+    handling::finish_in_flight(&context.in_flight, grace).await;
     connections.close();
     let _ = tokio::time::timeout(grace, connections.wait()).await;
 }
