@@ -161,6 +161,41 @@ pub(crate) fn count(queue: &str, outcome: &'static str) {
         .increment(1);
 }
 
+/// Runs `handle` on each message of `messages` until they end or
+/// `shutdown`, at most `limit` at once — back-pressure like a prefetch: a
+/// message waits where it is while every permit is taken. How every
+/// broker-less server (NATS, Redis) takes its messages; the tasks are in
+/// `in_flight`, for [`finish_in_flight`].
+pub(crate) async fn handle_each<M, Fut>(
+    messages: &mut (impl futures_util::Stream<Item = M> + Unpin),
+    limit: usize,
+    in_flight: &tokio_util::task::TaskTracker,
+    shutdown: &tokio_util::sync::CancellationToken,
+    handle: impl Fn(M) -> Fut,
+) where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use futures_util::StreamExt;
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+    loop {
+        let message = tokio::select! {
+            message = messages.next() => match message {
+                Some(message) => message,
+                None => break,
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let handled = handle(message);
+        in_flight.spawn(async move {
+            handled.await;
+            drop(permit);
+        });
+    }
+}
+
 /// Lets the requests in `in_flight` finish, for at most `grace`: how every
 /// broker-less server (NATS, Redis, TCP) ends once it takes no more.
 pub(crate) async fn finish_in_flight(in_flight: &tokio_util::task::TaskTracker, grace: Duration) {

@@ -14,8 +14,7 @@ use std::{collections::HashMap, sync::Arc, time::SystemTime};
 
 use async_nats::{Message as NatsMessage, Subscriber};
 use contracts::ErrorCode;
-use futures_util::{StreamExt, stream::SelectAll};
-use tokio::sync::Semaphore;
+use futures_util::stream::SelectAll;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -78,27 +77,14 @@ pub async fn serve(
         router,
         routes,
     });
-    let permits = Arc::new(Semaphore::new(usize::from(context.config.prefetch.max(1))));
     let in_flight = TaskTracker::new();
-    loop {
-        let message = tokio::select! {
-            message = messages.next() => match message {
-                Some(message) => message,
-                None => break,
-            },
-            () = shutdown.cancelled() => break,
-        };
-        // Back-pressure like a prefetch: a message waits in the client's
-        // buffer while every permit is taken.
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
+    // A message waits in the client's buffer while every permit is taken.
+    let limit = usize::from(context.config.prefetch);
+    handling::handle_each(&mut messages, limit, &in_flight, &shutdown, |message| {
         let context = context.clone();
-        in_flight.spawn(async move {
-            handle(message, &context).await;
-            drop(permit);
-        });
-    }
+        async move { handle(message, &context).await }
+    })
+    .await;
 
     connected.set(false);
     for subscriber in messages.iter_mut() {

@@ -14,7 +14,7 @@
 use std::{collections::HashMap, sync::Arc, time::SystemTime};
 
 use contracts::ErrorCode;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::subscriber::{Delivery, Subscription};
@@ -52,7 +52,7 @@ pub async fn serve(
         .map(|route| (subject(&config.queue, route), route.clone()))
         .collect();
     let prefetch = usize::from(config.prefetch.max(1));
-    let (deliveries, mut incoming) = mpsc::channel::<Delivery>(prefetch);
+    let (deliveries, incoming) = mpsc::channel::<Delivery>(prefetch);
     let subscription_stop = CancellationToken::new();
     let _subscription = Subscription::spawn(
         client,
@@ -73,25 +73,13 @@ pub async fn serve(
         router,
         routes,
     });
-    let permits = Arc::new(Semaphore::new(prefetch));
     let in_flight = TaskTracker::new();
-    loop {
-        let delivery = tokio::select! {
-            delivery = incoming.recv() => match delivery {
-                Some(delivery) => delivery,
-                None => break,
-            },
-            () = shutdown.cancelled() => break,
-        };
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
+    let mut incoming = tokio_stream::wrappers::ReceiverStream::new(incoming);
+    handling::handle_each(&mut incoming, prefetch, &in_flight, &shutdown, |delivery| {
         let context = context.clone();
-        in_flight.spawn(async move {
-            handle(delivery, &context).await;
-            drop(permit);
-        });
-    }
+        async move { handle(delivery, &context).await }
+    })
+    .await;
 
     // Unsubscribed (the connection closes): Redis sends no more.
     subscription_stop.cancel();
