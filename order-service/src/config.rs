@@ -142,8 +142,10 @@ impl Config {
             grace_period: Duration::from_secs(10),
             saga_attempts: 3,
             saga_retry_delay: Duration::from_millis(200),
-            saga_recovery_interval: Duration::from_secs(10),
-            saga_stale_after: Duration::from_secs(30),
+            saga_recovery_interval: Duration::from_secs(2),
+            // Above a live saga's retry budget with the defaults: 3 calls of
+            // at most USER_SERVICE_TIMEOUT (2 s) and 0.2 + 0.4 s between.
+            saga_stale_after: Duration::from_secs(8),
             events_exchange: None,
             outbox_poll_interval: Duration::from_secs(1),
             // Any free port: embedded and test instances must not collide.

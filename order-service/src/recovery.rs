@@ -5,10 +5,16 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{error::Error, saga::Saga};
+
+/// Sagas one recovery pass drives at once: enough that a pass finishes
+/// within a few seconds once user-service answers, few enough not to
+/// flood it (or the pool) after an outage.
+const RECOVERY_CONCURRENCY: usize = 16;
 
 impl Saga {
     /// Resumes every saga that has not moved for `stale_after` (its driver
@@ -29,17 +35,23 @@ impl Saga {
         .bind(stale_after.as_secs_f64())
         .fetch_all(&self.pool)
         .await?;
-        for (id,) in &stale {
-            match self.drive(*id).await {
-                Ok(order) => {
-                    tracing::info!(order_id = %id, status = %order.status, "saga recovered")
+        // Side by side: one order's refund waiting out its retries must not
+        // hold back the others (a pass over a hundred orders one at a time
+        // took tens of seconds after user-service came back).
+        let count = stale.len();
+        futures_util::stream::iter(stale)
+            .for_each_concurrent(RECOVERY_CONCURRENCY, |(id,)| async move {
+                match self.drive(id).await {
+                    Ok(order) => {
+                        tracing::info!(order_id = %id, status = %order.status, "saga recovered")
+                    }
+                    Err(e) => {
+                        tracing::warn!(order_id = %id, error = %e, "saga recovery failed; will retry")
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(order_id = %id, error = %e, "saga recovery failed; will retry")
-                }
-            }
-        }
-        Ok(stale.len())
+            })
+            .await;
+        Ok(count)
     }
 
     /// Runs [`Saga::recover`] at start-up and then every `interval`, until

@@ -76,22 +76,6 @@ impl Default for Options {
     }
 }
 
-impl Options {
-    /// For bursts a fault strikes: sagas orphaned by a crash are picked up
-    /// within seconds rather than after the production defaults'
-    /// `SAGA_STALE_AFTER` of 30 s, looked for every `SAGA_RECOVERY_INTERVAL`
-    /// of 10 s.
-    pub fn for_faults() -> Self {
-        Self {
-            env: vec![
-                ("SAGA_STALE_AFTER".into(), "2s".into()),
-                ("SAGA_RECOVERY_INTERVAL".into(), "1s".into()),
-            ],
-            ..Self::default()
-        }
-    }
-}
-
 /// The admin user-service creates in every system (`ADMIN_EMAIL`).
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "system test admin password";

@@ -43,7 +43,7 @@ async fn postgres_restarted_mid_burst_services_recover_without_restart() {
 
 async fn restart_mid_burst(server: Server) {
     let _serial = SERIAL.lock().await;
-    let system = System::start(Options::for_faults()).await;
+    let system = System::start(Options::default()).await;
     let pids: Vec<u32> = system.processes().map(|p| p.pid()).collect();
     let mut burst = Burst::start(&system).await;
 
