@@ -36,7 +36,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{EventPublisher, RpcError, wire};
+use crate::{EventPublisher, RpcError, publisher::OutgoingEvent, wire};
 
 /// Records event `name` with `body` in the caller's transaction, stamped
 /// with a new event id, the time and the schema version, and the current
@@ -206,19 +206,34 @@ impl Relay {
         .bind(BATCH as i64)
         .fetch_all(&mut *tx)
         .await?;
+        // Encoded first, then published as one pipelined batch: one round
+        // trip for the lot, and the broker confirms runs of them at once.
+        let mut encoded = Vec::with_capacity(rows.len());
+        for (id, name, payload, headers) in &rows {
+            let body = wire::encode(name, payload, None).map_err(RpcError::from)?;
+            encoded.push((*id, id.to_string(), body, field_table(headers)));
+        }
+        let events = rows
+            .iter()
+            .zip(&mut encoded)
+            .map(
+                |((_, name, ..), (_, message_id, body, headers))| OutgoingEvent {
+                    routing_key: name,
+                    body,
+                    message_id,
+                    headers: std::mem::take(headers),
+                },
+            )
+            .collect();
+        let results = self.publisher.publish_all(events).await;
         let mut published = Vec::with_capacity(rows.len());
         let mut failure = None;
-        for (id, name, payload, headers) in rows {
-            let body = wire::encode(&name, &payload, None).map_err(RpcError::from)?;
-            match self
-                .publisher
-                .publish(&name, &body, &id.to_string(), field_table(&headers))
-                .await
-            {
-                Ok(()) => published.push(id),
+        for ((id, ..), result) in encoded.iter().zip(results) {
+            match result {
+                // Marked only once the broker confirmed it.
+                Ok(()) => published.push(*id),
                 Err(e) => {
-                    failure = Some(e);
-                    break;
+                    failure.get_or_insert(e);
                 }
             }
         }

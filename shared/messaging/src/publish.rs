@@ -21,6 +21,36 @@ pub(crate) async fn publish_confirmed(
     publish_to_exchange(channel, "", queue, body, properties).await
 }
 
+/// Publishes to `exchange` with `routing_key` and returns once the broker
+/// has the message on its way — not yet confirmed: await the returned
+/// confirm for that. Sending several before awaiting any confirm lets the
+/// broker acknowledge a run of them at once.
+pub(crate) async fn send_to_exchange(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<lapin::PublisherConfirm, RpcError> {
+    Ok(channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
+        .await?)
+}
+
+/// What a confirm says: the broker has the message, or refused it.
+pub(crate) async fn confirmed(confirm: lapin::PublisherConfirm) -> Result<(), RpcError> {
+    match confirm.await? {
+        Confirmation::Nack(_) => Err(RpcError::Rejected),
+        Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+    }
+}
+
 /// Publishes to `exchange` with `routing_key` and waits for the confirm.
 pub(crate) async fn publish_to_exchange(
     channel: &Channel,
@@ -29,18 +59,6 @@ pub(crate) async fn publish_to_exchange(
     body: &[u8],
     properties: BasicProperties,
 ) -> Result<(), RpcError> {
-    let confirm = channel
-        .basic_publish(
-            exchange.into(),
-            routing_key.into(),
-            BasicPublishOptions::default(),
-            body,
-            properties,
-        )
-        .await?
-        .await?;
-    match confirm {
-        Confirmation::Nack(_) => Err(RpcError::Rejected),
-        Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
-    }
+    let confirm = send_to_exchange(channel, exchange, routing_key, body, properties).await?;
+    confirmed(confirm).await
 }
