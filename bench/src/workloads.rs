@@ -90,6 +90,13 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
 
     let w1 = measure("W1 user lookup", "w1.lua", system.url(""), groups.clone()).await??;
     let w2 = measure("W2 place order", "w2.lua", system.url(""), groups.clone()).await??;
+    let w2_wide = measure(
+        "W2 wide catalogue",
+        "w2_wide.lua",
+        system.url(""),
+        groups.clone(),
+    )
+    .await??;
 
     // W2 leaves events behind (in outboxes, on the notifications queue):
     // measure how long they take to drain, and start W3 on an idle system.
@@ -168,6 +175,7 @@ pub async fn run(params: &Params) -> anyhow::Result<Report> {
         floor: floor_run,
         w1,
         w2,
+        w2_wide,
         w2_over,
         w2_backlog_drain_seconds: drain.as_secs_f64(),
         lag,
@@ -247,6 +255,9 @@ async fn restart_all(system: &mut System) -> BTreeMap<String, f64> {
     ready
 }
 
+/// Products in the wide catalogue (`BENCH-0001` …), as w2_wide.lua picks them.
+const WIDE_CATALOGUE: i32 = 1000;
+
 /// `count` customers with ample credit and ample stock to buy, written to
 /// `ids` one per line as `id,token` for the wrk scripts (`bench/lua/users.lua`):
 /// every request carries its user's bearer token, so the figures include
@@ -261,6 +272,16 @@ pub(crate) async fn seed_customers(
     sqlx::query("UPDATE products SET stock = 2000000000")
         .execute(&orders_db)
         .await?;
+    // The wide catalogue W2 also runs on (bench/lua/w2_wide.lua): every
+    // order updates one of a thousand stock rows instead of five hot ones.
+    sqlx::query(
+        "INSERT INTO products (sku, name, price_cents, stock) \
+         SELECT 'BENCH-' || lpad(i::text, 4, '0'), 'Bench product ' || i, 1000, 2000000000 \
+         FROM generate_series(1, $1) AS i ON CONFLICT (sku) DO NOTHING",
+    )
+    .bind(WIDE_CATALOGUE)
+    .execute(&orders_db)
+    .await?;
     let lines: Vec<String> = users
         .iter()
         .map(|id| format!("{id},{}", system.token(id)))
