@@ -208,27 +208,27 @@ impl Relay {
         .await?;
         // Encoded first, then published as one pipelined batch: one round
         // trip for the lot, and the broker confirms runs of them at once.
-        let mut encoded = Vec::with_capacity(rows.len());
-        for (id, name, payload, headers) in &rows {
-            let body = wire::encode(name, payload, None).map_err(RpcError::from)?;
-            encoded.push((*id, id.to_string(), body, field_table(headers)));
-        }
+        let encoded = rows
+            .iter()
+            .map(|(id, name, payload, _)| Ok((id.to_string(), wire::encode(name, payload, None)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(RpcError::from)?;
         let events = rows
             .iter()
-            .zip(&mut encoded)
+            .zip(&encoded)
             .map(
-                |((_, name, ..), (_, message_id, body, headers))| OutgoingEvent {
+                |((_, name, _, headers), (message_id, body))| OutgoingEvent {
                     routing_key: name,
                     body,
                     message_id,
-                    headers: std::mem::take(headers),
+                    headers: field_table(headers),
                 },
             )
             .collect();
         let results = self.publisher.publish_all(events).await;
         let mut published = Vec::with_capacity(rows.len());
         let mut failure = None;
-        for ((id, ..), result) in encoded.iter().zip(results) {
+        for ((id, ..), result) in rows.iter().zip(results) {
             match result {
                 // Marked only once the broker confirmed it.
                 Ok(()) => published.push(*id),

@@ -69,58 +69,54 @@ impl EventPublisher {
     /// [`Self::publish`] for several events, in order, each sent without
     /// waiting for the confirm of the one before — the broker then
     /// acknowledges a run of them at once, and a batch costs one round trip
-    /// instead of one per event. Then waits (at most the publisher's
-    /// timeout, for all) for every confirm. One result per event: after a
-    /// send fails, the rest are not sent.
+    /// instead of one per event. Then waits for every confirm, all within
+    /// the publisher's timeout. One result per event: after a send fails,
+    /// the rest are not sent.
     pub async fn publish_all(&self, events: Vec<OutgoingEvent<'_>>) -> Vec<Result<(), RpcError>> {
         let count = events.len();
-        let all = async {
-            let channel = self.link.channel().ok_or(RpcError::NotConnected)?;
-            let mut confirms = Vec::with_capacity(count);
-            for event in events {
-                // `user_id`: the broker vouches for the publisher (it refuses
-                // any other than the connection's login), so a consumer can
-                // trust an event only from the service that owns it
-                // (docs/security.md).
-                let properties = BasicProperties::default()
-                    .with_content_type("application/json".into())
-                    .with_delivery_mode(PERSISTENT)
-                    .with_message_id(event.message_id.into())
-                    .with_user_id(self.link.user().into())
-                    .with_headers(event.headers);
-                let sent = send_to_exchange(
-                    &channel,
-                    &self.exchange,
-                    event.routing_key,
-                    event.body,
-                    properties,
-                )
-                .await;
-                match sent {
-                    Ok(confirm) => confirms.push(confirm),
-                    Err(e) => return Ok((confirms, Some(e))),
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timed_out = || RpcError::Timeout(self.timeout);
+        let mut confirms = Vec::with_capacity(count);
+        let mut failure = None;
+        match self.link.channel() {
+            None => failure = Some(RpcError::NotConnected),
+            Some(channel) => {
+                for event in events {
+                    // `user_id`: the broker vouches for the publisher (it
+                    // refuses any other than the connection's login), so a
+                    // consumer can trust an event only from the service
+                    // that owns it (docs/security.md).
+                    let properties = BasicProperties::default()
+                        .with_content_type("application/json".into())
+                        .with_delivery_mode(PERSISTENT)
+                        .with_message_id(event.message_id.into())
+                        .with_user_id(self.link.user().into())
+                        .with_headers(event.headers);
+                    let send = send_to_exchange(
+                        &channel,
+                        &self.exchange,
+                        event.routing_key,
+                        event.body,
+                        properties,
+                    );
+                    match tokio::time::timeout_at(deadline, send).await {
+                        Ok(Ok(confirm)) => confirms.push(confirm),
+                        Ok(Err(e)) => failure = Some(e),
+                        Err(_) => failure = Some(timed_out()),
+                    }
+                    if failure.is_some() {
+                        break;
+                    }
                 }
             }
-            Ok::<_, RpcError>((confirms, None))
-        };
-        let outcome = tokio::time::timeout(self.timeout, async {
-            let (confirms, failed) = all.await?;
-            let mut results = Vec::with_capacity(count);
-            for confirm in confirms {
-                results.push(confirmed(confirm).await);
-            }
-            if let Some(e) = failed {
-                results.push(Err(e));
-            }
-            Ok::<_, RpcError>(results)
-        })
-        .await
-        .unwrap_or(Err(RpcError::Timeout(self.timeout)));
-        let mut results = match outcome {
-            Ok(results) => results,
-            Err(e) => vec![Err(e)],
-        };
-        // Those never sent (or whose confirm the deadline cut off).
+        }
+        let mut results = Vec::with_capacity(count);
+        for confirm in confirms {
+            let result = tokio::time::timeout_at(deadline, confirmed(confirm)).await;
+            results.push(result.unwrap_or_else(|_| Err(timed_out())));
+        }
+        results.extend(failure.map(Err));
+        // Those never sent, after the one that failed.
         results.resize_with(count, || {
             Err(RpcError::Transport(
                 "not published: an event before it in the batch failed".into(),
