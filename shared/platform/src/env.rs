@@ -7,6 +7,8 @@
 
 use std::{str::FromStr, time::Duration};
 
+use secrecy::SecretString;
+
 /// A configuration variable that is set but unusable.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid value {value:?} for environment variable {name}: {reason}")]
@@ -74,12 +76,8 @@ pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 /// `AMQP_URL`, or [`DEFAULT_AMQP_URL`]: an `amqp://` or `amqps://` URL, held
 /// as a secret (it carries the broker password), so neither a `Debug` print
 /// of a config nor the error for a bad value shows it.
-pub fn amqp_url() -> Result<secrecy::SecretString, ConfigError> {
-    let url = string_or("AMQP_URL", DEFAULT_AMQP_URL);
-    if !url.starts_with("amqp://") && !url.starts_with("amqps://") {
-        return Err(invalid("AMQP_URL", "<redacted>", "expected an amqp:// URL"));
-    }
-    Ok(url.into())
+pub fn amqp_url() -> Result<SecretString, ConfigError> {
+    url_or("AMQP_URL", DEFAULT_AMQP_URL, ["amqp://", "amqps://"])
 }
 
 /// The NATS server every service uses unless `NATS_URL` names another.
@@ -87,12 +85,8 @@ pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 
 /// `NATS_URL`, or [`DEFAULT_NATS_URL`]: a `nats://` or `tls://` URL, held as
 /// a secret like `AMQP_URL` (it may carry a password).
-pub fn nats_url() -> Result<secrecy::SecretString, ConfigError> {
-    let url = string_or("NATS_URL", DEFAULT_NATS_URL);
-    if !url.starts_with("nats://") && !url.starts_with("tls://") {
-        return Err(invalid("NATS_URL", "<redacted>", "expected a nats:// URL"));
-    }
-    Ok(url.into())
+pub fn nats_url() -> Result<SecretString, ConfigError> {
+    url_or("NATS_URL", DEFAULT_NATS_URL, ["nats://", "tls://"])
 }
 
 /// The Redis server every service uses unless `REDIS_URL` names another.
@@ -100,14 +94,18 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// `REDIS_URL`, or [`DEFAULT_REDIS_URL`]: a `redis://` or `rediss://` (TLS)
 /// URL, held as a secret (it may carry a password).
-pub fn redis_url() -> Result<secrecy::SecretString, ConfigError> {
-    let url = string_or("REDIS_URL", DEFAULT_REDIS_URL);
-    if !url.starts_with("redis://") && !url.starts_with("rediss://") {
-        return Err(invalid(
-            "REDIS_URL",
-            "<redacted>",
-            "expected a redis:// URL",
-        ));
+pub fn redis_url() -> Result<SecretString, ConfigError> {
+    url_or("REDIS_URL", DEFAULT_REDIS_URL, ["redis://", "rediss://"])
+}
+
+/// `name`, or `default`: a URL starting with one of `schemes`. Held as a
+/// secret, as it may carry a password: the error for a bad value does not
+/// show it either.
+fn url_or(name: &str, default: &str, schemes: [&str; 2]) -> Result<SecretString, ConfigError> {
+    let url = string_or(name, default);
+    if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
+        let reason = format!("expected a URL starting with {}", schemes.join(" or "));
+        return Err(invalid(name, "<redacted>", reason));
     }
     Ok(url.into())
 }
