@@ -146,13 +146,21 @@ impl Listeners {
                         "not subscribed to NATS; reconnecting",
                     )
                 }
-                Transport::Redis | Transport::Tcp => {
-                    let (up, name) = (connected.clone(), transport.name());
-                    let down = match transport {
-                        Transport::Redis => "not subscribed to Redis; reconnecting",
-                        _ => "not listening on TCP",
-                    };
-                    platform::admin::Check::flag(name, move || up.get(), down)
+                Transport::Redis => {
+                    let subscribed = connected.clone();
+                    platform::admin::Check::flag(
+                        "redis",
+                        move || subscribed.get(),
+                        "not subscribed to Redis; reconnecting",
+                    )
+                }
+                Transport::Tcp => {
+                    let listening = connected.clone();
+                    platform::admin::Check::flag(
+                        "tcp",
+                        move || listening.get(),
+                        "not listening on TCP",
+                    )
                 }
             })
             .collect()

@@ -41,7 +41,6 @@ pub struct RedisLink {
 struct Inner {
     publisher: ::redis::aio::ConnectionManager,
     replies: Subscription,
-    connected: Connected,
     /// Reply channels subscribed so far (kept across reconnects).
     subscribed: Mutex<HashSet<String>>,
     waiting: Arc<Waiting>,
@@ -56,12 +55,11 @@ impl RedisLink {
         let publisher = super::publisher(client.clone())?;
         let closed = CancellationToken::new();
         let (deliveries, mut incoming) = mpsc::channel(REPLY_BUFFER);
-        let connected = Connected::default();
         let replies = Subscription::spawn(
             client,
             Vec::new(),
             deliveries,
-            connected.clone(),
+            Connected::default(),
             closed.clone(),
         );
         let waiting: Arc<Waiting> = Arc::default();
@@ -80,7 +78,6 @@ impl RedisLink {
             inner: Arc::new(Inner {
                 publisher,
                 replies,
-                connected,
                 subscribed: Mutex::default(),
                 waiting,
                 _stop: closed.clone().drop_guard(),
@@ -91,7 +88,7 @@ impl RedisLink {
 
     /// Whether the reply subscription is up right now.
     pub fn is_connected(&self) -> bool {
-        self.inner.connected.get()
+        self.inner.replies.is_connected()
     }
 
     /// Waits (bounded) until connected; for start-up and tests.
