@@ -90,3 +90,25 @@ pub fn output(command: &mut std::process::Command) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// For each `$name`, a `#[tokio::test]` per pub/sub transport — in modules
+/// `nats` and `redis` — running the invoking module's
+/// `async fn $name(transport: messaging::Transport)`: one test body, both
+/// transports (the invoking crate depends on `messaging` and `tokio`).
+#[macro_export]
+macro_rules! tests_on_nats_and_redis {
+    ($($name:ident),* $(,)?) => {
+        mod nats {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(messaging::Transport::Nats).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(messaging::Transport::Redis).await;
+            })*
+        }
+    };
+}

@@ -16,24 +16,6 @@ use messaging::{
 use serde_json::{Value, json};
 use system_tests::{Options, System};
 
-/// For each `$name`, a test per transport running `$name(transport)`.
-macro_rules! over_nats_and_redis {
-    ($($name:ident),* $(,)?) => {
-        mod nats {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(messaging::Transport::Nats).await;
-            })*
-        }
-        mod redis {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(messaging::Transport::Redis).await;
-            })*
-        }
-    };
-}
-
 mod tcp {
     #[tokio::test]
     async fn the_order_flow_runs_with_requests_over() {
@@ -41,7 +23,7 @@ mod tcp {
     }
 }
 
-over_nats_and_redis!(
+test_support::tests_on_nats_and_redis!(
     the_order_flow_runs_with_requests_over,
     only_the_gateway_may_send_requests_over,
     an_outage_is_a_clear_503_and_requests_flow_again_when_it_is_back,

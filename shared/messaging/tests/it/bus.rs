@@ -11,25 +11,6 @@ use messaging::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// For each `$name`, a `#[tokio::test]` per transport (modules `nats` and
-/// `redis`) running the invoking module's `$name(transport)`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod nats {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(messaging::Transport::Nats).await;
-            })*
-        }
-        mod redis {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(messaging::Transport::Redis).await;
-            })*
-        }
-    };
-}
-
 pub(crate) struct Bus {
     pub(crate) transport: Transport,
     pub(crate) config: ServerConfig,

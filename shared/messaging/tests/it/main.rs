@@ -5,7 +5,6 @@
 // A panic is how a test reports failure; helpers unwrap like tests do.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
 mod bus;
 mod helpers;
 mod metrics;

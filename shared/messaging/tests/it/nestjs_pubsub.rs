@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::bus::Bus;
 
-on_both!(
+test_support::tests_on_nats_and_redis!(
     a_nestjs_client_gets_replies_and_errors,
     an_event_a_nestjs_client_emits_reaches_our_handler,
     our_client_sends_to_and_emits_events_at_a_nestjs_server,

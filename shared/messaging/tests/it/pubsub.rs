@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::bus::Bus;
 
-on_both!(
+test_support::tests_on_nats_and_redis!(
     replies_and_every_kind_of_error_have_the_rabbitmq_shapes,
     a_pattern_nobody_serves_fails_at_once_as_no_server,
     replicas_share_requests_as_the_transport_allows,
