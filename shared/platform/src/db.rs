@@ -8,7 +8,7 @@ use crate::env::{ConfigError, duration_or, invalid, parse_or, string_or};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
-    PgPool, Postgres,
+    Connection, PgPool, Postgres,
     migrate::{MigrateDatabase, Migrator},
     postgres::PgPoolOptions,
 };
@@ -67,12 +67,20 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 /// gives up with a 504 that says less.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A pooled connection used this recently is handed out without a ping
+/// first (HikariCP's `aliveBypassWindowMs`, same value). sqlx pings every
+/// connection it hands out by default: a round trip to Postgres before every
+/// statement or transaction, which under load was a third of Postgres's
+/// wake-ups per order for nothing (docs/benchmarks.md). A connection idle
+/// longer (the database may have restarted meanwhile) is still pinged, and
+/// replaced when the ping fails; one that died within the window fails its
+/// statement, which callers already treat as transient (retried in place).
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_millis(500);
+
 pub async fn connect_and_migrate(config: &DbConfig, migrator: &Migrator) -> anyhow::Result<PgPool> {
     let url = config.url.expose_secret();
     create_if_missing(url).await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(config.max_connections)
-        .acquire_timeout(config.acquire_timeout)
+    let pool = pool_options(config)
         .connect(url)
         .await
         .context("connecting to the database (is Postgres running? see README)")?;
@@ -81,6 +89,24 @@ pub async fn connect_and_migrate(config: &DbConfig, migrator: &Migrator) -> anyh
         .await
         .context("applying database migrations")?;
     Ok(pool)
+}
+
+/// The pool every service runs on: bounded, failing fast when Postgres is
+/// away, and pinging a connection before handing it out only when it has
+/// been idle [`PING_IF_IDLE_FOR`] or longer.
+pub fn pool_options(config: &DbConfig) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 async fn create_if_missing(url: &str) -> anyhow::Result<()> {
@@ -173,14 +199,61 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
 mod tests {
     use super::*;
 
+    fn test_url() -> String {
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+            "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
+        })
+    }
+
     /// The error Postgres sends for `sqlstate`, raised for real.
     async fn raised(sqlstate: &str) -> sqlx::Error {
-        let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
-            "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
-        });
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let pool = sqlx::PgPool::connect(&test_url()).await.unwrap();
         let raise = format!("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '{sqlstate}'; END $$");
         sqlx::query(&raise).execute(&pool).await.unwrap_err()
+    }
+
+    /// The backend serving `pool`'s one connection.
+    async fn backend(pool: &PgPool) -> Result<i32, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(pool)
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_died_while_idle_is_replaced_not_handed_out() {
+        let mut config = DbConfig::new(&test_url());
+        config.max_connections = 1;
+        let pool = pool_options(&config).connect(&test_url()).await.unwrap();
+        let admin = sqlx::PgPool::connect(&test_url()).await.unwrap();
+        let first = backend(&pool).await.unwrap();
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(first)
+            .execute(&admin)
+            .await
+            .unwrap();
+        // Idle past the window: pinged on acquire, found dead, replaced, so
+        // the caller never sees the dead connection.
+        tokio::time::sleep(PING_IF_IDLE_FOR + Duration::from_millis(200)).await;
+        let second = backend(&pool).await.expect("a fresh connection");
+        assert_ne!(first, second);
+
+        // Within the window it is handed out unpinged: the statement fails
+        // as unavailable (which callers retry), and the pool replaces it.
+        // (First let the pool's own ping on release finish, or that ping
+        // would be what finds the connection dead.)
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(second)
+            .execute(&admin)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let e = backend(&pool)
+            .await
+            .expect_err("the dead connection, unpinged");
+        assert!(is_unavailable(&e), "{e}");
+        let third = backend(&pool).await.expect("replaced after failing");
+        assert_ne!(third, second);
     }
 
     #[tokio::test]
