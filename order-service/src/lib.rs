@@ -7,7 +7,9 @@
 //! - [`patterns`]: the message patterns (`create_order`, `get_order`,
 //!   `list_orders`, `list_products`) and the [`messaging::Router`].
 //! - [`new_order`]: validating an order request and keying it.
-//! - [`orders`]: idempotent placement, queries.
+//! - [`placing`]: idempotent placement (reserve and record, one statement
+//!   in the common case).
+//! - [`orders`]: the orders' rows, queries.
 //! - [`products`]: the catalogue.
 //! - [`saga`]: reserve → charge → confirm, compensation; `recovery` resumes
 //!   the sagas a crash left behind.
@@ -19,6 +21,7 @@ pub mod error;
 pub mod new_order;
 pub mod orders;
 pub mod patterns;
+pub mod placing;
 pub mod products;
 mod recovery;
 pub mod saga;

@@ -14,7 +14,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::{error::Error, new_order::NewOrder, orders, products, saga::Saga};
+use crate::{error::Error, new_order::NewOrder, orders, placing, products, saga::Saga};
 
 /// Most orders `list_orders` returns.
 const ORDER_LIST_LIMIT: i64 = 100;
@@ -46,7 +46,7 @@ async fn create_order(state: State, message: Message) -> Result<Value, Error> {
         return Err(Error::PermissionDenied);
     }
     let new = NewOrder::parse(request, &message.message_id)?;
-    let order = orders::place(&state.pool, new).await?;
+    let order = placing::place(&state.pool, new).await?;
     // A rejection at placement recorded an event: let the relay know.
     state.saga.events.notify_one();
     let order = state.saga.advance(order).await?;

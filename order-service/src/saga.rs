@@ -1,7 +1,7 @@
 //! The order saga: reserve stock → charge store credit → confirm, with
 //! compensation in reverse (refund, release stock) when a step fails.
 //!
-//! Step 1 (reserve) is [`crate::orders::place`]. Each later transition is one
+//! Step 1 (reserve) is [`crate::placing::place`]. Each later transition is one
 //! conditional UPDATE on the order's `status`/`saga_step`, committed before
 //! the next remote call, so a crash at any point leaves a state that
 //! [`Saga::drive`] resumes from, and two drivers of one order (a redelivered
@@ -91,7 +91,7 @@ impl Saga {
         orders::find(&self.pool, id).await
     }
 
-    /// Drives an order [`orders::place`] has just recorded. Its state is
+    /// Drives an order [`crate::placing::place`] has just recorded. Its state is
     /// known, so the common path — charge, confirm — reads nothing back;
     /// anything else goes through [`Saga::drive`].
     pub async fn advance(&self, order: Order) -> Result<Order, Error> {

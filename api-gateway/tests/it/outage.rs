@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use contracts::orders::{CreateOrder, OrderLine, OrderStatus};
 use messaging::{AmqpConfig, EventPublisher, outbox::Relay};
-use order_service::{new_order::NewOrder, orders, saga::Saga, users::UserClient};
+use order_service::{new_order::NewOrder, placing, saga::Saga, users::UserClient};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -56,7 +56,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
             idempotency_key: None,
         };
         let new = NewOrder::parse(request, &Uuid::now_v7().to_string()).unwrap();
-        let order = orders::place(&pool, new).await.unwrap();
+        let order = placing::place(&pool, new).await.unwrap();
         let order = saga.drive(order.id).await.unwrap();
         assert_eq!(order.status, OrderStatus::Confirmed);
     }

@@ -172,3 +172,60 @@ async fn concurrent_orders_never_oversell(pool: PgPool) {
     assert_eq!((confirmed, app.order_count().await), (3, 12));
     app.cleanup().await;
 }
+
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn a_total_past_i64_is_invalid_and_changes_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = app.user().await;
+    sqlx::query("INSERT INTO products (sku, name, price_cents, stock) VALUES ('GOLD-BAR', 'Gold', $1, 5000)")
+        .bind(i64::MAX / 100)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let result = app
+        .create_order(
+            user,
+            json!([{"sku": "GOLD-BAR", "quantity": 1000}, {"sku": "MUG-STEEL", "quantity": 1}]),
+        )
+        .await;
+
+    let err = remote_error(result);
+    assert_eq!(err["code"], "INVALID_ARGUMENT", "{err}");
+    assert_eq!(app.stock("GOLD-BAR").await, 5000);
+    assert_eq!(app.stock("MUG-STEEL").await, 50);
+    assert_eq!(app.order_count().await, 0);
+    app.cleanup().await;
+}
+
+/// Orders sharing several products lock them in one order (SKU order),
+/// whatever order their lines were sent in: none deadlocks, none oversells.
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn concurrent_orders_over_the_same_products_all_go_through(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let user = app.user().await;
+
+    let mut orders = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let client = app.client.clone();
+        let mut items = vec![
+            json!({"sku": "TEE-BLACK-M", "quantity": 1}),
+            json!({"sku": "MUG-STEEL", "quantity": 2}),
+        ];
+        if i % 2 == 0 {
+            items.reverse();
+        }
+        orders.spawn(async move {
+            client
+                .send_value("create_order", json!({"user_id": user, "items": items}))
+                .await
+        });
+    }
+    for result in orders.join_all().await {
+        let order = result.expect("every order has stock");
+        assert_eq!(order["status"], "confirmed", "{order}");
+    }
+    assert_eq!(app.stock("TEE-BLACK-M").await, 100 - 16);
+    assert_eq!(app.stock("MUG-STEEL").await, 50 - 32);
+    app.cleanup().await;
+}

@@ -11,7 +11,7 @@ use contracts::{
 use order_service::{
     Config,
     new_order::NewOrder,
-    orders,
+    orders, placing,
     saga::{Saga, SagaStep, debit_key},
     users::UserClient,
 };
@@ -212,7 +212,7 @@ async fn reserved_order(pool: &PgPool, user: Uuid) -> Uuid {
         idempotency_key: None,
     };
     let new = NewOrder::parse(request, &Uuid::now_v7().to_string()).unwrap();
-    let order = orders::place(pool, new).await.unwrap();
+    let order = placing::place(pool, new).await.unwrap();
     assert_eq!(order.status, OrderStatus::Pending);
     order.id
 }
