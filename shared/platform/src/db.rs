@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::env::{ConfigError, duration_or, invalid, parse_or, string_or};
+use crate::env::{ConfigError, duration_or, invalid, parse_or, url_or};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
@@ -30,20 +30,17 @@ impl DbConfig {
     /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` and
     /// `DATABASE_ACQUIRE_TIMEOUT`, with `default_url` for the first.
     pub fn from_env(default_url: &str) -> Result<Self, ConfigError> {
-        let url = string_or("DATABASE_URL", default_url);
-        if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
-            return Err(invalid(
-                "DATABASE_URL",
-                "<redacted>",
-                "expected a postgres:// URL",
-            ));
-        }
+        let url = url_or(
+            "DATABASE_URL",
+            default_url,
+            ["postgres://", "postgresql://"],
+        )?;
         let max_connections = parse_or("DATABASE_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)?;
         if max_connections == 0 {
             return Err(invalid("DATABASE_MAX_CONNECTIONS", 0, "must be at least 1"));
         }
         Ok(Self {
-            url: url.into(),
+            url,
             max_connections,
             acquire_timeout: duration_or("DATABASE_ACQUIRE_TIMEOUT", DEFAULT_ACQUIRE_TIMEOUT)?,
         })

@@ -100,8 +100,8 @@ pub fn redis_url() -> Result<SecretString, ConfigError> {
 
 /// `name`, or `default`: a URL starting with one of `schemes`. Held as a
 /// secret, as it may carry a password: the error for a bad value does not
-/// show it either.
-fn url_or(name: &str, default: &str, schemes: [&str; 2]) -> Result<SecretString, ConfigError> {
+/// show it either. (The brokers' URLs above, `DATABASE_URL` in `db`.)
+pub fn url_or(name: &str, default: &str, schemes: [&str; 2]) -> Result<SecretString, ConfigError> {
     let url = string_or(name, default);
     if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
         let reason = format!("expected a URL starting with {}", schemes.join(" or "));
