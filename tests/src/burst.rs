@@ -2,8 +2,15 @@
 //! [`ORDERS`] orders from [`CLIENTS`] concurrent clients across [`USERS`]
 //! users with mixed credit and a scarce SKU, so some orders are confirmed and
 //! some rejected. A test strikes its fault once [`FAULT_AT`] were sent
-//! ([`Burst::fault_time`]), then [`Burst::check`] holds every answer against
-//! the databases and the invariants.
+//! ([`Burst::fault_time`]), says when it is over ([`Burst::fault_over`]),
+//! then [`Burst::check`] holds every answer against the databases and the
+//! invariants.
+//!
+//! Between the two the burst trickles, one order per [`DURING_FAULT`], so
+//! orders are in flight when the fault strikes and sent while it lasts
+//! however fast the system is: at full speed a faster order path once
+//! finished the burst before `rabbitmqctl stop_app` had taken effect, and
+//! the restart test saw nothing struck.
 //!
 //! The client contract: every answer that carries an order id is that
 //! order's final outcome — 201 confirmed, anything else rejected. A 503/504
@@ -19,7 +26,7 @@ use std::{
 
 use serde_json::Value;
 use tokio::{
-    sync::{Semaphore, oneshot},
+    sync::{Semaphore, oneshot, watch},
     task::JoinHandle,
 };
 
@@ -37,6 +44,9 @@ pub const FAULT_AT: usize = 150;
 /// How long a client keeps asking for an outcome (a broker restart plus the
 /// services' reconnect backoff must fit in it).
 const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
+/// The pace while a fault is on: the rest of the burst then spans 10 s, a
+/// broker's stop, its outage and its start.
+const DURING_FAULT: Duration = Duration::from_millis(30);
 
 /// A burst being sent.
 #[derive(Debug)]
@@ -45,6 +55,18 @@ pub struct Burst {
     users: Vec<String>,
     sender: JoinHandle<Vec<Answer>>,
     reached: Option<oneshot::Receiver<()>>,
+    phase: watch::Sender<Phase>,
+}
+
+/// Where the test is with its fault, as the sender sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No fault (yet): full speed.
+    Unarmed,
+    /// The test waits for [`FAULT_AT`] to strike: trickle from there.
+    Armed,
+    /// The fault is over: full speed again.
+    Over,
 }
 
 /// What a burst's clients were told, for docs/reliability.md (`--nocapture`
@@ -105,17 +127,20 @@ impl Burst {
             users.push(system.user_with_credit(credit).await);
         }
         let (reached, fault_time) = oneshot::channel();
+        let (phase, watching) = watch::channel(Phase::Unarmed);
         let sender = tokio::spawn(send(
             system.client(),
             users.clone(),
             system.id.clone(),
             reached,
+            watching,
         ));
         Self {
             initial,
             users,
             sender,
             reached: Some(fault_time),
+            phase,
         }
     }
 
@@ -125,10 +150,17 @@ impl Burst {
     }
 
     /// Waits until [`FAULT_AT`] orders were sent: the moment to strike.
+    /// The burst trickles from then until [`Burst::fault_over`].
     pub async fn fault_time(&mut self) {
+        self.phase.send_replace(Phase::Armed);
         if let Some(reached) = self.reached.take() {
             reached.await.unwrap();
         }
+    }
+
+    /// The fault is over: the rest of the burst goes at full speed.
+    pub fn fault_over(&self) {
+        self.phase.send_replace(Phase::Over);
     }
 
     /// Waits for every final answer and for the system to settle, then
@@ -228,12 +260,14 @@ fn report(system: &System, answers: &[Answer], settled_after: Duration) -> Repor
 }
 
 /// Sends the burst, each client asking again with its key until it learns
-/// the outcome; `reached` fires when [`FAULT_AT`] were sent.
+/// the outcome; `reached` fires when [`FAULT_AT`] were sent, and from there
+/// the burst trickles while `phase` is armed.
 async fn send(
     gateway: Client,
     users: Vec<String>,
     run: String,
     reached: oneshot::Sender<()>,
+    phase: watch::Receiver<Phase>,
 ) -> Vec<Answer> {
     let clients = Arc::new(Semaphore::new(CLIENTS));
     let mut sent = tokio::task::JoinSet::new();
@@ -280,6 +314,9 @@ async fn send(
             && let Some(reached) = reached.take()
         {
             let _ = reached.send(());
+        }
+        if i >= FAULT_AT && *phase.borrow() == Phase::Armed {
+            tokio::time::sleep(DURING_FAULT).await;
         }
     }
     sent.join_all().await

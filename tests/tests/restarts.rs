@@ -55,6 +55,7 @@ async fn restart_mid_burst(server: Server) {
     let read = (status, stopped.elapsed());
     tokio::time::sleep(DOWN.saturating_sub(stopped.elapsed())).await;
     outage.end().await;
+    burst.fault_over();
     let restarted = Instant::now();
     // Back by themselves, within seconds (the reconnect backoff tops out at
     // 5 s; pools reconnect on the next query).

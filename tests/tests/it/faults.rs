@@ -64,6 +64,7 @@ async fn burst(fault: Option<Fault>) {
             process.start();
             process.wait_ready(Duration::from_secs(15)).await;
             back = Some(std::time::Instant::now());
+            burst.fault_over();
         }
         Some(Fault::BrokerGone) => {
             burst.fault_time().await;
@@ -74,6 +75,7 @@ async fn burst(fault: Option<Fault>) {
             for process in system.processes() {
                 process.wait_ready(Duration::from_secs(15)).await;
             }
+            burst.fault_over();
         }
         None => {}
     }
