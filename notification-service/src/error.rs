@@ -22,6 +22,10 @@ pub enum Error {
     NotFound(uuid::Uuid),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The service is stopping and its writer with it: the event is
+    /// requeued for the next run.
+    #[error("the service is stopping")]
+    Stopping,
     /// Our own reply would not encode: a bug of ours, not the request's.
     #[error("cannot encode the reply: {0}")]
     Encode(serde_json::Error),
@@ -49,6 +53,7 @@ impl From<Error> for HandlerError {
             // it: INTERNAL to a caller (no SQL in the reply), the message
             // dead-lettered with the cause.
             Error::Database(source) => HandlerError::Internal(format!("database: {source}")),
+            Error::Stopping => HandlerError::Transient(e.to_string()),
             Error::Encode(source) => {
                 HandlerError::Internal(format!("encoding the reply: {source}"))
             }

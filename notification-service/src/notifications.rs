@@ -2,17 +2,22 @@
 //!
 //! Every handler claims the event id in the inbox (`processed_events`)
 //! atomically with its effects, which only apply on the first delivery:
-//! claim and notification are one statement (`record_once`); user_created,
+//! claim and notification are one statement ([`record_all`]). order_confirmed
+//! and order_rejected go through the [`Recorder`], which writes concurrent
+//! deliveries in one statement and one commit (group commit); user_created,
 //! which also updates the recipients projection, runs both in a transaction
 //! it commits only when the claim succeeded. A redelivered or republished
 //! event (the outbox relay publishes at least once) claims nothing and
 //! changes nothing.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use contracts::{
     events::{Event, OrderConfirmed, OrderRejected, UserCreated},
     notifications::Notification,
 };
+use platform::batch::{BatchError, Batcher};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -23,8 +28,7 @@ use crate::Error;
 /// addressed to the new email; a duplicate event rolls it back with the
 /// claim that found the event already processed.
 pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<(), Error> {
-    let event_id = event.event_id;
-    let user_id = event.body.user_id;
+    let user = event.body;
     let mut tx = pool.begin().await?;
     sqlx::query(
         r#"
@@ -32,95 +36,184 @@ pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<()
         ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email
         "#,
     )
-    .bind(user_id)
-    .bind(&event.body.name)
-    .bind(&event.body.email)
+    .bind(user.user_id)
+    .bind(&user.name)
+    .bind(&user.email)
     .execute(&mut *tx)
     .await?;
-    let body = format!("Hello {}, welcome to the shop!", event.body.name);
-    if record_once(
-        &mut *tx,
-        event_id,
+    let welcome = Pending::new(
+        event.event_id,
         "user_created",
-        user_id,
-        "Welcome",
-        &body,
-    )
-    .await?
-    {
+        user.user_id,
+        "Welcome".to_owned(),
+        format!("Hello {}, welcome to the shop!", user.name),
+    );
+    let new = record_all(&mut *tx, std::slice::from_ref(&welcome)).await? == [true];
+    if new {
         tx.commit().await?;
     }
+    welcome.log(new);
     Ok(())
 }
 
-pub async fn order_confirmed(pool: &PgPool, event: Event<OrderConfirmed>) -> Result<(), Error> {
-    let event_id = event.event_id;
-    let user_id = event.body.user_id;
-    let subject = format!("Order {} confirmed", event.body.order_id);
-    let body = format!(
-        "Your order {} is confirmed; {} was charged to your store credit.",
-        event.body.order_id,
-        money(event.body.total_cents)
+pub async fn order_confirmed(
+    recorder: &Recorder,
+    event: Event<OrderConfirmed>,
+) -> Result<(), Error> {
+    let order = event.body;
+    let notification = Pending::new(
+        event.event_id,
+        "order_confirmed",
+        order.user_id,
+        format!("Order {} confirmed", order.order_id),
+        format!(
+            "Your order {} is confirmed; {} was charged to your store credit.",
+            order.order_id,
+            money(order.total_cents)
+        ),
     );
-    record_once(pool, event_id, "order_confirmed", user_id, &subject, &body).await?;
-    Ok(())
+    record(recorder, notification).await
 }
 
-pub async fn order_rejected(pool: &PgPool, event: Event<OrderRejected>) -> Result<(), Error> {
-    let event_id = event.event_id;
-    let user_id = event.body.user_id;
-    let subject = format!("Order {} could not be placed", event.body.order_id);
-    let body = format!(
-        "We could not place your order {}: {}. Nothing was charged.",
-        event.body.order_id, event.body.reason
+pub async fn order_rejected(recorder: &Recorder, event: Event<OrderRejected>) -> Result<(), Error> {
+    let order = event.body;
+    let notification = Pending::new(
+        event.event_id,
+        "order_rejected",
+        order.user_id,
+        format!("Order {} could not be placed", order.order_id),
+        format!(
+            "We could not place your order {}: {}. Nothing was charged.",
+            order.order_id, order.reason
+        ),
     );
-    record_once(pool, event_id, "order_rejected", user_id, &subject, &body).await?;
-    Ok(())
+    record(recorder, notification).await
 }
 
-/// Claims the event in the inbox and records the email its notification
-/// would send, in one statement; `false` (and nothing written) when the
-/// event was processed before. Atomic on its own, so an event whose only
-/// effect is its notification needs no explicit transaction. The recipient
-/// comes from the local projection of user_created; a user created before
-/// this service first ran is addressed by id until a later event names them.
-async fn record_once(
-    db: impl PgExecutor<'_>,
+/// Records a notification through the group commit.
+async fn record(recorder: &Recorder, notification: Pending) -> Result<(), Error> {
+    match recorder.write(notification.clone()).await {
+        Ok(new) => {
+            notification.log(new);
+            Ok(())
+        }
+        Err(BatchError::Write(e)) => Err(e.into()),
+        Err(BatchError::Stopped) => Err(Error::Stopping),
+    }
+}
+
+/// A notification to record once, with its event's claim in the inbox.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    id: Uuid,
     event_id: Uuid,
-    event: &str,
+    event: &'static str,
     user_id: Uuid,
-    subject: &str,
-    body: &str,
-) -> Result<bool, Error> {
-    let recorded = sqlx::query(
+    subject: String,
+    body: String,
+}
+
+impl Pending {
+    fn new(
+        event_id: Uuid,
+        event: &'static str,
+        user_id: Uuid,
+        subject: String,
+        body: String,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            event_id,
+            event,
+            user_id,
+            subject,
+            body,
+        }
+    }
+
+    /// `new`: whether this delivery recorded it (or found it done before).
+    fn log(&self, new: bool) {
+        let (event_id, event) = (self.event_id, self.event);
+        if new {
+            tracing::debug!(%event_id, event, "notification recorded");
+        } else {
+            tracing::info!(%event_id, event, "duplicate event ignored");
+        }
+    }
+}
+
+/// The group commit of notifications: concurrent deliveries recorded in one
+/// statement (`platform::batch`); each caller learns whether its event was
+/// new.
+pub type Recorder = Batcher<Pending, bool, sqlx::Error>;
+
+/// Starts the recorder's task, writing through a pool of its own beside
+/// `pool` whose sessions keep one plan for the statement
+/// (`platform::db::generic_plan_pool`: otherwise Postgres plans it again
+/// at every execution).
+pub fn recorder(pool: &PgPool) -> Recorder {
+    let writes = platform::db::generic_plan_pool(pool, WRITER_CONNECTIONS);
+    Batcher::spawn("notifications", move |batch: Vec<Pending>| {
+        let writes = writes.clone();
+        async move { record_all(&writes, &batch).await }
+    })
+}
+
+/// One for the batches, one more for a failed batch's one-by-one retry.
+const WRITER_CONNECTIONS: u32 = 2;
+
+/// Claims each event in the inbox and records its notification, all in one
+/// statement, so each is claimed and recorded or neither; `true` for the
+/// first occurrence of each event that was not processed before. An event
+/// delivered twice into the same batch is recorded once. The claims go in in
+/// event order, so two batches sharing events (two replicas handed the same
+/// redelivery) wait for each other instead of deadlocking. The recipient is
+/// a correlated look-up, not a join: the prepared statement's generic plan
+/// then cannot choose to scan the whole table for a few rows (a join did).
+async fn record_all(db: impl PgExecutor<'_>, batch: &[Pending]) -> Result<Vec<bool>, sqlx::Error> {
+    let mut columns = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for n in batch {
+        columns.0.push(n.id);
+        columns.1.push(n.event_id);
+        columns.2.push(n.event);
+        columns.3.push(n.user_id);
+        columns.4.push(n.subject.as_str());
+        columns.5.push(n.body.as_str());
+    }
+    let claimed: Vec<(Uuid,)> = sqlx::query_as(
         r#"
-        WITH claim AS (
-            INSERT INTO processed_events (event_id, event) VALUES ($2, $3)
+        WITH input AS (
+            SELECT DISTINCT ON (event_id) *
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[])
+                 AS t(id, event_id, event, user_id, subject, body)
+            ORDER BY event_id
+        ), claim AS (
+            INSERT INTO processed_events (event_id, event)
+            SELECT event_id, event FROM input ORDER BY event_id
             ON CONFLICT DO NOTHING
             RETURNING event_id
         )
         INSERT INTO notifications (id, event_id, event, user_id, recipient, subject, body)
-        SELECT $1, claim.event_id, $3, $4,
-               COALESCE((SELECT email FROM recipients WHERE user_id = $4), 'user:' || $4::text),
-               $5, $6
-        FROM claim
+        SELECT i.id, i.event_id, i.event, i.user_id,
+               COALESCE((SELECT email FROM recipients r WHERE r.user_id = i.user_id),
+                        'user:' || i.user_id::text),
+               i.subject, i.body
+        FROM input i
+        JOIN claim c ON c.event_id = i.event_id
+        RETURNING event_id
         "#,
     )
-    .bind(Uuid::now_v7())
-    .bind(event_id)
-    .bind(event)
-    .bind(user_id)
-    .bind(subject)
-    .bind(body)
-    .execute(db)
-    .await?
-    .rows_affected();
-    if recorded == 0 {
-        tracing::info!(%event_id, event, "duplicate event ignored");
-        return Ok(false);
-    }
-    tracing::debug!(%event_id, event, "notification recorded");
-    Ok(true)
+    .bind(columns.0)
+    .bind(columns.1)
+    .bind(columns.2)
+    .bind(columns.3)
+    .bind(columns.4)
+    .bind(columns.5)
+    .fetch_all(db)
+    .await?;
+    let mut new: HashSet<Uuid> = claimed.into_iter().map(|(id,)| id).collect();
+    // `remove`: only an event's first occurrence in the batch is new.
+    Ok(batch.iter().map(|n| new.remove(&n.event_id)).collect())
 }
 
 /// The user's notifications, newest first.
@@ -169,3 +262,6 @@ impl From<NotificationRow> for Notification {
 fn money(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, (cents % 100).abs())
 }
+
+#[cfg(test)]
+mod tests;

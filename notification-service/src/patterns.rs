@@ -14,16 +14,22 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::{Error, config::Publishers, notifications};
+use crate::{
+    Error,
+    config::Publishers,
+    notifications::{self, Recorder},
+};
 
 /// The events, each run only when it came through the events exchange from
-/// its owner's broker account.
+/// its owner's broker account. The order events — one per order, the bulk —
+/// are recorded through one group commit.
 pub fn events(pool: PgPool, publishers: &Publishers) -> Router {
     let (users, orders) = (&publishers.user_events, &publishers.order_events);
+    let recorder = notifications::recorder(&pool);
     Router::new()
         .event_with(USER_CREATED, users, &pool, user_created)
-        .event_with(ORDER_CONFIRMED, orders, &pool, order_confirmed)
-        .event_with(ORDER_REJECTED, orders, &pool, order_rejected)
+        .event_with(ORDER_CONFIRMED, orders, &recorder, order_confirmed)
+        .event_with(ORDER_REJECTED, orders, &recorder, order_rejected)
 }
 
 /// The requests.
@@ -36,13 +42,13 @@ async fn user_created(pool: PgPool, message: Message) -> Result<Value, Error> {
     Ok(Value::Null)
 }
 
-async fn order_confirmed(pool: PgPool, message: Message) -> Result<Value, Error> {
-    notifications::order_confirmed(&pool, decode(message.data)?).await?;
+async fn order_confirmed(recorder: Recorder, message: Message) -> Result<Value, Error> {
+    notifications::order_confirmed(&recorder, decode(message.data)?).await?;
     Ok(Value::Null)
 }
 
-async fn order_rejected(pool: PgPool, message: Message) -> Result<Value, Error> {
-    notifications::order_rejected(&pool, decode(message.data)?).await?;
+async fn order_rejected(recorder: Recorder, message: Message) -> Result<Value, Error> {
+    notifications::order_rejected(&recorder, decode(message.data)?).await?;
     Ok(Value::Null)
 }
 

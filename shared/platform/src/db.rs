@@ -92,9 +92,29 @@ pub async fn connect_and_migrate(config: &DbConfig, migrator: &Migrator) -> anyh
 /// away, and pinging a connection before handing it out only when it has
 /// been idle [`PING_IF_IDLE_FOR`] or longer.
 pub fn pool_options(config: &DbConfig) -> PgPoolOptions {
+    bounded(config.max_connections, config.acquire_timeout)
+}
+
+/// A pool beside `pool` — same server, credentials and acquire timeout, at
+/// most `connections` — whose sessions plan each prepared statement once
+/// (`plan_cache_mode = force_generic_plan`), for statements over arrays
+/// such as a group commit's (`crate::batch`). Postgres re-plans a prepared
+/// statement at every execution for as long as a plan made for the values
+/// at hand looks cheaper than the generic one, which for arrays of a few
+/// elements is always, and planning a statement of several CTEs costs more
+/// than running it. Only for statements whose generic plan was checked
+/// (docs/group-commit.md). Connects on first use.
+pub fn generic_plan_pool(pool: &PgPool, connections: u32) -> PgPool {
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("plan_cache_mode", "force_generic_plan")]);
+    bounded(connections, pool.options().get_acquire_timeout()).connect_lazy_with(options)
+}
+
+fn bounded(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
     PgPoolOptions::new()
-        .max_connections(config.max_connections)
-        .acquire_timeout(config.acquire_timeout)
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
         .test_before_acquire(false)
         .before_acquire(|connection, meta| {
             Box::pin(async move {
@@ -193,87 +213,4 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn test_url() -> String {
-        std::env::var("DATABASE_URL").unwrap_or_else(|_| {
-            "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
-        })
-    }
-
-    /// The error Postgres sends for `sqlstate`, raised for real.
-    async fn raised(sqlstate: &str) -> sqlx::Error {
-        let pool = sqlx::PgPool::connect(&test_url()).await.unwrap();
-        let raise = format!("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '{sqlstate}'; END $$");
-        sqlx::query(&raise).execute(&pool).await.unwrap_err()
-    }
-
-    /// The backend serving `pool`'s one connection.
-    async fn backend(pool: &PgPool) -> Result<i32, sqlx::Error> {
-        sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(pool)
-            .await
-    }
-
-    #[tokio::test]
-    async fn a_connection_that_died_while_idle_is_replaced_not_handed_out() {
-        let mut config = DbConfig::new(&test_url());
-        config.max_connections = 1;
-        let pool = pool_options(&config).connect(&test_url()).await.unwrap();
-        let admin = sqlx::PgPool::connect(&test_url()).await.unwrap();
-        let first = backend(&pool).await.unwrap();
-        sqlx::query("SELECT pg_terminate_backend($1)")
-            .bind(first)
-            .execute(&admin)
-            .await
-            .unwrap();
-        // Idle past the window: pinged on acquire, found dead, replaced, so
-        // the caller never sees the dead connection.
-        tokio::time::sleep(PING_IF_IDLE_FOR + Duration::from_millis(200)).await;
-        let second = backend(&pool).await.expect("a fresh connection");
-        assert_ne!(first, second);
-
-        // Within the window it is handed out unpinged: the statement fails
-        // as unavailable (which callers retry), and the pool replaces it.
-        // (First let the pool's own ping on release finish, or that ping
-        // would be what finds the connection dead.)
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        sqlx::query("SELECT pg_terminate_backend($1)")
-            .bind(second)
-            .execute(&admin)
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let e = backend(&pool)
-            .await
-            .expect_err("the dead connection, unpinged");
-        assert!(is_unavailable(&e), "{e}");
-        let third = backend(&pool).await.expect("replaced after failing");
-        assert_ne!(third, second);
-    }
-
-    #[tokio::test]
-    async fn deadlocks_and_serialization_failures_are_transient_not_unavailable() {
-        for sqlstate in ["40P01", "40001"] {
-            let e = raised(sqlstate).await;
-            assert!(is_transient(&e), "{sqlstate}: {e}");
-            assert!(!is_unavailable(&e), "{sqlstate}: {e}");
-        }
-        for sqlstate in ["57P01", "08006"] {
-            let e = raised(sqlstate).await;
-            assert!(is_transient(&e) && is_unavailable(&e), "{sqlstate}: {e}");
-        }
-        let e = raised("23505").await;
-        assert!(!is_transient(&e), "a unique violation is not retried: {e}");
-    }
-
-    #[test]
-    fn connection_failures_are_unavailable_and_query_errors_are_not() {
-        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert!(is_unavailable(&io));
-        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
-        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
-        assert!(!is_unavailable(&sqlx::Error::ColumnNotFound("x".into())));
-    }
-}
+mod tests;

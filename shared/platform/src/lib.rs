@@ -7,6 +7,7 @@
 //!   its probe.
 //! - [`metrics`]: HTTP and gRPC request metrics.
 //! - [`balance`]: gRPC calls spread over every server of a service.
+//! - [`batch`]: group commit — concurrent writes gathered into one.
 //! - [`env`]: typed configuration from environment variables; a bad value
 //!   fails start-up with an error naming the variable.
 //! - [`telemetry`]: one `init()` for structured logs and OpenTelemetry traces.
@@ -17,6 +18,7 @@
 
 pub mod admin;
 pub mod balance;
+pub mod batch;
 #[cfg(feature = "postgres")]
 pub mod db;
 pub mod env;

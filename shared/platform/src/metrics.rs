@@ -81,6 +81,15 @@ pub(crate) fn describe() {
         "db_pool_max_connections",
         "The database pool's size limit (DATABASE_MAX_CONNECTIONS)."
     );
+    describe_counter!(
+        "group_commit_batches_total",
+        "Statements a group commit wrote, by writer (see group_commit_items_total)."
+    );
+    describe_counter!(
+        "group_commit_items_total",
+        "Items a group commit wrote, by writer; divided by group_commit_batches_total, \
+         the mean batch."
+    );
     process::describe();
 }
 
