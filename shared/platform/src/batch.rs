@@ -22,13 +22,14 @@ use std::{fmt::Display, future::Future, panic::AssertUnwindSafe};
 
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, Span};
 
 /// The most items one write takes.
 pub const MAX_BATCH: usize = 64;
 
-/// An item and where its outcome goes. Every error is one item's own: a
-/// batch of several that fails is retried one by one.
-type Job<T, R, E> = (T, oneshot::Sender<Result<R, E>>);
+/// An item, where its outcome goes, and the caller's span. Every error is
+/// one item's own: a batch of several that fails is retried one by one.
+type Job<T, R, E> = (T, oneshot::Sender<Result<R, E>>, Span);
 
 /// A handle to a batching task; clones share it. The task ends when the
 /// last handle is dropped, after writing what was queued.
@@ -88,7 +89,7 @@ where
     pub async fn write(&self, item: T) -> Result<R, BatchError<E>> {
         let (answer, outcome) = oneshot::channel();
         self.jobs
-            .send((item, answer))
+            .send((item, answer, Span::current()))
             .await
             .map_err(|_| BatchError::Stopped)?;
         match outcome.await {
@@ -113,21 +114,41 @@ async fn run<T, R, E, F, Fut>(
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     // Waits for one job, then takes whatever else is already queued.
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (items, answers): (Vec<T>, Vec<_>) = jobs.drain(..).unzip();
+        let (mut items, mut answers, mut spans) = (Vec::new(), Vec::new(), Vec::new());
+        for (item, answer, span) in jobs.drain(..) {
+            items.push(item);
+            answers.push(answer);
+            spans.push(span);
+        }
         let count = items.len();
         metrics::counter!("group_commit_batches_total", "writer" => writer).increment(1);
         metrics::counter!("group_commit_items_total", "writer" => writer).increment(count as u64);
+        // The write belongs to its first caller's trace (its logs and spans
+        // name that trace), and follows from the others'.
+        let batch = tracing::info_span!(parent: &spans[0], "group_commit", writer, items = count);
+        for other in &spans[1..] {
+            batch.follows_from(other);
+        }
         // One outcome per item; `None` where the write panicked or returned
         // the wrong number of outcomes (a bug in it): that caller is
         // answered "stopped" rather than handed someone else's outcome.
-        let outcomes: Vec<Option<Result<R, E>>> = match guarded(write(items.clone())).await {
+        let first = guarded(write(items.clone()))
+            .instrument(batch.clone())
+            .await;
+        let outcomes: Vec<Option<Result<R, E>>> = match first {
             Some(Ok(outcomes)) if outcomes.len() == count => {
                 outcomes.into_iter().map(|r| Some(Ok(r))).collect()
             }
             Some(Err(e)) if count > 1 => {
-                tracing::warn!(writer, items = count, error = %e, "a batch failed; writing its items one by one");
-                // Each alone, concurrently: its own error, or its success.
-                let alone = items.into_iter().map(|item| guarded(write(vec![item])));
+                batch.in_scope(|| {
+                    tracing::warn!(writer, items = count, error = %e, "a batch failed; writing its items one by one");
+                });
+                // Each alone, concurrently, in its own caller's trace: its
+                // own error, or its success.
+                let alone = items
+                    .into_iter()
+                    .zip(&spans)
+                    .map(|(item, span)| guarded(write(vec![item])).instrument(span.clone()));
                 let outcomes = futures_util::future::join_all(alone).await;
                 outcomes.into_iter().map(|o| o.and_then(single)).collect()
             }
