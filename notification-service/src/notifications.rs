@@ -10,7 +10,7 @@
 //! event (the outbox relay publishes at least once) claims nothing and
 //! changes nothing.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use contracts::{
@@ -52,7 +52,7 @@ pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<()
     if new {
         tx.commit().await?;
     }
-    welcome.log(new);
+    log_recorded(welcome.event_id, welcome.event, new);
     Ok(())
 }
 
@@ -92,13 +92,24 @@ pub async fn order_rejected(recorder: &Recorder, event: Event<OrderRejected>) ->
 
 /// Records a notification through the group commit.
 async fn record(recorder: &Recorder, notification: Pending) -> Result<(), Error> {
-    match recorder.write(notification.clone()).await {
+    let (event_id, event) = (notification.event_id, notification.event);
+    match recorder.write(notification).await {
         Ok(new) => {
-            notification.log(new);
+            log_recorded(event_id, event, new);
             Ok(())
         }
         Err(BatchError::Write(e)) => Err(e.into()),
         Err(BatchError::Stopped) => Err(Error::Stopping),
+    }
+}
+
+/// `new`: whether this delivery recorded the event's notification, or
+/// found it recorded before.
+fn log_recorded(event_id: Uuid, event: &str, new: bool) {
+    if new {
+        tracing::debug!(%event_id, event, "notification recorded");
+    } else {
+        tracing::info!(%event_id, event, "duplicate event ignored");
     }
 }
 
@@ -130,16 +141,6 @@ impl Pending {
             body,
         }
     }
-
-    /// `new`: whether this delivery recorded it (or found it done before).
-    fn log(&self, new: bool) {
-        let (event_id, event) = (self.event_id, self.event);
-        if new {
-            tracing::debug!(%event_id, event, "notification recorded");
-        } else {
-            tracing::info!(%event_id, event, "duplicate event ignored");
-        }
-    }
 }
 
 /// The group commit of notifications: concurrent deliveries recorded in one
@@ -153,7 +154,7 @@ pub type Recorder = Batcher<Pending, bool, sqlx::Error>;
 /// at every execution).
 pub fn recorder(pool: &PgPool) -> Recorder {
     let writes = platform::db::generic_plan_pool(pool, WRITER_CONNECTIONS);
-    Batcher::spawn("notifications", move |batch: Vec<Pending>| {
+    Batcher::spawn("notifications", move |batch: Arc<[Pending]>| {
         let writes = writes.clone();
         async move { record_all(&writes, &batch).await }
     })

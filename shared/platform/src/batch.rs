@@ -18,7 +18,7 @@
 //! `group_commit_batches_total` and `group_commit_items_total` (by `writer`)
 //! count the writes and what they carried: their ratio is the mean batch.
 
-use std::{fmt::Display, future::Future, panic::AssertUnwindSafe};
+use std::{fmt::Display, future::Future, panic::AssertUnwindSafe, sync::Arc};
 
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
@@ -66,16 +66,17 @@ pub enum BatchError<E> {
 
 impl<T, R, E> Batcher<T, R, E>
 where
-    T: Clone + Send + 'static,
+    T: Clone + Send + Sync + 'static,
     R: Send + 'static,
     E: Display + Send + 'static,
 {
     /// Starts the task; `writer` names it in metrics and logs. `write` gets
-    /// at most [`MAX_BATCH`] items and must return exactly one outcome per
-    /// item, in order, or fail as a whole.
+    /// at most [`MAX_BATCH`] items — shared, so the batch is not copied in
+    /// case it must be retried one by one — and must return exactly one
+    /// outcome per item, in order, or fail as a whole.
     pub fn spawn<F, Fut>(writer: &'static str, write: F) -> Self
     where
-        F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
+        F: Fn(Arc<[T]>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<R>, E>> + Send + 'static,
     {
         // Room for a few batches: callers beyond it wait to enqueue, which
@@ -105,10 +106,10 @@ async fn run<T, R, E, F, Fut>(
     mut queue: mpsc::Receiver<Job<T, R, E>>,
     write: F,
 ) where
-    T: Clone + Send + 'static,
+    T: Clone + Send + Sync + 'static,
     R: Send + 'static,
     E: Display + Send + 'static,
-    F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
+    F: Fn(Arc<[T]>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Vec<R>, E>> + Send + 'static,
 {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -120,6 +121,7 @@ async fn run<T, R, E, F, Fut>(
             answers.push(answer);
             spans.push(span);
         }
+        let items: Arc<[T]> = items.into();
         let count = items.len();
         metrics::counter!("group_commit_batches_total", "writer" => writer).increment(1);
         metrics::counter!("group_commit_items_total", "writer" => writer).increment(count as u64);
@@ -132,7 +134,7 @@ async fn run<T, R, E, F, Fut>(
         // One outcome per item; `None` where the write panicked or returned
         // the wrong number of outcomes (a bug in it): that caller is
         // answered "stopped" rather than handed someone else's outcome.
-        let first = guarded(write(items.clone()))
+        let first = guarded(write(Arc::clone(&items)))
             .instrument(batch.clone())
             .await;
         let outcomes: Vec<Option<Result<R, E>>> = match first {
@@ -145,10 +147,9 @@ async fn run<T, R, E, F, Fut>(
                 });
                 // Each alone, concurrently, in its own caller's trace: its
                 // own error, or its success.
-                let alone = items
-                    .into_iter()
-                    .zip(&spans)
-                    .map(|(item, span)| guarded(write(vec![item])).instrument(span.clone()));
+                let alone = items.iter().zip(&spans).map(|(item, span)| {
+                    guarded(write(Arc::from([item.clone()]))).instrument(span.clone())
+                });
                 let outcomes = futures_util::future::join_all(alone).await;
                 outcomes.into_iter().map(|o| o.and_then(single)).collect()
             }
@@ -192,24 +193,26 @@ fn single<R, E>(outcome: Result<Vec<R>, E>) -> Option<Result<R, E>> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
+
+    use tokio::task::JoinHandle;
 
     use tokio::sync::Semaphore;
 
     use super::*;
 
-    /// Records the batches it is given, then waits for a permit (so a test
-    /// can hold a write), doubles each item, and fails a batch holding 13.
     /// The batches a write was given, in order.
     type Seen = Arc<Mutex<Vec<Vec<u32>>>>;
 
+    /// Records the batches it is given, then waits for a permit (so a test
+    /// can hold a write), doubles each item, and fails a batch holding 13.
     fn doubler(gate: Arc<Semaphore>) -> (Batcher<u32, u32, String>, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let batches = seen.clone();
-        let batcher = Batcher::spawn("test", move |items: Vec<u32>| {
+        let batcher = Batcher::spawn("test", move |items: Arc<[u32]>| {
             let (gate, batches) = (gate.clone(), batches.clone());
             async move {
-                batches.lock().unwrap().push(items.clone());
+                batches.lock().unwrap().push(items.to_vec());
                 gate.acquire().await.unwrap().forget();
                 if items.contains(&13) {
                     return Err(format!("13 in {items:?}"));
@@ -226,6 +229,15 @@ mod tests {
         }
     }
 
+    /// A caller writing `item` from a task of its own.
+    fn spawn_write(
+        batcher: &Batcher<u32, u32, String>,
+        item: u32,
+    ) -> JoinHandle<Result<u32, BatchError<String>>> {
+        let batcher = batcher.clone();
+        tokio::spawn(async move { batcher.write(item).await })
+    }
+
     async fn queued(batcher: &Batcher<u32, u32, String>, jobs: usize) {
         while batcher.jobs.max_capacity() - batcher.jobs.capacity() < jobs {
             tokio::task::yield_now().await;
@@ -236,18 +248,10 @@ mod tests {
     async fn callers_queued_behind_a_write_share_the_next_one() {
         let gate = Arc::new(Semaphore::new(0));
         let (batcher, seen) = doubler(gate.clone());
-        let first = tokio::spawn({
-            let batcher = batcher.clone();
-            async move { batcher.write(1).await }
-        });
+        let first = spawn_write(&batcher, 1);
         // The first write is held; forty more queue up behind it.
         started(&seen, 1).await;
-        let rest: Vec<_> = (100..140)
-            .map(|i| {
-                let batcher = batcher.clone();
-                tokio::spawn(async move { batcher.write(i).await })
-            })
-            .collect();
+        let rest: Vec<_> = (100..140).map(|i| spawn_write(&batcher, i)).collect();
         queued(&batcher, 40).await;
         gate.add_permits(100);
         assert_eq!(first.await.unwrap().unwrap(), 2);
@@ -262,18 +266,9 @@ mod tests {
     async fn a_bad_item_fails_alone_and_its_batch_is_written_one_by_one() {
         let gate = Arc::new(Semaphore::new(0));
         let (batcher, seen) = doubler(gate.clone());
-        let held = tokio::spawn({
-            let batcher = batcher.clone();
-            async move { batcher.write(1).await }
-        });
+        let held = spawn_write(&batcher, 1);
         started(&seen, 1).await;
-        let rest: Vec<_> = [12, 13, 14]
-            .into_iter()
-            .map(|i| {
-                let batcher = batcher.clone();
-                tokio::spawn(async move { batcher.write(i).await })
-            })
-            .collect();
+        let rest: Vec<_> = [12, 13, 14].map(|i| spawn_write(&batcher, i)).into();
         queued(&batcher, 3).await;
         gate.add_permits(100);
         held.await.unwrap().unwrap();
@@ -294,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_panics_answers_stopped_and_the_next_one_is_written() {
         let batcher: Batcher<u32, u32, String> =
-            Batcher::spawn("test", |items: Vec<u32>| async move {
+            Batcher::spawn("test", |items: Arc<[u32]>| async move {
                 assert!(!items.contains(&7), "a bug");
                 Ok(items.iter().map(|i| i * 2).collect())
             });
@@ -305,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_with_the_wrong_number_of_outcomes_answers_stopped() {
         let batcher: Batcher<u32, u32, String> =
-            Batcher::spawn("test", |_items: Vec<u32>| async { Ok(Vec::new()) });
+            Batcher::spawn("test", |_items: Arc<[u32]>| async { Ok(Vec::new()) });
         assert!(matches!(batcher.write(1).await, Err(BatchError::Stopped)));
     }
 }
