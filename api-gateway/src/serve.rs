@@ -4,7 +4,10 @@
 //! - A header-read timeout (`HEADER_READ_TIMEOUT`): hyper only enforces one
 //!   with a timer, which `axum::serve` does not give it, so a client sending
 //!   one header byte a minute (slowloris) would hold its connection — and a
-//!   file descriptor — forever. Here it is cut.
+//!   file descriptor — forever. Here it is cut. The clock starts when hyper
+//!   waits for a request, so it also closes a keep-alive connection idle
+//!   that long; clients must drop idle connections sooner (see
+//!   `test_support::http_client`).
 //! - The peer's address in every request ([`ConnectInfo`]), for the log-in
 //!   rate limit.
 //! - Graceful shutdown: stop accepting, let requests in flight finish (each

@@ -37,8 +37,18 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// How long [`http_client`] keeps an idle connection: below the gateway's
+/// default `HEADER_READ_TIMEOUT`.
+pub const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An HTTP client sending `token` as its bearer token, if given. Its
 /// `timeout` turns a hang into a test failure instead of a stuck run.
+///
+/// It drops a pooled connection idle for [`POOL_IDLE_TIMEOUT`], before the
+/// gateway would (`HEADER_READ_TIMEOUT`, 10 s, is also its idle timeout):
+/// a request sent on a connection the server is closing at that moment
+/// gets no answer, and a POST cannot be retried blindly. Clients and load
+/// balancers in front of the gateway need the same (docs/configuration.md).
 pub fn http_client(token: Option<&str>, timeout: std::time::Duration) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = token {
@@ -49,6 +59,7 @@ pub fn http_client(token: Option<&str>, timeout: std::time::Duration) -> reqwest
     }
     reqwest::Client::builder()
         .timeout(timeout)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .default_headers(headers)
         .build()
         .unwrap()
