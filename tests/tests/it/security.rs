@@ -7,7 +7,8 @@
 //! - customer A against customer B's user, orders, notifications and
 //!   credit, and an order in B's name: 404 or 403, and nothing changes;
 //! - log-in brute force: 429 with `Retry-After`;
-//! - slowloris: a connection that never finishes its headers is cut;
+//! - slowloris: a connection that never finishes its headers is cut, and
+//!   so is a keep-alive connection left idle as long;
 //! - made-up HTTP methods: one `_OTHER` metric series, not one each;
 //! - overload: past the concurrency limit, 503 with `Retry-After` at once.
 
@@ -353,6 +354,36 @@ async fn the_edge_holds_brute_force_slowloris_method_floods_and_overload() {
         started.elapsed() < Duration::from_secs(5),
         "cut after {:?}",
         started.elapsed()
+    );
+
+    // An idle keep-alive connection is closed after the same timeout: the
+    // clock runs whenever the gateway waits for a request (hyper), which is
+    // why clients must drop idle connections sooner (docs/configuration.md).
+    let mut idle = tokio::net::TcpStream::connect(system.gateway.listen_addr.unwrap())
+        .await
+        .unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: shop\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 9];
+    idle.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 ", "the request on it was answered");
+    let answered = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        // The rest of the response, then the end of the stream.
+        let mut rest = Vec::new();
+        idle.read_to_end(&mut rest).await
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the idle keep-alive connection was still open after 10 s"
+    );
+    // Kept alive at first (not closed with its response), cut once idle.
+    let idle_for = answered.elapsed();
+    assert!(
+        idle_for > Duration::from_millis(500) && idle_for < Duration::from_secs(5),
+        "idle connection closed after {idle_for:?}"
     );
 
     // Made-up methods: each is a 4xx, and all share one metric series.
