@@ -195,9 +195,7 @@ mod tests {
 
     use std::sync::Mutex;
 
-    use tokio::task::JoinHandle;
-
-    use tokio::sync::Semaphore;
+    use tokio::{sync::Semaphore, task::JoinHandle};
 
     use super::*;
 
