@@ -17,9 +17,12 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
-# The mount point of compose's `certs` volume, owned by the runtime user: a
-# new named volume takes the ownership of the directory it is mounted over.
-RUN mkdir -p /certs
+# The mount points of compose's certificate volumes, owned by the runtime
+# user: a new named volume takes the ownership of the directory it is
+# mounted over. Each service mounts its own at /certs; the `certs` job
+# mounts them all, and the CA's, at /certs/<service> and /certs/ca.
+RUN mkdir -p /certs/ca /certs/api-gateway /certs/user-service \
+    /certs/order-service /certs/notification-service
 COPY --from=planner /app/recipe.json recipe.json
 # Dependencies only: this layer is rebuilt when Cargo.lock changes, not when
 # our code does. The same packages as the build below, so the same features

@@ -7,6 +7,8 @@
 //! - this file: every binary run from the repo's image, healthchecks and
 //!   the order services start in, what is published, configuration in step
 //!   with `just run`, credentials, broker accounts.
+//! - `compose/certs.rs`: each service mounts only its own certificate and
+//!   key; the CA's key only the one-shot `certs` job.
 //! - `compose/image.rs`: the Dockerfile builds and ships exactly the
 //!   binaries compose runs; the build context.
 //! - `compose/lifecycle.rs`: time to start and to stop; a durable broker.
@@ -16,6 +18,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "compose/certs.rs"]
+mod certs;
 #[path = "compose/image.rs"]
 mod image;
 #[path = "compose/lifecycle.rs"]

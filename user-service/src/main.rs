@@ -10,26 +10,8 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if command.as_deref() == Some("generate-dev-certs") {
-        // `user-service generate-dev-certs DIR`: a development CA and every
-        // service's certificate, for GRPC_TLS_* (docs/security.md). A set
-        // already in DIR is kept: services started from it must keep
-        // trusting each other.
-        let dir = std::env::args()
-            .nth(2)
-            .context("usage: generate-dev-certs DIR")?;
-        let dir = std::path::Path::new(&dir);
-        if dir.join("ca.pem").exists() {
-            println!("kept the certificates in {}", dir.display());
-            return Ok(());
-        }
-        let pki = user_service::dev_pki::DevPki::generate()?;
-        pki.write_to(dir)
-            .with_context(|| format!("writing certificates to {}", dir.display()))?;
-        println!(
-            "development CA and service certificates written to {}",
-            dir.display()
-        );
-        return Ok(());
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        return generate_dev_certs(&args);
     }
     let config = Config::from_env().context("reading configuration")?;
     if command.as_deref() == Some("healthcheck") {
@@ -39,4 +21,42 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = platform::telemetry::init(platform::service!("user-service"));
     let app = App::build(config).await.context("starting user-service")?;
     app.run_until(platform::shutdown_signal()).await
+}
+
+/// `user-service generate-dev-certs [--per-service] DIR`: a development CA
+/// and every service's certificate, for GRPC_TLS_* (docs/security.md). A set
+/// already in DIR is kept: services started from it must keep trusting each
+/// other. `--per-service` (compose's `certs` job) writes a directory per
+/// container and keeps the CA's key in `DIR/ca`, which no service mounts
+/// (`dev_pki::write_per_service`).
+fn generate_dev_certs(args: &[String]) -> anyhow::Result<()> {
+    use user_service::dev_pki::{DevPki, write_per_service};
+    let (per_service, dir) = match args {
+        [flag, dir] if flag == "--per-service" => (true, std::path::Path::new(dir)),
+        [dir] if !dir.starts_with("--") => (false, std::path::Path::new(dir)),
+        _ => anyhow::bail!("usage: generate-dev-certs [--per-service] DIR"),
+    };
+    let writing = || format!("writing certificates to {}", dir.display());
+    if per_service {
+        let issued = write_per_service(dir).with_context(writing)?;
+        match issued.as_slice() {
+            [] => println!("kept the certificates in {}", dir.display()),
+            _ => println!(
+                "issued certificates for {} in {}",
+                issued.join(", "),
+                dir.display()
+            ),
+        }
+        return Ok(());
+    }
+    if dir.join("ca.pem").exists() {
+        println!("kept the certificates in {}", dir.display());
+        return Ok(());
+    }
+    DevPki::generate()?.write_to(dir).with_context(writing)?;
+    println!(
+        "development CA and service certificates written to {}",
+        dir.display()
+    );
+    Ok(())
 }

@@ -4,9 +4,11 @@
 //! writes. Behind the `dev-pki` feature: only user-service and tests build it. Each
 //! certificate names its service (DNS subject alternative name) and may
 //! serve and be a client; the CA signs nothing else. Anyone holding the CA
-//! key can mint any service's identity: it stays on the developer's machine
-//! (or in compose's `certs` volume), never in a real deployment, whose CA
-//! (cert-manager, a mesh, the organisation's PKI) issues the same shape.
+//! key can mint any service's identity: [`DevPki`] forgets it once the set is
+//! signed, and [`write_per_service`] (compose's `certs` job) keeps it in a
+//! directory of its own that no service mounts. It never belongs in a real
+//! deployment, whose CA (cert-manager, a mesh, the organisation's PKI)
+//! issues the same shape.
 
 use std::path::Path;
 
@@ -17,6 +19,11 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use secrecy::{ExposeSecret, SecretString};
+
+/// The directory of [`write_per_service`]'s layout that holds the CA's
+/// certificate and key: for the issuer only, never mounted by a service.
+pub const CA_DIR: &str = "ca";
 
 /// The CA's certificate, and each service's certificate and key (PEM).
 pub struct DevPki {
@@ -27,6 +34,157 @@ pub struct DevPki {
 impl std::fmt::Debug for DevPki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DevPki").finish_non_exhaustive()
+    }
+}
+
+impl DevPki {
+    /// A new CA (P-256) and a certificate for every service in
+    /// [`SERVICES`].
+    pub fn generate() -> Result<Self, rcgen::Error> {
+        let ca = DevCa::generate()?;
+        let mut services = Vec::new();
+        for name in SERVICES {
+            let (cert, key) = ca.issue(name)?;
+            services.push((name.to_owned(), cert, key));
+        }
+        Ok(Self {
+            ca: ca.pem,
+            services,
+        })
+    }
+
+    /// `service`'s TLS configuration.
+    pub fn tls(&self, service: &str) -> Option<GrpcTls> {
+        self.services
+            .iter()
+            .find(|(name, ..)| name == service)
+            .map(|(_, cert, key)| GrpcTls::from_pem(&self.ca, cert, key.clone()))
+    }
+
+    /// Writes `ca.pem`, and `<service>.pem` and `<service>.key` (mode 0600)
+    /// for each service, into `dir` (created if missing).
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("ca.pem"), &self.ca)?;
+        for (name, cert, key) in &self.services {
+            std::fs::write(dir.join(format!("{name}.pem")), cert)?;
+            write_key(&dir.join(format!("{name}.key")), key)?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes or completes the per-container layout in `dir`: [`CA_DIR`] holds
+/// `ca.pem` and `ca.key`, for the issuer alone, and `<service>/` holds
+/// `ca.pem`, `<service>.pem` and `<service>.key` for each service — so a
+/// container that mounts only its own directory holds no other service's
+/// key and cannot mint one. Compose mounts each directory as its own volume.
+///
+/// What is there is kept: services started from it must keep trusting each
+/// other. The CA is reused when both its files are present (else a new one
+/// is made); a service's set is kept when its `ca.pem` is the CA's, and
+/// issued again by the CA otherwise. So removing one service's directory
+/// renews that service alone, and removing [`CA_DIR`] renews every one.
+/// `ca.pem` is written last, so a set cut short is issued again. Returns
+/// the services issued.
+pub fn write_per_service(dir: &Path) -> std::io::Result<Vec<&'static str>> {
+    let ca_dir = dir.join(CA_DIR);
+    let ca = match (
+        read_if_present(&ca_dir.join("ca.pem"))?,
+        read_if_present(&ca_dir.join("ca.key"))?,
+    ) {
+        (Some(pem), Some(key)) => DevCa::from_pem(pem, &key).map_err(std::io::Error::other)?,
+        _ => {
+            let ca = DevCa::generate().map_err(std::io::Error::other)?;
+            std::fs::create_dir_all(&ca_dir)?;
+            write_key(&ca_dir.join("ca.key"), &ca.key_pem())?;
+            std::fs::write(ca_dir.join("ca.pem"), &ca.pem)?;
+            ca
+        }
+    };
+    let mut issued = Vec::new();
+    for name in SERVICES {
+        let own = dir.join(name);
+        let (cert_path, key_path) = (
+            own.join(format!("{name}.pem")),
+            own.join(format!("{name}.key")),
+        );
+        let current = read_if_present(&own.join("ca.pem"))?.is_some_and(|pem| pem == ca.pem)
+            && cert_path.exists()
+            && key_path.exists();
+        if current {
+            continue;
+        }
+        let (cert, key) = ca.issue(name).map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(&own)?;
+        write_key(&key_path, &key)?;
+        std::fs::write(&cert_path, cert)?;
+        std::fs::write(own.join("ca.pem"), &ca.pem)?;
+        issued.push(name);
+    }
+    Ok(issued)
+}
+
+/// The development CA: its certificate, and the issuer holding its key.
+struct DevCa {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl DevCa {
+    /// A new CA (P-256), valid for a year.
+    fn generate() -> Result<Self, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = Self::params()?;
+        validity(&mut params);
+        let pem = params.self_signed(&key)?.pem();
+        Ok(Self {
+            pem,
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// The CA written by [`write_per_service`], read back. Signing needs
+    /// only the CA's name and key, so the name is made again rather than
+    /// parsed from `pem` (rcgen parses certificates only with its
+    /// `x509-parser` feature, which would be one more build of that crate).
+    fn from_pem(pem: String, key: &str) -> Result<Self, rcgen::Error> {
+        let key = KeyPair::from_pem(key)?;
+        Ok(Self {
+            pem,
+            issuer: Issuer::new(Self::params()?, key),
+        })
+    }
+
+    /// Everything about the CA but its validity: the same at every call, so
+    /// a CA read back issues certificates naming the one that was written.
+    fn params() -> Result<CertificateParams, rcgen::Error> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "rust-shop development CA");
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        Ok(params)
+    }
+
+    fn key_pem(&self) -> SecretString {
+        self.issuer.key().serialize_pem().into()
+    }
+
+    /// A certificate (PEM) naming `service`, for serving and calling, and
+    /// its new key.
+    fn issue(&self, service: &str) -> Result<(String, SecretString), rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec![service.to_owned()])?;
+        params.distinguished_name.push(DnType::CommonName, service);
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        validity(&mut params);
+        let cert = params.signed_by(&key, &self.issuer)?.pem();
+        Ok((cert, key.serialize_pem().into()))
     }
 }
 
@@ -43,62 +201,111 @@ fn validity(params: &mut CertificateParams) {
     params.not_after = date(until);
 }
 
-impl DevPki {
-    /// A new CA (P-256) and a certificate for every service in
-    /// [`SERVICES`].
-    pub fn generate() -> Result<Self, rcgen::Error> {
-        let ca_key = KeyPair::generate()?;
-        let mut ca = CertificateParams::new(Vec::<String>::new())?;
-        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        ca.distinguished_name
-            .push(DnType::CommonName, "rust-shop development CA");
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        validity(&mut ca);
-        let ca_pem = ca.self_signed(&ca_key)?.pem();
-        let issuer = Issuer::new(ca, ca_key);
-        let mut services = Vec::new();
-        for name in SERVICES {
-            let key = KeyPair::generate()?;
-            let mut params = CertificateParams::new(vec![name.to_owned()])?;
-            params.distinguished_name.push(DnType::CommonName, name);
-            params.extended_key_usages = vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ];
-            validity(&mut params);
-            let cert = params.signed_by(&key, &issuer)?.pem();
-            services.push((name.to_owned(), cert, key.serialize_pem().into()));
+fn read_if_present(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A private key, readable by its owner only (mode 0600) from the moment
+/// it is created.
+fn write_key(path: &Path, key: &SecretString) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        // The mode above applies only to a new file.
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         }
-        Ok(Self {
-            ca: ca_pem,
-            services,
-        })
+    }
+    options
+        .open(path)?
+        .write_all(key.expose_secret().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use rustls::RootCertStore;
+    use rustls::pki_types::{CertificateDer, UnixTime, pem::PemObject};
+    use rustls::server::WebPkiClientVerifier;
+
+    use super::*;
+
+    fn files(dir: &Path) -> BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
     }
 
-    /// `service`'s TLS configuration.
-    pub fn tls(&self, service: &str) -> Option<GrpcTls> {
-        self.services
-            .iter()
-            .find(|(name, ..)| name == service)
-            .map(|(_, cert, key)| GrpcTls::from_pem(&self.ca, cert, key.clone()))
+    /// Whether the CA in `ca_pem` signed `cert_pem`, as a peer checks it.
+    fn signed_by(ca_pem: &str, cert_pem: &str) -> bool {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .unwrap();
+        let leaf = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
+        verifier
+            .verify_client_cert(&leaf, &[], UnixTime::now())
+            .is_ok()
     }
 
-    /// Writes `ca.pem`, and `<service>.pem` and `<service>.key` (mode 0600)
-    /// for each service, into `dir` (created if missing).
-    pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
-        use secrecy::ExposeSecret;
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("ca.pem"), &self.ca)?;
-        for (name, cert, key) in &self.services {
-            std::fs::write(dir.join(format!("{name}.pem")), cert)?;
-            let path = dir.join(format!("{name}.key"));
-            std::fs::write(&path, key.expose_secret())?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    #[test]
+    fn each_service_directory_holds_only_its_own_key_and_renews_alone() {
+        let dir = std::env::temp_dir().join(format!("dev-pki-{}", std::process::id()));
+        let read = |path: &str| std::fs::read_to_string(dir.join(path)).unwrap();
+
+        assert_eq!(write_per_service(&dir).unwrap(), SERVICES);
+        let ca_files = BTreeSet::from(["ca.key", "ca.pem"].map(String::from));
+        assert_eq!(files(&dir.join(CA_DIR)), ca_files);
+        for name in SERVICES {
+            let own = [
+                "ca.pem".to_owned(),
+                format!("{name}.pem"),
+                format!("{name}.key"),
+            ];
+            assert_eq!(files(&dir.join(name)), BTreeSet::from(own), "{name}");
+            assert_eq!(read(&format!("{name}/ca.pem")), read("ca/ca.pem"));
+            assert!(signed_by(
+                &read("ca/ca.pem"),
+                &read(&format!("{name}/{name}.pem"))
+            ));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for key in ["ca/ca.key", "order-service/order-service.key"] {
+                let mode = std::fs::metadata(dir.join(key))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{key}");
             }
         }
-        Ok(())
+
+        assert!(write_per_service(&dir).unwrap().is_empty(), "kept");
+        let gateway = read("api-gateway/api-gateway.pem");
+        std::fs::remove_dir_all(dir.join("order-service")).unwrap();
+        assert_eq!(write_per_service(&dir).unwrap(), ["order-service"]);
+        assert!(
+            signed_by(&read("ca/ca.pem"), &read("order-service/order-service.pem")),
+            "issued again by the kept CA, read back from its files"
+        );
+        assert_eq!(read("api-gateway/api-gateway.pem"), gateway);
+
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
