@@ -8,9 +8,10 @@
 # Who may do what, as the RabbitMQ and NATS accounts say it: the gateway
 # sends requests on the services' channels and reads their replies; each
 # service reads and answers its own channels only; nobody else gets in (the
-# `default` user is off). Redis cannot grant publish apart from subscribe on
-# a channel, so a service could also publish requests to itself — it owns
-# those handlers anyway. Channels are NestJS's: the pattern, and
+# `default` user is off). Publishing is granted apart from subscribing by a
+# Redis 7 selector, `(… +publish)`: a service publishes only its replies, so
+# its account cannot send a request, not even to itself (a request names its
+# caller, and only the gateway's is believed). Channels are NestJS's: the pattern, and
 # `<pattern>.reply`; the health check is each service's own
 # (`<queue>.health_check`). The lists follow shared/contracts/src/patterns.rs
 # (checked by deploy/tests/redis.rs).

@@ -8,7 +8,8 @@
 // DATA (JSON), and optionally HEADERS (a
 // JSON object of headers, e.g. the caller a gateway verified), sent the
 // NestJS way: an RmqRecord or a NatsRecord (NestJS's Redis and TCP
-// envelopes have no headers).
+// envelopes have no headers). On RabbitMQ every request is an RmqRecord
+// carrying its login as `userId`.
 'use strict';
 require('reflect-metadata');
 const { redisOptions } = require('./redis-options');
@@ -53,6 +54,14 @@ function createClient() {
   }
 }
 
+// The AMQP `user_id` of a request: the client's own login, which RabbitMQ
+// checks. Our servers run requests only from the accounts allowed to call
+// (the gateway's, docs/security.md), so a NestJS gateway sets it as well.
+function rmqRecord(data, headers) {
+  const userId = decodeURIComponent(new URL(process.env.AMQP_URL).username || 'guest');
+  return new RmqRecordBuilder(data).setOptions({ userId, ...(headers && { headers }) }).build();
+}
+
 function withHeaders(data, headers) {
   if (transport === 'nats') {
     const natsHeaders = require('nats').headers();
@@ -64,7 +73,7 @@ function withHeaders(data, headers) {
   if (transport !== 'rmq') {
     throw new Error(`NestJS's ${transport} transport carries no headers`);
   }
-  return new RmqRecordBuilder(data).setOptions({ headers }).build();
+  return rmqRecord(data, headers);
 }
 
 async function main() {
@@ -75,6 +84,8 @@ async function main() {
     let data = JSON.parse(process.env.DATA);
     if (process.env.HEADERS) {
       data = withHeaders(data, JSON.parse(process.env.HEADERS));
+    } else if (transport === 'rmq') {
+      data = rmqRecord(data);
     }
     const pattern = process.env.PATTERN.startsWith('{')
       ? JSON.parse(process.env.PATTERN)

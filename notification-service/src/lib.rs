@@ -108,6 +108,7 @@ impl App {
         let mut server = ServerConfig::new(AmqpConfig::new(self.config.amqp_url.clone()), queue);
         server.prefetch = self.config.prefetch;
         server.grace_period = self.config.grace_period;
+        server.callers = self.config.serving.callers.clone();
         server
     }
 }

@@ -117,6 +117,7 @@ impl App {
         server.max_attempts = self.config.max_attempts;
         server.retry_delay = self.config.retry_delay;
         server.grace_period = self.config.grace_period;
+        server.callers = self.config.serving.callers.clone();
         let admin = self.admin.spawn(token.clone());
 
         // Sagas a crash left in flight are finished (or compensated) at

@@ -110,7 +110,11 @@ impl TestApp {
         })];
 
         let gateway = gateway_config(&user_service_url);
+        // Every service of these tests logs in as the same broker account,
+        // the gateway's included: it is the one allowed to send requests.
+        let account = messaging::AmqpConfig::new(amqp_url()).user();
         let mut orders = order_service::Config::new("postgres://unused", gateway.amqp_url.clone());
+        orders.serving.callers = vec![account.clone()];
         orders.queue = gateway.orders_queue.clone();
         orders.user_service_url = user_service_url;
         orders.tls = pki().tls(ORDER_SERVICE);
@@ -130,8 +134,7 @@ impl TestApp {
         let events_queue = format!("test.notification-events.{}", uuid::Uuid::new_v4());
         notifications.events_queue = events_queue.clone();
         notifications.events_exchange = exchange.clone();
-        // Every service of these tests logs in as the same broker account.
-        let account = messaging::AmqpConfig::new(amqp_url()).user();
+        notifications.serving.callers = vec![account.clone()];
         notifications.publishers.user_events = account.clone();
         notifications.publishers.order_events = account;
         if !relays {
@@ -352,6 +355,7 @@ impl Services {
     ) -> oneshot::Sender<()> {
         let mut config = order_service::Config::new("postgres://unused", gateway.amqp_url.clone());
         config.prefetch = prefetch;
+        config.serving.callers = vec![messaging::AmqpConfig::new(amqp_url()).user()];
         config.queue = gateway.orders_queue.clone();
         config.user_service_url = self.user_service_url.clone();
         config.tls = pki().tls(ORDER_SERVICE);

@@ -36,6 +36,9 @@ impl TestApp {
         // The tests publish events as the broker's guest.
         config.publishers.user_events = "guest".into();
         config.publishers.order_events = "guest".into();
+        // …and send requests as guest too (the gateway's account in a
+        // deployment).
+        config.serving.callers = vec!["guest".into()];
         let (queue, events_queue, exchange) = (
             config.queue.clone(),
             config.events_queue.clone(),

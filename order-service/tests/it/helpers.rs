@@ -69,6 +69,9 @@ impl TestApp {
         let queue = format!("test.orders.{}", Uuid::new_v4());
         let mut config = Config::new("postgres://unused", amqp_url());
         config.queue = queue.clone();
+        // The tests send requests as the broker's guest (the gateway's
+        // account in a deployment).
+        config.serving.callers = vec!["guest".into()];
         config.user_service_url = user_service_url.clone();
         config.tls = pki().tls(ORDER_SERVICE);
         config.retry_delay = Duration::from_millis(10);

@@ -90,6 +90,8 @@ async fn a_message_delivered_twice_places_one_order(pool: PgPool) {
             .with_message_id("redelivered-1".into())
             .with_correlation_id("redelivered-1".into())
             .with_reply_to(DIRECT_REPLY_TO.into())
+            // As the account allowed to call (the tests' guest).
+            .with_user_id("guest".into())
             .with_headers(caller.clone());
         replies_channel
             .basic_publish(

@@ -147,6 +147,10 @@ impl RpcClient {
             // back on, which a broker restart closes; writing it to disk
             // would cost the broker for nothing. Events stay persistent.
             .with_delivery_mode(TRANSIENT)
+            // The broker vouches for the sender (it refuses any `user_id`
+            // but the login): servers run requests only from the accounts
+            // allowed to call (`ServerConfig::callers`).
+            .with_user_id(self.link.user().into())
             // The broker drops the request if nobody dequeued it by its
             // deadline, so a late consumer never executes it.
             .with_expiration(timeout.as_millis().max(1).to_string().into())
@@ -177,6 +181,7 @@ impl RpcClient {
         let properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(PERSISTENT)
+            .with_user_id(self.link.user().into())
             .with_headers(headers);
         let publish = publish_confirmed(&channel, &self.queue, &body, properties);
         tokio::time::timeout(self.timeout, publish)

@@ -35,6 +35,16 @@ pub struct ServerConfig {
     /// that consume events: each service binds its own queue, so every
     /// service gets every event and its replicas share them.
     pub bindings: Vec<(String, String)>,
+    /// The broker accounts whose requests run, and whose caller headers
+    /// (`x-caller-id`, `x-caller-role`) are believed: the gateway's unless
+    /// changed. RabbitMQ vouches for the account — a message's AMQP
+    /// `user_id`, which it refuses unless it is the publisher's own login.
+    /// A request from any other account, or with no `user_id`, is refused
+    /// UNAUTHENTICATED and dead-lettered with the reason: another service's
+    /// credentials cannot send requests as someone they name
+    /// (docs/security.md). Events are judged by their publisher instead
+    /// ([`crate::Router::event_with`]).
+    pub callers: Vec<String>,
 }
 
 /// [`ServerConfig::max_message_bytes`] unless configured: 256 KiB.
@@ -54,6 +64,7 @@ impl ServerConfig {
             retry_delay: Duration::from_millis(100),
             grace_period: Duration::from_secs(10),
             bindings: Vec::new(),
+            callers: vec![contracts::identity::API_GATEWAY.to_owned()],
         }
     }
 }

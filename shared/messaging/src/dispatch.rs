@@ -34,6 +34,7 @@ use self::headers::{caller, deadline, message_id, redeliveries};
 use crate::{
     config::ServerConfig,
     handling::{self, Outcome, count, error_reply},
+    provenance::is_direct_reply_to,
     publish::publish_confirmed,
     router::{Message, Router},
     settle::Unsettled,
@@ -52,11 +53,14 @@ pub(crate) async fn process(delivery: Delivery, context: Arc<Context>, publish: 
     let redelivered = delivery.redelivered;
     let delivery = Unsettled::new(delivery, &context.own_account);
     let (outcome, correlation_id) = handle(&delivery, redelivered, &context).await;
+    // Nothing is ever published to a queue the requester names: only to its
+    // own channel (a request naming another is dead-lettered in `handle`).
     let reply_to = delivery
         .properties()
         .reply_to()
         .as_ref()
-        .map(|s| s.as_str().to_owned());
+        .map(|s| s.as_str().to_owned())
+        .filter(|reply_to| is_direct_reply_to(reply_to));
     settle(
         delivery,
         outcome,
@@ -140,14 +144,35 @@ async fn handle(
         return (outcome, correlation_id);
     };
 
-    if let Some(publisher) = context.router.publishers.get(&route) {
-        let exchanges: Vec<&str> = config.bindings.iter().map(|(e, _)| e.as_str()).collect();
-        if let Some(reason) = delivery.origin().distrust(&route, publisher, &exchanges) {
-            tracing::warn!(reason, "refused an event");
-            let error = ServiceError::new(ErrorCode::PermissionDenied, reason.clone());
-            let reply = Some(error_reply(error));
-            return (Outcome::DeadLetter { reason, reply }, correlation_id);
+    // Who may send it: an event only its publisher, through the exchange;
+    // a request only an account allowed to call (the gateway's).
+    let origin = delivery.origin();
+    let distrust = match context.router.publishers.get(&route) {
+        Some(publisher) => {
+            let exchanges: Vec<&str> = config.bindings.iter().map(|(e, _)| e.as_str()).collect();
+            let reason = origin.distrust(&route, publisher, &exchanges);
+            reason.map(|reason| (reason, ErrorCode::PermissionDenied))
         }
+        None => (origin.distrust_request(&route, &config.callers))
+            .map(|reason| (reason, ErrorCode::Unauthenticated)),
+    };
+    if let Some((reason, code)) = distrust {
+        tracing::warn!(reason, "refused a message");
+        let reply = Some(error_reply(ServiceError::new(code, reason.clone())));
+        return (Outcome::DeadLetter { reason, reply }, correlation_id);
+    }
+    if let Some(reply_to) = properties.reply_to().as_ref().map(|r| r.as_str())
+        && !is_direct_reply_to(reply_to)
+    {
+        let reason = format!(
+            "reply_to {reply_to:?} is not a direct reply-to address: replies go only to the requester's channel"
+        );
+        tracing::warn!(reason, "refused a request");
+        let outcome = Outcome::DeadLetter {
+            reason,
+            reply: None,
+        };
+        return (outcome, correlation_id);
     }
 
     let message = Message {

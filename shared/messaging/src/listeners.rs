@@ -24,6 +24,8 @@ use crate::{
 
 /// `TRANSPORTS` unless set: RabbitMQ only.
 pub const DEFAULT_TRANSPORTS: &str = "amqp";
+/// `REQUEST_CALLERS` unless set: the gateway alone sends requests.
+pub const DEFAULT_REQUEST_CALLERS: &str = API_GATEWAY;
 
 /// Where and how a service serves requests — the same variables for every
 /// service that serves, read here once.
@@ -37,6 +39,12 @@ pub struct Serving {
     pub redis_url: SecretString,
     /// `TCP_LISTEN_ADDR`, when `tcp` is one of them.
     pub tcp_listen_addr: SocketAddr,
+    /// `REQUEST_CALLERS`: who may send requests, whose caller headers are
+    /// believed — a comma list of identities the transport proves: the
+    /// broker account on RabbitMQ (`ServerConfig::callers`), the
+    /// certificate's name on TCP. NATS and Redis prove it in the broker's
+    /// own permissions (deploy/nats, deploy/redis).
+    pub callers: Vec<String>,
 }
 
 impl Serving {
@@ -47,6 +55,7 @@ impl Serving {
             nats_url: platform::env::DEFAULT_NATS_URL.into(),
             redis_url: platform::env::DEFAULT_REDIS_URL.into(),
             tcp_listen_addr,
+            callers: vec![DEFAULT_REQUEST_CALLERS.to_owned()],
         }
     }
 
@@ -63,8 +72,27 @@ impl Serving {
             nats_url: platform::env::nats_url()?,
             redis_url: platform::env::redis_url()?,
             tcp_listen_addr: parse_or("TCP_LISTEN_ADDR", default_tcp_addr)?,
+            callers: callers()?,
         })
     }
+}
+
+fn callers() -> Result<Vec<String>, ConfigError> {
+    let list = string_or("REQUEST_CALLERS", DEFAULT_REQUEST_CALLERS);
+    let callers: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|caller| !caller.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if callers.is_empty() {
+        return Err(invalid(
+            "REQUEST_CALLERS",
+            &list,
+            "name at least one caller",
+        ));
+    }
+    Ok(callers)
 }
 
 /// The transports a service serves on, each with its readiness flag.
@@ -102,7 +130,7 @@ impl Listeners {
                 let trust = TcpTrust {
                     tls: tls.stream_server()?,
                     // Requests come from the gateway only (docs/security.md).
-                    callers: vec![API_GATEWAY.to_owned()],
+                    callers: serving.callers.clone(),
                 };
                 let addr = serving.tcp_listen_addr;
                 let listener = TcpListener::bind(addr)

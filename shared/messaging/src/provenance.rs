@@ -1,7 +1,10 @@
 //! Where a delivery really came from — the exchange it was published to and
 //! the account RabbitMQ says published it (AMQP `user_id`, which the broker
 //! refuses unless it is the publisher's own login) — and whether an event
-//! may be trusted from there (docs/security.md, "Events: provenance").
+//! may be trusted from there (docs/security.md, "Events: provenance"), and
+//! whether a request may run: only from an account allowed to call (the
+//! gateway's), so another service holding its own credentials cannot send
+//! requests as anyone it names in the caller headers.
 //!
 //! A consumer's own requeued copy comes back through the default exchange
 //! under the consumer's account, which only the consumer can publish as; it
@@ -30,15 +33,22 @@ impl Origin {
     /// consumer logged in as `own_account`.
     pub(crate) fn of(exchange: &str, properties: &BasicProperties, own_account: &str) -> Self {
         let user = properties.user_id().as_ref().map(|u| u.as_str().to_owned());
-        let own_copy =
-            exchange.is_empty() && !own_account.is_empty() && user.as_deref() == Some(own_account);
+        let headers = properties.headers().as_ref();
+        // A copy always records its original's user (`record`); a message
+        // from the consumer's own account without that record is a fresh
+        // one (a process sharing the account, as tests do), judged as sent.
+        let recorded = headers.is_some_and(|h| h.inner().get(ORIGINAL_USER_HEADER).is_some());
+        let own_copy = exchange.is_empty()
+            && !own_account.is_empty()
+            && user.as_deref() == Some(own_account)
+            && recorded;
         if !own_copy {
             return Self {
                 exchange: exchange.to_owned(),
                 user,
             };
         }
-        let header = |name: &str| match properties.headers().as_ref()?.inner().get(name)? {
+        let header = |name: &str| match headers?.inner().get(name)? {
             AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
             _ => None,
         };
@@ -88,6 +98,28 @@ impl Origin {
         }
         None
     }
+
+    /// Why request `pattern` from here may not run: its publisher is not one
+    /// of `callers`, the accounts whose caller headers are believed. `None`
+    /// when it may.
+    pub(crate) fn distrust_request(&self, pattern: &str, callers: &[String]) -> Option<String> {
+        let user = self.user.as_deref();
+        if user.is_some_and(|user| callers.iter().any(|c| c == user)) {
+            return None;
+        }
+        let from = user.map_or("no user_id".to_owned(), |u| format!("user_id {u:?}"));
+        Some(format!(
+            "request {pattern:?} carries {from}; only {callers:?} may send requests: not trusted"
+        ))
+    }
+}
+
+/// Whether `reply_to` is a direct reply-to address (RabbitMQ's
+/// `amq.rabbitmq.reply-to.<channel>`, as the broker rewrites it): the
+/// requester's own channel. Any other queue name would have this server
+/// publish its reply — as itself — wherever the requester pointed it.
+pub(crate) fn is_direct_reply_to(reply_to: &str) -> bool {
+    reply_to.starts_with("amq.rabbitmq.reply-to.")
 }
 
 #[cfg(test)]
@@ -131,6 +163,34 @@ mod tests {
                 .distrust("user_created", "user-service", EXCHANGES)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_request_runs_only_from_an_account_allowed_to_call() {
+        let callers = ["api-gateway".to_owned()];
+        let gateway = Origin::of("", &properties(Some("api-gateway"), &[]), "orders");
+        assert_eq!(gateway.distrust_request("create_order", &callers), None);
+        for user in [Some("order-service"), Some("notification-service"), None] {
+            let other = Origin::of("", &properties(user, &[]), "orders");
+            let reason = other.distrust_request("create_order", &callers).unwrap();
+            assert!(reason.contains("only [\"api-gateway\"]"), "{reason}");
+        }
+        // A requeued copy is judged by the account that first sent it.
+        let claims = [(ORIGINAL_USER_HEADER, "api-gateway")];
+        let copy = Origin::of("", &properties(Some("orders"), &claims), "orders");
+        assert_eq!(copy.distrust_request("create_order", &callers), None);
+        let forged = Origin::of("", &properties(Some("order-service"), &claims), "orders");
+        assert!(forged.distrust_request("create_order", &callers).is_some());
+    }
+
+    #[test]
+    fn replies_go_only_to_a_direct_reply_to_address() {
+        assert!(is_direct_reply_to(
+            "amq.rabbitmq.reply-to.g1h2AA5yZXBseUAxMjM0"
+        ));
+        assert!(!is_direct_reply_to("amq.rabbitmq.reply-to"));
+        assert!(!is_direct_reply_to("notification-service.events"));
+        assert!(!is_direct_reply_to("orders_queue"));
     }
 
     #[test]

@@ -35,6 +35,9 @@ impl Bus {
         let queue = format!("test.{}", uuid::Uuid::new_v4());
         let mut config = ServerConfig::new(AmqpConfig::new(url.clone()), queue);
         config.retry_delay = Duration::from_millis(10);
+        // The test's own account is the one allowed to send requests (the
+        // gateway's, in the services).
+        config.callers = vec![config.amqp.user()];
         let connection = Connection::connect(&url, ConnectionProperties::default())
             .await
             .expect("RabbitMQ must run on 127.0.0.1:5672 (see README)");
@@ -67,7 +70,13 @@ impl Bus {
         client
     }
 
+    /// Publishes `body` straight to the queue, as the account allowed to
+    /// call (its `user_id`) unless `properties` name none other.
     pub(crate) async fn publish_raw(&self, body: &[u8], properties: BasicProperties) {
+        let properties = match properties.user_id() {
+            Some(_) => properties,
+            None => properties.with_user_id(self.config.amqp.user().into()),
+        };
         self.admin
             .basic_publish(
                 "".into(),

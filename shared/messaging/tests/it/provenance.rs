@@ -89,8 +89,7 @@ async fn an_event_published_straight_to_the_queue_is_dead_lettered() {
     let (bus, _exchange) = bus("guest", &runs).await;
 
     // Anyone who may publish requests may publish to any queue through the
-    // default exchange. (Not as the consumer's own account, which is how its
-    // requeued copies come back: here the test shares it, so none is named.)
+    // default exchange.
     bus.publish_raw(&body(), BasicProperties::default()).await;
 
     let dead = bus.next_dead_letter().await;
@@ -165,4 +164,79 @@ async fn the_broker_refuses_a_user_id_that_is_not_the_login() {
     let error = published.expect_err("a forged user_id must be refused");
     assert!(error.to_string().contains("user_id"), "{error}");
     let _ = connection.close(200, "bye".into()).await;
+}
+
+#[tokio::test]
+async fn a_request_from_an_account_not_allowed_to_call_is_refused_unrun() {
+    let runs = Counter::default();
+    let mut bus = Bus::new().await;
+    // Only the gateway's account may call; the test's client logs in as guest.
+    bus.config.callers = vec!["api-gateway".to_owned()];
+    bus.start_server(messaging::Router::new().route_with("place", &runs, counted));
+    let client = bus.client(Duration::from_secs(5)).await;
+
+    let refused = client
+        .send_value("place", json!({"as": "admin"}))
+        .await
+        .expect_err("a request from guest ran");
+
+    match refused {
+        messaging::RpcError::Remote(error) => {
+            assert_eq!(error["code"], "UNAUTHENTICATED", "{error}")
+        }
+        other => panic!("expected UNAUTHENTICATED, got {other:?}"),
+    }
+    let dead = bus.next_dead_letter().await;
+    assert!(
+        reason(&dead)
+            .contains(r#"carries user_id "guest"; only ["api-gateway"] may send requests"#),
+        "{}",
+        reason(&dead)
+    );
+    assert_eq!(runs.get(), 0);
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_request_naming_another_queue_for_its_reply_is_refused_unrun() {
+    let runs = Counter::default();
+    let mut bus = Bus::new().await;
+    bus.start_server(messaging::Router::new().route_with("place", &runs, counted));
+    let client = bus.client(Duration::from_secs(5)).await;
+    let _: Value = client.send("place", &json!({})).await.unwrap();
+    // A queue the server's account could write to, named as the reply's
+    // destination: the server would publish into it as itself.
+    let victim = format!("test.victim.{}", uuid::Uuid::new_v4());
+    bus.admin
+        .queue_declare(
+            victim.as_str().into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+
+    let properties = BasicProperties::default()
+        .with_reply_to(victim.as_str().into())
+        .with_correlation_id("c1".into());
+    let body = wire::encode("place", &json!({}), Some("c1")).unwrap();
+    bus.publish_raw(&body, properties).await;
+
+    let dead = bus.next_dead_letter().await;
+    assert!(
+        reason(&dead).contains("is not a direct reply-to address"),
+        "{}",
+        reason(&dead)
+    );
+    assert_eq!(runs.get(), 1, "only the first, proper request ran");
+    assert_eq!(
+        bus.depth(&victim).await,
+        0,
+        "nothing was published to {victim}"
+    );
+    let _ = bus
+        .admin
+        .queue_delete(victim.as_str().into(), Default::default())
+        .await;
+    bus.cleanup().await;
 }

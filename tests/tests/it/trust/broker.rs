@@ -2,7 +2,10 @@
 //! only what it does. Tried as a holder of the gateway's credentials — the
 //! internet-facing service — would: the broker refuses what the account may
 //! not do, and a forged event that gets through to a queue is dead-lettered,
-//! never run. A NestJS client holding the gateway's account still works.
+//! never run. A request from any account but the gateway's — another
+//! service's credentials naming an admin as the caller — is refused and
+//! dead-lettered, unrun. A NestJS client holding the gateway's account
+//! still works.
 
 use std::time::Duration;
 
@@ -193,4 +196,146 @@ async fn a_nestjs_client_with_the_gateways_account_places_an_order() {
     .await;
 
     assert_eq!(placed["response"]["status"], "confirmed", "{placed}");
+}
+
+/// A request published to `queue` with `account`'s own credentials (its
+/// `user_id`, which the broker checks), for an admin named in the caller
+/// headers — what someone holding that service's broker password could
+/// send — answered on direct reply-to: the reply envelope.
+async fn request_as_admin(
+    system: &System,
+    account: &str,
+    queue: &str,
+    pattern: &str,
+    data: serde_json::Value,
+) -> serde_json::Value {
+    use lapin::types::{AMQPValue, FieldTable};
+    use tokio_stream::StreamExt;
+
+    let (_connection, channel) = system.connect_as(account).await;
+    let mut replies = channel
+        .basic_consume(
+            "amq.rabbitmq.reply-to".into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut headers = FieldTable::default();
+    let text = |s: &str| AMQPValue::LongString(s.into());
+    headers.insert(
+        "x-caller-id".into(),
+        text(&uuid::Uuid::now_v7().to_string()),
+    );
+    headers.insert("x-caller-role".into(), text("admin"));
+    let properties = BasicProperties::default()
+        .with_reply_to("amq.rabbitmq.reply-to".into())
+        .with_correlation_id("forged".into())
+        .with_user_id(account.into())
+        .with_headers(headers);
+    let body = json!({"pattern": pattern, "data": data, "id": "forged"}).to_string();
+    channel
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            properties,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+        .await
+        .unwrap_or_else(|_| panic!("{account}: no reply to {pattern}"))
+        .expect("the reply consumer ended")
+        .unwrap();
+    serde_json::from_slice(&reply.data).unwrap()
+}
+
+#[tokio::test]
+async fn another_services_account_cannot_send_requests_as_an_admin() {
+    let system = System::start(Options::default()).await;
+    let victim = system.user_with_credit(50_000).await;
+    let (status, order) = system.place_order(&victim, "STICKER-PACK", 1).await;
+    assert_eq!(status, 201, "{order}");
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let (users, orders) = (system.db("users").await, system.db("orders").await);
+    let state = || async {
+        let balance: i64 =
+            sqlx::query_scalar("SELECT balance_cents FROM users WHERE id = $1::uuid")
+                .bind(&victim)
+                .fetch_one(&users)
+                .await
+                .unwrap();
+        let placed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM orders WHERE user_id = $1::uuid")
+                .bind(&victim)
+                .fetch_one(&orders)
+                .await
+                .unwrap();
+        (balance, placed)
+    };
+    let before = state().await;
+
+    let to_orders = [
+        (
+            "create_order",
+            json!({"user_id": victim, "items": [{"sku": "STICKER-PACK", "quantity": 2}]}),
+        ),
+        ("get_order", json!({"id": order_id})),
+        ("list_orders", json!({"user_id": victim})),
+    ];
+    for account in ["order-service", "notification-service"] {
+        for (pattern, data) in &to_orders {
+            let reply = request_as_admin(
+                &system,
+                account,
+                &system.orders_queue,
+                pattern,
+                data.clone(),
+            )
+            .await;
+            assert_eq!(
+                reply["err"]["code"], "UNAUTHENTICATED",
+                "{account} {pattern}: {reply}"
+            );
+        }
+        let data = json!({"user_id": victim});
+        let queue = &system.notifications_queue;
+        let reply = request_as_admin(&system, account, queue, "get_notifications", data).await;
+        assert_eq!(
+            reply["err"]["code"], "UNAUTHENTICATED",
+            "{account}: {reply}"
+        );
+        assert!(reply.get("response").is_none(), "{reply}");
+    }
+
+    assert_eq!(
+        state().await,
+        before,
+        "the victim's balance or orders changed"
+    );
+    let orders_dead = system
+        .dead_letter_reasons(&format!("{}.dead-letter", system.orders_queue))
+        .await;
+    let notifications_dead = system
+        .dead_letter_reasons(&format!("{}.dead-letter", system.notifications_queue))
+        .await;
+    assert_eq!(orders_dead.len(), 6, "{orders_dead:?}");
+    assert_eq!(notifications_dead.len(), 2, "{notifications_dead:?}");
+    for reason in orders_dead.iter().chain(&notifications_dead) {
+        assert!(
+            reason.contains(r#"only ["api-gateway"] may send requests"#),
+            "{reason}"
+        );
+    }
+    // The gateway's own requests still work.
+    let (status, body) = system.place_order(&victim, "STICKER-PACK", 1).await;
+    assert_eq!(status, 201, "{body}");
 }
