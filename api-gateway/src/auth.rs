@@ -1,7 +1,8 @@
 //! Who is calling: the bearer token (RFC 6750) of a request, verified —
 //! signature by the key its `kid` names ([`crate::keys`]), the algorithm
 //! that key is for (never `none`, never one the token picks), `iss`, `aud`,
-//! `exp` — and turned into a [`Caller`].
+//! `exp`, `nbf` — and turned into a [`Caller`], who then takes one of their
+//! requests in flight ([`PerUser`]).
 //!
 //! Verified tokens are remembered until they expire, so a client sending
 //! the same token with every request pays for one signature check, not one
@@ -88,14 +89,15 @@ impl Authenticator {
 
     /// The caller a bearer token proves, or why it proves nothing.
     pub async fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        // Before the cache: a megabyte of header is never hashed as a key.
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(invalid("the token is too long"));
+        }
         let now = now();
         if let Some((caller, exp)) = self.remembered(token)
             && exp + LEEWAY.as_secs() > now
         {
             return Ok(caller);
-        }
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(invalid("the token is too long"));
         }
         let header = decode_header(token).map_err(|_| invalid("the token is not a signed JWT"))?;
         let kid = header
@@ -112,6 +114,8 @@ impl Authenticator {
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = LEEWAY.as_secs();
+        // A token with `nbf` (RFC 7519 §4.1.5) is refused until then.
+        validation.validate_nbf = true;
         let claims = decode::<Claims>(token, &key.key, &validation)
             .map_err(|e| invalid(describe(&e)))?
             .claims;
@@ -172,9 +176,26 @@ pub async fn require(access: Access, mut req: Request, next: Next) -> Response {
         refused("forbidden");
         return ApiError::Forbidden("only an admin may do this".into()).into_response();
     }
+    // A user's share, wherever their requests come from (one token on many
+    // addresses): held until the response is ready.
+    let _slot = match req.extensions().get::<PerUser>() {
+        Some(PerUser(per_user)) => match per_user.try_take(caller.user_id) {
+            Some(slot) => Some(slot),
+            None => {
+                metrics::counter!("http_fair_share_refusals_total", "limit" => "user").increment(1);
+                return crate::fair_share::too_many_in_flight();
+            }
+        },
+        None => None,
+    };
     req.extensions_mut().insert(caller);
     next.run(req).await
 }
+
+/// Requests in flight per signed-in user (`MAX_CONCURRENT_REQUESTS_PER_CLIENT`),
+/// in the request's extensions for [`require`].
+#[derive(Debug, Clone)]
+pub struct PerUser(pub Arc<crate::fair_share::PerClient<Uuid>>);
 
 /// Counts a refused request by why (`auth_refusals_total{reason}`: missing,
 /// invalid, forbidden, unavailable — a bounded label): a rise in `invalid`
@@ -234,6 +255,7 @@ fn describe(error: &jsonwebtoken::errors::Error) -> &'static str {
     use jsonwebtoken::errors::ErrorKind;
     match error.kind() {
         ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet (`nbf`)",
         ErrorKind::InvalidIssuer => "the token is from another issuer",
         ErrorKind::InvalidAudience => "the token is for another audience",
         ErrorKind::InvalidAlgorithm => "the token's algorithm is not its key's",

@@ -29,9 +29,15 @@ pub const DEFAULT_AUTH_ISSUER: &str = contracts::identity::TOKEN_ISSUER;
 /// user-service's `TOKEN_AUDIENCE` default.
 pub const DEFAULT_AUTH_AUDIENCE: &str = contracts::identity::TOKEN_AUDIENCE;
 pub const DEFAULT_LOGIN_LIMIT_PER_ADDRESS: u32 = 30;
-pub const DEFAULT_LOGIN_LIMIT_PER_EMAIL: u32 = 5;
+pub const DEFAULT_LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS: u32 = 5;
+pub const DEFAULT_SIGNUP_LIMIT_PER_ADDRESS: u32 = 10;
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 512;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client's share: 64 in flight, what `just bench` drives from one address.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS_PER_CLIENT: usize = 64;
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -90,16 +96,35 @@ pub struct Config {
     /// `LOGIN_LIMIT_PER_ADDRESS`: log-in attempts per minute from one client
     /// address (bursts of as many); past it, 429.
     pub login_limit_per_address: u32,
-    /// `LOGIN_LIMIT_PER_EMAIL`: log-in attempts per minute for one email,
-    /// from anywhere: what stops a password being guessed from many
-    /// addresses.
-    pub login_limit_per_email: u32,
+    /// `LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS`: log-in attempts per minute
+    /// for one email from one address: a guessed password slows down there,
+    /// and the account still works from everywhere else.
+    pub login_limit_per_account_and_address: u32,
+    /// `SIGNUP_LIMIT_PER_ADDRESS`: sign-ups per minute from one address
+    /// (each costs a password hash); past it, 429.
+    pub signup_limit_per_address: u32,
     /// `MAX_CONCURRENT_REQUESTS`: requests served at once; more are shed
     /// at once with 503 and `Retry-After` instead of queueing.
     pub max_concurrent_requests: usize,
     /// `HEADER_READ_TIMEOUT`: a connection that has not sent a request's
-    /// headers within this is closed (slowloris).
+    /// headers within this is closed (slowloris); so is one with no request
+    /// in flight for as long (HTTP/1.1 keep-alive and HTTP/2 alike).
     pub header_read_timeout: Duration,
+    /// `MAX_CONCURRENT_REQUESTS_PER_CLIENT`: requests one client — one
+    /// address, and one signed-in user — may have in flight; more get 429.
+    pub max_concurrent_requests_per_client: usize,
+    /// `BODY_READ_TIMEOUT`: a request's body must arrive within this of its
+    /// headers, else 408; until then it holds only its client's share.
+    pub body_read_timeout: Duration,
+    /// `MAX_CONNECTIONS`: open connections at once; more are closed as
+    /// soon as accepted.
+    pub max_connections: usize,
+    /// `MAX_CONNECTIONS_PER_CLIENT`: open connections from one address
+    /// (a trusted proxy's are not counted: they carry many clients).
+    pub max_connections_per_client: usize,
+    /// `TRUSTED_PROXIES`: CIDRs of the reverse proxies in front of the
+    /// gateway; only from them are `X-Forwarded-For` / `Forwarded` believed.
+    pub trusted_proxies: crate::clients::TrustedProxies,
 }
 
 /// The issuer whose tokens are accepted. By default user-service's own,
@@ -186,9 +211,13 @@ impl Config {
                 "LOGIN_LIMIT_PER_ADDRESS",
                 DEFAULT_LOGIN_LIMIT_PER_ADDRESS,
             )?,
-            login_limit_per_email: positive(
-                "LOGIN_LIMIT_PER_EMAIL",
-                DEFAULT_LOGIN_LIMIT_PER_EMAIL,
+            login_limit_per_account_and_address: positive(
+                "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS",
+                DEFAULT_LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS,
+            )?,
+            signup_limit_per_address: positive(
+                "SIGNUP_LIMIT_PER_ADDRESS",
+                DEFAULT_SIGNUP_LIMIT_PER_ADDRESS,
             )?,
             max_concurrent_requests: parse_or(
                 "MAX_CONCURRENT_REQUESTS",
@@ -196,6 +225,17 @@ impl Config {
             )?
             .max(1),
             header_read_timeout: duration_or("HEADER_READ_TIMEOUT", DEFAULT_HEADER_READ_TIMEOUT)?,
+            max_concurrent_requests_per_client: at_least_one(
+                "MAX_CONCURRENT_REQUESTS_PER_CLIENT",
+                DEFAULT_MAX_CONCURRENT_REQUESTS_PER_CLIENT,
+            )?,
+            body_read_timeout: duration_or("BODY_READ_TIMEOUT", DEFAULT_BODY_READ_TIMEOUT)?,
+            max_connections: at_least_one("MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)?,
+            max_connections_per_client: at_least_one(
+                "MAX_CONNECTIONS_PER_CLIENT",
+                DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            )?,
+            trusted_proxies: trusted_proxies()?,
         })
     }
 
@@ -224,11 +264,31 @@ impl Config {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             auth: AuthConfig::default(),
             login_limit_per_address: DEFAULT_LOGIN_LIMIT_PER_ADDRESS,
-            login_limit_per_email: DEFAULT_LOGIN_LIMIT_PER_EMAIL,
+            login_limit_per_account_and_address: DEFAULT_LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS,
+            signup_limit_per_address: DEFAULT_SIGNUP_LIMIT_PER_ADDRESS,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_concurrent_requests_per_client: DEFAULT_MAX_CONCURRENT_REQUESTS_PER_CLIENT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            trusted_proxies: crate::clients::TrustedProxies::default(),
         }
     }
+}
+
+fn at_least_one(name: &str, default: usize) -> Result<usize, ConfigError> {
+    let value = parse_or(name, default)?;
+    if value == 0 {
+        return Err(invalid(name, value, "must be at least 1"));
+    }
+    Ok(value)
+}
+
+fn trusted_proxies() -> Result<crate::clients::TrustedProxies, ConfigError> {
+    let list = optional("TRUSTED_PROXIES").unwrap_or_default();
+    crate::clients::TrustedProxies::parse(&list)
+        .map_err(|reason| invalid("TRUSTED_PROXIES", &list, reason))
 }
 
 fn positive(name: &str, default: u32) -> Result<u32, ConfigError> {

@@ -1,5 +1,6 @@
 //! The middleware stack, applied once to every route: request ids, tracing,
-//! request metrics, load shedding past a concurrency limit, a request
+//! request metrics, each client's fair share (and its body read in time),
+//! load shedding past a concurrency limit, a request
 //! timeout, panic recovery, the body limit, and a last net that turns any
 //! bare error response into problem+json.
 
@@ -25,6 +26,7 @@ use tower_http::{
 
 use crate::{
     Config,
+    fair_share::{self, Admission, PerClient},
     problem::{PROBLEM_JSON, Problem},
 };
 
@@ -40,6 +42,17 @@ pub fn layers(router: Router, config: &Config) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(make_span))
         .layer(middleware::from_fn(record_metrics))
+        // Each client's share, and its body read, before it may take one of
+        // the global slots below (fair_share.rs).
+        .layer(middleware::from_fn_with_state(
+            Admission {
+                proxies: config.trusted_proxies.clone(),
+                per_address: PerClient::new(config.max_concurrent_requests_per_client),
+                body_timeout: config.body_read_timeout,
+                body_limit: config.body_limit_bytes,
+            },
+            fair_share::admit,
+        ))
         // Past the limit a request is refused at once (503, Retry-After)
         // rather than queued: a queue would only make every client wait
         // longer, and hold its memory meanwhile. Global: `Router::layer`

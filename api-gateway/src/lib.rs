@@ -15,7 +15,10 @@
 //! - [`auth`]: bearer tokens verified into a caller, and the access check.
 //! - [`keys`]: the issuer's public keys (JWKS), fetched and cached.
 //! - [`tokens`]: `POST /auth/token` (log-in) and `/.well-known/jwks.json`.
-//! - [`login_limit`]: log-in attempts per client address and per email.
+//! - [`login_limit`]: log-in attempts per client address and per account
+//!   from it; sign-ups per address.
+//! - [`clients`]: who a client is (its address, through trusted proxies);
+//!   [`fair_share`]: requests in flight per client, bodies read in time.
 //! - [`users`]: `/users` routes (gRPC to user-service).
 //! - [`orders`]: `/orders`, `/users/{id}/orders`, `/products` (RabbitMQ
 //!   request-response to order-service).
@@ -27,12 +30,15 @@
 //! - [`problem`]: RFC 9457 problem+json.
 //! - [`extract`]: JSON/path/query extractors with problem+json rejections.
 //! - [`http`]: the middleware stack, applied once.
-//! - [`serve`]: the server loop (header-read timeout, peer addresses).
+//! - [`serve`]: the server loop (header-read and idle timeouts, connection
+//!   caps, peer addresses).
 
 pub mod auth;
+pub mod clients;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod fair_share;
 pub mod health;
 pub mod http;
 pub mod keys;
@@ -115,20 +121,29 @@ impl AppState {
 #[derive(Debug)]
 pub struct App {
     router: Router,
-    header_read_timeout: std::time::Duration,
+    limits: serve::Limits,
     listener: TcpListener,
     /// One connection per transport in use, shared by both clients.
     connections: Connections,
     admin: AdminServer,
 }
 
-/// The `# HELP` text of the gateway's own metrics (recorded in `tokens.rs`
-/// and `auth.rs`; the HTTP ones are `platform`'s).
+/// The `# HELP` text of the gateway's own metrics (recorded in `tokens.rs`,
+/// `auth.rs`, `fair_share.rs` and `serve.rs`; the HTTP ones are `platform`'s).
 fn describe_metrics() {
     platform::admin::prometheus();
     metrics::describe_counter!(
         "login_attempts_total",
         "POST /auth/token attempts, by outcome (issued, refused, limited, failed)."
+    );
+    metrics::describe_counter!(
+        "http_fair_share_refusals_total",
+        "Requests refused for a client's fair share, by limit (address, user: 429; body_timeout: 408)."
+    );
+    metrics::describe_gauge!("http_connections_open", "Client connections open now.");
+    metrics::describe_counter!(
+        "http_connections_refused_total",
+        "Connections closed as accepted, by cap (total, address)."
     );
     metrics::describe_counter!(
         "auth_refusals_total",
@@ -150,8 +165,11 @@ impl App {
             },
         });
         let auth = Arc::new(Authenticator::new(keys, config.auth.clone()));
-        let login_limit =
-            LoginLimit::new(config.login_limit_per_address, config.login_limit_per_email);
+        let login_limit = LoginLimit::new(login_limit::Limits {
+            per_address: config.login_limit_per_address,
+            per_account_and_address: config.login_limit_per_account_and_address,
+            sign_ups_per_address: config.signup_limit_per_address,
+        });
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
@@ -201,7 +219,7 @@ impl App {
             login_limit,
         };
         Ok(Self {
-            header_read_timeout: state.config.header_read_timeout,
+            limits: serve::Limits::from(&*state.config),
             connections,
             router: router(state),
             listener,
@@ -234,13 +252,7 @@ impl App {
         tracing::info!(addr = %self.local_addr(), "api-gateway listening (HTTP)");
         let token = platform::shutdown::token_from(shutdown);
         let admin = self.admin.spawn(token.clone());
-        serve::serve(
-            self.listener,
-            self.router,
-            self.header_read_timeout,
-            token.clone(),
-        )
-        .await;
+        serve::serve(self.listener, self.router, self.limits, token.clone()).await;
         let _ = admin.await;
         self.connections.close();
         tracing::info!("api-gateway stopped");
@@ -255,9 +267,14 @@ pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let auth = state.auth.clone();
     let (api, document) = routes::api().into_parts();
+    // Requests in flight per signed-in user, taken by the access check.
+    let per_user = auth::PerUser(fair_share::PerClient::new(
+        config.max_concurrent_requests_per_client,
+    ));
     let routes = api
         .merge(openapi::reference(document))
         .with_state(state)
-        .layer(axum::Extension(auth));
+        .layer(axum::Extension(auth))
+        .layer(axum::Extension(per_user));
     http::layers(routes, &config)
 }

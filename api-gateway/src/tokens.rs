@@ -8,11 +8,11 @@
 //! are the same 401 (user-service makes them take the same time too);
 //! attempts past [`crate::login_limit`] are 429 with `Retry-After`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use axum::{
     Form,
-    extract::{ConnectInfo, FromRequest, Request, State},
+    extract::{FromRequest, Request, State},
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
@@ -26,6 +26,7 @@ use utoipa_axum::routes;
 
 use crate::{
     AppState,
+    clients::ClientAddr,
     error::ApiError,
     extract::Json,
     routing::{Access, Routes},
@@ -159,10 +160,11 @@ impl<S: Send + Sync> FromRequest<S> for Credentials {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // Resolved by the fair-share layer (through trusted proxies).
         let client = req
             .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+            .get::<ClientAddr>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |client| client.key());
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)

@@ -3,6 +3,7 @@
 //! user-service's gRPC API.
 
 use axum::{
+    Extension,
     extract::State,
     http::{StatusCode, header},
     response::IntoResponse,
@@ -20,6 +21,7 @@ use uuid::Uuid;
 use crate::{
     AppState,
     auth::Authenticated,
+    clients::ClientAddr,
     error::ApiError,
     extract::{IdempotencyKey, Json, Path, Query},
     routing::{Access, Routes},
@@ -65,12 +67,22 @@ struct Page {
         (status = 201, description = "Created.", body = UserResponse,
             headers(("Location" = String, description = "The new user's URL."))),
         (status = 409, description = "An account with this email exists."),
+        (status = 429, description = "Too many sign-ups from this address; wait `Retry-After` seconds."),
     ),
 )]
 async fn create(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddr>,
     Json(body): Json<CreateUserRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // Each sign-up costs user-service a password hash: limited per address
+    // before it is asked (login_limit.rs).
+    if let Err(retry_after) = state.login_limit().check_sign_up(client.key()) {
+        return Err(ApiError::TooManyRequests {
+            detail: "too many sign-ups from this address; wait and try again".into(),
+            retry_after,
+        });
+    }
     let user = state.users().create(pb::CreateUser::from(body)).await?;
     let location = format!("/users/{}", user.id);
     Ok((

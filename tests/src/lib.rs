@@ -147,9 +147,11 @@ impl System {
             ("JWT_SIGNING_KEY".to_owned(), signing_key.clone()),
             ("ADMIN_EMAIL".to_owned(), ADMIN_EMAIL.to_owned()),
             ("ADMIN_PASSWORD".to_owned(), ADMIN_PASSWORD.to_owned()),
-            // Tests sign many users in from 127.0.0.1; the per-email limit
-            // still holds (and is what the security tests try).
+            // Tests sign many users up and in from 127.0.0.1; the limit per
+            // account and address still holds (and is what the security
+            // tests try, with the others from 127.0.0.2 and .3).
             ("LOGIN_LIMIT_PER_ADDRESS".to_owned(), "100000".to_owned()),
+            ("SIGNUP_LIMIT_PER_ADDRESS".to_owned(), "100000".to_owned()),
         ];
         if let Some(endpoint) = &options.otlp_endpoint {
             common.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint.clone()));
