@@ -18,6 +18,8 @@
 //!   only its callers reach user-service, only the gateway the tcp ports it
 //!   dials, every service its servers' ports, which the local `deps` admit)
 //!   and disruption budgets.
+//! - `k8s/sizing.rs`: user-service's CPU and memory, in Kubernetes and
+//!   compose, sized for its password hashers.
 //! - `k8s/manifests.rs`: reading manifests (and generated ConfigMaps) and
 //!   resolving environments.
 
@@ -29,6 +31,8 @@ mod configuration;
 mod manifests;
 #[path = "k8s/policies.rs"]
 mod policies;
+#[path = "k8s/sizing.rs"]
+mod sizing;
 #[path = "k8s/wiring.rs"]
 mod wiring;
 

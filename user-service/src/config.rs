@@ -1,7 +1,7 @@
 //! user-service configuration, from environment variables (see the table in
 //! docs/configuration.md and `.env.example`).
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, num::NonZeroUsize, time::Duration};
 
 use contracts::events::EVENTS_EXCHANGE;
 use platform::{
@@ -25,6 +25,24 @@ pub const DEFAULT_TOKEN_ISSUER: &str = contracts::identity::TOKEN_ISSUER;
 /// The `aud` of the tokens user-service signs (the gateway's
 /// `AUTH_AUDIENCE` default).
 pub const DEFAULT_TOKEN_AUDIENCE: &str = contracts::identity::TOKEN_AUDIENCE;
+/// The default number of password hashers is the cores available (the
+/// container's CPU quota, as the standard library reads it), at most this:
+/// two 19 MiB buffers and ~32 MiB idle fit the 128 MiB the deployments
+/// give user-service with room to spare, four would not. More hashers are a
+/// choice made with the memory and CPU limits, in one place
+/// (`PASSWORD_HASH_CONCURRENCY`).
+pub const MAX_DEFAULT_PASSWORD_HASH_CONCURRENCY: usize = 2;
+/// Default places in each queue (sign-ups, log-ins) per hasher: at ~20 ms a
+/// hash, 32 queued per hasher is about 0.6 s of work for log-ins (1.3 s for
+/// sign-ups, which have half the hashers), inside
+/// [`DEFAULT_PASSWORD_HASH_WAIT`] with room for a slower CPU. Past it a call
+/// is refused at once instead of waiting to be refused.
+pub const DEFAULT_PASSWORD_HASH_QUEUE_PER_HASHER: usize = 32;
+/// How long a hash may wait for a hasher before it is refused: with the
+/// hash (~20 ms) and the database, inside the gateway's 3 s deadline
+/// (`USER_SERVICE_TIMEOUT`), so a crowd gets a 503 from the service that
+/// knows rather than a 504 from a gateway that gave up.
+pub const DEFAULT_PASSWORD_HASH_WAIT: Duration = Duration::from_secs(2);
 
 /// How access tokens are signed (see [`crate::tokens`]).
 #[derive(Debug, Clone)]
@@ -53,6 +71,49 @@ impl Default for TokenConfig {
             ttl: DEFAULT_TOKEN_TTL,
             issuer: DEFAULT_TOKEN_ISSUER.to_owned(),
             audience: DEFAULT_TOKEN_AUDIENCE.to_owned(),
+        }
+    }
+}
+
+/// Password hashing, a bounded resource (see [`crate::hash_pool`]).
+#[derive(Debug, Clone)]
+pub struct HashingConfig {
+    /// `PASSWORD_HASH_CONCURRENCY`: hashes that run at once, each on a core
+    /// with 19 MiB of memory. Sign-ups may use half of them (at least one);
+    /// log-ins all of them.
+    pub concurrency: NonZeroUsize,
+    /// `PASSWORD_HASH_QUEUE`: hashes that may wait for a hasher, sign-ups
+    /// and log-ins each; one more is refused at once.
+    pub queue: usize,
+    /// `PASSWORD_HASH_WAIT`: how long a hash may wait for a hasher before
+    /// it is refused.
+    pub wait: Duration,
+}
+
+impl HashingConfig {
+    /// The available cores, at most [`MAX_DEFAULT_PASSWORD_HASH_CONCURRENCY`].
+    pub fn default_concurrency() -> NonZeroUsize {
+        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        cores.min(
+            NonZeroUsize::new(MAX_DEFAULT_PASSWORD_HASH_CONCURRENCY).expect("a non-zero constant"),
+        )
+    }
+
+    /// [`DEFAULT_PASSWORD_HASH_QUEUE_PER_HASHER`] per hasher.
+    pub fn default_queue(concurrency: NonZeroUsize) -> usize {
+        concurrency
+            .get()
+            .saturating_mul(DEFAULT_PASSWORD_HASH_QUEUE_PER_HASHER)
+    }
+}
+
+impl Default for HashingConfig {
+    fn default() -> Self {
+        let concurrency = Self::default_concurrency();
+        Self {
+            concurrency,
+            queue: Self::default_queue(concurrency),
+            wait: DEFAULT_PASSWORD_HASH_WAIT,
         }
     }
 }
@@ -89,6 +150,8 @@ pub struct Config {
     pub admin_addr: SocketAddr,
     /// Access tokens: keys, lifetime, issuer, audience.
     pub tokens: TokenConfig,
+    /// How many passwords are hashed at once, and how many may wait.
+    pub hashing: HashingConfig,
     /// `ADMIN_EMAIL` and `ADMIN_PASSWORD`, both or neither: the first admin.
     pub admin_account: Option<AdminAccount>,
     /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY` (or `_FILE`s): mutual
@@ -102,6 +165,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let hash_concurrency = parse_or(
+            "PASSWORD_HASH_CONCURRENCY",
+            HashingConfig::default_concurrency(),
+        )?;
         Ok(Self {
             listen_addr: parse_or(
                 "USER_SERVICE_LISTEN_ADDR",
@@ -129,6 +196,14 @@ impl Config {
                 issuer: string_or("TOKEN_ISSUER", DEFAULT_TOKEN_ISSUER),
                 audience: string_or("TOKEN_AUDIENCE", DEFAULT_TOKEN_AUDIENCE),
             },
+            hashing: HashingConfig {
+                concurrency: hash_concurrency,
+                queue: parse_or(
+                    "PASSWORD_HASH_QUEUE",
+                    HashingConfig::default_queue(hash_concurrency),
+                )?,
+                wait: duration_or("PASSWORD_HASH_WAIT", DEFAULT_PASSWORD_HASH_WAIT)?,
+            },
             admin_account: admin_account()?,
             tls: platform::tls::GrpcTls::from_env()?,
             reflection: parse_or("GRPC_REFLECTION", false)?,
@@ -148,6 +223,7 @@ impl Config {
             outbox_poll_interval: DEFAULT_OUTBOX_POLL_INTERVAL,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tokens: TokenConfig::default(),
+            hashing: HashingConfig::default(),
             admin_account: None,
             tls: None,
             reflection: false,

@@ -1,8 +1,13 @@
 //! user-service's one error type and its one mapping to gRPC status codes.
 
+use std::time::Duration;
+
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use uuid::Uuid;
+
+/// How long a caller refused [`Error::HashersBusy`] is told to wait.
+pub const HASHERS_BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A field that failed validation, and why, in words a client can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +39,13 @@ pub enum Error {
     Unauthenticated(&'static str),
     #[error("{0}")]
     PermissionDenied(&'static str),
-    /// The password hasher failed or its pool is gone: a bug, not the
-    /// caller's fault.
+    /// The password hasher failed: a bug, not the caller's fault.
     #[error("internal error")]
     Hashing,
+    /// Every password hasher is taken and the queue is full, or none came
+    /// free in time ([`crate::hash_pool`]): the caller may try again shortly.
+    #[error("too many passwords are being checked; try again shortly")]
+    HashersBusy,
     #[error("internal error")]
     Signing,
     #[error("the database is unavailable or busy; try again")]
@@ -89,6 +97,14 @@ impl From<Error> for Status {
             }
             Error::Unauthenticated(_) => Status::unauthenticated(e.to_string()),
             Error::PermissionDenied(_) => Status::permission_denied(e.to_string()),
+            // RESOURCE_EXHAUSTED, not UNAVAILABLE: the service is up, its
+            // hashers are not free, and a retry in about a second (RetryInfo,
+            // google/rpc/error_details.proto) may well succeed.
+            Error::HashersBusy => Status::with_error_details(
+                Code::ResourceExhausted,
+                e.to_string(),
+                ErrorDetails::with_retry_info(Some(HASHERS_BUSY_RETRY_AFTER)),
+            ),
             Error::Hashing | Error::Signing => {
                 tracing::error!(error = ?e, "hashing or signing failed");
                 Status::internal(e.to_string())

@@ -73,6 +73,13 @@ impl UserService for UserGrpc {
             password,
         } = req.into_inner();
         let new = NewUser::parse(&name, &email, &password)?;
+        // A taken email is answered before the hash: the 409 it becomes says
+        // nothing a hash made it say before, and a flood of repeats costs no
+        // hasher (docs/security.md). The unique index stays the arbiter of a
+        // race, in `users::insert`.
+        if users::email_taken(&self.pool, &new.email).await? {
+            return Err(Error::EmailTaken(new.email).into());
+        }
         let hash = self.passwords.hash(&password).await?;
         // The user and its user_created event commit together, or neither.
         let mut tx = self.pool.begin().await.map_err(Error::from)?;

@@ -19,6 +19,8 @@
 //! - [`dev_pki`]: a development CA and service certificates.
 //! - [`accounts`]: log-in, and the first admin.
 //! - [`passwords`]: Argon2id hashing and verification.
+//! - [`hash_pool`]: the bounded pool hashes run in, sign-ups and log-ins
+//!   each with their share.
 //! - [`tokens`]: signed access tokens and the JWK Set that verifies them.
 //! - [`error`]: [`Error`] and its single mapping to `tonic::Status`.
 //! - [`health`]: the database watcher behind `grpc.health.v1`.
@@ -31,6 +33,7 @@ pub mod db;
 pub use platform::tls::dev_pki;
 pub mod error;
 pub mod grpc;
+pub mod hash_pool;
 pub mod health;
 pub mod passwords;
 pub mod peers;
@@ -52,7 +55,7 @@ pub use config::Config;
 pub use db::MIGRATOR;
 pub use error::Error;
 
-use crate::{grpc::UserGrpc, passwords::Passwords, tokens::Signer};
+use crate::{grpc::UserGrpc, hash_pool::HashPool, passwords::Passwords, tokens::Signer};
 
 /// One span per call, named after the RPC, and a child of the caller's span
 /// when the call's metadata carries a W3C trace context.
@@ -87,8 +90,10 @@ impl App {
 
     /// Binds with an existing, migrated pool (tests use `#[sqlx::test]`'s).
     pub async fn with_pool(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        platform::admin::prometheus();
+        hash_pool::describe_metrics();
         let signer = Arc::new(Signer::from_config(&config.tokens)?);
-        let passwords = Passwords::new().await?;
+        let passwords = Passwords::new(&config.hashing).await?;
         if let Some(admin) = &config.admin_account {
             accounts::bootstrap_admin(&pool, &passwords, admin).await?;
         }
@@ -105,6 +110,7 @@ impl App {
         .with_samplers([
             platform::db::pool_sampler(&pool),
             messaging::outbox::backlog_sampler(&pool),
+            passwords.pool().sampler(),
         ]);
         Ok(Self {
             config,
@@ -125,6 +131,12 @@ impl App {
     /// The admin port's address (`/livez`, `/readyz`, `/metrics`).
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.local_addr()
+    }
+
+    /// The password hashers, shared with the running server: their stats,
+    /// and places in them (tests hold some to fill the pool).
+    pub fn hash_pool(&self) -> HashPool {
+        self.passwords.pool().clone()
     }
 
     /// Serves until `shutdown` completes, then lets in-flight calls finish.

@@ -4,23 +4,28 @@
 //!
 //! Hashing is deliberately expensive (OWASP's Argon2id parameters: 19 MiB,
 //! two passes, one lane; ~20 ms of a core). It runs on the blocking pool,
-//! never on the async workers, and at most one per core at once, so a flood
-//! of log-ins queues (and meets its deadline) instead of taking every core.
+//! never on the async workers, and only with a place in the [`HashPool`]:
+//! a bounded number at once, sign-ups limited to their share, and a call
+//! that cannot get a place soon refused rather than queued past its
+//! deadline.
 //!
-//! Its 19 MiB of working memory is allocated once per permit and reused.
+//! Its 19 MiB of working memory is allocated once per hasher and reused.
 //! Left to allocate its own, argon2 takes 19 MiB from whichever blocking
 //! thread runs it, the allocator keeps what is freed in that thread's arena,
 //! and the service's RSS grew to 760 MiB while 1,000 users signed up (`just
 //! bench`, measured) — past any container limit. Reused, it stays at
-//! cores × 19 MiB.
+//! `PASSWORD_HASH_CONCURRENCY` × 19 MiB.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use password_hash::{Output, SaltString, rand_core::OsRng};
-use tokio::sync::Semaphore;
 
-use crate::error::Error;
+use crate::{
+    config::HashingConfig,
+    error::Error,
+    hash_pool::{HashPool, Purpose},
+};
 
 pub const PASSWORD_MIN_CHARS: usize = 12;
 pub const PASSWORD_MAX_CHARS: usize = 128;
@@ -32,9 +37,8 @@ const LANES: u32 = 1;
 
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
-    /// Working memory for argon2, one buffer per permit, reused.
-    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Where every hash and verification runs.
+    pool: HashPool,
     /// A hash of a random password: unknown emails are verified against it,
     /// so they cost what a wrong password costs.
     dummy: Arc<str>,
@@ -43,18 +47,16 @@ pub struct Passwords {
 impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Passwords")
-            .field("permits", &self.permits.available_permits())
+            .field("pool", &self.pool.stats())
             .finish_non_exhaustive()
     }
 }
 
 impl Passwords {
     /// Hashes the dummy password once (tens of milliseconds at start-up).
-    pub async fn new() -> Result<Self, Error> {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    pub async fn new(config: &HashingConfig) -> Result<Self, Error> {
         let mut passwords = Self {
-            permits: Arc::new(Semaphore::new(cores)),
-            memory: Arc::default(),
+            pool: HashPool::new(config, params().block_count()),
             dummy: Arc::from(""),
         };
         let random = SaltString::generate(&mut OsRng);
@@ -62,38 +64,47 @@ impl Passwords {
         Ok(passwords)
     }
 
-    /// The PHC string of a new password. Its length is checked before, with
-    /// the other fields of the account ([`crate::users::NewUser::parse`]).
-    pub async fn hash(&self, password: &str) -> Result<String, Error> {
-        let password = password.to_owned();
-        self.with_memory(move |memory| {
-            let salt = SaltString::generate(&mut OsRng);
-            let mut salt_bytes = [0; 64];
-            let salt_bytes = salt.decode_b64(&mut salt_bytes).ok()?;
-            let mut output = [0; 32];
-            argon2()
-                .hash_password_into_with_memory(
-                    password.as_bytes(),
-                    salt_bytes,
-                    &mut output,
-                    memory,
-                )
-                .ok()?;
-            let phc = PasswordHash {
-                algorithm: Algorithm::Argon2id.ident(),
-                version: Some(Version::V0x13.into()),
-                params: params().try_into().ok()?,
-                salt: Some(salt.as_salt()),
-                hash: Some(Output::new(&output).ok()?),
-            };
-            Some(phc.to_string())
-        })
-        .await
+    /// The hashers this runs on (their stats, their gauges).
+    pub fn pool(&self) -> &HashPool {
+        &self.pool
     }
 
-    /// Whether `password` matches `stored`; with no stored hash (no such
-    /// account, or one without a password) the dummy is verified and the
-    /// answer is `false`, in the same time.
+    /// The PHC string of a new password, hashed with a sign-up's place in
+    /// the pool. Its length is checked before, with the other fields of the
+    /// account ([`crate::users::NewUser::parse`]).
+    pub async fn hash(&self, password: &str) -> Result<String, Error> {
+        let password = password.to_owned();
+        self.pool
+            .run(Purpose::SignUp, move |memory| {
+                let salt = SaltString::generate(&mut OsRng);
+                let mut salt_bytes = [0; 64];
+                let salt_bytes = salt.decode_b64(&mut salt_bytes).ok()?;
+                let mut output = [0; 32];
+                argon2()
+                    .hash_password_into_with_memory(
+                        password.as_bytes(),
+                        salt_bytes,
+                        &mut output,
+                        memory,
+                    )
+                    .ok()?;
+                let phc = PasswordHash {
+                    algorithm: Algorithm::Argon2id.ident(),
+                    version: Some(Version::V0x13.into()),
+                    params: params().try_into().ok()?,
+                    salt: Some(salt.as_salt()),
+                    hash: Some(Output::new(&output).ok()?),
+                };
+                Some(phc.to_string())
+            })
+            .await?
+            .ok_or(Error::Hashing)
+    }
+
+    /// Whether `password` matches `stored`, verified with a log-in's place
+    /// in the pool; with no stored hash (no such account, or one without a
+    /// password) the dummy is verified and the answer is `false`, in the
+    /// same time and with the same place (or the same refusal).
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, Error> {
         let exists = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy).to_owned();
@@ -101,32 +112,12 @@ impl Passwords {
         // faster than a wrong password's.
         let password: String = password.chars().take(PASSWORD_MAX_CHARS).collect();
         let matches = self
-            .with_memory(move |memory| Some(matches(&password, &stored, memory)))
+            .pool
+            .run(Purpose::LogIn, move |memory| {
+                matches(&password, &stored, memory)
+            })
             .await?;
         Ok(exists && matches)
-    }
-
-    /// Runs `work` on the blocking pool with a permit and a reused buffer of
-    /// argon2 working memory; `None` from it is a hashing failure.
-    async fn with_memory<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut [Block]) -> Option<T> + Send + 'static,
-    ) -> Result<T, Error> {
-        let _permit = self.permits.acquire().await.map_err(|_| Error::Hashing)?;
-        let pool = self.memory.clone();
-        tokio::task::spawn_blocking(move || {
-            let taken = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let mut memory =
-                taken.unwrap_or_else(|| vec![Block::default(); params().block_count()]);
-            let result = work(&mut memory);
-            pool.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(memory);
-            result
-        })
-        .await
-        .map_err(|_| Error::Hashing)?
-        .ok_or(Error::Hashing)
     }
 }
 
@@ -184,7 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_its_own_hashes_and_nothing_else() {
-        let passwords = Passwords::new().await.unwrap();
+        let passwords = Passwords::new(&HashingConfig::default()).await.unwrap();
         let hash = passwords.hash("correct horse battery").await.unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -227,7 +218,7 @@ mod tests {
             .hash_password(b"correct horse battery", &salt)
             .unwrap()
             .to_string();
-        let passwords = Passwords::new().await.unwrap();
+        let passwords = Passwords::new(&HashingConfig::default()).await.unwrap();
         assert!(
             passwords
                 .verify("correct horse battery", Some(&stored))

@@ -83,6 +83,21 @@ pub fn parse_id(id: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id.trim()).map_err(|_| Error::invalid("id", format!("{id:?} is not a UUID")))
 }
 
+/// Whether an account has this email, whatever its case (as the unique
+/// index compares). A sign-up asks before hashing, so a taken email costs
+/// one indexed read, not a hash; [`insert`] still decides between two
+/// sign-ups racing for one email.
+pub async fn email_taken(db: impl PgExecutor<'_>, email: &str) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar(
+        r#"
+        SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))
+        "#,
+    )
+    .bind(email)
+    .fetch_one(db)
+    .await?)
+}
+
 /// Inserts a customer with the hash of their password. A taken email is
 /// detected by the unique index, atomically, and reported as
 /// [`Error::EmailTaken`].

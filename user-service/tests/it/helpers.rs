@@ -13,7 +13,7 @@ use tonic::{
     service::interceptor::InterceptedService,
     transport::{Certificate, Channel, ClientTlsConfig},
 };
-use user_service::{App, Config, dev_pki::DevPki};
+use user_service::{App, Config, dev_pki::DevPki, hash_pool::HashPool};
 
 /// A password that passes the length check.
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -51,6 +51,8 @@ pub(crate) struct TestApp {
     pub(crate) channel: Channel,
     pub(crate) addr: std::net::SocketAddr,
     pub(crate) pki: DevPki,
+    /// The server's password hashers: their stats, and places in them.
+    pub(crate) hashing: HashPool,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -72,6 +74,7 @@ impl TestApp {
         // so no readiness sleep is needed.
         let app = App::with_pool(config, pool).await.unwrap();
         let addr = app.local_addr();
+        let hashing = app.hash_pool();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -88,6 +91,7 @@ impl TestApp {
             channel,
             addr,
             pki,
+            hashing,
             _shutdown: tx,
         }
     }

@@ -8,6 +8,7 @@
 mod accounts;
 mod credit;
 mod events;
+mod hashing;
 mod helpers;
 mod ops;
 mod outbox_pruning;
