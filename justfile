@@ -37,6 +37,10 @@ bench: (check-deps "tests")
 soak minutes="10": check-deps
     SOAK_MINUTES={{minutes}} BENCH_BIN=soak scripts/bench.sh
 
+# The local Kubernetes overlay's certificates, token signing key and admin password, into its git-ignored certs/ and secrets/ (kept when present).
+k8s-local-secrets:
+    scripts/k8s-local-secrets.sh
+
 # Install the real tools the tests check our files with, when missing (scripts/tools.sh).
 tools:
     scripts/tools.sh

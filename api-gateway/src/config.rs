@@ -8,6 +8,10 @@ use messaging::Transport;
 use platform::env::{ConfigError, duration_or, invalid, optional, parse_or, string_or};
 use secrecy::SecretString;
 
+mod auth;
+
+pub use auth::AuthConfig;
+
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -127,30 +131,6 @@ pub struct Config {
     pub trusted_proxies: crate::clients::TrustedProxies,
 }
 
-/// The issuer whose tokens are accepted. By default user-service's own,
-/// with keys fetched from it over gRPC; set `AUTH_JWKS_URL` to accept an
-/// external OpenID Connect provider's instead (Keycloak, Auth0, ...).
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// `AUTH_ISSUER`: the `iss` a token must carry.
-    pub issuer: String,
-    /// `AUTH_AUDIENCE`: the `aud` a token must carry.
-    pub audience: String,
-    /// `AUTH_JWKS_URL`: where the external issuer publishes its keys
-    /// (`None`: user-service's).
-    pub jwks_url: Option<String>,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            issuer: DEFAULT_AUTH_ISSUER.to_owned(),
-            audience: DEFAULT_AUTH_AUDIENCE.to_owned(),
-            jwks_url: None,
-        }
-    }
-}
-
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let user_service_url = string_or("USER_SERVICE_URL", DEFAULT_USER_SERVICE_URL);
@@ -202,11 +182,12 @@ impl Config {
                 "ADMIN_LISTEN_ADDR",
                 DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
             )?,
-            auth: AuthConfig {
-                issuer: string_or("AUTH_ISSUER", DEFAULT_AUTH_ISSUER),
-                audience: string_or("AUTH_AUDIENCE", DEFAULT_AUTH_AUDIENCE),
-                jwks_url: jwks_url()?,
-            },
+            auth: AuthConfig::external(
+                string_or("AUTH_ISSUER", DEFAULT_AUTH_ISSUER),
+                string_or("AUTH_AUDIENCE", DEFAULT_AUTH_AUDIENCE),
+                optional("AUTH_JWKS_URL"),
+                parse_or("AUTH_ALLOW_INSECURE_HTTP", false)?,
+            )?,
             login_limit_per_address: positive(
                 "LOGIN_LIMIT_PER_ADDRESS",
                 DEFAULT_LOGIN_LIMIT_PER_ADDRESS,
@@ -297,14 +278,4 @@ fn positive(name: &str, default: u32) -> Result<u32, ConfigError> {
         return Err(invalid(name, value, "must be at least 1"));
     }
     Ok(value)
-}
-
-fn jwks_url() -> Result<Option<String>, ConfigError> {
-    let Some(url) = optional("AUTH_JWKS_URL") else {
-        return Ok(None);
-    };
-    if !url.starts_with("https://") && !url.starts_with("http://") {
-        return Err(invalid("AUTH_JWKS_URL", &url, "expected an http(s):// URL"));
-    }
-    Ok(Some(url))
 }

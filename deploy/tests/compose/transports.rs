@@ -174,12 +174,27 @@ fn nats_and_redis_start_from_the_mounted_configuration() {
     let compose = compose();
     let services = services(&compose);
     let nats = &services["nats"];
-    let conf = format!("{}/{}", SERVERS[0].mount, SERVERS[0].accounts);
+    // compose.conf: nats.conf's accounts, the monitoring port on loopback.
+    let conf = format!("{}/compose.conf", SERVERS[0].mount);
     assert!(
         strings(&nats["command"])
             .windows(2)
             .any(|w| w == ["-c", conf.as_str()]),
         "nats runs with -c {conf}: {}",
+        nats["command"]
+    );
+    let compose_conf = read(format!("{}/compose.conf", SERVERS[0].config));
+    assert!(
+        compose_conf.contains(&format!("include ./{}", SERVERS[0].accounts)),
+        "compose.conf includes the accounts"
+    );
+    assert!(
+        compose_conf.contains(r#"http: "127.0.0.1:8222""#),
+        "NATS' monitoring (connections, subjects) stays off the services' network"
+    );
+    assert!(
+        !strings(&nats["command"]).iter().any(|a| *a == "-m"),
+        "`-m` would open monitoring on every interface: {}",
         nats["command"]
     );
 

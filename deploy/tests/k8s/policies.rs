@@ -160,15 +160,28 @@ fn applying<'a>(docs: &'a [Doc], d: &Doc) -> impl Iterator<Item = &'a Doc> {
     of_kind(docs, "NetworkPolicy").filter(move |p| picks(&p.v["spec"]["podSelector"], &labels))
 }
 
-/// The ports the policies selecting a Deployment's pods let them reach
-/// anywhere (egress rules without `to`; `*` for one without `ports`).
-fn egress_anywhere(docs: &[Doc], d: &Doc) -> BTreeSet<String> {
+/// The label of the namespaces where the servers run.
+const DEPENDENCIES: &str =
+    r#"{"namespaceSelector":{"matchLabels":{"rust-shop.io/dependencies":"true"}}}"#;
+
+/// The ports the policies selecting a Deployment's pods let them reach on
+/// the servers' namespaces (`*` for a rule without `ports`), after checking
+/// that no egress rule reaches anywhere (a rule without `to`).
+fn egress_to_servers(docs: &[Doc], d: &Doc) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for policy in applying(docs, d) {
-        for rule in rules(policy, "egress")
-            .into_iter()
-            .filter(|r| r["to"].is_null())
-        {
+        for rule in rules(policy, "egress") {
+            assert!(
+                !rule["to"].is_null(),
+                "{}: an egress rule without `to` reaches anywhere: {rule}",
+                policy.id()
+            );
+        }
+        for rule in rules(policy, "egress").into_iter().filter(|r| {
+            r["to"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|peer| peer.to_string() == DEPENDENCIES))
+        }) {
             match rule["ports"].as_array() {
                 Some(ports) => out.extend(ports.iter().map(|p| port_ref(&p["port"]))),
                 None => {
@@ -208,7 +221,7 @@ fn every_service_may_reach_its_servers_and_the_local_ones_admit_it() {
         .collect();
     let mut checked = 0;
     for d in of_kind(&docs, "Deployment") {
-        let allowed = egress_anywhere(&docs, d);
+        let allowed = egress_to_servers(&docs, d);
         let env = env(&docs, d);
         for var in SERVER_URLS {
             let Some(source) = env.get(var) else {
@@ -222,7 +235,7 @@ fn every_service_may_reach_its_servers_and_the_local_ones_admit_it() {
                 assert!(
                     allowed.contains(&port) || allowed.contains("*"),
                     "{}: {var} ({overlay}) is on port {port}, which no NetworkPolicy lets it \
-                     reach ({allowed:?})",
+                     reach on the servers' namespaces ({allowed:?})",
                     d.id()
                 );
                 if host.ends_with(".deps") {

@@ -128,6 +128,11 @@ async fn forged_tokens(system: &System) -> Vec<(&'static str, String)> {
                 real_key,
             ),
         ),
+        ("not valid yet (`nbf` in an hour)", {
+            let mut early = good.clone();
+            early["nbf"] = json!(hour);
+            sign(&header, &early, real_key)
+        }),
         ("not a JWT", "not.a.token".into()),
         ("garbage", "%%%".into()),
     ]

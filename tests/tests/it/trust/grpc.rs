@@ -91,8 +91,15 @@ async fn user_service_knows_its_callers_by_certificate_and_grants_each_its_rpcs(
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
 
-    // order-service's may, and nothing was charged before it did.
+    // order-service's may not read a user: it has no use for it.
     let orders = user_service_as(&system, Some("order-service")).await;
+    let refused = as_admin(orders.clone())
+        .find_one(UserById { id: user.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+
+    // It may move credit for an order, and nothing was charged before it did.
     let balance = UserServiceClient::new(orders)
         .debit(debit)
         .await
