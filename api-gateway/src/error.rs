@@ -63,6 +63,14 @@ pub enum ApiError {
     /// A dependency is down or refused the call.
     #[error("{0}")]
     Unavailable(String),
+    /// A dependency is up but at capacity (user-service's password hashers,
+    /// gRPC RESOURCE_EXHAUSTED): 503 with `Retry-After`, nothing logged — a
+    /// busy service refusing at once is the plan, not a fault.
+    #[error("{detail}")]
+    Overloaded {
+        detail: String,
+        retry_after: Duration,
+    },
     /// A dependency did not answer within its deadline.
     #[error("{0}")]
     Timeout(String),
@@ -91,7 +99,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::WithDetails { error, .. } => error.status(),
@@ -142,6 +150,17 @@ impl ApiError {
 
     /// A failed gRPC call: its status code translated to an [`ErrorCode`].
     pub fn from_grpc(service: &str, status: tonic::Status) -> Self {
+        if status.code() == Code::ResourceExhausted {
+            // The service's own hint (google.rpc.RetryInfo), else a second.
+            let retry_after = status
+                .get_details_retry_info()
+                .and_then(|info| info.retry_delay)
+                .unwrap_or(Duration::from_secs(1));
+            return Self::Overloaded {
+                detail: format!("{service} is busy; try again shortly"),
+                retry_after,
+            };
+        }
         let code = match status.code() {
             Code::InvalidArgument | Code::OutOfRange => ErrorCode::InvalidArgument,
             Code::NotFound => ErrorCode::NotFound,
@@ -155,7 +174,7 @@ impl ApiError {
             Code::DeadlineExceeded | Code::Cancelled => ErrorCode::DeadlineExceeded,
             // Transport failures (connection refused, reset) arrive as
             // UNAVAILABLE with a hyper error as message.
-            Code::Unavailable | Code::ResourceExhausted => ErrorCode::Unavailable,
+            Code::Unavailable => ErrorCode::Unavailable,
             _ => ErrorCode::Internal,
         };
         let errors = field_errors(&status);
@@ -226,6 +245,8 @@ fn field_errors(status: &tonic::Status) -> Vec<FieldError> {
 
 #[cfg(test)]
 mod tests {
+    use axum::{http::header, response::IntoResponse};
+
     use super::*;
 
     #[test]
@@ -236,6 +257,7 @@ mod tests {
             (Code::AlreadyExists, StatusCode::CONFLICT),
             (Code::FailedPrecondition, StatusCode::CONFLICT),
             (Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+            (Code::ResourceExhausted, StatusCode::SERVICE_UNAVAILABLE),
             (Code::DeadlineExceeded, StatusCode::GATEWAY_TIMEOUT),
             (Code::Cancelled, StatusCode::GATEWAY_TIMEOUT),
             (Code::Internal, StatusCode::INTERNAL_SERVER_ERROR),
@@ -245,6 +267,19 @@ mod tests {
             let err = ApiError::from_grpc("user-service", tonic::Status::new(code, "x"));
             assert_eq!(err.status(), http, "{code:?}");
         }
+    }
+
+    #[test]
+    fn a_busy_service_is_503_with_its_retry_hint() {
+        let mut details = tonic_types::ErrorDetails::new();
+        details.set_retry_info(Some(Duration::from_millis(2500)));
+        let status = tonic::Status::with_error_details(Code::ResourceExhausted, "busy", details);
+        let response = ApiError::from_grpc("user-service", status).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        let bare = tonic::Status::resource_exhausted("busy");
+        let response = ApiError::from_grpc("user-service", bare).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

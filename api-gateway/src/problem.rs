@@ -134,7 +134,7 @@ impl IntoResponse for ApiError {
                     ),
                 );
             }
-            Self::TooManyRequests { retry_after, .. } => {
+            Self::TooManyRequests { retry_after, .. } | Self::Overloaded { retry_after, .. } => {
                 // Whole seconds, rounded up: never "retry after 0".
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
