@@ -14,8 +14,8 @@ default:
 run *cargo_flags: check-deps
     scripts/run.sh {{cargo_flags}}
 
-# Everything CI runs: format check, clippy with -D warnings, unit, integration and system tests, then the restart tests.
-test: (check-deps "tests") tools fmt-check lint && test-restarts
+# Everything CI runs: format check, clippy with -D warnings, the dependency policy (deny.toml), unit, integration and system tests, then the restart tests.
+test: (check-deps "tests") tools fmt-check lint deny && test-restarts
     DATABASE_URL={{test_database_url}} cargo test --workspace --locked
 
 # Only the system tests (the four binaries as processes), then the restart tests.
@@ -48,6 +48,14 @@ tools:
 # Check formatting without changing files.
 fmt-check:
     cargo fmt --all -- --check
+
+# The dependency tree against deny.toml: licences, bans (duplicates reported), sources. Offline-safe: no advisory database needed.
+deny: tools
+    cargo deny --locked check licenses bans sources
+
+# Known vulnerabilities (RustSec advisories, deny.toml's accepted ones with their reasons): needs GitHub for the database.
+audit: tools
+    cargo deny --locked check advisories
 
 # Format the code.
 fmt:

@@ -6,7 +6,10 @@
 #     schemathesis (the API against its OpenAPI document),
 #     openapi-spec-validator (the document against OpenAPI 3.1);
 #   - Debian packages: prometheus (the server, and promtool) and chromium
-#     (the headless check of the API reference page).
+#     (the headless check of the API reference page);
+#   - cargo-deny (deny.toml: licences, bans, sources; advisories in `just
+#     audit`), the pinned version, built into target/tools once (a few
+#     minutes) unless that version is already on PATH.
 # `just test` runs it and puts target/tools/bin first on PATH; a test whose
 # tool is missing fails and names this script. Idempotent, and quick when
 # everything is there. Needs root (or sudo) only to install Debian packages.
@@ -43,4 +46,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # The package starts a Prometheus on :9090 where an init system runs; the
     # tests start their own, on ports of their own, and need none.
+fi
+
+# cargo-deny, pinned: its checks and deny.toml's format move between releases.
+deny_version=0.20.2
+has_deny() { "$1" --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; }
+if ! has_deny "$tools/bin/cargo-deny"; then
+    if found=$(command -v cargo-deny) && has_deny "$found"; then
+        ln -sf "$found" "$tools/bin/cargo-deny"
+    else
+        echo "tools: building cargo-deny $deny_version into $tools (a few minutes, once)" >&2
+        cargo install --locked --quiet --root "$tools" cargo-deny --version "$deny_version"
+    fi
 fi
