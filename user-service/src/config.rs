@@ -165,10 +165,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let hash_concurrency = parse_or(
-            "PASSWORD_HASH_CONCURRENCY",
-            HashingConfig::default_concurrency(),
-        )?;
+        // Defaults computed from the machine, which the docs state in words.
+        let cores_at_most_two = HashingConfig::default_concurrency();
+        let hash_concurrency = parse_or("PASSWORD_HASH_CONCURRENCY", cores_at_most_two)?;
+        let per_hasher_queue = HashingConfig::default_queue(hash_concurrency);
         Ok(Self {
             listen_addr: parse_or(
                 "USER_SERVICE_LISTEN_ADDR",
@@ -198,10 +198,7 @@ impl Config {
             },
             hashing: HashingConfig {
                 concurrency: hash_concurrency,
-                queue: parse_or(
-                    "PASSWORD_HASH_QUEUE",
-                    HashingConfig::default_queue(hash_concurrency),
-                )?,
+                queue: parse_or("PASSWORD_HASH_QUEUE", per_hasher_queue)?,
                 wait: duration_or("PASSWORD_HASH_WAIT", DEFAULT_PASSWORD_HASH_WAIT)?,
             },
             admin_account: admin_account()?,
