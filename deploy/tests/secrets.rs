@@ -42,7 +42,12 @@ fn holds_private_key(text: &str) -> bool {
         let label = &text[at + "-----BEGIN ".len()..];
         label
             .split_once("-----")
-            .is_some_and(|(label, _)| label.ends_with("PRIVATE KEY") && label.len() < 40)
+            // A PEM label is capitals and spaces (RFC 7468 §3).
+            .is_some_and(|(label, _)| {
+                label.ends_with("PRIVATE KEY")
+                    && label.len() < 40
+                    && label.chars().all(|c| c.is_ascii_uppercase() || c == ' ')
+            })
     })
 }
 
@@ -94,5 +99,8 @@ fn the_search_finds_every_kind_of_pem_private_key() {
     assert!(!holds_private_key("-----BEGIN CERTIFICATE-----\nMIIB\n"));
     assert!(!holds_private_key(
         r#"if !pem.contains("PRIVATE KEY-----") {"#
+    ));
+    assert!(!holds_private_key(
+        "a PEM private key (`-----BEGIN … PRIVATE KEY-----`)"
     ));
 }
