@@ -32,6 +32,9 @@ function createClient() {
           urls: [process.env.AMQP_URL],
           queue: process.env.QUEUE,
           queueOptions: { durable: true },
+          // The queue is its server's: a client account may not declare it
+          // (docs/messaging.md, "Queue declaration").
+          noAssert: true,
         },
       });
     case 'nats':

@@ -73,6 +73,50 @@ async fn an_order_is_placed_then_found_and_listed(pool: PgPool) {
     assert_eq!(listed, json!({"orders": [order]}));
 }
 
+/// JSON Schema's `integer` is a value, not a spelling: `2.0` is 2, in an
+/// order's quantity and a top-up's amount alike; `2.5` is not (issue 26).
+#[sqlx::test(migrator = "order_service::MIGRATOR")]
+async fn an_integral_float_is_an_integer_and_a_fraction_is_not(pool: PgPool) {
+    let app = TestApp::spawn_with_orders(pool).await;
+    let user = user(&app).await;
+
+    let top_up = app
+        .http
+        .post(app.url(&format!("/users/{user}/credit")))
+        .json(&json!({"amount_cents": 5000.0}))
+        .send()
+        .await
+        .unwrap();
+    let ordered = post_order(
+        &app,
+        json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 2.0}]}),
+        None,
+    )
+    .await;
+    let fraction = post_order(
+        &app,
+        json!({"user_id": user, "items": [{"sku": "MUG-STEEL", "quantity": 2.5}]}),
+        None,
+    )
+    .await;
+
+    assert_eq!(top_up.status(), StatusCode::OK);
+    let balance: Value = top_up.json().await.unwrap();
+    assert_eq!(balance["balance_cents"], 105_000, "{balance}");
+    assert_eq!(ordered.status(), StatusCode::CREATED);
+    let order: Value = ordered.json().await.unwrap();
+    assert_eq!(order["items"][0]["quantity"], json!(2), "{order}");
+    assert_eq!(order["total_cents"], 2500, "{order}");
+    let problem = assert_problem(fraction, 422).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expected an integer"),
+        "{problem}"
+    );
+}
+
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn products_lists_the_catalogue_with_stock(pool: PgPool) {
     let app = TestApp::spawn_with_orders(pool).await;
@@ -182,11 +226,19 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_original_order(pool: 
 }
 
 #[tokio::test]
-async fn order_service_not_running_is_504_near_the_deadline() {
+async fn order_service_never_started_is_503_at_once_and_down_is_504_near_the_deadline() {
     let mut config = gateway_config("https://127.0.0.1:1");
     config.order_service_timeout = Duration::from_millis(500);
-    let app = TestApp::spawn_gateway(config).await;
+    let app = TestApp::spawn_gateway(config.clone()).await;
 
+    // Its queue was never declared: the broker returns the request, and the
+    // answer is 503 at once, not the deadline's 504.
+    let response = app.http.get(app.url("/products")).send().await.unwrap();
+    assert_problem(response, 503).await;
+
+    // It ran before and is down now: the request waits in its queue.
+    let amqp_url = secrecy::ExposeSecret::expose_secret(&config.amqp_url).to_owned();
+    crate::queues::declare_as_its_service_would(&amqp_url, &config.orders_queue).await;
     let started = Instant::now();
     let response = app.http.get(app.url("/products")).send().await.unwrap();
 
@@ -214,6 +266,9 @@ async fn an_order_that_timed_out_in_the_queue_is_never_placed_later(pool: PgPool
     let mut app = TestApp::spawn_gateway(config.clone()).await;
     app.sign_in_as_admin().await;
     let user = user(&app).await;
+    // order-service ran before (its queue exists) and is down now.
+    let amqp_url = secrecy::ExposeSecret::expose_secret(&config.amqp_url).to_owned();
+    crate::queues::declare_as_its_service_would(&amqp_url, &config.orders_queue).await;
 
     let response = post_order(
         &app,

@@ -55,3 +55,25 @@ impl Drop for QueueJanitor {
         let _ = cleanup.join();
     }
 }
+
+/// Declares `queue` as its service does (durable): a service that ran
+/// before and is down now. The gateway declares nothing, so without it a
+/// request to a service that never ran is refused at once (503).
+pub(crate) async fn declare_as_its_service_would(amqp_url: &str, queue: &str) {
+    let connection = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let _ = connection.close(200, "declared".into()).await;
+}

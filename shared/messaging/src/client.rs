@@ -19,7 +19,7 @@ use contracts::identity::Caller;
 use crate::{
     AmqpConfig, Link, RpcError,
     headers::{CALLER_ID_HEADER, CALLER_ROLE_HEADER, DEADLINE_HEADER},
-    publish::{PERSISTENT, TRANSIENT, publish_confirmed},
+    publish::{PERSISTENT, TRANSIENT, publish_mandatory},
     wire::{self, DIRECT_REPLY_TO},
 };
 
@@ -39,12 +39,13 @@ pub struct RpcClient {
 
 impl RpcClient {
     /// A client for `queue` on `link`, whose `send`s wait at most `timeout`
-    /// for their reply. The queue is declared (as its server declares it)
-    /// on every connect, so requests sent before the server first starts
-    /// wait in it instead of being dropped.
+    /// for their reply. The queue is its server's: the client declares
+    /// nothing (its broker account may not — it could otherwise delete or
+    /// redeclare a service's queue), and a request to a queue that does not
+    /// exist yet is returned by the broker and answered
+    /// [`RpcError::NoServer`] at once.
     pub fn on(link: &Link, queue: impl Into<String>, timeout: Duration) -> Self {
         let queue = queue.into();
-        link.declare_queue(&queue);
         Self {
             link: link.clone(),
             queue,
@@ -156,7 +157,7 @@ impl RpcClient {
             .with_expiration(timeout.as_millis().max(1).to_string().into())
             .with_headers(request_headers(timeout, self.caller.as_ref()));
 
-        let publish = publish_confirmed(&channel, &self.queue, &body, properties);
+        let publish = publish_mandatory(&channel, &self.queue, &body, properties);
         tokio::time::timeout_at(deadline, publish)
             .await
             .map_err(|_| RpcError::Timeout(timeout))??;
@@ -183,7 +184,7 @@ impl RpcClient {
             .with_delivery_mode(PERSISTENT)
             .with_user_id(self.link.user().into())
             .with_headers(headers);
-        let publish = publish_confirmed(&channel, &self.queue, &body, properties);
+        let publish = publish_mandatory(&channel, &self.queue, &body, properties);
         tokio::time::timeout(self.timeout, publish)
             .await
             .map_err(|_| RpcError::Timeout(self.timeout))?

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     AmqpConfig,
     supervisor::{self, Declared, Inner},
-    topology::{declare_exchange, declare_queue},
+    topology::declare_exchange,
 };
 
 /// A supervised connection. Cheap to clone; the connection closes when the
@@ -85,49 +85,26 @@ impl Link {
         self.inner.channel()
     }
 
-    /// Declares `queue` (as its server declares it) on every connect.
-    pub(crate) fn declare_queue(&self, queue: &str) {
-        self.declare(Target::Queue(queue.to_owned()));
-    }
-
-    /// Declares the topic exchange `exchange` on every connect.
+    /// Declares the topic exchange `exchange` on every connect, and now if
+    /// the link is already up (a publisher made after the first connect).
     pub(crate) fn declare_exchange(&self, exchange: &str) {
-        self.declare(Target::Exchange(exchange.to_owned()));
-    }
-
-    /// Remembers `target` for every connect, and declares it now if the
-    /// link is already up (a client made after the first connect).
-    fn declare(&self, target: Target) {
         {
             let mut declared = self
                 .inner
                 .declared
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let new = match &target {
-                Target::Queue(queue) => declared.queues.insert(queue.clone()),
-                Target::Exchange(exchange) => declared.exchanges.insert(exchange.clone()),
-            };
-            if !new {
+            if !declared.exchanges.insert(exchange.to_owned()) {
                 return;
             }
         }
         if let Some(channel) = self.channel() {
+            let exchange = exchange.to_owned();
             tokio::spawn(async move {
-                let declared = match &target {
-                    Target::Queue(queue) => declare_queue(&channel, queue).await,
-                    Target::Exchange(exchange) => declare_exchange(&channel, exchange).await,
-                };
-                if let Err(e) = declared {
-                    tracing::warn!(?target, error = %e, "cannot declare; will on reconnect");
+                if let Err(e) = declare_exchange(&channel, &exchange).await {
+                    tracing::warn!(exchange, error = %e, "cannot declare; will on reconnect");
                 }
             });
         }
     }
-}
-
-#[derive(Debug)]
-enum Target {
-    Queue(String),
-    Exchange(String),
 }

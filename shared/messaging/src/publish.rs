@@ -21,6 +21,27 @@ pub(crate) async fn publish_confirmed(
     publish_to_exchange(channel, "", queue, body, properties).await
 }
 
+/// Publishes to `queue` through the default exchange as `mandatory` and
+/// waits for the confirm: a queue that does not exist returns the message,
+/// [`RpcError::NoServer`] — for a request, whose server has never declared
+/// its queue, a clear answer at once instead of a silent drop and a
+/// timeout.
+pub(crate) async fn publish_mandatory(
+    channel: &Channel,
+    queue: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), RpcError> {
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let confirm = channel
+        .basic_publish("".into(), queue.into(), options, body, properties)
+        .await?;
+    confirmed(confirm).await
+}
+
 /// Publishes to `exchange` with `routing_key` and returns once the broker
 /// has the message on its way — not yet confirmed: await the returned
 /// confirm for that. Sending several before awaiting any confirm lets the
@@ -43,11 +64,13 @@ pub(crate) async fn send_to_exchange(
         .await?)
 }
 
-/// What a confirm says: the broker has the message, or refused it.
+/// What a confirm says: the broker has the message, refused it, or (for a
+/// mandatory publish) could route it nowhere and returned it.
 pub(crate) async fn confirmed(confirm: lapin::PublisherConfirm) -> Result<(), RpcError> {
     match confirm.await? {
         Confirmation::Nack(_) => Err(RpcError::Rejected),
-        Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(_returned)) => Err(RpcError::NoServer),
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
     }
 }
 

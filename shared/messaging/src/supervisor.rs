@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     AmqpConfig, RpcError,
     connection::{Backoff, connect},
-    topology::{declare_exchange, declare_queue},
+    topology::declare_exchange,
     wire::{DIRECT_REPLY_TO, Reply},
 };
 
@@ -38,7 +38,7 @@ pub(crate) async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: 
                 if let Some(i) = inner.upgrade() {
                     i.set_channel(Some(channel));
                 }
-                tracing::info!(queues = ?declared.queues, "rabbitmq link connected");
+                tracing::info!(exchanges = ?declared.exchanges, "rabbitmq link connected");
                 dispatch_replies(&inner, replies, &shutdown).await;
                 if let Some(i) = inner.upgrade() {
                     i.set_channel(None);
@@ -48,10 +48,10 @@ pub(crate) async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: 
                 if shutdown.is_cancelled() {
                     return;
                 }
-                tracing::warn!(queues = ?declared.queues, "rabbitmq link lost its connection; reconnecting");
+                tracing::warn!(exchanges = ?declared.exchanges, "rabbitmq link lost its connection; reconnecting");
             }
             Err(e) => {
-                tracing::warn!(queues = ?declared.queues, error = %e, "rabbitmq link cannot connect; retrying");
+                tracing::warn!(exchanges = ?declared.exchanges, error = %e, "rabbitmq link cannot connect; retrying");
             }
         }
         tokio::select! {
@@ -70,12 +70,8 @@ async fn open(
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    // Declared as the server declares it, so requests sent before the server
-    // first starts wait in the queue (until their expiration) instead of
-    // being dropped as unroutable.
-    for queue in &declared.queues {
-        declare_queue(&channel, queue).await?;
-    }
+    // Queues are their servers' to declare: a client's requests to one
+    // that does not exist yet come back (mandatory) as NoServer.
     for exchange in &declared.exchanges {
         declare_exchange(&channel, exchange).await?;
     }
@@ -125,10 +121,9 @@ async fn dispatch_replies(
     }
 }
 
-/// What a link declares on every connect.
+/// What a link declares on every connect: its publishers' exchanges.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Declared {
-    pub(crate) queues: BTreeSet<String>,
     pub(crate) exchanges: BTreeSet<String>,
 }
 
@@ -139,8 +134,7 @@ pub(crate) type PendingReply = oneshot::Sender<Result<Reply, RpcError>>;
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    /// The queues clients on this link send to and the exchanges its
-    /// publishers publish to, declared on every connect.
+    /// The exchanges its publishers publish to, declared on every connect.
     pub(crate) declared: Mutex<Declared>,
     /// The broker account this link logs in as: the `user_id` of what it
     /// publishes, which RabbitMQ refuses unless it is the connection's own.

@@ -24,6 +24,8 @@ pub(crate) struct Bus {
     pub(crate) admin: Channel,
     _admin_connection: Connection,
     servers: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    /// Whether each started server consumes yet.
+    serving: Vec<messaging::Connected>,
 }
 
 impl Bus {
@@ -47,21 +49,54 @@ impl Bus {
             admin,
             _admin_connection: connection,
             servers: Vec::new(),
+            serving: Vec::new(),
         }
     }
 
     pub(crate) fn start_server(&mut self, router: Router) {
         let shutdown = CancellationToken::new();
+        let serving = messaging::Connected::default();
         let server = tokio::spawn(messaging::serve(
             self.config.clone(),
             router,
-            messaging::Connected::default(),
+            serving.clone(),
             shutdown.clone(),
         ));
         self.servers.push((shutdown, server));
+        self.serving.push(serving);
     }
 
+    /// Waits (bounded: 5 s) until every started server consumes: its queue
+    /// exists then, and a request to it is not returned as unroutable.
+    pub(crate) async fn wait_serving(&self) {
+        for _ in 0..500 {
+            if self.serving.iter().all(messaging::Connected::get) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("a server of {} never started consuming", self.config.queue);
+    }
+
+    /// Declares the work queue as its server does — a server that ran
+    /// before and is down now — for tests that send with none running.
+    pub(crate) async fn declare_queue(&self) {
+        self.admin
+            .queue_declare(
+                self.config.queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// A client of the bus's queue, once its servers consume.
     pub(crate) async fn client(&self, timeout: Duration) -> RpcClient {
+        self.wait_serving().await;
         let client = RpcClient::start(self.config.amqp.clone(), &self.config.queue, timeout);
         assert!(
             client.wait_connected(Duration::from_secs(5)).await,

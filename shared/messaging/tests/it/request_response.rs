@@ -98,6 +98,16 @@ async fn a_send_with_no_server_times_out_and_the_request_is_never_executed_later
     let client = bus.client(deadline).await;
     let late = Counter::default();
 
+    // A queue no server has ever declared: returned by the broker, NoServer
+    // at once (the client declares nothing).
+    let started = Instant::now();
+    let err = client.send_value("late", json!({})).await.unwrap_err();
+    assert!(matches!(err, RpcError::NoServer), "{err:?}");
+    assert!(started.elapsed() < deadline, "{:?}", started.elapsed());
+
+    // Its server ran before and is down now: the request waits in the queue.
+    bus.declare_queue().await;
+
     let started = Instant::now();
     let err = client.send_value("late", json!({})).await.unwrap_err();
     let waited = started.elapsed();
@@ -119,6 +129,7 @@ async fn a_send_with_no_server_times_out_and_the_request_is_never_executed_later
             Ok(json!(null))
         }
     }));
+    bus.wait_serving().await;
     let client = RpcClient::start(
         bus.config.amqp.clone(),
         &bus.config.queue,

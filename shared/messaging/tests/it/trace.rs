@@ -67,7 +67,9 @@ async fn the_request_carries_a_traceparent_header() {
     let bus = Bus::new().await;
     let client = bus.client(Duration::from_secs(10)).await;
 
-    // Nobody serves the queue: the request waits there to be inspected.
+    // Nobody serves the queue (its server is down): the request waits there
+    // to be inspected.
+    bus.declare_queue().await;
     let sending = tokio::spawn(async move {
         client
             .send_value("anything", Value::Null)

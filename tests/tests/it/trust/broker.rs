@@ -76,6 +76,26 @@ async fn each_account_may_do_only_what_its_service_does() {
         .await
         .map(|_| ());
     refused(consumed, "the gateway's account consumed orders_queue");
+    // …and declares, deletes and purges none: the queues are the services'.
+    let queue = system.orders_queue.as_str();
+    let (_c, gateway) = system.connect_as("api-gateway").await;
+    let declared = gateway
+        .queue_declare(queue.into(), Default::default(), Default::default())
+        .await
+        .map(|_| ());
+    refused(declared, "the gateway's account declared orders_queue");
+    let (_c, gateway) = system.connect_as("api-gateway").await;
+    let deleted = gateway
+        .queue_delete(queue.into(), Default::default())
+        .await
+        .map(|_| ());
+    refused(deleted, "the gateway's account deleted orders_queue");
+    let (_c, gateway) = system.connect_as("api-gateway").await;
+    let purged = gateway
+        .queue_purge(queue.into(), Default::default())
+        .await
+        .map(|_| ());
+    refused(purged, "the gateway's account purged orders_queue");
 
     // order-service publishes its own events, not user-service's.
     let (_c, orders) = system.connect_as("order-service").await;
