@@ -63,6 +63,21 @@ pub async fn bootstrap_admin(
         .await
         .context("creating the admin account")?;
     tracing::info!(user_id = %id, "admin account ready");
+    // A new ADMIN_EMAIL adds an admin; it never demotes the previous one,
+    // which an operator may not expect: say so at every start.
+    let others: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND id <> $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .context("counting admin accounts")?;
+    if others > 0 {
+        tracing::warn!(
+            others,
+            "other accounts are admins too: ADMIN_EMAIL only adds one; demote a previous admin \
+             with UPDATE users SET role = 'customer' WHERE lower(email) = lower('…')"
+        );
+    }
     Ok(())
 }
 

@@ -195,3 +195,33 @@ async fn the_first_admin_is_created_once_and_its_password_follows_the_environmen
         .unwrap();
     assert_eq!(admins, 1);
 }
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn a_new_admin_email_adds_an_admin_and_leaves_the_previous_one_an_admin(pool: PgPool) {
+    let admin = |email: &str| {
+        let mut config = user_service::Config::new("127.0.0.1:0".parse().unwrap());
+        config.admin_account = Some(AdminAccount {
+            email: email.into(),
+            password: SecretString::from("an admin password".to_owned()),
+        });
+        config
+    };
+    let own_pool = || PgPool::connect_with((*pool.connect_options()).clone());
+    drop(TestApp::spawn_config(own_pool().await.unwrap(), admin("old@example.com")).await);
+
+    let new = TestApp::spawn_config(own_pool().await.unwrap(), admin("new@example.com")).await;
+
+    // Configuration only ever promotes: the previous admin keeps its role
+    // (and its password) until someone demotes it — docs/security.md says how.
+    let admins: Vec<String> =
+        sqlx::query_scalar("SELECT email FROM users WHERE role = 'admin' ORDER BY email")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(admins, ["new@example.com", "old@example.com"]);
+    assert!(
+        token(&new, "old@example.com", "an admin password")
+            .await
+            .is_ok()
+    );
+}
