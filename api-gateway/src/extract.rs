@@ -1,23 +1,27 @@
 //! Extractors whose rejections are problem+json. axum's own reject with plain
 //! text; these wrap them (`via`) and turn each rejection into an [`ApiError`]
-//! with the status axum chose and a detail that says what to fix.
+//! with the status axum chose and a detail that says what to fix. The body
+//! extractors, [`Json`] and [`Form`], also hold every field to the text rule
+//! of [`crate::text`] (UTF-8, no control characters) before a handler sees it.
 
 use axum::{
+    body::{Body, Bytes},
     extract::{
         FromRequest, FromRequestParts, Request,
-        rejection::{JsonRejection, PathRejection, QueryRejection},
+        rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
     },
-    http::{StatusCode, request::Parts},
+    http::{StatusCode, header, request::Parts},
 };
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::{error::ApiError, text};
 
 /// `axum::Json` with problem+json rejections: 415 without a JSON content
 /// type, 400 for malformed JSON, 413 for a body over the limit, 422 for a
-/// wrong shape.
+/// wrong shape; and 400 naming each field that breaks the text rule
+/// ([`crate::text`]).
 ///
 /// Every body this API accepts is a JSON object, and only an object is
 /// accepted: serde would otherwise also read a struct from a positional
@@ -33,11 +37,65 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(object) = axum::Json::<Map<String, Value>>::from_request(req, state).await?;
-        T::deserialize(Value::Object(object))
+        // The bytes are kept beside axum's parse: for a body that is not
+        // UTF-8, serde_json says only where, and `text` names the field.
+        let headers = req.headers().clone();
+        let bytes = Bytes::from_request(req, state).await?;
+        let mut req = Request::new(Body::from(bytes.clone()));
+        *req.headers_mut() = headers;
+        let object = match axum::Json::<Map<String, Value>>::from_request(req, state).await {
+            Ok(axum::Json(object)) => Value::Object(object),
+            Err(JsonRejection::JsonSyntaxError(_)) if std::str::from_utf8(&bytes).is_err() => {
+                return Err(text::json_not_utf8(&bytes));
+            }
+            Err(rejection) => return Err(rejection.into()),
+        };
+        text::check(&object)?;
+        T::deserialize(object)
             .map(Json)
             .map_err(|e| ApiError::Unprocessable(format!("invalid request body: {e}")))
     }
+}
+
+/// An `application/x-www-form-urlencoded` body (the OAuth 2.0 password
+/// grant's), read as [`Json`] reads one: every field a string that must be
+/// UTF-8 without control characters (400 naming it, where axum's `Form`
+/// would decode bad bytes to U+FFFD and let a NUL through), a field given
+/// twice a 400, a wrong shape (a missing field) 422, another content type
+/// 415, a body over the limit 413.
+#[derive(Debug)]
+pub struct Form<T>(pub T);
+
+pub const FORM_URLENCODED: &str = "application/x-www-form-urlencoded";
+
+impl<S, T> FromRequest<S> for Form<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_form(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "expected a form with `Content-Type: {FORM_URLENCODED}`"
+            )));
+        }
+        let bytes = Bytes::from_request(req, state).await?;
+        let fields = text::form_fields(&bytes)?;
+        T::deserialize(fields)
+            .map(Form)
+            .map_err(|e| ApiError::Unprocessable(format!("invalid form: {e}")))
+    }
+}
+
+/// Whether `content_type` is a form's (`application/x-www-form-urlencoded`,
+/// with or without parameters such as `charset`).
+pub fn is_form(content_type: Option<&axum::http::HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(FORM_URLENCODED))
 }
 
 /// `axum::extract::Path` with problem+json rejections (400).
@@ -94,6 +152,17 @@ impl From<JsonRejection> for ApiError {
             }
             StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(detail),
             _ => Self::bad_request(detail),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge("the request body is larger than the gateway accepts".into())
+            }
+            _ => Self::bad_request(rejection.body_text()),
         }
     }
 }

@@ -28,7 +28,9 @@
 //! - [`user_client`]: the gRPC client for user-service, with deadlines.
 //! - [`error`]: [`error::ApiError`] and the one code→HTTP mapping.
 //! - [`problem`]: RFC 9457 problem+json.
-//! - [`extract`]: JSON/path/query extractors with problem+json rejections.
+//! - [`extract`]: JSON/form/path/query extractors with problem+json
+//!   rejections; [`text`]: the text every body field may hold (UTF-8, no
+//!   control characters).
 //! - [`http`]: the middleware stack, applied once.
 //! - [`serve`]: the server loop (header-read and idle timeouts, connection
 //!   caps, peer addresses).
@@ -50,6 +52,7 @@ pub mod problem;
 pub mod routes;
 pub mod routing;
 pub mod serve;
+pub mod text;
 pub mod tokens;
 pub mod user_client;
 pub mod users;

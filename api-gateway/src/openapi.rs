@@ -11,7 +11,10 @@
 //! route is registered ([`describe`]): the bearer scheme, 401 and 403 from
 //! the access check, 400/413/415/422 for a body, 400 for a path or query,
 //! the 500/503/504 the middleware stack gives any route — and every error
-//! response's body is problem+json ([`Problem`]).
+//! response's body is problem+json ([`Problem`]). Once the document is
+//! whole, every string a request body may hold gets the text rule's
+//! `pattern` (`describe_text`), as the body extractors hold all of them
+//! to it.
 //!
 //! `GET /openapi.json` serves the document and `GET /docs` a Swagger UI
 //! whose assets are compiled into the binary (no CDN: it works offline),
@@ -21,13 +24,18 @@ use axum::{
     Router,
     http::{HeaderValue, Method, header},
 };
+use std::collections::BTreeSet;
 use tower_http::set_header::SetResponseHeaderLayer;
+
 use utoipa::{
     OpenApi,
     openapi::{
-        self, Content, HeaderBuilder, Ref, RefOr, Required, ResponseBuilder,
+        self, Content, HeaderBuilder, Ref, RefOr, Required, ResponseBuilder, Schema,
         path::{Operation, ParameterBuilder, ParameterIn, PathItem},
-        schema::{ObjectBuilder, Type},
+        schema::{
+            AdditionalProperties, ArrayItems, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType,
+            Type,
+        },
         security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
     },
 };
@@ -39,6 +47,7 @@ use crate::{
     error::FieldError,
     extract::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN},
     problem::{PROBLEM_JSON, Problem},
+    text,
 };
 
 /// Where the document and the reference page are served.
@@ -185,6 +194,105 @@ pub(crate) fn describe(operation: &mut Operation, access: Access) {
                 )
             });
         }
+    }
+}
+
+/// Gives every string a request body may hold — each field, and the names
+/// and values of fields a body leaves open — the pattern of the text rule
+/// the body extractors enforce on all of them ([`text::PATTERN`]). Done
+/// once, over the finished document, rather than field by field, so a field
+/// added to a body is described as it is checked. A string with a pattern
+/// of its own keeps it (`^password$` has no control characters either), and
+/// one whose format already excludes them (`email`, `uuid`) gets none: it
+/// would add nothing there but a second rule for tools to test apart.
+pub(crate) fn describe_text(document: &mut openapi::OpenApi) {
+    let mut named = Vec::new();
+    for item in document.paths.paths.values_mut() {
+        for (_, operation) in operations_mut(item) {
+            let Some(RefOr::T(body)) = operation.request_body.as_mut() else {
+                continue;
+            };
+            for content in body.content.values_mut() {
+                if let RefOr::T(Content {
+                    schema: Some(schema),
+                    ..
+                }) = content
+                {
+                    text_only(schema, &mut named);
+                }
+            }
+        }
+    }
+    let Some(components) = document.components.as_mut() else {
+        return;
+    };
+    let mut done = BTreeSet::new();
+    while let Some(name) = named.pop() {
+        if done.insert(name.clone())
+            && let Some(schema) = components.schemas.get_mut(&name)
+        {
+            text_only(schema, &mut named);
+        }
+    }
+}
+
+/// [`describe_text`] on one schema; the components it refers to are pushed
+/// to `named`, to be done in turn.
+fn text_only(schema: &mut RefOr<Schema>, named: &mut Vec<String>) {
+    let schema = match schema {
+        RefOr::Ref(reference) => {
+            if let Some(name) = reference.ref_location.strip_prefix("#/components/schemas/") {
+                named.push(name.to_owned());
+            }
+            return;
+        }
+        RefOr::T(schema) => schema,
+    };
+    match schema {
+        Schema::Object(object) => {
+            let textual = !matches!(
+                object.format,
+                Some(SchemaFormat::KnownFormat(
+                    KnownFormat::Email | KnownFormat::Uuid
+                ))
+            );
+            if has_type(&object.schema_type, Type::String) && object.pattern.is_none() && textual {
+                object.pattern = Some(text::PATTERN.to_owned());
+            }
+            for property in object.properties.values_mut() {
+                text_only(property, named);
+            }
+            match object.additional_properties.as_deref_mut() {
+                Some(AdditionalProperties::FreeForm(false)) => return,
+                Some(AdditionalProperties::RefOr(values)) => text_only(values, named),
+                Some(AdditionalProperties::FreeForm(true)) | None => {}
+            }
+            if has_type(&object.schema_type, Type::Object) && object.property_names.is_none() {
+                object.property_names = Some(Box::new(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(text::PATTERN))
+                        .into(),
+                ));
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                text_only(items, named);
+            }
+        }
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(|s| text_only(s, named)),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(|s| text_only(s, named)),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(|s| text_only(s, named)),
+        _ => {}
+    }
+}
+
+fn has_type(schema_type: &SchemaType, wanted: Type) -> bool {
+    match schema_type {
+        SchemaType::Type(one) => *one == wanted,
+        SchemaType::Array(some) => some.contains(&wanted),
+        SchemaType::AnyValue => false,
     }
 }
 

@@ -85,6 +85,8 @@ impl Routes {
 
     /// The router, and the OpenAPI document of what it routes.
     pub fn into_parts(self) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-        self.router.split_for_parts()
+        let (router, mut document) = self.router.split_for_parts();
+        openapi::describe_text(&mut document);
+        (router, document)
     }
 }

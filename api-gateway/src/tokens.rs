@@ -8,10 +8,12 @@
 //! are the same 401 (user-service makes them take the same time too);
 //! attempts past [`crate::login_limit`] are 429 with `Retry-After`.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr},
+};
 
 use axum::{
-    Form,
     extract::{FromRequest, Request, State},
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
@@ -28,7 +30,7 @@ use crate::{
     AppState,
     clients::ClientAddr,
     error::ApiError,
-    extract::Json,
+    extract::{Form, Json, is_form},
     routing::{Access, Routes},
 };
 
@@ -139,21 +141,30 @@ struct Credentials {
     client: IpAddr,
 }
 
-/// RFC 6749 §4.3.2. `scope` and `client_id` are accepted and ignored:
-/// tools send them.
+/// RFC 6749 §4.3.2. `scope`, `client_id` and any other parameter are
+/// accepted and ignored (§3.2): tools send them. Each, like every field of
+/// every body, is UTF-8 text without control characters, and given once
+/// (§3.1).
 #[derive(Deserialize, ToSchema)]
 struct PasswordGrant {
     /// `password`.
-    #[schema(pattern = "^password$")]
+    #[schema(pattern = "^password$", example = "password")]
     grant_type: String,
     /// The email.
+    #[schema(example = "ada@example.com")]
     username: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, example = "correct horse battery")]
     password: String,
+    // Strings, as every form field is: a form has no `null`.
     #[serde(default, rename = "scope")]
+    #[schema(value_type = String)]
     _scope: Option<String>,
     #[serde(default, rename = "client_id")]
+    #[schema(value_type = String)]
     _client_id: Option<String>,
+    /// Any other parameter, ignored (RFC 6749 §3.2) — text, like the rest.
+    #[serde(flatten)]
+    _other: BTreeMap<String, String>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for Credentials {
@@ -165,15 +176,8 @@ impl<S: Send + Sync> FromRequest<S> for Credentials {
             .extensions()
             .get::<ClientAddr>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |client| client.key());
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if is_form {
-            let Form(grant) = Form::<PasswordGrant>::from_request(req, state)
-                .await
-                .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        if is_form(req.headers().get(header::CONTENT_TYPE)) {
+            let Form(grant) = Form::<PasswordGrant>::from_request(req, state).await?;
             if grant.grant_type != "password" {
                 return Err(ApiError::bad_request(
                     "unsupported grant_type: only `password` is supported",

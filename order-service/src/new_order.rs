@@ -66,9 +66,16 @@ impl NewOrder {
             }
         }
         let idempotency_key = match req.idempotency_key {
-            Some(key) if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS => {
+            // The gateway lets only visible ASCII through; checked again
+            // here, as the SKU is, because a NUL would reach Postgres.
+            Some(key)
+                if key.is_empty()
+                    || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS
+                    || key.chars().any(char::is_control) =>
+            {
                 return Err(Error::Invalid(format!(
-                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters, \
+                     without control characters"
                 )));
             }
             // Scoped by user: two users' keys never collide.
@@ -144,6 +151,18 @@ mod tests {
         );
         let unkeyed = NewOrder::parse(request(&[("MUG", 1)], None), "m1").unwrap();
         assert_eq!(unkeyed.idempotency_key, "msg:m1");
+    }
+
+    #[test]
+    fn a_key_with_control_characters_empty_or_too_long_is_invalid() {
+        let long = "k".repeat(MAX_IDEMPOTENCY_KEY_CHARS + 1);
+        for key in ["k\0", "a\u{85}b", "", long.as_str()] {
+            let parsed = NewOrder::parse(request(&[("MUG", 1)], Some(key)), "m");
+            assert!(
+                matches!(parsed, Err(Error::Invalid(_))),
+                "{key:?}: {parsed:?}"
+            );
+        }
     }
 
     #[test]

@@ -250,6 +250,75 @@ fn typed_fields_keep_their_documented_formats() {
     );
 }
 
+/// The body extractors refuse control characters in every field of every
+/// body (`api_gateway::text`); the document says so on every string a body
+/// may hold — a field, or the name or value of one a body leaves open —
+/// with the rule's pattern, one of its own, or a format that excludes them.
+#[test]
+fn every_string_a_body_may_hold_excludes_control_characters() {
+    let document = document();
+    let mut strings = Vec::new();
+    for (method, path, operation) in operations(&document) {
+        let Some(content) = operation["requestBody"]["content"].as_object() else {
+            continue;
+        };
+        for (media_type, media) in content {
+            let at = format!("{method} {path} {media_type}");
+            body_strings(&document, &media["schema"], &at, &mut strings);
+        }
+    }
+    assert!(strings.len() >= 14, "{strings:?}");
+    for (at, schema) in strings {
+        // The rule's pattern, or one that excludes the same (a name is not
+        // blank either), a literal, or a format that excludes them.
+        let pattern = schema["pattern"].as_str().unwrap_or_default();
+        let described = pattern == api_gateway::text::PATTERN
+            || pattern.starts_with(r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]")
+            || pattern == "^password$"
+            || ["email", "uuid"].contains(&schema["format"].as_str().unwrap_or_default());
+        assert!(described, "{at}: {schema}");
+    }
+}
+
+/// Every string schema reachable from `schema`, with where it is.
+fn body_strings(document: &Value, schema: &Value, at: &str, found: &mut Vec<(String, Value)>) {
+    if let Some(name) = schema["$ref"].as_str() {
+        let name = name.trim_start_matches("#/components/schemas/");
+        return body_strings(
+            document,
+            &document["components"]["schemas"][name],
+            at,
+            found,
+        );
+    }
+    let is = |kind: &str| {
+        schema["type"] == kind
+            || schema["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&kind.into()))
+    };
+    if is("string") {
+        found.push((at.to_owned(), schema.clone()));
+    }
+    if is("object") {
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            body_strings(document, property, &format!("{at}.{name}"), found);
+        }
+        if schema["additionalProperties"] != false {
+            let names = &schema["propertyNames"];
+            assert!(names.is_object(), "{at}: open, without propertyNames");
+            body_strings(document, names, &format!("{at} (a name)"), found);
+            if schema["additionalProperties"].is_object() {
+                let values = &schema["additionalProperties"];
+                body_strings(document, values, &format!("{at} (a value)"), found);
+            }
+        }
+    }
+    if is("array") {
+        body_strings(document, &schema["items"], &format!("{at}[]"), found);
+    }
+}
+
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn the_gateway_serves_its_document_and_reference_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;

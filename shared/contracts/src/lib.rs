@@ -18,6 +18,8 @@
 //!   order-service's messages.
 //! - [`timestamp`]: how timestamps are written on the wire (milliseconds,
 //!   `Z`), for `#[serde(with = ..)]`.
+//! - [`integer`]: integers read as JSON Schema counts them (`137.0` is
+//!   `137`), for the integer fields of request bodies.
 //! - [`error`]: [`ErrorCode`], the cross-service error vocabulary.
 //! - [`identity`]: [`identity::Caller`], who a request is made for, and how
 //!   it travels (gRPC metadata, AMQP headers).
@@ -25,6 +27,7 @@
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod integer;
 pub mod notifications;
 pub mod orders;
 pub mod patterns;

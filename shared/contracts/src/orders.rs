@@ -13,18 +13,22 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderLine {
+    // Without control characters, and not blank: order-service trims a SKU
+    // before it looks it up.
     #[cfg_attr(
         feature = "openapi",
         schema(
             min_length = 1,
             max_length = 64,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
             example = "CAP-NAVY"
         )
     )]
     pub sku: String,
     /// Signed on purpose: a negative quantity must reach validation and get
     /// a clear answer, not a JSON type error. 1 to 1,000 per product.
+    /// `2.0` counts as `2`, as in JSON Schema.
+    #[serde(deserialize_with = "crate::integer::deserialize")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000, example = 1))]
     pub quantity: i64,
 }

@@ -17,12 +17,14 @@ use crate::{identity::Role, user};
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateUserRequest {
+    // Without control characters, and not blank: user-service trims a name
+    // before it counts it.
     #[cfg_attr(
         feature = "openapi",
         schema(
             min_length = 1,
             max_length = 100,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
             example = "Ada Lovelace"
         )
     )]
@@ -77,6 +79,7 @@ pub struct UserResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TopUpRequest {
     /// Cents to add: 1 to 100,000,000 (user-service's `MAX_AMOUNT_CENTS`).
+    #[serde(deserialize_with = "crate::integer::deserialize")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 1, maximum = 100_000_000, example = 5000)

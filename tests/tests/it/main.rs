@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod abuse;
+mod bad_text;
 mod balancing;
 mod faults;
 mod hostile;
