@@ -10,6 +10,10 @@
 //!   or the queue is backed up;
 //! - rabbitmq: the gateway's own connection.
 //!
+//! The report is at most a second old (`HEALTH_CACHE_TTL`): the public
+//! route would otherwise let anyone make every service check itself per
+//! request.
+//!
 //! The endpoint is public, so it says up or down and nothing else: why a
 //! dependency is down (addresses, error text) is logged, and each service's
 //! own admin port (`/readyz`) reports its checks in detail.
@@ -65,6 +69,41 @@ struct Report {
     ),
 )]
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    // The public route asks every service: at most once a second, however
+    // many ask (recent.rs).
+    let Outcome {
+        all_up,
+        dependencies,
+    } = state.health().get(|| check(&state)).await;
+    if all_up {
+        return (
+            StatusCode::OK,
+            Json(Report {
+                status: "up",
+                dependencies,
+            }),
+        )
+            .into_response();
+    }
+    let mut extensions = Map::new();
+    extensions.insert("dependencies".into(), Value::Object(dependencies));
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a dependency is down; see `dependencies`",
+    )
+    .with_extensions(extensions)
+    .into_response()
+}
+
+/// What one round of checks found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    all_up: bool,
+    dependencies: Map<String, Value>,
+}
+
+/// Asks every service and broker, each within `HEALTH_TIMEOUT`.
+async fn check(state: &AppState) -> Outcome {
     let timeout = state.config().health_timeout;
     let (user_service, order_service, notification_service) = tokio::join!(
         state.users().check_health(timeout),
@@ -84,25 +123,10 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         .into_iter()
         .map(|(name, result)| (name.to_owned(), to_value(dependency(name, result))))
         .collect();
-
-    if all_up {
-        return (
-            StatusCode::OK,
-            Json(Report {
-                status: "up",
-                dependencies,
-            }),
-        )
-            .into_response();
+    Outcome {
+        all_up,
+        dependencies,
     }
-    let mut extensions = Map::new();
-    extensions.insert("dependencies".into(), Value::Object(dependencies));
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "a dependency is down; see `dependencies`",
-    )
-    .with_extensions(extensions)
-    .into_response()
 }
 
 /// A `health_check` request to the service behind `client`.

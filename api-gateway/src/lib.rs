@@ -24,7 +24,8 @@
 //!   request-response to order-service).
 //! - [`notifications`]: `/users/{id}/notifications` (RabbitMQ
 //!   request-response to notification-service).
-//! - [`health`]: `GET /health`.
+//! - [`health`]: `GET /health`; [`recent`]: its report and the JWKS,
+//!   fetched at most once a period.
 //! - [`user_client`]: the gRPC client for user-service, with deadlines.
 //! - [`error`]: [`error::ApiError`] and the one code→HTTP mapping.
 //! - [`problem`]: RFC 9457 problem+json.
@@ -49,6 +50,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod orders;
 pub mod problem;
+pub mod recent;
 pub mod routes;
 pub mod routing;
 pub mod serve;
@@ -74,8 +76,16 @@ use crate::{
     auth::Authenticator,
     keys::{KeySet, KeySource},
     login_limit::LoginLimit,
+    recent::Recent,
     user_client::UserClient,
 };
+
+/// How long `/health` answers from its last report: a flood of the public
+/// route costs the services one check a second.
+pub const HEALTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long the JWKS route answers from user-service's last key set: a key
+/// rotated in shows within 10 s (clients refetch on an unknown `kid`).
+pub const JWKS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every handler can reach. Cheap to clone: `Arc`s and channels.
 #[derive(Debug, Clone)]
@@ -89,6 +99,10 @@ pub struct AppState {
     /// Shared by every request: the verified-token cache is in it.
     auth: Arc<Authenticator>,
     login_limit: LoginLimit,
+    /// `/health`'s last report: one fan-out to every service a period.
+    health: Arc<Recent<health::Outcome>>,
+    /// The JWKS user-service last served.
+    jwks: Arc<Recent<String>>,
 }
 
 impl AppState {
@@ -117,6 +131,16 @@ impl AppState {
 
     pub fn login_limit(&self) -> &LoginLimit {
         &self.login_limit
+    }
+
+    /// `/health`'s report, fetched at most once per [`HEALTH_CACHE_TTL`].
+    pub fn health(&self) -> &Recent<health::Outcome> {
+        &self.health
+    }
+
+    /// The key set, fetched at most once per [`JWKS_CACHE_TTL`].
+    pub fn jwks(&self) -> &Recent<String> {
+        &self.jwks
     }
 }
 
@@ -220,6 +244,8 @@ impl App {
             brokers: Arc::new(brokers),
             auth,
             login_limit,
+            health: Arc::new(Recent::new(HEALTH_CACHE_TTL)),
+            jwks: Arc::new(Recent::new(JWKS_CACHE_TTL)),
         };
         Ok(Self {
             limits: serve::Limits::from(&*state.config),

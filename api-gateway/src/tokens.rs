@@ -122,7 +122,8 @@ fn count(outcome: &'static str) {
         body = Object)),
 )]
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let json = state.users().jwks().await?;
+    // One gRPC call per JWKS_CACHE_TTL however many ask (recent.rs).
+    let json = state.jwks().try_get(|| state.users().jwks()).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/jwk-set+json"),
