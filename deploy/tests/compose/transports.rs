@@ -193,7 +193,7 @@ fn nats_and_redis_start_from_the_mounted_configuration() {
         "NATS' monitoring (connections, subjects) stays off the services' network"
     );
     assert!(
-        !strings(&nats["command"]).iter().any(|a| *a == "-m"),
+        !strings(&nats["command"]).contains(&"-m"),
         "`-m` would open monitoring on every interface: {}",
         nats["command"]
     );

@@ -160,9 +160,14 @@ fn applying<'a>(docs: &'a [Doc], d: &Doc) -> impl Iterator<Item = &'a Doc> {
     of_kind(docs, "NetworkPolicy").filter(move |p| picks(&p.v["spec"]["podSelector"], &labels))
 }
 
-/// The label of the namespaces where the servers run.
-const DEPENDENCIES: &str =
-    r#"{"namespaceSelector":{"matchLabels":{"rust-shop.io/dependencies":"true"}}}"#;
+/// Whether an egress peer is exactly the namespaces where the servers run
+/// (labelled `rust-shop.io/dependencies: "true"`), nothing wider.
+fn is_servers_namespace(peer: &Value) -> bool {
+    *peer
+        == serde_json::json!({
+            "namespaceSelector": {"matchLabels": {"rust-shop.io/dependencies": "true"}}
+        })
+}
 
 /// The ports the policies selecting a Deployment's pods let them reach on
 /// the servers' namespaces (`*` for a rule without `ports`), after checking
@@ -180,7 +185,7 @@ fn egress_to_servers(docs: &[Doc], d: &Doc) -> BTreeSet<String> {
         for rule in rules(policy, "egress").into_iter().filter(|r| {
             r["to"]
                 .as_array()
-                .is_some_and(|to| to.iter().any(|peer| peer.to_string() == DEPENDENCIES))
+                .is_some_and(|to| to.iter().any(is_servers_namespace))
         }) {
             match rule["ports"].as_array() {
                 Some(ports) => out.extend(ports.iter().map(|p| port_ref(&p["port"]))),
