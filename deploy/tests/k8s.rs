@@ -88,8 +88,10 @@ fn kustomizations_list_every_manifest_and_the_overlay_builds_on_the_base() {
             }
         }
         for file in generator_files(&k) {
-            // The local overlay's certificates are generated, never committed.
-            let generated = dir == LOCAL && file.starts_with("certs/");
+            // The local overlay's certificates and keys are generated
+            // (`just k8s-local-secrets`), never committed.
+            let generated =
+                dir == LOCAL && (file.starts_with("certs/") || file.starts_with("secrets/"));
             assert!(
                 generated || root().join(dir).join(&file).exists(),
                 "{dir}/kustomization.yaml generates from {file}, which is missing"
