@@ -15,9 +15,16 @@ use crate::{Process, System};
 const REASON_HEADER: &str = "x-dead-letter-reason";
 
 impl System {
-    /// Publishes `body` straight to `queue` through the default exchange.
+    /// Publishes `body` straight to `queue` through the default exchange, as
+    /// the gateway's broker account — the one the services take requests
+    /// from — and naming it as `user_id` unless `properties` name another:
+    /// a misbehaving gateway, or a NestJS one.
     pub async fn publish_raw(&self, queue: &str, body: &[u8], properties: BasicProperties) {
-        let (connection, channel) = open(&self.vhost.admin_url()).await;
+        let properties = match properties.user_id() {
+            Some(_) => properties,
+            None => properties.with_user_id("api-gateway".into()),
+        };
+        let (connection, channel) = open(&self.vhost.url("api-gateway")).await;
         channel
             .basic_publish(
                 "".into(),
