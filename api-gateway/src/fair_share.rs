@@ -142,14 +142,15 @@ async fn read_body(req: Request, admission: &Admission) -> Result<Request, Respo
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let version = req.version();
     if declared.is_some_and(|length| length > admission.body_limit as u64) {
-        return Err(too_large());
+        return Err(too_large(version));
     }
     let (parts, body) = req.into_parts();
     let read = Limited::new(body, admission.body_limit).collect();
     let bytes = match tokio::time::timeout(admission.body_timeout, read).await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(error)) if error.is::<LengthLimitError>() => return Err(too_large()),
+        Ok(Err(error)) if error.is::<LengthLimitError>() => return Err(too_large(version)),
         Ok(Err(_)) => {
             let problem = Problem::new(StatusCode::BAD_REQUEST, "the request body broke off");
             return Err(problem.into_response());
@@ -157,29 +158,36 @@ async fn read_body(req: Request, admission: &Admission) -> Result<Request, Respo
         Err(_) => {
             metrics::counter!("http_fair_share_refusals_total", "limit" => "body_timeout")
                 .increment(1);
-            return Err(body_timed_out(parts.version));
+            return Err(body_timed_out(version));
         }
     };
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
-fn too_large() -> Response {
-    Problem::new(
+/// 413, before the body is read when it declares its length.
+fn too_large(version: Version) -> Response {
+    let problem = Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "the request body is larger than the gateway accepts",
-    )
-    .into_response()
+    );
+    closing(problem.into_response(), version)
 }
 
-/// 408 (RFC 9110 §15.5.9); on HTTP/1.1 the connection is closed with it, as
-/// the rest of a body that never came can no longer be told from the next
-/// request. (HTTP/2 resets only the stream.)
+/// 408 (RFC 9110 §15.5.9).
 fn body_timed_out(version: Version) -> Response {
-    let mut response = Problem::new(
+    let problem = Problem::new(
         StatusCode::REQUEST_TIMEOUT,
         "the request body did not arrive in time",
-    )
-    .into_response();
+    );
+    closing(problem.into_response(), version)
+}
+
+/// A refusal that leaves the body unread: on HTTP/1.1 the connection is
+/// closed with it — what is left of the body cannot be told from a next
+/// request — and says so (`Connection: close`), or a client would send its
+/// next request on a connection that is closing. (HTTP/2 resets only the
+/// stream.)
+fn closing(mut response: Response, version: Version) -> Response {
     if version < Version::HTTP_2 {
         response
             .headers_mut()
