@@ -82,6 +82,28 @@ async fn slow_bodies_and_withheld_streams_from_one_address_leave_others_their_sh
     let customer = client_from(CUSTOMER, Some(&system.token(&customer_id)));
 
     // The attack: 512 log-ins whose bodies never finish…
+    // Connections first: one address holds at most 256 open at once
+    // (MAX_CONNECTIONS_PER_CLIENT); the rest are closed as accepted.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(connect_from(ATTACKER, gateway).await.unwrap());
+    }
+    let mut reads = JoinSet::new();
+    for mut stream in idle {
+        reads.spawn(async move {
+            let mut byte = [0u8; 1];
+            // Closed: end of stream (or a reset) within the second; held:
+            // still open when it is over.
+            let read = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut byte));
+            matches!(read.await, Ok(Ok(0) | Err(_)))
+        });
+    }
+    let closed_at_once = reads.join_all().await.into_iter().filter(|c| *c).count();
+    assert_eq!(
+        closed_at_once, 44,
+        "of 300 connections from one address, all but 256 are closed at once"
+    );
+
     let attack_started = Instant::now();
     let mut slow_bodies = Vec::new();
     for _ in 0..512 {
