@@ -73,6 +73,16 @@ impl System {
         user_id
     }
 
+    /// The email `user_id` signed up with, from user-service's database.
+    pub async fn email_of(&self, user_id: &str) -> String {
+        let users = self.db("users").await;
+        sqlx::query_scalar("SELECT email FROM users WHERE id = $1::uuid")
+            .bind(user_id)
+            .fetch_one(&users)
+            .await
+            .unwrap()
+    }
+
     /// A customer with `balance_cents` of store credit (topped up by the
     /// admin); their id.
     pub async fn user_with_credit(&self, balance_cents: i64) -> String {

@@ -309,14 +309,10 @@ async fn the_edge_holds_brute_force_slowloris_method_floods_and_overload() {
         .build()
         .unwrap();
 
-    // Brute force on one account: the per-email limit (5 a minute).
+    // Brute force on one account from one address: the limit per account
+    // and address (5 a minute).
     let victim = system.customer().await;
-    let users = system.db("users").await;
-    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1::uuid")
-        .bind(&victim)
-        .fetch_one(&users)
-        .await
-        .unwrap();
+    let email = system.email_of(&victim).await;
     // (signing up logged the customer in once: four guesses remain)
     let mut statuses = Vec::new();
     for _ in 0..5 {

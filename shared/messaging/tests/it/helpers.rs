@@ -78,12 +78,13 @@ impl Bus {
         panic!("a server of {} never started consuming", self.config.queue);
     }
 
-    /// Declares the work queue as its server does — a server that ran
-    /// before and is down now — for tests that send with none running.
-    pub(crate) async fn declare_queue(&self) {
+    /// Declares `queue` as its server does (durable, no arguments): for a
+    /// work queue, a server that ran before and is down now — for tests that
+    /// send with none running.
+    pub(crate) async fn declare(&self, queue: &str) {
         self.admin
             .queue_declare(
-                self.config.queue.as_str().into(),
+                queue.into(),
                 QueueDeclareOptions {
                     durable: true,
                     ..QueueDeclareOptions::default()

@@ -4,11 +4,7 @@
 
 use std::time::Duration;
 
-use lapin::{
-    BasicProperties,
-    options::{BasicPublishOptions, QueueDeclareOptions},
-    types::FieldTable,
-};
+use lapin::{BasicProperties, options::BasicPublishOptions};
 use messaging::{HandlerError, Router};
 use serde_json::json;
 
@@ -74,7 +70,7 @@ async fn a_servers_queues_are_sampled_for_depth_and_consumers() {
     let mut bus = Bus::new().await;
     let queue = bus.config.queue.clone();
     let dead_letters = bus.config.dead_letter_queue.clone();
-    declare(&bus, &dead_letters).await;
+    bus.declare(&dead_letters).await;
     for _ in 0..2 {
         bus.admin
             .basic_publish(
@@ -112,21 +108,6 @@ async fn a_servers_queues_are_sampled_for_depth_and_consumers() {
         assert_eq!(got, Some(want), "{name}{{queue={queue:?}}}");
     }
     bus.cleanup().await;
-}
-
-/// Declares `queue` as the server does (durable, no arguments).
-async fn declare(bus: &Bus, queue: &str) {
-    bus.admin
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
 }
 
 /// The value of the series `name` carrying every one of `labels`, from

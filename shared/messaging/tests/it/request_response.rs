@@ -106,7 +106,7 @@ async fn a_send_with_no_server_times_out_and_the_request_is_never_executed_later
     assert!(started.elapsed() < deadline, "{:?}", started.elapsed());
 
     // Its server ran before and is down now: the request waits in the queue.
-    bus.declare_queue().await;
+    bus.declare(&bus.config.queue).await;
 
     let started = Instant::now();
     let err = client.send_value("late", json!({})).await.unwrap_err();

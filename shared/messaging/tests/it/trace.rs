@@ -69,7 +69,7 @@ async fn the_request_carries_a_traceparent_header() {
 
     // Nobody serves the queue (its server is down): the request waits there
     // to be inspected.
-    bus.declare_queue().await;
+    bus.declare(&bus.config.queue).await;
     let sending = tokio::spawn(async move {
         client
             .send_value("anything", Value::Null)

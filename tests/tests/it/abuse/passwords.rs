@@ -16,12 +16,7 @@ async fn a_sign_up_flood_from_one_address_is_refused_at_once_and_log_ins_go_on()
     })
     .await;
     let customer_id = system.customer().await;
-    let users = system.db("users").await;
-    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1::uuid")
-        .bind(&customer_id)
-        .fetch_one(&users)
-        .await
-        .unwrap();
+    let email = system.email_of(&customer_id).await;
 
     let attacker = client_from(ATTACKER, None);
     let mut flood = JoinSet::new();
@@ -74,12 +69,7 @@ async fn a_sign_up_flood_from_one_address_is_refused_at_once_and_log_ins_go_on()
 async fn wrong_passwords_from_one_address_do_not_lock_the_owner_out_from_another() {
     let system = System::start(Options::default()).await;
     let ada = system.customer().await;
-    let users = system.db("users").await;
-    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1::uuid")
-        .bind(&ada)
-        .fetch_one(&users)
-        .await
-        .unwrap();
+    let email = system.email_of(&ada).await;
 
     let attacker = client_from(ATTACKER, None);
     let mut statuses = Vec::new();
