@@ -93,3 +93,86 @@ async fn wrong_passwords_from_one_address_do_not_lock_the_owner_out_from_another
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 95);
     assert_eq!(owner.status(), 200, "the owner was locked out");
 }
+
+/// A process's resident memory, from `/proc/<pid>/status` (`VmRSS`), in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+#[tokio::test]
+async fn a_sign_up_flood_past_the_gateway_is_bounded_by_the_hash_pool_in_time_and_memory() {
+    // As if from many addresses: the gateway lets them all through (no
+    // share per client to speak of), and user-service's pool of two hashers
+    // is what holds.
+    let system = System::start(Options {
+        env: vec![
+            ("PASSWORD_HASH_CONCURRENCY".into(), "2".into()),
+            ("MAX_CONCURRENT_REQUESTS_PER_CLIENT".into(), "1000".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let customer_id = system.customer().await;
+    let email = system.email_of(&customer_id).await;
+    let pid = system.user_services[0].pid();
+    let idle = rss_mib(pid);
+
+    let sampling = tokio::spawn(async move {
+        let mut peak: f64 = 0.0;
+        for _ in 0..200 {
+            peak = peak.max(rss_mib(pid));
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        peak
+    });
+    let attacker = client_from(ATTACKER, None);
+    let mut flood = JoinSet::new();
+    for i in 0..200 {
+        let request = attacker.post(system.url("/users")).json(&json!({
+            "name": "Flood",
+            "email": format!("flood{i}-{}@example.com", uuid::Uuid::new_v4().simple()),
+            "password": "correct horse battery staple",
+        }));
+        flood.spawn(async move {
+            request
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        });
+    }
+    let customer = client_from(CUSTOMER, None);
+    let log_in = customer
+        .post(system.url("/auth/token"))
+        .json(&json!({"email": email, "password": system_tests::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    let flood = flood.join_all().await;
+    let peak = sampling.await.unwrap();
+    let after = rss_mib(pid);
+
+    // Every sign-up was answered: created, or refused (503, the pool full).
+    assert!(flood.iter().all(|s| *s == 201 || *s == 503), "{flood:?}");
+    assert_eq!(log_in, 200);
+    let created = flood.iter().filter(|s| **s == 201).count();
+    eprintln!(
+        "{created} created, {} refused; user-service RSS: idle {idle:.1} MiB, \
+         peak {peak:.1} MiB, after {after:.1} MiB",
+        200 - created
+    );
+    // Compose gives it 128 MiB for two hashers (deploy/tests/k8s/sizing.rs);
+    // hashing adds at most one 19 MiB buffer per hasher, kept for reuse.
+    assert!(peak < 128.0, "peak {peak:.1} MiB");
+    assert!(
+        after <= idle + 2.0 * 19.0 + 8.0,
+        "idle {idle:.1}, after {after:.1} MiB"
+    );
+}
