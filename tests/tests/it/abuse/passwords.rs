@@ -1,12 +1,32 @@
 //! What costs a password hash: sign-ups and log-ins, from one address.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use system_tests::{Options, System};
 use tokio::task::JoinSet;
 
 use super::{ATTACKER, CUSTOMER, client_from};
+
+/// 200 sign-ups at once from [`ATTACKER`], each with a fresh email: each
+/// one's status (0: no answer) and how long it took.
+fn sign_up_flood(system: &System) -> JoinSet<(u16, Duration)> {
+    let attacker = client_from(ATTACKER, None);
+    let mut flood = JoinSet::new();
+    for i in 0..200 {
+        let request = attacker.post(system.url("/users")).json(&json!({
+            "name": "Flood",
+            "email": format!("flood{i}-{}@example.com", uuid::Uuid::new_v4().simple()),
+            "password": "correct horse battery staple",
+        }));
+        flood.spawn(async move {
+            let started = Instant::now();
+            let status = request.send().await.map(|r| r.status().as_u16());
+            (status.unwrap_or(0), started.elapsed())
+        });
+    }
+    flood
+}
 
 #[tokio::test]
 async fn a_sign_up_flood_from_one_address_is_refused_at_once_and_log_ins_go_on() {
@@ -18,24 +38,7 @@ async fn a_sign_up_flood_from_one_address_is_refused_at_once_and_log_ins_go_on()
     let customer_id = system.customer().await;
     let email = system.email_of(&customer_id).await;
 
-    let attacker = client_from(ATTACKER, None);
-    let mut flood = JoinSet::new();
-    for i in 0..200 {
-        let request = attacker.post(system.url("/users")).json(&json!({
-            "name": "Flood",
-            "email": format!("flood{i}-{}@example.com", uuid::Uuid::new_v4().simple()),
-            "password": "correct horse battery staple",
-        }));
-        flood.spawn(async move {
-            let started = Instant::now();
-            let status = request
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0);
-            (status, started.elapsed())
-        });
-    }
+    let flood = sign_up_flood(&system);
     // The customer logs in from elsewhere, throughout.
     let customer = client_from(CUSTOMER, None);
     let mut log_ins = Vec::new();
@@ -127,26 +130,11 @@ async fn a_sign_up_flood_past_the_gateway_is_bounded_by_the_hash_pool_in_time_an
         let mut peak: f64 = 0.0;
         for _ in 0..200 {
             peak = peak.max(rss_mib(pid));
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
         peak
     });
-    let attacker = client_from(ATTACKER, None);
-    let mut flood = JoinSet::new();
-    for i in 0..200 {
-        let request = attacker.post(system.url("/users")).json(&json!({
-            "name": "Flood",
-            "email": format!("flood{i}-{}@example.com", uuid::Uuid::new_v4().simple()),
-            "password": "correct horse battery staple",
-        }));
-        flood.spawn(async move {
-            request
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
-        });
-    }
+    let flood = sign_up_flood(&system);
     let customer = client_from(CUSTOMER, None);
     let log_in = customer
         .post(system.url("/auth/token"))
@@ -155,7 +143,7 @@ async fn a_sign_up_flood_past_the_gateway_is_bounded_by_the_hash_pool_in_time_an
         .await
         .unwrap()
         .status();
-    let flood = flood.join_all().await;
+    let flood: Vec<u16> = flood.join_all().await.into_iter().map(|(s, _)| s).collect();
     let peak = sampling.await.unwrap();
     let after = rss_mib(pid);
 
