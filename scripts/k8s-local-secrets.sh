@@ -12,9 +12,9 @@ overlay=deploy/k8s/overlays/local
 user_service=(cargo run --quiet --locked -p user-service --)
 umask 077
 
-if [ ! -f "$overlay/certs/ca.pem" ]; then
-    "${user_service[@]}" generate-dev-certs "$overlay/certs"
-fi
+# Keeps a set whose certificates carry their SPIFFE IDs; issues one anew
+# otherwise (docs/security.md#service-identities-spiffe-ids).
+"${user_service[@]}" generate-dev-certs "$overlay/certs"
 mkdir -p "$overlay/secrets"
 if [ ! -s "$overlay/secrets/jwt-signing-key.pem" ]; then
     "${user_service[@]}" generate-signing-key > "$overlay/secrets/jwt-signing-key.pem.tmp"

@@ -134,7 +134,7 @@ pub struct Config {
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let user_service_url = string_or("USER_SERVICE_URL", DEFAULT_USER_SERVICE_URL);
-        let tls = platform::tls::GrpcTls::from_env()?;
+        let tls = platform::tls::GrpcTls::from_env(contracts::identity::API_GATEWAY)?;
         platform::tls::check_urls("USER_SERVICE_URL", &user_service_url, tls.is_some())?;
         let amqp_url = platform::env::amqp_url()?;
         let default_transport: Transport = DEFAULT_TRANSPORT.parse().expect("a known transport");

@@ -81,7 +81,7 @@ impl Config {
         if prefetch == 0 {
             return Err(invalid("NOTIFICATIONS_PREFETCH", 0, "must be at least 1"));
         }
-        let tls = platform::tls::GrpcTls::from_env()?;
+        let tls = platform::tls::GrpcTls::from_env(contracts::identity::NOTIFICATION_SERVICE)?;
         Ok(Self {
             database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
             serving: Serving::from_env(default_tcp_addr(), tls.is_some())?,

@@ -89,7 +89,7 @@ impl Config {
         }
         let defaults = Self::new(DEFAULT_DATABASE_URL, amqp_url);
         let user_service_url = string_or("USER_SERVICE_URL", &defaults.user_service_url);
-        let tls = platform::tls::GrpcTls::from_env()?;
+        let tls = platform::tls::GrpcTls::from_env(contracts::identity::ORDER_SERVICE)?;
         platform::tls::check_urls("USER_SERVICE_URL", &user_service_url, tls.is_some())?;
         Ok(Self {
             database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,

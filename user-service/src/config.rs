@@ -202,7 +202,7 @@ impl Config {
                 wait: duration_or("PASSWORD_HASH_WAIT", DEFAULT_PASSWORD_HASH_WAIT)?,
             },
             admin_account: admin_account()?,
-            tls: platform::tls::GrpcTls::from_env()?,
+            tls: platform::tls::GrpcTls::from_env(contracts::identity::USER_SERVICE)?,
             reflection: parse_or("GRPC_REFLECTION", false)?,
         })
     }

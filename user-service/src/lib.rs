@@ -210,7 +210,9 @@ impl App {
         let served = server
             .trace_fn(grpc_span)
             .layer(platform::metrics::GrpcMetricsLayer)
-            .layer(peers::AuthorizeLayer)
+            .layer(peers::AuthorizeLayer::new(
+                self.config.tls.as_ref().map(|tls| tls.spiffe().clone()),
+            ))
             .add_service(health)
             .add_optional_service(reflection)
             .add_optional_service(reflection_v1alpha)

@@ -26,11 +26,14 @@ async fn main() -> anyhow::Result<()> {
 /// `user-service generate-dev-certs [--per-service] DIR`: a development CA
 /// and every service's certificate, for GRPC_TLS_* (docs/security.md). A set
 /// already in DIR is kept: services started from it must keep trusting each
-/// other. `--per-service` (compose's `certs` job) writes a directory per
-/// container and keeps the CA's key in `DIR/ca`, which no service mounts
+/// other — unless its certificates lack their SPIFFE IDs for
+/// `SPIFFE_TRUST_DOMAIN` and `SPIFFE_NAMESPACE`, which peers would refuse.
+/// `--per-service` (compose's `certs` job) writes a directory per container
+/// and keeps the CA's key in `DIR/ca`, which no service mounts
 /// (`dev_pki::write_per_service`).
 fn generate_dev_certs(args: &[String]) -> anyhow::Result<()> {
     use user_service::dev_pki::{DevPki, write_per_service};
+    let spiffe = platform::tls::Spiffe::from_env()?;
     let (per_service, dir) = match args {
         [flag, dir] if flag == "--per-service" => (true, std::path::Path::new(dir)),
         [dir] if !dir.starts_with("--") => (false, std::path::Path::new(dir)),
@@ -38,7 +41,7 @@ fn generate_dev_certs(args: &[String]) -> anyhow::Result<()> {
     };
     let writing = || format!("writing certificates to {}", dir.display());
     if per_service {
-        let issued = write_per_service(dir).with_context(writing)?;
+        let issued = write_per_service(dir, &spiffe).with_context(writing)?;
         match issued.as_slice() {
             [] => println!("kept the certificates in {}", dir.display()),
             _ => println!(
@@ -49,11 +52,13 @@ fn generate_dev_certs(args: &[String]) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if dir.join("ca.pem").exists() {
+    if DevPki::written_in(dir, &spiffe).with_context(writing)? {
         println!("kept the certificates in {}", dir.display());
         return Ok(());
     }
-    DevPki::generate()?.write_to(dir).with_context(writing)?;
+    DevPki::generate_in(&spiffe, &[])?
+        .write_to(dir)
+        .with_context(writing)?;
     println!(
         "development CA and service certificates written to {}",
         dir.display()

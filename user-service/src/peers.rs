@@ -1,20 +1,25 @@
-//! Which *service* is calling, from the client certificate the TLS
-//! handshake verified (`platform::tls`), and which RPCs each service may
+//! Which *service* is calling, from the SPIFFE ID of the client certificate
+//! the TLS handshake verified (`platform::tls::spiffe`: only an ID of this
+//! trust domain and namespace names a service), and which RPCs each service may
 //! call: the one table, enforced by [`AuthorizeLayer`] for every call before
 //! any handler runs. The *user* a call is made for is checked after that, by
 //! the handler ([`crate::access`]).
 //!
-//! No certificate: UNAUTHENTICATED. A known service on an RPC not granted
+//! No certificate, or one naming no service here: UNAUTHENTICATED. A known service on an RPC not granted
 //! to it: PERMISSION_DENIED. A path without a rule — made up, or an RPC
 //! added to the proto and not here — is UNIMPLEMENTED for everyone, as tonic
 //! would answer it: its path never becomes a metric label (the metrics
 //! layer labels UNIMPLEMENTED calls `unknown`), so inventing paths cannot
 //! create series.
 
-use std::task::{Context, Poll};
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use contracts::identity::{API_GATEWAY, ORDER_SERVICE};
 use futures_util::future::{Either, Ready, ready};
+use platform::tls::Spiffe;
 use tonic::Status;
 use tower::{Layer, Service};
 
@@ -56,7 +61,8 @@ fn authorize(path: &str, peers: &[String]) -> Result<(), Status> {
     };
     if peers.is_empty() {
         return Err(Status::unauthenticated(
-            "this call needs a client certificate naming a service",
+            "this call needs a client certificate naming a service of this namespace \
+             (a SPIFFE ID)",
         ));
     }
     if peers.iter().any(|peer| allowed.contains(&peer.as_str())) {
@@ -69,22 +75,38 @@ fn authorize(path: &str, peers: &[String]) -> Result<(), Status> {
     }
 }
 
-/// `Server::builder().layer(AuthorizeLayer)`: refuses every call the table
-/// does not grant to its caller.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AuthorizeLayer;
+/// `Server::builder().layer(AuthorizeLayer::new(..))`: refuses every call
+/// the table does not grant to its caller.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizeLayer {
+    /// Where callers must come from; `None` without TLS (no caller is known).
+    spiffe: Option<Arc<Spiffe>>,
+}
+
+impl AuthorizeLayer {
+    /// Callers judged by `spiffe` (the service's TLS setting's).
+    pub fn new(spiffe: Option<Spiffe>) -> Self {
+        Self {
+            spiffe: spiffe.map(Arc::new),
+        }
+    }
+}
 
 impl<S> Layer<S> for AuthorizeLayer {
     type Service = Authorize<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Authorize { inner }
+        Authorize {
+            inner,
+            spiffe: self.spiffe.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Authorize<S> {
     inner: S,
+    spiffe: Option<Arc<Spiffe>>,
 }
 
 impl<S, B, R> Service<http::Request<B>> for Authorize<S>
@@ -101,18 +123,23 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let peers = platform::tls::peer_names(request.extensions());
-        match authorize(request.uri().path(), &peers) {
+        let peer = self
+            .spiffe
+            .as_deref()
+            .and_then(|spiffe| platform::tls::peer(request.extensions(), spiffe))
+            .unwrap_or_default();
+        match authorize(request.uri().path(), &peer.services) {
             Ok(()) => Either::Left(self.inner.call(request)),
             Err(status) => {
-                // A known service calling outside its grant is a bug or a
-                // compromise: worth a warning. Anonymous callers are noise
-                // anyone can make (counted by the metrics layer all the same).
+                // A certificate our CA signed, calling outside its grant or
+                // naming no service here, is a bug or a compromise: worth a
+                // warning. Anonymous callers are noise anyone can make
+                // (counted by the metrics layer all the same).
                 let rpc = request.uri().path();
-                if peers.is_empty() {
-                    tracing::debug!(rpc, %status, "refused a call without a certificate");
+                if peer.presented.is_empty() && peer.services.is_empty() {
+                    tracing::debug!(rpc, %status, "refused a call without a service identity");
                 } else {
-                    tracing::warn!(rpc, ?peers, %status, "refused a call");
+                    tracing::warn!(rpc, identities = ?peer.presented, %status, "refused a call");
                 }
                 Either::Right(ready(Ok(status.into_http())))
             }

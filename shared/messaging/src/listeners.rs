@@ -131,6 +131,7 @@ impl Listeners {
                     tls: tls.stream_server()?,
                     // Requests come from the gateway only (docs/security.md).
                     callers: serving.callers.clone(),
+                    spiffe: tls.spiffe().clone(),
                 };
                 let addr = serving.tcp_listen_addr;
                 let listener = TcpListener::bind(addr)

@@ -68,7 +68,10 @@ impl TestApp {
     }
 
     pub(crate) async fn spawn_config(pool: PgPool, mut config: Config) -> Self {
-        let pki = DevPki::generate().unwrap();
+        // With the gateway's name minted in another namespace by the same CA,
+        // for the tests of what a SPIFFE ID proves.
+        let elsewhere = platform::tls::Spiffe::new("cluster.local", "elsewhere").unwrap();
+        let pki = DevPki::generate_in(&Default::default(), &[(elsewhere, API_GATEWAY)]).unwrap();
         config.tls = pki.tls(USER_SERVICE);
         // Bound before spawning: the port accepts connections from here on,
         // so no readiness sleep is needed.
@@ -109,6 +112,24 @@ impl TestApp {
     /// A channel presenting `service`'s certificate (`None`: none at all).
     pub(crate) async fn channel_as(&self, service: Option<&str>) -> Channel {
         connect(self.addr, &self.pki, service).await
+    }
+}
+
+/// The SPIFFE ID of the certificate every [`TestApp`]'s CA also signed: the
+/// gateway's name in another namespace.
+pub(crate) const GATEWAY_ELSEWHERE: &str = "spiffe://cluster.local/ns/elsewhere/sa/api-gateway";
+
+impl TestApp {
+    /// A channel presenting the certificate [`GATEWAY_ELSEWHERE`] names.
+    pub(crate) async fn channel_from_elsewhere(&self) -> Channel {
+        let tls = self.pki.stranger(GATEWAY_ELSEWHERE).unwrap();
+        let endpoint = Channel::from_shared(format!("https://{}", self.addr)).unwrap();
+        endpoint
+            .tls_config(tls.client(USER_SERVICE))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
     }
 }
 

@@ -189,3 +189,29 @@ async fn only_the_services_the_table_names_may_call_each_rpc(pool: PgPool) {
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
 }
+
+#[sqlx::test(migrator = "user_service::MIGRATOR")]
+async fn a_certificate_naming_a_service_of_another_namespace_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let admin = Caller {
+        user_id: uuid::Uuid::now_v7(),
+        role: Role::Admin,
+    };
+    // The same CA signed it, and its DNS name is `api-gateway`: only its
+    // SPIFFE ID's namespace differs.
+    let impostor = TestApp::client(&app.channel_from_elsewhere().await, Some(admin));
+
+    let listed = impostor.clone().find_all(pb::ListUsers::default()).await;
+    let keys = impostor.clone().get_jwks(pb::JwksRequest {}).await;
+    for refused in [listed.map(drop), keys.map(drop)] {
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+        assert!(refused.message().contains("SPIFFE"), "{refused:?}");
+    }
+    // The gateway's own certificate, on the same server, is let in.
+    app.users
+        .clone()
+        .get_jwks(pb::JwksRequest {})
+        .await
+        .unwrap();
+}

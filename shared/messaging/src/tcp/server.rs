@@ -49,9 +49,11 @@ pub struct TcpTrust {
     /// Requires a client certificate signed by the CA
     /// (`GrpcTls::stream_server`).
     pub tls: Arc<rustls::ServerConfig>,
-    /// The services (certificate DNS names) that may call, e.g.
-    /// `["api-gateway"]`.
+    /// The services that may call, e.g. `["api-gateway"]`: a certificate
+    /// must carry one's SPIFFE ID in `spiffe`.
     pub callers: Vec<String>,
+    /// Where callers must come from (`platform::tls::spiffe`).
+    pub spiffe: platform::tls::Spiffe,
 }
 
 impl std::fmt::Debug for TcpTrust {
@@ -69,7 +71,7 @@ enum Peer {
     Anonymous,
     /// A verified certificate naming a service that may call.
     Trusted,
-    /// A verified certificate naming none that may (its names, to say so).
+    /// A verified certificate naming none that may (its URIs, to say so).
     Refused(Vec<String>),
 }
 
@@ -154,17 +156,21 @@ pub async fn serve(
 /// Who the verified certificate of `stream` names, and whether one of them
 /// may call.
 fn peer<S>(stream: &tokio_rustls::server::TlsStream<S>, trust: &TcpTrust) -> Peer {
-    let names = stream
+    let peer = stream
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|certs| certs.first())
-        .map(|leaf| platform::tls::dns_names(leaf.as_ref()))
+        .map(|leaf| trust.spiffe.peer(leaf.as_ref()))
         .unwrap_or_default();
-    if names.iter().any(|name| trust.callers.contains(name)) {
+    if peer
+        .services
+        .iter()
+        .any(|name| trust.callers.contains(name))
+    {
         Peer::Trusted
     } else {
-        Peer::Refused(names)
+        Peer::Refused(peer.presented)
     }
 }
 

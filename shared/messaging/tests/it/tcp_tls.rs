@@ -10,13 +10,20 @@ use messaging::{
     AmqpConfig, Connected, Router, RpcError, ServerConfig,
     tcp::{self, TcpClient, TcpTrust},
 };
-use platform::tls::{GrpcTls, dev_pki::DevPki};
+use platform::tls::{GrpcTls, Spiffe, dev_pki::DevPki};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+/// The gateway's name in another namespace, signed by the same CA: what a
+/// cluster-wide issuer would sign for anyone who asks there.
+const ELSEWHERE: &str = "spiffe://cluster.local/ns/elsewhere/sa/api-gateway";
+
 fn pki() -> &'static DevPki {
     static PKI: std::sync::OnceLock<DevPki> = std::sync::OnceLock::new();
-    PKI.get_or_init(|| DevPki::generate().unwrap())
+    PKI.get_or_init(|| {
+        let elsewhere = Spiffe::new("cluster.local", "elsewhere").unwrap();
+        DevPki::generate_in(&Spiffe::default(), &[(elsewhere, "api-gateway")]).unwrap()
+    })
 }
 
 fn tls(service: &str) -> GrpcTls {
@@ -32,6 +39,7 @@ async fn start(service: &str) -> (SocketAddr, CancellationToken) {
     let trust = TcpTrust {
         tls: tls(service).stream_server().unwrap(),
         callers: vec!["api-gateway".into()],
+        spiffe: Spiffe::default(),
     };
     let router = Router::new().route("whoami", |m| async move {
         Ok(json!(m.caller.map(|c| c.user_id.to_string())))
@@ -91,6 +99,28 @@ async fn another_services_certificate_is_refused_whoever_it_names() {
 
     match forged {
         Err(RpcError::Remote(err)) => assert_eq!(err["code"], "PERMISSION_DENIED", "{err}"),
+        other => panic!("expected PERMISSION_DENIED, got {other:?}"),
+    }
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_gateways_name_minted_in_another_namespace_is_refused() {
+    let (addr, shutdown) = start("order-service").await;
+    let impostor = TcpClient::new(addr.to_string(), Duration::from_secs(5))
+        .with_tls(
+            pki().stranger(ELSEWHERE).unwrap().stream_client().unwrap(),
+            "order-service",
+        )
+        .unwrap();
+
+    let forged = whoami(&impostor, customer()).await;
+
+    match forged {
+        Err(RpcError::Remote(err)) => {
+            assert_eq!(err["code"], "PERMISSION_DENIED", "{err}");
+            assert!(err["message"].to_string().contains(ELSEWHERE), "{err}");
+        }
         other => panic!("expected PERMISSION_DENIED, got {other:?}"),
     }
     shutdown.cancel();

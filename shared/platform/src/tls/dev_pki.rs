@@ -2,8 +2,9 @@
 //! `platform::tls` (gRPC and TCP): what `just run` and the tests use when no
 //! certificates are given, and what `user-service generate-dev-certs DIR`
 //! writes. Behind the `dev-pki` feature: only user-service and tests build it. Each
-//! certificate names its service (DNS subject alternative name) and may
-//! serve and be a client; the CA signs nothing else. Anyone holding the CA
+//! certificate names its service — its SPIFFE ID in the trust domain and
+//! namespace given ([`Spiffe`]) and its DNS name — and may serve and be a
+//! client; the CA signs nothing else. Anyone holding the CA
 //! key can mint any service's identity: [`DevPki`] forgets it once the set is
 //! signed, and [`write_per_service`] (compose's `certs` job) keeps it in a
 //! directory of its own that no service mounts. It never belongs in a real
@@ -12,12 +13,12 @@
 
 use std::path::Path;
 
-use super::GrpcTls;
+use super::{GrpcTls, Spiffe, spiffe};
 use chrono::{Datelike, Days, Utc};
 use contracts::identity::SERVICES;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    KeyUsagePurpose, SanType,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -29,6 +30,10 @@ pub const CA_DIR: &str = "ca";
 pub struct DevPki {
     pub ca: String,
     pub services: Vec<(String, String, secrecy::SecretString)>,
+    spiffe: Spiffe,
+    /// Certificates from the same CA for identities that are not ours
+    /// (tests of what a peer refuses), by SPIFFE ID.
+    strangers: Vec<(String, String, secrecy::SecretString)>,
 }
 
 impl std::fmt::Debug for DevPki {
@@ -39,17 +44,35 @@ impl std::fmt::Debug for DevPki {
 
 impl DevPki {
     /// A new CA (P-256) and a certificate for every service in
-    /// [`SERVICES`].
+    /// [`SERVICES`], in the default trust domain and namespace.
     pub fn generate() -> Result<Self, rcgen::Error> {
+        Self::generate_in(&Spiffe::default(), &[])
+    }
+
+    /// A new CA and a certificate for every service in `spiffe`'s trust
+    /// domain and namespace; and, signed by the same CA, one for each
+    /// `(elsewhere, service)` — the same service name where it is not
+    /// believed ([`Self::stranger`]).
+    pub fn generate_in(
+        spiffe: &Spiffe,
+        strangers: &[(Spiffe, &str)],
+    ) -> Result<Self, rcgen::Error> {
         let ca = DevCa::generate()?;
         let mut services = Vec::new();
         for name in SERVICES {
-            let (cert, key) = ca.issue(name)?;
+            let (cert, key) = ca.issue(spiffe, name)?;
             services.push((name.to_owned(), cert, key));
+        }
+        let mut issued = Vec::new();
+        for (elsewhere, name) in strangers {
+            let (cert, key) = ca.issue(elsewhere, name)?;
+            issued.push((elsewhere.id(name), cert, key));
         }
         Ok(Self {
             ca: ca.pem,
             services,
+            spiffe: spiffe.clone(),
+            strangers: issued,
         })
     }
 
@@ -58,7 +81,35 @@ impl DevPki {
         self.services
             .iter()
             .find(|(name, ..)| name == service)
-            .map(|(_, cert, key)| GrpcTls::from_pem(&self.ca, cert, key.clone()))
+            .map(|(_, cert, key)| self.config(cert, key))
+    }
+
+    /// The TLS configuration of a stranger `generate_in` issued, by its
+    /// SPIFFE ID: a certificate the CA signed, for an identity that is not
+    /// one of ours.
+    pub fn stranger(&self, id: &str) -> Option<GrpcTls> {
+        self.strangers
+            .iter()
+            .find(|(issued, ..)| issued == id)
+            .map(|(_, cert, key)| self.config(cert, key))
+    }
+
+    fn config(&self, cert: &str, key: &SecretString) -> GrpcTls {
+        GrpcTls::from_pem(&self.ca, cert, key.clone()).with_spiffe(self.spiffe.clone())
+    }
+
+    /// Whether `dir` holds a set [`Self::write_to`] wrote in which every
+    /// service's certificate carries its SPIFFE ID in `spiffe`: one to keep.
+    pub fn written_in(dir: &Path, spiffe: &Spiffe) -> std::io::Result<bool> {
+        if !dir.join("ca.pem").exists() {
+            return Ok(false);
+        }
+        for name in SERVICES {
+            if !carries_id(&dir.join(format!("{name}.pem")), &spiffe.id(name))? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Writes `ca.pem`, and `<service>.pem` and `<service>.key` (mode 0600)
@@ -85,9 +136,11 @@ impl DevPki {
 /// is made); a service's set is kept when its `ca.pem` is the CA's, and
 /// issued again by the CA otherwise. So removing one service's directory
 /// renews that service alone, and removing [`CA_DIR`] renews every one.
-/// `ca.pem` is written last, so a set cut short is issued again. Returns
-/// the services issued.
-pub fn write_per_service(dir: &Path) -> std::io::Result<Vec<&'static str>> {
+/// A certificate that does not carry the service's SPIFFE ID in `spiffe`
+/// (one issued before identities were SPIFFE IDs, or for another
+/// namespace) is issued again. `ca.pem` is written last, so a set cut short
+/// is issued again. Returns the services issued.
+pub fn write_per_service(dir: &Path, spiffe: &Spiffe) -> std::io::Result<Vec<&'static str>> {
     let ca_dir = dir.join(CA_DIR);
     let ca = match (
         read_if_present(&ca_dir.join("ca.pem"))?,
@@ -110,12 +163,12 @@ pub fn write_per_service(dir: &Path) -> std::io::Result<Vec<&'static str>> {
             own.join(format!("{name}.key")),
         );
         let current = read_if_present(&own.join("ca.pem"))?.is_some_and(|pem| pem == ca.pem)
-            && cert_path.exists()
+            && carries_id(&cert_path, &spiffe.id(name))?
             && key_path.exists();
         if current {
             continue;
         }
-        let (cert, key) = ca.issue(name).map_err(std::io::Error::other)?;
+        let (cert, key) = ca.issue(spiffe, name).map_err(std::io::Error::other)?;
         std::fs::create_dir_all(&own)?;
         write_key(&key_path, &key)?;
         std::fs::write(&cert_path, cert)?;
@@ -172,11 +225,17 @@ impl DevCa {
         self.issuer.key().serialize_pem().into()
     }
 
-    /// A certificate (PEM) naming `service`, for serving and calling, and
-    /// its new key.
-    fn issue(&self, service: &str) -> Result<(String, SecretString), rcgen::Error> {
+    /// A certificate (PEM) naming `service` — its SPIFFE ID in `spiffe`
+    /// and its DNS name — for serving and calling, and its new key.
+    fn issue(
+        &self,
+        spiffe: &Spiffe,
+        service: &str,
+    ) -> Result<(String, SecretString), rcgen::Error> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(vec![service.to_owned()])?;
+        let id = spiffe.id(service).try_into()?;
+        params.subject_alt_names.push(SanType::URI(id));
         params.distinguished_name.push(DnType::CommonName, service);
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
@@ -199,6 +258,17 @@ fn validity(params: &mut CertificateParams) {
     };
     params.not_before = date(from);
     params.not_after = date(until);
+}
+
+/// Whether the certificate in the PEM file at `path` carries the SPIFFE ID
+/// `id`; false when there is no such file.
+pub fn carries_id(path: &Path, id: &str) -> std::io::Result<bool> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let Some(pem) = read_if_present(path)? else {
+        return Ok(false);
+    };
+    Ok(CertificateDer::from_pem_slice(pem.as_bytes())
+        .is_ok_and(|der| spiffe::uris(&der).iter().any(|uri| uri == id)))
 }
 
 fn read_if_present(path: &Path) -> std::io::Result<Option<String>> {
@@ -268,7 +338,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dev-pki-{}", std::process::id()));
         let read = |path: &str| std::fs::read_to_string(dir.join(path)).unwrap();
 
-        assert_eq!(write_per_service(&dir).unwrap(), SERVICES);
+        let here = Spiffe::default();
+        assert_eq!(write_per_service(&dir, &here).unwrap(), SERVICES);
         let ca_files = BTreeSet::from(["ca.key", "ca.pem"].map(String::from));
         assert_eq!(files(&dir.join(CA_DIR)), ca_files);
         for name in SERVICES {
@@ -296,15 +367,23 @@ mod tests {
             }
         }
 
-        assert!(write_per_service(&dir).unwrap().is_empty(), "kept");
+        assert!(write_per_service(&dir, &here).unwrap().is_empty(), "kept");
         let gateway = read("api-gateway/api-gateway.pem");
         std::fs::remove_dir_all(dir.join("order-service")).unwrap();
-        assert_eq!(write_per_service(&dir).unwrap(), ["order-service"]);
+        assert_eq!(write_per_service(&dir, &here).unwrap(), ["order-service"]);
         assert!(
             signed_by(&read("ca/ca.pem"), &read("order-service/order-service.pem")),
             "issued again by the kept CA, read back from its files"
         );
         assert_eq!(read("api-gateway/api-gateway.pem"), gateway);
+
+        // Certificates of another namespace (or of no SPIFFE ID at all) are
+        // not kept: peers here would refuse them.
+        let elsewhere = Spiffe::new("cluster.local", "shop-staging").unwrap();
+        assert_eq!(write_per_service(&dir, &elsewhere).unwrap(), SERVICES);
+        let gateway = dir.join("api-gateway/api-gateway.pem");
+        assert!(carries_id(&gateway, &elsewhere.id("api-gateway")).unwrap());
+        assert!(!carries_id(&gateway, &here.id("api-gateway")).unwrap());
 
         std::fs::remove_dir_all(&dir).unwrap();
     }

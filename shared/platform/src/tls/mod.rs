@@ -1,8 +1,9 @@
 //! Mutual TLS between services over gRPC: every service holds a certificate
-//! naming it (its DNS subject alternative name is the service's name, e.g.
-//! `order-service`), signed by one CA every service trusts. The server
-//! learns *which service* calls from the client's verified certificate
-//! ([`peer_names`]); the client checks that the server is `user-service`.
+//! naming it — its SPIFFE ID (`spiffe://cluster.local/ns/rust-shop/sa/
+//! order-service`, [`spiffe`]) and its DNS name (`order-service`) — signed
+//! by one CA every service trusts. The server learns *which service* calls
+//! from the SPIFFE ID of the client's verified certificate ([`peer`]); the
+//! client checks that the server is `user-service` by its DNS name.
 //! docs/security.md says why mTLS rather than signed per-service tokens.
 //!
 //! Configured by `GRPC_TLS_CA`, `GRPC_TLS_CERT` and `GRPC_TLS_KEY` — PEM
@@ -13,7 +14,10 @@
 
 #[cfg(feature = "dev-pki")]
 pub mod dev_pki;
+pub mod spiffe;
 pub mod streams;
+
+pub use spiffe::{Peer, Spiffe};
 
 use secrecy::{ExposeSecret, SecretString};
 use tonic::transport::{
@@ -33,6 +37,7 @@ pub struct GrpcTls {
     ca: String,
     cert: String,
     key: SecretString,
+    spiffe: Spiffe,
 }
 
 impl std::fmt::Debug for GrpcTls {
@@ -43,7 +48,8 @@ impl std::fmt::Debug for GrpcTls {
 
 impl GrpcTls {
     /// From PEM text: the CA's certificate, this service's certificate and
-    /// its private key.
+    /// its private key; peers are believed from the default trust domain
+    /// and namespace ([`Self::with_spiffe`] to change them).
     pub fn from_pem(ca: impl Into<String>, cert: impl Into<String>, key: SecretString) -> Self {
         // tonic builds its rustls configs from the process default provider.
         install_crypto_provider();
@@ -51,13 +57,26 @@ impl GrpcTls {
             ca: ca.into(),
             cert: cert.into(),
             key,
+            spiffe: Spiffe::default(),
         }
     }
 
-    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY` (or their `_FILE`s):
+    /// The same, believing peers of `spiffe`'s trust domain and namespace.
+    pub fn with_spiffe(self, spiffe: Spiffe) -> Self {
+        Self { spiffe, ..self }
+    }
+
+    /// Where peers must come from to be believed.
+    pub fn spiffe(&self) -> &Spiffe {
+        &self.spiffe
+    }
+
+    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY` (or their `_FILE`s),
+    /// with `SPIFFE_TRUST_DOMAIN` and `SPIFFE_NAMESPACE`, for `service`:
     /// `None` when none is set; an error naming what is missing when only
-    /// some are, or when one is not PEM.
-    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+    /// some are, when one is not PEM, or when the certificate does not carry
+    /// `service`'s SPIFFE ID (its peers would refuse it).
+    pub fn from_env(service: &str) -> Result<Option<Self>, ConfigError> {
         let ca = secret("GRPC_TLS_CA")?;
         let cert = secret("GRPC_TLS_CERT")?;
         let key = secret("GRPC_TLS_KEY")?;
@@ -84,7 +103,21 @@ impl GrpcTls {
                 "is not a PEM private key",
             ));
         }
-        let tls = Self::from_pem(ca.expose_secret(), cert.expose_secret(), key);
+        let spiffe = Spiffe::from_env()?;
+        let own = spiffe::uris(&first_der(cert.expose_secret()));
+        let id = spiffe.id(service);
+        if !own.contains(&id) {
+            return Err(invalid(
+                "GRPC_TLS_CERT",
+                "(not shown)",
+                format!(
+                    "names {own:?}, not {id}: issue it again with that URI subject alternative \
+                     name (`user-service generate-dev-certs` re-issues development ones), or set \
+                     SPIFFE_TRUST_DOMAIN / SPIFFE_NAMESPACE to match it"
+                ),
+            ));
+        }
+        let tls = Self::from_pem(ca.expose_secret(), cert.expose_secret(), key).with_spiffe(spiffe);
         // Parses the PEMs now, so a bad one fails start-up, not every call.
         Endpoint::from_static("https://check.invalid")
             .tls_config(tls.client("check.invalid"))
@@ -168,40 +201,22 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The service names (DNS subject alternative names) of the client
-/// certificate the TLS handshake verified against the CA, from a request's
-/// extensions; empty when the caller presented none (or TLS is off).
-pub fn peer_names(extensions: &http::Extensions) -> Vec<String> {
-    let Some(certs) = extensions
+/// Who the client certificate the TLS handshake verified against the CA
+/// is, from a request's extensions, judged by `spiffe`; `None` when the
+/// caller presented none (or TLS is off).
+pub fn peer(extensions: &http::Extensions, spiffe: &Spiffe) -> Option<Peer> {
+    let certs = extensions
         .get::<TlsConnectInfo<TcpConnectInfo>>()
-        .and_then(TlsConnectInfo::peer_certs)
-    else {
-        return Vec::new();
-    };
-    certs
-        .first()
-        .map(|leaf| dns_names(leaf.as_ref()))
-        .unwrap_or_default()
+        .and_then(TlsConnectInfo::peer_certs)?;
+    certs.first().map(|leaf| spiffe.peer(leaf.as_ref()))
 }
 
-/// The DNS subject alternative names of a DER certificate (a service's
-/// names); empty when it does not parse or has none.
-pub fn dns_names(der: &[u8]) -> Vec<String> {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
-        return Vec::new();
-    };
-    let Ok(Some(names)) = cert.subject_alternative_name() else {
-        return Vec::new();
-    };
-    names
-        .value
-        .general_names
-        .iter()
-        .filter_map(|name| match name {
-            x509_parser::extensions::GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-            _ => None,
-        })
-        .collect()
+/// The first certificate of a PEM text, as DER; empty when there is none.
+fn first_der(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map(|der| der.to_vec())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

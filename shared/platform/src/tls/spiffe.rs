@@ -1,0 +1,173 @@
+//! Which service a certificate belongs to: its SPIFFE ID, a URI subject
+//! alternative name `spiffe://<trust domain>/ns/<namespace>/sa/<service>`.
+//! A peer is the service its ID names *in this trust domain and namespace*,
+//! and nothing else: a DNS name says where a server is (clients still check
+//! it, as every TLS client does), not who may call. So a certificate for
+//! `api-gateway` minted in another namespace — by a cluster-wide issuer or
+//! a mesh sharing the root — names no service here, and is refused.
+//!
+//! `SPIFFE_TRUST_DOMAIN` (default `cluster.local`) and `SPIFFE_NAMESPACE`
+//! (default `rust-shop`; Kubernetes sets it from the pod's namespace).
+
+use crate::env::{ConfigError, invalid, string_or};
+
+/// The trust domain unless `SPIFFE_TRUST_DOMAIN` names another:
+/// Kubernetes' default cluster domain, as Istio and Linkerd use it.
+pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
+/// The namespace unless `SPIFFE_NAMESPACE` names another: the one the
+/// Kubernetes manifests deploy into.
+pub const DEFAULT_NAMESPACE: &str = "rust-shop";
+
+/// Where this service's peers must come from to be believed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spiffe {
+    trust_domain: String,
+    namespace: String,
+}
+
+impl Default for Spiffe {
+    fn default() -> Self {
+        Self {
+            trust_domain: DEFAULT_TRUST_DOMAIN.to_owned(),
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+impl Spiffe {
+    /// `trust_domain` and `namespace`, each checked to be a plain name
+    /// (lower-case letters, digits, `.`, `-`, `_`), as SPIFFE requires.
+    pub fn new(trust_domain: &str, namespace: &str) -> Result<Self, ConfigError> {
+        for (name, value) in [
+            ("SPIFFE_TRUST_DOMAIN", trust_domain),
+            ("SPIFFE_NAMESPACE", namespace),
+        ] {
+            let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
+            if value.is_empty() || !value.chars().all(plain) {
+                return Err(invalid(
+                    name,
+                    value,
+                    "use lower-case letters, digits, '.', '-' and '_' only",
+                ));
+            }
+        }
+        Ok(Self {
+            trust_domain: trust_domain.to_owned(),
+            namespace: namespace.to_owned(),
+        })
+    }
+
+    /// `SPIFFE_TRUST_DOMAIN` and `SPIFFE_NAMESPACE`, or their defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::new(
+            &string_or("SPIFFE_TRUST_DOMAIN", DEFAULT_TRUST_DOMAIN),
+            &string_or("SPIFFE_NAMESPACE", DEFAULT_NAMESPACE),
+        )
+    }
+
+    /// `service`'s SPIFFE ID here.
+    pub fn id(&self, service: &str) -> String {
+        format!(
+            "spiffe://{}/ns/{}/sa/{service}",
+            self.trust_domain, self.namespace
+        )
+    }
+
+    /// The service `id` names, when it is a SPIFFE ID of this trust domain
+    /// and namespace.
+    pub fn service<'a>(&self, id: &'a str) -> Option<&'a str> {
+        let path = id
+            .strip_prefix("spiffe://")?
+            .strip_prefix(self.trust_domain.as_str())?
+            .strip_prefix("/ns/")?
+            .strip_prefix(self.namespace.as_str())?
+            .strip_prefix("/sa/")?;
+        (!path.is_empty() && !path.contains('/')).then_some(path)
+    }
+
+    /// Who a verified DER certificate is: every URI it names, and the
+    /// services among them that are ours.
+    pub fn peer(&self, der: &[u8]) -> Peer {
+        let presented = uris(der);
+        let services = presented
+            .iter()
+            .filter_map(|id| self.service(id))
+            .map(str::to_owned)
+            .collect();
+        Peer {
+            presented,
+            services,
+        }
+    }
+}
+
+/// A verified certificate's identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// Every URI subject alternative name it carries (to say who was
+    /// refused).
+    pub presented: Vec<String>,
+    /// The services of this trust domain and namespace it names.
+    pub services: Vec<String>,
+}
+
+/// The URI subject alternative names of a DER certificate; empty when it
+/// does not parse or has none.
+pub fn uris(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let Ok(Some(names)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    names
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            x509_parser::extensions::GeneralName::URI(uri) => Some((*uri).to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_id_of_this_trust_domain_and_namespace_names_a_service() {
+        let here = Spiffe::default();
+        let id = here.id("api-gateway");
+        assert_eq!(id, "spiffe://cluster.local/ns/rust-shop/sa/api-gateway");
+        assert_eq!(here.service(&id), Some("api-gateway"));
+        for stranger in [
+            "spiffe://cluster.local/ns/other/sa/api-gateway",
+            "spiffe://cluster.local/ns/rust-shop-dev/sa/api-gateway",
+            "spiffe://evil.local/ns/rust-shop/sa/api-gateway",
+            "spiffe://cluster.local.evil/ns/rust-shop/sa/api-gateway",
+            "spiffe://cluster.local/ns/rust-shop/sa/",
+            "spiffe://cluster.local/ns/rust-shop/sa/api-gateway/x",
+            "https://cluster.local/ns/rust-shop/sa/api-gateway",
+            "api-gateway",
+        ] {
+            assert_eq!(here.service(stranger), None, "{stranger}");
+        }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(Spiffe::new("example.org", "shop-prod").is_ok());
+        for (domain, namespace) in [
+            ("", "ns"),
+            ("Example.org", "ns"),
+            ("a/b", "ns"),
+            ("d", "x/y"),
+        ] {
+            assert!(
+                Spiffe::new(domain, namespace).is_err(),
+                "{domain} {namespace}"
+            );
+        }
+    }
+}
