@@ -4,7 +4,9 @@
 #     target/tools/venv, linked into target/tools/bin: check-jsonschema
 #     (Compose spec), hadolint (Dockerfile), kubernetes-validate (manifests),
 #     schemathesis (the API against its OpenAPI document),
-#     openapi-spec-validator (the document against OpenAPI 3.1);
+#     openapi-spec-validator (the document against OpenAPI 3.1), actionlint
+#     (the GitHub workflows; check-jsonschema checks them and dependabot.yml
+#     against their schemas too);
 #   - Debian packages: prometheus (the server, and promtool) and chromium
 #     (the headless check of the API reference page);
 #   - cargo-deny (deny.toml: licences, bans, sources; advisories in `just
@@ -28,7 +30,7 @@ if ! cmp -s scripts/requirements-tools.txt "$stamp" 2>/dev/null; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-tools.txt
     cp scripts/requirements-tools.txt "$stamp"
 fi
-for bin in check-jsonschema hadolint kubernetes-validate schemathesis st openapi-spec-validator; do
+for bin in check-jsonschema hadolint kubernetes-validate schemathesis st openapi-spec-validator actionlint; do
     [ -e "$venv/bin/$bin" ] && ln -sf "../venv/bin/$bin" "$tools/bin/$bin"
 done
 
