@@ -7,8 +7,9 @@
 #     openapi-spec-validator (the document against OpenAPI 3.1), actionlint
 #     (the GitHub workflows; check-jsonschema checks them and dependabot.yml
 #     against their schemas too);
-#   - Debian packages: prometheus (the server, and promtool) and chromium
-#     (the headless check of the API reference page);
+#   - Debian packages: prometheus (the server, and promtool), chromium
+#     (the headless check of the API reference page) and shellcheck (which
+#     actionlint runs on the workflows' `run:` scripts);
 #   - cargo-deny (deny.toml: licences, bans, sources; advisories in `just
 #     audit`), the pinned version, built into target/tools once (a few
 #     minutes) unless that version is already on PATH.
@@ -38,6 +39,7 @@ done
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "tools: installing ${missing[*]} from Debian" >&2
     sudo=""

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::{
+    collections::BTreeSet,
     fs,
     path::{Path, PathBuf},
     process::Command,
@@ -216,6 +217,12 @@ fn the_kustomizations_render_and_every_object_matches_the_kubernetes_schemas() {
     validate(&root().join("deploy/k8s/deps/network-policies.yaml"));
 }
 
+/// Where a rule file's unit tests are: `alerts.yml`'s in `alerts.test.yml`,
+/// beside it.
+const RULE_TESTS: &str = ".test.yml";
+/// Where every alert's runbook is, its `runbook_url` an anchor in it.
+const RUNBOOK: &str = "docs/operations.md";
+
 #[test]
 fn prometheus_config_and_rules_pass_promtool() {
     assert!(
@@ -224,12 +231,126 @@ fn prometheus_config_and_rules_pass_promtool() {
     );
     // `check config` loads the rule files the config names too.
     run(in_root("promtool").args(["check", "config", PROMETHEUS_CONFIG]));
-    let rules = yaml_files(&root().join("deploy/prometheus"))
-        .into_iter()
-        .filter(|f| !f.ends_with(PROMETHEUS_CONFIG));
-    for file in rules {
-        run(in_root("promtool").args(["check", "rules"]).arg(&file));
+    let config = yaml(&root().join(PROMETHEUS_CONFIG));
+    let (tests, rules): (Vec<PathBuf>, Vec<PathBuf>) =
+        yaml_files(&root().join("deploy/prometheus"))
+            .into_iter()
+            .filter(|f| !f.ends_with(PROMETHEUS_CONFIG))
+            .partition(|f| f.to_string_lossy().ends_with(RULE_TESTS));
+    assert!(
+        !rules.is_empty(),
+        "no rule files beside {PROMETHEUS_CONFIG}"
+    );
+    for file in &rules {
+        run(in_root("promtool").args(["check", "rules"]).arg(file));
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(
+            config["rule_files"]
+                .as_array()
+                .is_some_and(|loaded| loaded.iter().any(|f| *f == *name)),
+            "{PROMETHEUS_CONFIG} does not load {name} (rule_files): its alerts never fire"
+        );
+        let stem = name.trim_end_matches(".yaml").trim_end_matches(".yml");
+        let test = file.with_file_name(format!("{stem}{RULE_TESTS}"));
+        assert!(
+            tests.contains(&test),
+            "{} has no unit tests: write {} for `promtool test rules`",
+            file.display(),
+            test.display()
+        );
+        assert_alerts_runbooked_and_tested(file, &test);
     }
+    // Each names its rule files relative to itself; promtool resolves them so.
+    for file in &tests {
+        run(in_root("promtool").args(["test", "rules"]).arg(file));
+    }
+}
+
+fn yaml(file: &Path) -> Value {
+    serde_norway::from_str(&fs::read_to_string(file).unwrap())
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", file.display()))
+}
+
+/// Every alert of `rules` pages or files a ticket, with a `for`, a summary,
+/// a description and a runbook: a heading of [`RUNBOOK`] that names it;
+/// and `tests` has a case where it fires and one where it stays quiet.
+fn assert_alerts_runbooked_and_tested(rules: &Path, tests: &Path) {
+    let runbook = fs::read_to_string(root().join(RUNBOOK)).unwrap();
+    let anchors = anchors(&runbook);
+    let tests_yaml = yaml(tests);
+    let cases: Vec<&Value> = tests_yaml["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["alert_rule_test"].as_array().into_iter().flatten())
+        .collect();
+    let rules_yaml = yaml(rules);
+    let alerts = rules_yaml["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+        .filter(|r| r.get("alert").is_some());
+    for alert in alerts {
+        let name = alert["alert"].as_str().unwrap();
+        let severity = alert["labels"]["severity"].as_str();
+        assert!(
+            matches!(severity, Some("page" | "ticket")),
+            "{name}: severity page or ticket, not {severity:?}"
+        );
+        assert!(alert.get("for").is_some(), "{name}: say how long (`for`)");
+        let annotations = &alert["annotations"];
+        for key in ["summary", "description"] {
+            assert!(annotations[key].is_string(), "{name}: no {key}");
+        }
+        let url = annotations["runbook_url"].as_str().unwrap_or_default();
+        let anchor = url.strip_prefix(RUNBOOK).and_then(|a| a.strip_prefix('#'));
+        assert!(
+            anchor.is_some_and(|a| anchors.contains(a)),
+            "{name}: runbook_url {url:?} is not {RUNBOOK}#<a heading of it>"
+        );
+        assert!(
+            runbook.contains(&format!("`{name}`")),
+            "{name}: {RUNBOOK} does not say what to do about it"
+        );
+        let expected = |c: &&&Value| c["alertname"] == name;
+        let fires = cases
+            .iter()
+            .filter(expected)
+            .any(|c| c["exp_alerts"].as_array().is_some_and(|a| !a.is_empty()));
+        let quiet = cases
+            .iter()
+            .filter(expected)
+            .any(|c| c["exp_alerts"].as_array().is_none_or(Vec::is_empty));
+        assert!(
+            fires && quiet,
+            "{name}: {} needs a case where it fires and one where it does not",
+            tests.display()
+        );
+    }
+}
+
+/// The anchors GitHub gives a Markdown file's headings: lowercase, spaces
+/// to `-`, punctuation other than `-` and `_` dropped. Lines in fenced code
+/// blocks (a shell comment) are not headings.
+fn anchors(markdown: &str) -> BTreeSet<String> {
+    let mut fenced = false;
+    let mut out = BTreeSet::new();
+    for line in markdown.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            let title = line.trim_start_matches('#').trim();
+            let anchor = title
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect();
+            out.insert(anchor);
+        }
+    }
+    out
 }
 
 /// Every `.yml` / `.yaml` file under `dir`, at any depth.

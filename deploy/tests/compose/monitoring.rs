@@ -59,6 +59,18 @@ fn prometheus_is_pinned_read_only_and_keeps_its_data_in_a_volume() {
     let mounts = mounts(prometheus);
     let config = format!("./{PROMETHEUS_CONFIG}:/etc/prometheus/prometheus.yml:ro");
     assert_mounted("prometheus", &mounts, &config);
+    // Prometheus reads its rule files relative to the configuration's
+    // directory, and skips a pattern that matches nothing without a word:
+    // each must be mounted beside it, or no alert is ever evaluated.
+    let rule_files = rule_files();
+    assert!(
+        !rule_files.is_empty(),
+        "{PROMETHEUS_CONFIG} loads no rule_files (deploy/prometheus/alerts.yml)"
+    );
+    for file in rule_files {
+        let mount = format!("./deploy/prometheus/{file}:/etc/prometheus/{file}:ro");
+        assert_mounted("prometheus", &mounts, &mount);
+    }
     // Its one writable path: the TSDB, kept across recreates.
     let tsdb = mounts.iter().find_map(|m| m.strip_suffix(":/prometheus"));
     let tsdb = tsdb.expect("prometheus keeps /prometheus in a volume");
@@ -66,6 +78,25 @@ fn prometheus_is_pinned_read_only_and_keeps_its_data_in_a_volume() {
         compose["volumes"].get(tsdb).is_some(),
         "{tsdb} must be a named volume"
     );
+}
+
+/// The `rule_files` of [`PROMETHEUS_CONFIG`], as written (relative to it).
+fn rule_files() -> Vec<String> {
+    let config: Value = serde_norway::from_str(&read(PROMETHEUS_CONFIG))
+        .unwrap_or_else(|e| panic!("{PROMETHEUS_CONFIG} does not parse: {e}"));
+    config["rule_files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let file = f.as_str().unwrap_or_default();
+            assert!(
+                !file.contains(['/', '*', '?', '[']),
+                "{PROMETHEUS_CONFIG}: rule file {file:?} is not one file beside it"
+            );
+            file.to_owned()
+        })
+        .collect()
 }
 
 #[test]
@@ -88,17 +119,12 @@ fn grafana_is_provisioned_from_the_repo_and_anonymous_visitors_only_view() {
         env["GF_AUTH_ANONYMOUS_ORG_ROLE"], "Viewer",
         "anonymous visitors view, never edit"
     );
-    let password = env["GF_SECURITY_ADMIN_PASSWORD"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        password.starts_with("${GRAFANA_ADMIN_PASSWORD:?"),
-        "Grafana's admin password is required from .env, not {password:?}"
+    // Its admin password from a secret file (`just env`), never a value.
+    assert_eq!(
+        env["GF_SECURITY_ADMIN_PASSWORD__FILE"], "/run/secrets/grafana-admin-password",
+        "Grafana's admin password from its secret"
     );
-    assert!(
-        read(".env.example").contains("\nGRAFANA_ADMIN_PASSWORD="),
-        ".env.example documents GRAFANA_ADMIN_PASSWORD"
-    );
+    assert!(env.get("GF_SECURITY_ADMIN_PASSWORD").is_none());
 }
 
 /// Where a scrape job finds its targets: `host:port` of static targets, and
