@@ -53,9 +53,10 @@ pub fn optional(name: &str) -> Option<String> {
 }
 
 /// A secret: the value of `name`, or else the contents of the file named by
-/// `{name}_FILE` (how Docker and Kubernetes mount secrets). `None` when
-/// neither is set; an unreadable file is an error that names the variable,
-/// never the value.
+/// `{name}_FILE` (how Docker and Kubernetes mount secrets), without the line
+/// ending that ends it — as the official images read their `_FILE`s, so
+/// `echo password > file` works. `None` when neither is set; an unreadable
+/// file is an error that names the variable, never the value.
 pub fn secret(name: &str) -> Result<Option<secrecy::SecretString>, ConfigError> {
     if let Some(value) = raw(name) {
         return Ok(Some(value.into()));
@@ -64,9 +65,17 @@ pub fn secret(name: &str) -> Result<Option<secrecy::SecretString>, ConfigError> 
     let Some(path) = raw(&file_var) else {
         return Ok(None);
     };
-    std::fs::read_to_string(&path)
-        .map(|value| Some(value.into()))
-        .map_err(|e| invalid(&file_var, &path, format!("cannot read the file: {e}")))
+    read_secret_file(&file_var, &path).map(|value| Some(value.into()))
+}
+
+/// The contents of the file at `path` (named by `file_var`), without the
+/// line ending that ends it.
+fn read_secret_file(file_var: &str, path: &str) -> Result<String, ConfigError> {
+    let mut value = std::fs::read_to_string(path)
+        .map_err(|e| invalid(file_var, path, format!("cannot read the file: {e}")))?;
+    let end = value.trim_end_matches(['\r', '\n']).len();
+    value.truncate(end);
+    Ok(value)
 }
 
 /// The broker every service uses unless `AMQP_URL` names another: the
@@ -98,16 +107,53 @@ pub fn redis_url() -> Result<SecretString, ConfigError> {
     url_or("REDIS_URL", DEFAULT_REDIS_URL, ["redis://", "rediss://"])
 }
 
-/// `name`, or `default`: a URL starting with one of `schemes`. Held as a
-/// secret, as it may carry a password: the error for a bad value does not
-/// show it either. (The brokers' URLs above, `DATABASE_URL` in `db`.)
+/// `name` (e.g. `AMQP_URL`), or the file `{name}_FILE` names ([`secret`]),
+/// or `default`: a URL starting with one of `schemes` — with the password
+/// of `{prefix}_PASSWORD` or the file `{prefix}_PASSWORD_FILE` names put in
+/// (`AMQP_PASSWORD_FILE` for `AMQP_URL`), when one is set. So compose keeps
+/// the URL in plain sight and the password in a secret file, and the
+/// password needs no percent-encoding by hand. Held as a secret, as it may
+/// carry a password: the error for a bad value does not show it either.
+/// (The brokers' URLs above, `DATABASE_URL` in `db`.)
 pub fn url_or(name: &str, default: &str, schemes: [&str; 2]) -> Result<SecretString, ConfigError> {
-    let url = string_or(name, default);
+    use secrecy::ExposeSecret;
+    let url = secret(name)?.unwrap_or_else(|| default.into());
+    let password_var = format!("{}_PASSWORD", name.strip_suffix("_URL").unwrap_or(name));
+    let password = secret(&password_var)?;
+    with_password(name, url.expose_secret(), &password_var, password, schemes)
+}
+
+/// `url`, checked against `schemes`, with `password` (from `password_var`)
+/// put in when there is one.
+fn with_password(
+    name: &str,
+    url: &str,
+    password_var: &str,
+    password: Option<SecretString>,
+    schemes: [&str; 2],
+) -> Result<SecretString, ConfigError> {
+    use secrecy::ExposeSecret;
     if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
         let reason = format!("expected a URL starting with {}", schemes.join(" or "));
         return Err(invalid(name, "<redacted>", reason));
     }
-    Ok(url.into())
+    let Some(password) = password else {
+        return Ok(url.into());
+    };
+    let mut parsed = url::Url::parse(url)
+        .map_err(|e| invalid(name, "<redacted>", format!("not a URL: {e}")))?;
+    if parsed.password().is_some() {
+        let reason = format!("has a password, and {password_var} names another: keep one");
+        return Err(invalid(name, "<redacted>", reason));
+    }
+    if parsed.username().is_empty() {
+        let reason = format!("names no user for the password of {password_var}");
+        return Err(invalid(name, "<redacted>", reason));
+    }
+    parsed
+        .set_password(Some(password.expose_secret()))
+        .map_err(|()| invalid(name, "<redacted>", "cannot carry a password"))?;
+    Ok(String::from(parsed).into())
 }
 
 /// Reads `name` as a human-readable duration (`"3s"`, `"250ms"`, `"1m 30s"`).
@@ -161,6 +207,40 @@ mod tests {
             message.contains("PORT") && message.contains("\"eighty\""),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_secret_file_is_read_without_its_final_line_ending() {
+        let path = std::env::temp_dir().join(format!("secret-{}", std::process::id()));
+        for (written, read) in [("pw\n", "pw"), ("pw\r\n", "pw"), ("pw", "pw"), ("a\nb\n", "a\nb")] {
+            std::fs::write(&path, written).unwrap();
+            let value = read_secret_file("X_FILE", path.to_str().unwrap()).unwrap();
+            assert_eq!(value, read, "{written:?}");
+        }
+        std::fs::remove_file(&path).unwrap();
+        let missing = read_secret_file("X_FILE", "/nonexistent/secret").unwrap_err();
+        assert!(missing.to_string().contains("X_FILE"), "{missing}");
+    }
+
+    #[test]
+    fn a_password_from_its_own_variable_is_put_into_the_url() {
+        use secrecy::ExposeSecret;
+        let amqp = ["amqp://", "amqps://"];
+        let url = |u: &str, p: Option<&str>| {
+            with_password("AMQP_URL", u, "AMQP_PASSWORD", p.map(Into::into), amqp)
+        };
+        let joined = url("amqp://gw@rabbitmq:5672/%2f", Some("pa ss/@")).unwrap();
+        assert_eq!(joined.expose_secret(), "amqp://gw:pa%20ss%2F%40@rabbitmq:5672/%2f");
+        let untouched = url("amqp://gw:pw@rabbitmq:5672/%2f", None).unwrap();
+        assert_eq!(untouched.expose_secret(), "amqp://gw:pw@rabbitmq:5672/%2f");
+        for (bad, why) in [
+            ("amqp://gw:pw@rabbitmq/%2f", "keep one"),
+            ("amqp://rabbitmq/%2f", "no user"),
+            ("http://gw@rabbitmq/", "expected a URL"),
+        ] {
+            let err = url(bad, Some("secret-value")).unwrap_err().to_string();
+            assert!(err.contains(why) && !err.contains("secret-value"), "{err}");
+        }
     }
 
     #[test]
