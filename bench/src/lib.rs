@@ -8,8 +8,11 @@
 //! - [`procs`]: CPU time and memory of processes, from /proc.
 //! - [`report`]: the table and the JSON.
 //! - [`soak`]: `just soak`, memory under a steady load for minutes.
+//! - [`abuse`]: `just bench-abuse`, a customer's share while another
+//!   address attacks the edge.
 //! - `src/bin/floor.rs`: the floor process.
 
+pub mod abuse;
 pub mod procs;
 pub mod report;
 pub mod soak;

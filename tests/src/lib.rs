@@ -22,6 +22,7 @@
 // A panic is how a test harness reports failure.
 #![allow(clippy::unwrap_used)]
 
+pub mod attack;
 pub mod broker;
 pub mod burst;
 pub mod client;

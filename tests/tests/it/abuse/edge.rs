@@ -1,74 +1,15 @@
 //! At the edge: slow bodies, HTTP/2 streams withholding their DATA, idle
 //! HTTP/2 connections, forwarded addresses.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use system_tests::{Options, System};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-    task::JoinSet,
-};
+use tokio::{io::AsyncReadExt, task::JoinSet};
+
+use system_tests::attack::{percentile, slow_bodies, status_line, withheld_streams};
 
 use super::{ATTACKER, CUSTOMER, client_from, connect_from};
-
-/// One HTTP/2 connection from `address` opening `streams` requests whose
-/// bodies never come; returns the statuses the gateway answered them with
-/// (bounded: `within`).
-async fn withheld_streams(
-    address: &'static str,
-    to: SocketAddr,
-    streams: usize,
-    within: Duration,
-) -> Vec<u16> {
-    let Ok(tcp) = connect_from(address, to).await else {
-        return Vec::new();
-    };
-    let Ok((client, connection)) = h2::client::handshake(tcp).await else {
-        return Vec::new();
-    };
-    tokio::spawn(connection);
-    let mut answers = JoinSet::new();
-    let mut open = Vec::new();
-    let deadline = Instant::now() + within;
-    for _ in 0..streams {
-        let client = client.clone();
-        let ready = tokio::time::timeout_at(deadline.into(), client.ready()).await;
-        let Ok(Ok(mut client)) = ready else { break };
-        let request = http::Request::post(format!("http://{to}/auth/token"))
-            .header("content-type", "application/json")
-            .body(())
-            .unwrap();
-        let Ok((response, body)) = client.send_request(request, false) else {
-            break;
-        };
-        // Held open, never written to: the stream waits for its DATA.
-        open.push(body);
-        answers.spawn(async move { response.await.map(|r| r.status().as_u16()).unwrap_or(0) });
-    }
-    let statuses = tokio::time::timeout_at(deadline.into(), answers.join_all()).await;
-    drop(open);
-    statuses.unwrap_or_default()
-}
-
-/// The status of the first answer on `stream` (0: closed without one).
-async fn status_line(mut stream: TcpStream) -> u16 {
-    let mut head = [0u8; 12];
-    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_exact(&mut head)).await;
-    match read {
-        Ok(Ok(_)) => std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap(),
-        _ => 0,
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
-}
 
 #[tokio::test]
 async fn slow_bodies_and_withheld_streams_from_one_address_leave_others_their_share() {
@@ -105,17 +46,7 @@ async fn slow_bodies_and_withheld_streams_from_one_address_leave_others_their_sh
     );
 
     let attack_started = Instant::now();
-    let mut slow_bodies = Vec::new();
-    for _ in 0..512 {
-        let Ok(mut stream) = connect_from(ATTACKER, gateway).await else {
-            continue;
-        };
-        let head = b"POST /auth/token HTTP/1.1\r\nHost: shop\r\n\
-            Content-Type: application/json\r\nContent-Length: 60\r\n\r\n{\"email\"";
-        if stream.write_all(head).await.is_ok() {
-            slow_bodies.push(stream);
-        }
-    }
+    let slow_bodies = slow_bodies(ATTACKER, gateway, 512).await;
     // …and three HTTP/2 connections of 200 streams holding back their DATA.
     let mut streams = JoinSet::new();
     for _ in 0..3 {
