@@ -37,6 +37,14 @@ bench: (check-deps "tests")
 soak minutes="10": check-deps
     SOAK_MINUTES={{minutes}} BENCH_BIN=soak scripts/bench.sh
 
+# A customer's latency and answers while another address attacks the edge with slow bodies and withheld HTTP/2 streams (docs/benchmarks.md). Release build.
+bench-abuse: (check-deps "tests")
+    BENCH_BIN=bench-abuse scripts/bench.sh
+
+# docker compose's .env and secrets/ (every password and key, one file each), kept when present (scripts/env.sh; `--force` for a new .env).
+env *args:
+    scripts/env.sh {{args}}
+
 # The local Kubernetes overlay's certificates, token signing key and admin password, into its git-ignored certs/ and secrets/ (kept when present).
 k8s-local-secrets:
     scripts/k8s-local-secrets.sh

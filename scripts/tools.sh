@@ -6,7 +6,8 @@
 #     schemathesis (the API against its OpenAPI document),
 #     openapi-spec-validator (the document against OpenAPI 3.1), actionlint
 #     (the GitHub workflows; check-jsonschema checks them and dependabot.yml
-#     against their schemas too);
+#     against their schemas too), podman-compose (docker-compose.yml
+#     interpolated as compose would, without an engine);
 #   - Debian packages: prometheus (the server, and promtool), chromium
 #     (the headless check of the API reference page) and shellcheck (which
 #     actionlint runs on the workflows' `run:` scripts);
@@ -31,7 +32,7 @@ if ! cmp -s scripts/requirements-tools.txt "$stamp" 2>/dev/null; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-tools.txt
     cp scripts/requirements-tools.txt "$stamp"
 fi
-for bin in check-jsonschema hadolint kubernetes-validate schemathesis st openapi-spec-validator actionlint; do
+for bin in check-jsonschema hadolint kubernetes-validate schemathesis st openapi-spec-validator actionlint podman-compose; do
     [ -e "$venv/bin/$bin" ] && ln -sf "../venv/bin/$bin" "$tools/bin/$bin"
 done
 

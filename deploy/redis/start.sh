@@ -1,8 +1,9 @@
 #!/bin/sh
-# Starts redis-server for rust-shop, when requests travel over Redis
+# Starts the server (valkey-server, or redis-server where that is what is
+# installed) for rust-shop, when requests travel over Redis
 # (TRANSPORTS=redis, ORDERS_TRANSPORT=redis; docs/transports.md), with the
 # users of users.acl beside this script and their passwords from the
-# environment — an ACL file reads no variables, so this fills them in, into
+# environment or the files its `_FILE` variables name — an ACL file reads no variables, so this fills them in, into
 # a file only this process can read. Arguments go to redis-server.
 #
 # Who may do what, as the RabbitMQ and NATS accounts say it: the gateway
@@ -17,12 +18,21 @@
 # (checked by deploy/tests/redis.rs).
 set -eu
 here=$(dirname "$0")
+# Each NAME also from NAME_FILE (compose's secrets), as the official images
+# read their own `_FILE` variables; `$(cat)` drops the final line ending.
+for name in API_GATEWAY_REDIS_PASSWORD ORDER_SERVICE_REDIS_PASSWORD NOTIFICATION_SERVICE_REDIS_PASSWORD; do
+    eval "file=\${${name}_FILE:-}"
+    if [ -n "$file" ]; then
+        value=$(cat "$file")
+        export "$name=$value"
+    fi
+done
 for name in API_GATEWAY_REDIS_PASSWORD ORDER_SERVICE_REDIS_PASSWORD NOTIFICATION_SERVICE_REDIS_PASSWORD; do
     eval "value=\${$name:-}"
     # Also what keeps the substitution below safe.
     case $value in
         "" | *[!A-Za-z0-9._~-]*)
-            echo "start.sh: set $name (letters, digits and . _ ~ - only; see .env.example)" >&2
+            echo "start.sh: set $name (letters, digits and . _ ~ - only; see scripts/env.sh)" >&2
             exit 64
             ;;
     esac
@@ -33,4 +43,6 @@ sed -e "s/\${API_GATEWAY_REDIS_PASSWORD}/$API_GATEWAY_REDIS_PASSWORD/" \
     -e "s/\${ORDER_SERVICE_REDIS_PASSWORD}/$ORDER_SERVICE_REDIS_PASSWORD/" \
     -e "s/\${NOTIFICATION_SERVICE_REDIS_PASSWORD}/$NOTIFICATION_SERVICE_REDIS_PASSWORD/" \
     "$here/users.acl" >"$dir/users.acl"
-exec redis-server --aclfile "$dir/users.acl" "$@"
+server=redis-server
+if command -v valkey-server >/dev/null; then server=valkey-server; fi
+exec "$server" --aclfile "$dir/users.acl" "$@"

@@ -204,8 +204,9 @@ fn compose_sets_what_just_run_sets_and_listens_on_all_interfaces() {
             .cloned()
             .unwrap_or_default();
         for var in vars {
+            // Compose gives a secret as the file `<VAR>_FILE` names.
             assert!(
-                env.contains_key(&var),
+                env.contains_key(&var) || env.contains_key(&format!("{var}_FILE")),
                 "compose's {bin} lacks {var}, which just run sets"
             );
         }
@@ -269,29 +270,193 @@ fn order_service_scales_out_and_every_service_exports_traces_to_jaeger() {
 }
 
 #[test]
-fn compose_requires_the_admin_credentials_and_defaults_no_admin_password() {
+fn compose_requires_the_admin_and_a_signing_key_that_outlives_a_restart() {
     let compose = compose();
-    let env = &services(&compose)["user-service"]["environment"];
-    for var in ["ADMIN_EMAIL", "ADMIN_PASSWORD"] {
-        let value = env[var].as_str().unwrap();
-        assert!(
-            value.starts_with(&format!("${{{var}:?")),
-            "{var} must be required from .env (`${{{var}:?...}}`), not defaulted: {value}"
+    let service = &services(&compose)["user-service"];
+    let env = &service["environment"];
+    let email = env["ADMIN_EMAIL"].as_str().unwrap();
+    assert!(
+        email.starts_with("${ADMIN_EMAIL:?"),
+        "ADMIN_EMAIL must be required from .env (`${{ADMIN_EMAIL:?...}}`), not defaulted: {email}"
+    );
+    // Without a key user-service makes one per start, and every token dies
+    // with it (and two replicas would sign with different keys).
+    for (var, secret) in [
+        ("ADMIN_PASSWORD_FILE", "admin-password"),
+        ("JWT_SIGNING_KEY_FILE", "jwt-signing-key"),
+    ] {
+        assert_eq!(
+            env[var].as_str(),
+            Some(format!("/run/secrets/{secret}").as_str()),
+            "user-service: {var}"
         );
+        assert!(secrets_of(service).contains(secret), "{secret}");
     }
 }
 
+/// The secrets a service lists (`secrets:`, short syntax).
+pub(crate) fn secrets_of(service: &Value) -> BTreeSet<String> {
+    service["secrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            s.as_str()
+                .expect("short syntax: the secret's name")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Whether the variable `name` holds (or names the file of) a credential:
+/// a password, key, secret or token.
+fn is_credential(name: &str) -> bool {
+    let name = name.trim_end_matches("_FILE").trim_end_matches('_');
+    ["PASSWORD", "KEY", "SECRET", "TOKEN"]
+        .iter()
+        .any(|word| name.ends_with(word))
+}
+
 #[test]
-fn no_password_has_a_default() {
-    let text = read("docker-compose.yml");
-    for (i, _) in text.match_indices("${") {
-        let var = &text[i + 2..];
-        let var = &var[..var.find('}').unwrap()];
-        let name = var.split([':', '-', '?']).next().unwrap();
-        if name.contains("PASSWORD") {
+fn no_secret_is_in_any_containers_environment_or_command_line() {
+    let compose = compose();
+    let declared = compose["secrets"].as_object().unwrap();
+    for (name, service) in services(&compose) {
+        let mine = secrets_of(service);
+        let env = service["environment"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (var, value) in &env {
+            let value = value.as_str().unwrap_or_default();
+            // A URL may name its user, never its password.
+            let userinfo = value
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once('@'))
+                .map(|(userinfo, _)| userinfo);
             assert!(
-                var.starts_with(&format!("{name}:?")),
-                "${{{var}}}: a password must be required (`${{{name}:?...}}`), never defaulted"
+                !userinfo.is_some_and(|u| u.contains(':')),
+                "{name}: {var} carries a password: {value}"
+            );
+            assert!(
+                !value.contains("PASSWORD}") && !value.contains("PASSWORD:"),
+                "{name}: {var} interpolates a password from .env: {value}"
+            );
+            if is_credential(var) && !var.starts_with("GRPC_TLS_") {
+                let secret = value.strip_prefix("/run/secrets/");
+                assert!(
+                    var.ends_with("_FILE") && secret.is_some_and(|s| mine.contains(s)),
+                    "{name}: {var} must name one of its own secrets' files \
+                     (/run/secrets/<name>), not hold a value: {value}"
+                );
+            }
+        }
+        for key in ["command", "entrypoint"] {
+            let words = service[key].to_string();
+            assert!(!words.contains("PASSWORD"), "{name}: {key} {words}");
+        }
+        for secret in &mine {
+            let file = declared[secret]["file"].as_str().unwrap_or_default();
+            assert!(
+                file.starts_with("./secrets/"),
+                "{secret}: a file in secrets/ (`just env`), not {file:?}"
+            );
+        }
+    }
+    assert!(
+        read(".gitignore").lines().any(|l| l == "/secrets/"),
+        "git ignores secrets/"
+    );
+}
+
+#[test]
+fn each_container_mounts_only_its_own_secrets() {
+    let compose = compose();
+    let services = services(&compose);
+    // Who may hold a secret: its service, and the server that checks it.
+    let holders = |secret: &str| -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let (owner, kind) = match secret {
+            "admin-password" | "jwt-signing-key" => ("user-service", ""),
+            s if s.ends_with("-db-password") => (s.trim_end_matches("-db-password"), "postgres"),
+            s if s.ends_with("-amqp-password") => {
+                (s.trim_end_matches("-amqp-password"), "rabbitmq")
+            }
+            s if s.ends_with("-nats-password") => (s.trim_end_matches("-nats-password"), "nats"),
+            s if s.ends_with("-redis-password") => (s.trim_end_matches("-redis-password"), "redis"),
+            s => (s.split('-').next().unwrap(), ""),
+        };
+        out.insert(owner.to_owned());
+        if !kind.is_empty() {
+            out.insert(kind.to_owned());
+        }
+        out
+    };
+    let declared = compose["secrets"].as_object().unwrap();
+    for secret in declared.keys() {
+        let mounted_by: BTreeSet<String> = services
+            .iter()
+            .filter(|(_, s)| secrets_of(s).contains(secret))
+            .map(|(name, _)| name.clone())
+            .collect();
+        assert!(
+            mounted_by.is_subset(&holders(secret)),
+            "{secret} is mounted by {mounted_by:?}; only {:?} may hold it",
+            holders(secret)
+        );
+        assert!(
+            !mounted_by.is_empty(),
+            "{secret} is declared and never used"
+        );
+    }
+    assert!(
+        secrets_of(&services["certs"]).is_empty(),
+        "the certs job needs no password"
+    );
+}
+
+#[test]
+fn every_image_is_pinned_to_an_exact_version() {
+    let compose = compose();
+    for (name, service) in services(&compose) {
+        let image = service["image"].as_str().unwrap_or_default();
+        if image == "rust-shop:dev" {
+            continue; // built from this repository (`build:`)
+        }
+        let (_, tag) = image.rsplit_once(':').unwrap_or_default();
+        let version = tag
+            .trim_start_matches('v')
+            .split('-')
+            .next()
+            .unwrap_or_default();
+        // Postgres numbers its releases major.minor; the others major.minor.patch.
+        let parts: Vec<&str> = version.split('.').collect();
+        assert!(
+            image.contains("@sha256:")
+                || (parts.len() >= 2 && parts.iter().all(|p| p.parse::<u32>().is_ok())),
+            "{name}: pin an exact version or a digest, not {image:?}"
+        );
+    }
+    let redis = services(&compose)["redis"]["image"].as_str().unwrap();
+    assert!(
+        redis.starts_with("valkey/valkey:"),
+        "Redis 7.4 and later are not open source: Valkey, not {redis}"
+    );
+}
+
+#[test]
+fn only_nats_and_redis_are_optional_and_nothing_waits_for_them() {
+    let compose = compose();
+    for (name, service) in services(&compose) {
+        let profiles = &service["profiles"];
+        match name.as_str() {
+            "nats" | "redis" => assert_eq!(profiles, &serde_json::json!([name])),
+            _ => assert!(profiles.is_null(), "{name} starts by default: {profiles}"),
+        }
+        for server in ["nats", "redis"] {
+            assert!(
+                service["depends_on"].get(server).is_none(),
+                "{name} waits for {server}, which starts only with its profile"
             );
         }
     }
@@ -325,12 +490,16 @@ fn each_service_logs_into_rabbitmq_as_its_own_account_from_the_definitions() {
         .map(|u| u["name"].as_str().unwrap())
         .collect();
     for bin in workspace_binaries() {
-        let url = services(&compose)[&bin]["environment"]["AMQP_URL"]
-            .as_str()
-            .unwrap();
+        let env = &services(&compose)[&bin]["environment"];
+        let url = env["AMQP_URL"].as_str().unwrap();
         assert!(
-            url.starts_with(&format!("amqp://{bin}:")),
+            url.starts_with(&format!("amqp://{bin}@")),
             "{bin} must log in as itself: {url}"
+        );
+        assert_eq!(
+            env["AMQP_PASSWORD_FILE"].as_str(),
+            Some(format!("/run/secrets/{bin}-amqp-password").as_str()),
+            "{bin}: its broker password from its own secret"
         );
         assert!(accounts.contains(bin.as_str()), "no broker account {bin}");
         let permitted = definitions["permissions"]

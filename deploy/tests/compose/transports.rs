@@ -1,7 +1,8 @@
 //! The request transports beside RabbitMQ in compose, NATS and Redis: each
-//! service reaches them as its own account, whose password compose requires
-//! and hands to the server; the server reads its accounts from the repo,
-//! read-only, and keeps nothing.
+//! service reaches them as its own account, whose password is a secret file
+//! mounted into that service and the server alone; the server reads its
+//! accounts from the repo, read-only, keeps nothing, and starts only with
+//! its profile.
 
 use std::collections::BTreeSet;
 
@@ -24,7 +25,8 @@ struct Server {
     config: &'static str,
     mount: &'static str,
     accounts: &'static str,
-    /// Each account's password is `<SERVICE>_<password>` (`API_GATEWAY_…`).
+    /// Each account's password is `<SERVICE>_<password>` (`API_GATEWAY_…`)
+    /// to the server, read from the file `<SERVICE>_<password>_FILE` names.
     password: &'static str,
 }
 
@@ -71,13 +73,18 @@ impl Server {
         }
     }
 
-    /// The variable holding `service`'s password.
+    /// The variable naming the file of `service`'s password, to the server.
     fn password_of(&self, service: &str) -> String {
         format!(
-            "{}_{}",
+            "{}_{}_FILE",
             service.to_uppercase().replace('-', "_"),
             self.password
         )
+    }
+
+    /// Where `service`'s password is mounted: its secret.
+    fn secret_of(&self, service: &str) -> String {
+        format!("/run/secrets/{service}-{}-password", self.name)
     }
 }
 
@@ -112,34 +119,42 @@ fn each_service_reaches_nats_and_redis_as_its_own_account() {
             let url = services[client]["environment"][server.url]
                 .as_str()
                 .unwrap();
-            let password = server.password_of(client);
             let (scheme, port) = (server.scheme, server.port);
-            let prefix = format!("{scheme}://{client}:${{{password}:?");
-            let suffix = format!("}}@{name}:{port}");
-            assert!(
-                url.starts_with(&prefix) && url.ends_with(&suffix),
-                "{client}: {} must log into {name} as itself with its required password \
-                 ({prefix}…{suffix}): {url}",
+            assert_eq!(
+                url,
+                format!("{scheme}://{client}@{name}:{port}"),
+                "{client}: {} logs into {name} as itself, no password in it",
                 server.url
+            );
+            let file_var = server.url.replace("_URL", "_PASSWORD_FILE");
+            assert_eq!(
+                services[client]["environment"][&file_var].as_str(),
+                Some(server.secret_of(client).as_str()),
+                "{client}: its {name} password from its own secret"
             );
         }
 
-        // The passwords the server fills in, each required.
+        // The passwords the server fills in, each its account's secret.
         let service = &services[name];
         let env = service["environment"].as_object().unwrap();
         let given: BTreeSet<String> = env.keys().cloned().collect();
         let wanted: BTreeSet<String> = clients.iter().map(|c| server.password_of(c)).collect();
         assert_eq!(
             given, wanted,
-            "{name}: the accounts' passwords, and nothing else"
+            "{name}: the accounts' password files, and nothing else"
         );
-        for (var, value) in env {
-            let value = value.as_str().unwrap_or_default();
-            assert!(
-                value.starts_with(&format!("${{{var}:?")),
-                "{name}: {var} must be required from .env: {value}"
+        for client in &clients {
+            assert_eq!(
+                env[&server.password_of(client)].as_str(),
+                Some(server.secret_of(client).as_str()),
+                "{name}: {client}'s password from its secret"
             );
         }
+        assert_eq!(
+            service["profiles"],
+            serde_json::json!([name]),
+            "{name} starts only with its profile"
+        );
 
         // Its accounts from the repo, read-only; no data volume: neither
         // keeps anything.
@@ -151,10 +166,13 @@ fn each_service_reaches_nats_and_redis_as_its_own_account() {
             server.config
         );
         let image = service["image"].as_str().unwrap_or_default();
-        let tag = image.strip_prefix(&format!("{name}:")).unwrap_or_default();
+        let tag = image
+            .rsplit_once(':')
+            .map(|(_, tag)| tag)
+            .unwrap_or_default();
         assert!(
             tag.starts_with(|c: char| c.is_ascii_digit()),
-            "{name}: pin a version of the official image, not {image:?}"
+            "{name}: pin a version of the image, not {image:?}"
         );
     }
     // Nobody waits for one and not the other: both serve only when a
@@ -174,6 +192,12 @@ fn nats_and_redis_start_from_the_mounted_configuration() {
     let compose = compose();
     let services = services(&compose);
     let nats = &services["nats"];
+    let start = format!("{}/start.sh", SERVERS[0].mount);
+    assert_eq!(
+        strings(&nats["entrypoint"]),
+        ["/bin/sh", start.as_str()],
+        "nats starts through deploy/nats/start.sh, which reads the password files"
+    );
     // compose.conf: nats.conf's accounts, the monitoring port on loopback.
     let conf = format!("{}/compose.conf", SERVERS[0].mount);
     assert!(
@@ -216,10 +240,13 @@ fn nats_and_redis_start_from_the_mounted_configuration() {
     // the PONG: redis-cli exits 0 on an error reply too.
     let test = strings(&redis["healthcheck"]["test"]).join(" ");
     let acl = read(format!("{}/{}", SERVERS[1].config, SERVERS[1].accounts));
+    // The password from the account's secret, by the environment: not on
+    // the command line, where `ps` in the container would show it.
     let user = SERVERS[1].accounts().into_iter().find(|user| {
         test.contains(&format!("--user {user} "))
-            && test.contains(&format!("$${}", SERVERS[1].password_of(user)))
+            && test.contains(&format!("$$(cat {})", SERVERS[1].secret_of(user)))
     });
+    assert!(!test.contains("--pass") && !test.contains(" -a "), "{test}");
     let user = user.unwrap_or_else(|| panic!("redis' healthcheck logs in as no account: {test}"));
     let may_ping = acl
         .lines()

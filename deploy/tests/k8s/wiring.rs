@@ -43,8 +43,18 @@ fn every_variable_compose_sets_is_provided_and_secrets_come_from_a_secret() {
             .cloned()
             .unwrap_or_default();
         for var in compose_env.keys() {
+            // Compose passes a secret as a file (`X_FILE`), a password apart
+            // from its URL (`AMQP_PASSWORD_FILE`); here the value, or the
+            // whole URL, comes from a Secret.
+            let from_secret = |name: &str| env.get(name).is_some_and(|s| s.is_secret());
+            let plain = var.strip_suffix("_FILE");
+            let provided = env.contains_key(var)
+                || plain.is_some_and(from_secret)
+                || plain
+                    .and_then(|p| p.strip_suffix("_PASSWORD"))
+                    .is_some_and(|prefix| from_secret(&format!("{prefix}_URL")));
             assert!(
-                env.contains_key(var),
+                provided,
                 "{}: lacks {var}, which docker-compose.yml sets",
                 d.id()
             );

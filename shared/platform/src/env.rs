@@ -109,17 +109,24 @@ pub fn redis_url() -> Result<SecretString, ConfigError> {
 
 /// `name` (e.g. `AMQP_URL`), or the file `{name}_FILE` names ([`secret`]),
 /// or `default`: a URL starting with one of `schemes` — with the password
-/// of `{prefix}_PASSWORD` or the file `{prefix}_PASSWORD_FILE` names put in
-/// (`AMQP_PASSWORD_FILE` for `AMQP_URL`), when one is set. So compose keeps
-/// the URL in plain sight and the password in a secret file, and the
-/// password needs no percent-encoding by hand. Held as a secret, as it may
+/// in the file `{prefix}_PASSWORD_FILE` names put in (`AMQP_PASSWORD_FILE`
+/// for `AMQP_URL`), when it is set. So compose keeps the URL in plain sight
+/// and the password in a secret file, and the password needs no
+/// percent-encoding by hand. (A file only: a plain `DATABASE_PASSWORD` is
+/// too common a name on hosting platforms to be read by surprise.) Held as a secret, as it may
 /// carry a password: the error for a bad value does not show it either.
 /// (The brokers' URLs above, `DATABASE_URL` in `db`.)
 pub fn url_or(name: &str, default: &str, schemes: [&str; 2]) -> Result<SecretString, ConfigError> {
     use secrecy::ExposeSecret;
     let url = secret(name)?.unwrap_or_else(|| default.into());
-    let password_var = format!("{}_PASSWORD", name.strip_suffix("_URL").unwrap_or(name));
-    let password = secret(&password_var)?;
+    let password_var = format!(
+        "{}_PASSWORD_FILE",
+        name.strip_suffix("_URL").unwrap_or(name)
+    );
+    let password = match raw(&password_var) {
+        Some(path) => Some(read_secret_file(&password_var, &path)?.into()),
+        None => None,
+    };
     with_password(name, url.expose_secret(), &password_var, password, schemes)
 }
 
@@ -140,8 +147,8 @@ fn with_password(
     let Some(password) = password else {
         return Ok(url.into());
     };
-    let mut parsed = url::Url::parse(url)
-        .map_err(|e| invalid(name, "<redacted>", format!("not a URL: {e}")))?;
+    let mut parsed =
+        url::Url::parse(url).map_err(|e| invalid(name, "<redacted>", format!("not a URL: {e}")))?;
     if parsed.password().is_some() {
         let reason = format!("has a password, and {password_var} names another: keep one");
         return Err(invalid(name, "<redacted>", reason));
@@ -212,7 +219,12 @@ mod tests {
     #[test]
     fn a_secret_file_is_read_without_its_final_line_ending() {
         let path = std::env::temp_dir().join(format!("secret-{}", std::process::id()));
-        for (written, read) in [("pw\n", "pw"), ("pw\r\n", "pw"), ("pw", "pw"), ("a\nb\n", "a\nb")] {
+        for (written, read) in [
+            ("pw\n", "pw"),
+            ("pw\r\n", "pw"),
+            ("pw", "pw"),
+            ("a\nb\n", "a\nb"),
+        ] {
             std::fs::write(&path, written).unwrap();
             let value = read_secret_file("X_FILE", path.to_str().unwrap()).unwrap();
             assert_eq!(value, read, "{written:?}");
@@ -227,10 +239,13 @@ mod tests {
         use secrecy::ExposeSecret;
         let amqp = ["amqp://", "amqps://"];
         let url = |u: &str, p: Option<&str>| {
-            with_password("AMQP_URL", u, "AMQP_PASSWORD", p.map(Into::into), amqp)
+            with_password("AMQP_URL", u, "AMQP_PASSWORD_FILE", p.map(Into::into), amqp)
         };
         let joined = url("amqp://gw@rabbitmq:5672/%2f", Some("pa ss/@")).unwrap();
-        assert_eq!(joined.expose_secret(), "amqp://gw:pa%20ss%2F%40@rabbitmq:5672/%2f");
+        assert_eq!(
+            joined.expose_secret(),
+            "amqp://gw:pa%20ss%2F%40@rabbitmq:5672/%2f"
+        );
         let untouched = url("amqp://gw:pw@rabbitmq:5672/%2f", None).unwrap();
         assert_eq!(untouched.expose_secret(), "amqp://gw:pw@rabbitmq:5672/%2f");
         for (bad, why) in [

@@ -12,15 +12,28 @@ pub(crate) const SERVICES: [&str; 4] = [
 ];
 
 /// Calls whose first argument, an ALL_CAPS literal, is the variable read.
-pub(crate) const READERS: [&str; 7] = [
+/// `secret` also reads `<NAME>_FILE`; `url_or` (a server's URL) that, and
+/// the password apart, `<PREFIX>_PASSWORD_FILE`.
+pub(crate) const READERS: [&str; 8] = [
     "string_or",
     "parse_or",
     "duration_or",
     "optional",
     "secret",
+    "url_or",
     "env::var",
     "env::var_os",
 ];
+
+/// What else a read of `name` by `reader` reads.
+fn also_read(reader: &str, name: &str) -> Vec<String> {
+    let prefix = name.strip_suffix("_URL").unwrap_or(name);
+    match reader {
+        "secret" => vec![format!("{name}_FILE")],
+        "url_or" => vec![format!("{name}_FILE"), format!("{prefix}_PASSWORD_FILE")],
+        _ => Vec::new(),
+    }
+}
 
 /// Helpers that read fixed names: the call, the names, and whether the
 /// call's argument is the first name's default.
@@ -301,8 +314,8 @@ pub(crate) fn reads() -> Vec<Read> {
                     continue;
                 }
                 push(&name, args.get(1).map(String::as_str));
-                if reader == "secret" {
-                    push(&format!("{name}_FILE"), None);
+                for also in also_read(&reader, &name) {
+                    push(&also, None);
                 }
             }
         }

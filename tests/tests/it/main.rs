@@ -16,6 +16,7 @@ mod openapi;
 mod outages;
 mod poison;
 mod prometheus;
+mod rabbitmq4;
 mod readme;
 mod security;
 mod shutdown;
