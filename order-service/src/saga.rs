@@ -116,7 +116,7 @@ impl Saga {
 
     /// `true` when this call confirmed the order.
     async fn charge(&self, id: Uuid, state: &State) -> Result<bool, Error> {
-        let mut delay = self.retry_delay;
+        let mut delays = platform::backoff::delays(self.retry_delay, None);
         for attempt in 1..=self.attempts {
             match self
                 .users
@@ -134,8 +134,7 @@ impl Saga {
                 }
                 Charge::Unknown(why) if attempt < self.attempts => {
                     tracing::warn!(order_id = %id, attempt, why, "charge failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
+                    tokio::time::sleep(delays.next().unwrap_or(self.retry_delay)).await;
                 }
                 Charge::Unknown(why) => {
                     tracing::warn!(order_id = %id, why, "charge failed; compensating");
@@ -155,7 +154,7 @@ impl Saga {
     /// Refund, then release the stock and reject. `false` when the refund
     /// could not be made now; the order stays pending for recovery.
     async fn compensate(&self, id: Uuid, state: &State) -> Result<bool, Error> {
-        let mut delay = self.retry_delay;
+        let mut delays = platform::backoff::delays(self.retry_delay, None);
         for attempt in 1..=self.attempts {
             match self.users.refund(state.user_id, &debit_key(id)).await {
                 Ok(()) => {
@@ -165,8 +164,7 @@ impl Saga {
                 Err(why) => {
                     tracing::warn!(order_id = %id, attempt, why, "refund failed");
                     if attempt < self.attempts {
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
+                        tokio::time::sleep(delays.next().unwrap_or(self.retry_delay)).await;
                     }
                 }
             }

@@ -1,5 +1,6 @@
-//! Connecting to RabbitMQ, and the backoff between reconnection attempts.
+//! Connecting to RabbitMQ, and the back-off between reconnection attempts.
 
+use platform::backoff::Backoff;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
@@ -62,37 +63,10 @@ fn with_frame_max(url: &str) -> String {
 /// buffer each way.
 const FRAME_MAX: u32 = 8 * 1024;
 
-/// Exponential backoff without jitter: there are few clients per broker here,
-/// and a predictable schedule is easier to reason about in tests.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(config: &AmqpConfig) -> Self {
-        Self::between(config.reconnect_min, config.reconnect_max)
-    }
-
-    pub(crate) fn between(min: Duration, max: Duration) -> Self {
-        Self {
-            next: min,
-            min,
-            max,
-        }
-    }
-
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
-        delay
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = self.min;
-    }
+/// The back-off between reconnections to the broker: `reconnect_min`,
+/// doubling up to `reconnect_max`, jittered (`platform::backoff`).
+pub(crate) fn backoff(config: &AmqpConfig) -> Backoff {
+    Backoff::new(config.reconnect_min, config.reconnect_max)
 }
 
 /// Polls `up` (bounded by `within`) until it is true; whether it became so.

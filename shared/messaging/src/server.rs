@@ -17,7 +17,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     Router, ServerConfig,
-    connection::{Backoff, connect},
+    connection::{backoff, connect},
     dispatch::{self, Context},
     topology::{bind, declare_queue},
 };
@@ -66,7 +66,7 @@ pub async fn serve(
         router,
         own_account,
     });
-    let mut backoff = Backoff::new(&context.config.amqp);
+    let mut backoff = backoff(&context.config.amqp);
     while !shutdown.is_cancelled() {
         match Session::open(&context.config).await {
             Ok(session) => {

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     AmqpConfig, RpcError,
-    connection::{Backoff, connect},
+    connection::{backoff, connect},
     topology::declare_exchange,
     wire::{DIRECT_REPLY_TO, Reply},
 };
@@ -27,7 +27,7 @@ use crate::{
 /// consume replies; when the connection is lost, fail what is in flight and
 /// reconnect with backoff.
 pub(crate) async fn supervise(inner: Weak<Inner>, config: AmqpConfig, shutdown: CancellationToken) {
-    let mut backoff = Backoff::new(&config);
+    let mut backoff = backoff(&config);
     while !shutdown.is_cancelled() {
         let Some(declared) = inner.upgrade().map(|i| i.declared()) else {
             return;

@@ -6,6 +6,7 @@
 //! - [`admin`]: the admin HTTP port (`/livez`, `/readyz`, `/metrics`) and
 //!   its probe.
 //! - [`metrics`]: HTTP and gRPC request metrics.
+//! - [`backoff`]: the back-off (exponential, jittered) of every retrying loop.
 //! - [`balance`]: gRPC calls spread over every server of a service.
 //! - [`batch`]: group commit — concurrent writes gathered into one.
 //! - [`env`]: typed configuration from environment variables; a bad value
@@ -17,6 +18,7 @@
 //! - `db` (feature `postgres`): create-if-missing, pool, migrations.
 
 pub mod admin;
+pub mod backoff;
 pub mod balance;
 pub mod batch;
 #[cfg(feature = "postgres")]

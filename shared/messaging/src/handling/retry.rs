@@ -1,6 +1,7 @@
 //! Running a handler, with transient failures retried in place: `max_attempts`
-//! runs in all, the delay doubling from `retry_delay`, and for a request only
-//! while another run can still end before its deadline.
+//! runs in all, the delay doubling from `retry_delay` with jitter
+//! (`platform::backoff`), and for a request only while another run can
+//! still end before its deadline.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,7 +22,7 @@ pub(super) async fn run_with_retries(
     config: &ServerConfig,
     deadline: Option<SystemTime>,
 ) -> Outcome {
-    let mut delay = config.retry_delay;
+    let mut delays = platform::backoff::delays(config.retry_delay, None);
     let mut attempt = 1;
     loop {
         let started = Instant::now();
@@ -49,6 +50,7 @@ pub(super) async fn run_with_retries(
         // turns the UNAVAILABLE it could still hear into a 504 that says
         // less: give up while it listens. A failing run is expected to take
         // as long as the last one (e.g. the database's acquire timeout).
+        let delay = delays.next().unwrap_or(config.retry_delay);
         let next_run_ends = delay + started.elapsed();
         if attempt >= config.max_attempts || misses(deadline, next_run_ends) {
             return Outcome::GaveUp {
@@ -58,7 +60,6 @@ pub(super) async fn run_with_retries(
         tracing::warn!(attempt, reason, "transient failure; retrying");
         count(&config.queue, "retried");
         tokio::time::sleep(delay).await;
-        delay *= 2;
         attempt += 1;
     }
 }

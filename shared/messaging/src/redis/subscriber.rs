@@ -9,7 +9,9 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Connected, RpcError, connection::Backoff};
+use platform::backoff::Backoff;
+
+use crate::{Connected, RpcError};
 
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
@@ -85,7 +87,7 @@ struct Task {
 
 impl Task {
     async fn run(mut self, shutdown: CancellationToken) {
-        let mut backoff = Backoff::between(RECONNECT_MIN, RECONNECT_MAX);
+        let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
         while !shutdown.is_cancelled() {
             match self.session(&shutdown).await {
                 // It was up: try again at once, then back off.
