@@ -27,7 +27,8 @@ pub struct ServerConfig {
     /// request or event of ours comes near it; it stops one sender from
     /// making a consumer parse megabytes of JSON.
     pub max_message_bytes: usize,
-    /// Delay before the second run; doubles for each further run.
+    /// Delay before the second run; doubles for each further run, jittered
+    /// (`platform::backoff`).
     pub retry_delay: Duration,
     /// How long shutdown waits for in-flight deliveries to finish and ack.
     pub grace_period: Duration,

@@ -54,6 +54,9 @@
 //! - `outbox` (feature `outbox`): the transactional outbox and its relay.
 //! - `publish`: publishing with confirms.
 //! - `topology`, `connection`: declarations, connecting, backoff.
+//!
+//! shared/messaging/README.md shows a NestJS-compatible server and client
+//! in a few lines; its examples compile with the crate's doctests.
 
 pub mod client;
 pub mod config;
@@ -86,6 +89,11 @@ pub mod transport;
 pub mod wire;
 
 use std::time::Duration;
+
+/// The README's examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 
 pub use client::RpcClient;
 pub use config::ServerConfig;
