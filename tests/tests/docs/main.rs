@@ -36,6 +36,11 @@
 //!   variable the code reads is named in it.
 //! - **gRPC.** Every RPC in `proto/*.proto` is listed in `docs/grpc.md`'s
 //!   summary of its service, `service Name { Rpc, … }`.
+//! - **OpenAPI.** In every `description` and `summary` of the gateway's
+//!   OpenAPI document (built by the gateway, as `/openapi.json` serves it):
+//!   relative links and `docs/….md#anchor` references resolve from the
+//!   repository's root, and every ALL_CAPS_WITH_UNDERSCORES name is a
+//!   variable `docs/configuration.md` names (`openapi.rs`, issue 28).
 
 use std::collections::BTreeSet;
 
@@ -45,6 +50,7 @@ use test_support::repo::{files, read, root};
 mod code;
 mod configuration;
 mod links;
+mod openapi;
 
 #[test]
 fn every_rpc_is_in_grpc_md() {
