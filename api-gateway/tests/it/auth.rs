@@ -7,11 +7,11 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, client, gateway_config};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, client};
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn a_token_comes_from_json_or_the_oauth_password_form(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
     app.create_user("Ada", "ada@example.com").await;
 
     let json = app.log_in("ADA@example.com", PASSWORD).await;
@@ -49,7 +49,7 @@ async fn a_token_comes_from_json_or_the_oauth_password_form(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn a_wrong_password_and_an_unknown_email_get_the_same_401(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
     app.create_user("Ada", "ada@example.com").await;
 
     let wrong = app.log_in("ada@example.com", "not her password").await;
@@ -73,7 +73,7 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn guessing_one_accounts_password_is_cut_off_with_429(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
     app.create_user("Ada", "ada@example.com").await;
 
     let mut statuses = Vec::new();
@@ -102,11 +102,12 @@ async fn guessing_one_accounts_password_is_cut_off_with_429(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn one_address_trying_many_accounts_is_cut_off_with_429(pool: PgPool) {
-    let (url, users) = crate::helpers::spawn_user_service(pool).await;
-    let mut config = gateway_config(&url);
-    config.login_limit_per_address = 3;
-    let mut app = TestApp::spawn_gateway(config).await;
-    app.hold(users);
+    let app = TestApp::builder(pool)
+        .gateway(|gateway| gateway.login_limit_per_address = 3)
+        // Signing in as the admin would take one of the three attempts.
+        .not_signed_in()
+        .start()
+        .await;
 
     let mut statuses = Vec::new();
     for i in 0..4 {
@@ -119,7 +120,7 @@ async fn one_address_trying_many_accounts_is_cut_off_with_429(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn the_jwks_publishes_public_keys_only(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
 
     let response = app
         .anonymous
@@ -185,13 +186,14 @@ fn now() -> u64 {
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn tokens_of_an_external_issuer_are_accepted_when_configured(pool: PgPool) {
     let issuer = Issuer::start().await;
-    let (url, users) = crate::helpers::spawn_user_service(pool).await;
-    let mut config = gateway_config(&url);
-    config.auth.issuer = "https://issuer.test/realms/shop".into();
-    config.auth.audience = "shop-api".into();
-    config.auth.jwks_url = Some(issuer.jwks_url.clone());
-    let mut app = TestApp::spawn_gateway(config).await;
-    app.hold(users);
+    let app = TestApp::builder(pool)
+        .gateway(|gateway| {
+            gateway.auth.issuer = "https://issuer.test/realms/shop".into();
+            gateway.auth.audience = "shop-api".into();
+            gateway.auth.jwks_url = Some(issuer.jwks_url.clone());
+        })
+        .start()
+        .await;
     let user: Value = app
         .create_user("Ada", "ada@example.com")
         .await
@@ -238,11 +240,10 @@ async fn an_issuer_that_is_down_is_asked_once_per_interval_not_once_per_request(
         }),
     );
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let (url, users) = crate::helpers::spawn_user_service(pool).await;
-    let mut config = gateway_config(&url);
-    config.auth.jwks_url = Some(jwks_url);
-    let mut app = TestApp::spawn_gateway(config).await;
-    app.hold(users);
+    let app = TestApp::builder(pool)
+        .gateway(|gateway| gateway.auth.jwks_url = Some(jwks_url))
+        .start()
+        .await;
     let caller = client(Some(crate::helpers::UNVERIFIABLE_TOKEN));
 
     let started = std::time::Instant::now();
@@ -272,23 +273,21 @@ async fn after_a_key_rotation_tokens_of_both_keys_are_accepted(pool: PgPool) {
     );
     let own_pool = || PgPool::connect_with((*pool.connect_options()).clone());
     // Before: user-service signs with the old key.
-    let mut before = crate::helpers::user_service_config();
-    before.tokens.signing_key = Some(old_key.clone().into());
-    let (before_url, before_stop) =
-        crate::helpers::spawn_user_service_with(own_pool().await.unwrap(), before).await;
-    let old_app = TestApp::spawn_gateway(gateway_config(&before_url)).await;
+    let old_app = TestApp::builder(own_pool().await.unwrap())
+        .user_service(|users| users.tokens.signing_key = Some(old_key.clone().into()))
+        .start()
+        .await;
     old_app.create_user("Ada", "ada@example.com").await;
     let old_token = old_app.token("ada@example.com", PASSWORD).await;
     drop(old_app);
-    drop(before_stop);
     // After: the new key signs, the old one is still published.
-    let mut after = crate::helpers::user_service_config();
-    after.tokens.signing_key = Some(new_key.into());
-    after.tokens.previous_key = Some(old_key.into());
-    let (after_url, after_stop) =
-        crate::helpers::spawn_user_service_with(own_pool().await.unwrap(), after).await;
-    let mut app = TestApp::spawn_gateway(gateway_config(&after_url)).await;
-    app.hold(after_stop);
+    let app = TestApp::builder(own_pool().await.unwrap())
+        .user_service(|users| {
+            users.tokens.signing_key = Some(new_key.into());
+            users.tokens.previous_key = Some(old_key.into());
+        })
+        .start()
+        .await;
     let new_token = app.token("ada@example.com", PASSWORD).await;
 
     let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();

@@ -12,7 +12,11 @@ use crate::helpers::{PASSWORD, TestApp, assert_problem, client};
 
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn a_newcomers_journey_ends_with_one_notification_per_event(pool: PgPool) {
-    let app = TestApp::spawn_everything(pool).await;
+    let app = TestApp::builder(pool)
+        .with_orders()
+        .with_notifications()
+        .start()
+        .await;
     let admin = app.http.clone();
 
     let user: Value = app

@@ -321,7 +321,7 @@ fn body_strings(document: &Value, schema: &Value, at: &str, found: &mut Vec<(Str
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn the_gateway_serves_its_document_and_reference_page(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
 
     let served: Value = app.get_json_as(&app.anonymous, "/openapi.json").await;
     assert_eq!(served, document());
@@ -367,7 +367,7 @@ async fn the_gateway_serves_its_document_and_reference_page(pool: PgPool) {
 /// gateway really serves (no 404 "no resource" or 405 from routing).
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn every_documented_operation_is_routed(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let id = uuid::Uuid::now_v7().to_string();
     for (method, path, _) in operations(&document()) {
         let url = app.url(&path.replace("{id}", &id));

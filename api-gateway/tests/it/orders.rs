@@ -7,7 +7,7 @@ use reqwest::{StatusCode, header::LOCATION};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, assert_problem, gateway_config};
+use crate::helpers::{TestApp, assert_problem};
 
 /// A user with 1,000.00 of store credit.
 async fn user(app: &TestApp) -> String {
@@ -40,7 +40,7 @@ async fn post_order(app: &TestApp, body: Value, key: Option<&str>) -> reqwest::R
 
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn an_order_is_placed_then_found_and_listed(pool: PgPool) {
-    let app = TestApp::spawn_with_orders(pool).await;
+    let app = TestApp::builder(pool).with_orders().start().await;
     let user = user(&app).await;
 
     let response = post_order(
@@ -77,7 +77,7 @@ async fn an_order_is_placed_then_found_and_listed(pool: PgPool) {
 /// order's quantity and a top-up's amount alike; `2.5` is not (issue 26).
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn an_integral_float_is_an_integer_and_a_fraction_is_not(pool: PgPool) {
-    let app = TestApp::spawn_with_orders(pool).await;
+    let app = TestApp::builder(pool).with_orders().start().await;
     let user = user(&app).await;
 
     let top_up = app
@@ -119,7 +119,7 @@ async fn an_integral_float_is_an_integer_and_a_fraction_is_not(pool: PgPool) {
 
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn products_lists_the_catalogue_with_stock(pool: PgPool) {
-    let app = TestApp::spawn_with_orders(pool).await;
+    let app = TestApp::builder(pool).with_orders().start().await;
 
     let response = app.http.get(app.url("/products")).send().await.unwrap();
 
@@ -137,7 +137,7 @@ async fn products_lists_the_catalogue_with_stock(pool: PgPool) {
 
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn order_errors_are_problems_with_the_right_status(pool: PgPool) {
-    let app = TestApp::spawn_with_orders(pool).await;
+    let app = TestApp::builder(pool).with_orders().start().await;
     let user = user(&app).await;
     let stranger = uuid::Uuid::now_v7();
 
@@ -195,7 +195,7 @@ async fn order_errors_are_problems_with_the_right_status(pool: PgPool) {
 
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn a_retry_with_the_same_idempotency_key_returns_the_original_order(pool: PgPool) {
-    let app = TestApp::spawn_with_orders(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).with_orders().start().await;
     let user = user(&app).await;
     let body = json!({"user_id": user, "items": [{"sku": "TEE-BLACK-M", "quantity": 1}]});
 
@@ -227,9 +227,10 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_original_order(pool: 
 
 #[tokio::test]
 async fn order_service_never_started_is_503_at_once_and_down_is_504_near_the_deadline() {
-    let mut config = gateway_config("https://127.0.0.1:1");
-    config.order_service_timeout = Duration::from_millis(500);
-    let app = TestApp::spawn_gateway(config.clone()).await;
+    let app = TestApp::gateway_only("https://127.0.0.1:1")
+        .gateway(|gateway| gateway.order_service_timeout = Duration::from_millis(500))
+        .start()
+        .await;
 
     // Its queue was never declared: the broker returns the request, and the
     // answer is 503 at once, not the deadline's 504.
@@ -237,8 +238,8 @@ async fn order_service_never_started_is_503_at_once_and_down_is_504_near_the_dea
     assert_problem(response, 503).await;
 
     // It ran before and is down now: the request waits in its queue.
-    let amqp_url = secrecy::ExposeSecret::expose_secret(&config.amqp_url).to_owned();
-    crate::queues::declare_as_its_service_would(&amqp_url, &config.orders_queue).await;
+    let amqp_url = secrecy::ExposeSecret::expose_secret(&app.config.amqp_url).to_owned();
+    crate::queues::declare_as_its_service_would(&amqp_url, &app.config.orders_queue).await;
     let started = Instant::now();
     let response = app.http.get(app.url("/products")).send().await.unwrap();
 
@@ -260,15 +261,15 @@ async fn order_service_never_started_is_503_at_once_and_down_is_504_near_the_dea
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn an_order_that_timed_out_in_the_queue_is_never_placed_later(pool: PgPool) {
     // The gateway and user-service run; order-service does not, yet.
-    let users = TestApp::spawn_users_only(&pool).await;
-    let mut config = gateway_config(&users.user_service_url);
-    config.order_service_timeout = Duration::from_millis(300);
-    let mut app = TestApp::spawn_gateway(config.clone()).await;
-    app.sign_in_as_admin().await;
+    let mut app = TestApp::builder(pool.clone())
+        .with_orders_later()
+        .gateway(|gateway| gateway.order_service_timeout = Duration::from_millis(300))
+        .start()
+        .await;
     let user = user(&app).await;
     // order-service ran before (its queue exists) and is down now.
-    let amqp_url = secrecy::ExposeSecret::expose_secret(&config.amqp_url).to_owned();
-    crate::queues::declare_as_its_service_would(&amqp_url, &config.orders_queue).await;
+    let amqp_url = secrecy::ExposeSecret::expose_secret(&app.config.amqp_url).to_owned();
+    crate::queues::declare_as_its_service_would(&amqp_url, &app.config.orders_queue).await;
 
     let response = post_order(
         &app,
@@ -282,9 +283,15 @@ async fn an_order_that_timed_out_in_the_queue_is_never_placed_later(pool: PgPool
     // time, so the queue is handled in order: by the time a later request
     // is answered, the expired one had its chance to run.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let _orders = users.start_order_service(&config, pool.clone(), 1).await;
-    config.order_service_timeout = Duration::from_secs(10);
-    let later = TestApp::spawn_gateway(config).await;
+    app.start_order_service(pool.clone(), 1).await;
+    // A second gateway on the same queue, with time to wait for the answer.
+    let later = TestApp::gateway_only(&app.config.user_service_url)
+        .gateway(|later| {
+            later.orders_queue.clone_from(&app.config.orders_queue);
+            later.order_service_timeout = Duration::from_secs(10);
+        })
+        .start()
+        .await;
     let products = later.http.get(later.url("/products")).send().await.unwrap();
     assert_eq!(products.status(), 200);
 
@@ -302,12 +309,10 @@ async fn an_order_that_timed_out_in_the_queue_is_never_placed_later(pool: PgPool
 
 #[tokio::test]
 async fn rabbitmq_unreachable_is_503_at_once_and_reported_by_health() {
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let mut config = gateway_config("https://127.0.0.1:1");
-    config.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
-    let app = TestApp::spawn_gateway_without_broker(config).await;
+    let app = TestApp::gateway_only("https://127.0.0.1:1")
+        .without_broker()
+        .start()
+        .await;
 
     let response = app.http.get(app.url("/products")).send().await.unwrap();
     assert_problem(response, 503).await;
@@ -322,7 +327,7 @@ async fn rabbitmq_unreachable_is_503_at_once_and_reported_by_health() {
 
 #[sqlx::test(migrator = "order_service::MIGRATOR")]
 async fn a_rejected_order_answers_with_its_id_and_reason(pool: PgPool) {
-    let app = TestApp::spawn_with_orders(pool).await;
+    let app = TestApp::builder(pool).with_orders().start().await;
     let user = user(&app).await; // 1,000.00 of credit
 
     let too_expensive = post_order(

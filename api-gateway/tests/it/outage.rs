@@ -19,7 +19,12 @@ const ORDERS: usize = 5;
 async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: PgPool) {
     // notification-service consumes this test's exchange; the relays of
     // user-service and order-service are replaced by the ones below.
-    let app = TestApp::spawn_everything_without_relays(pool.clone()).await;
+    let app = TestApp::builder(pool.clone())
+        .with_orders()
+        .with_notifications()
+        .without_relays()
+        .start()
+        .await;
     let user = Uuid::now_v7();
     sqlx::query("INSERT INTO users (id, name, email, balance_cents) VALUES ($1, 'Ada', 'ada@example.com', 100000)")
         .bind(user)
@@ -37,7 +42,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
 
     // Orders are placed and settled; their events land in the outbox.
     let mut config = order_service::Config::new("postgres://unused", test_support::amqp_url());
-    config.user_service_url = app.user_service_url.clone().unwrap();
+    config.user_service_url = app.config.user_service_url.clone();
     config.tls = crate::helpers::pki().tls(contracts::identity::ORDER_SERVICE);
     let saga = Saga {
         pool: pool.clone(),

@@ -22,7 +22,7 @@ async fn post_raw(
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn malformed_json_is_400(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
 
     let response = post_raw(&app, "application/json", r#"{"name": "Ada", "email": "#).await;
 
@@ -32,7 +32,7 @@ async fn malformed_json_is_400(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn a_body_that_is_not_declared_json_is_415(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
 
     let response = post_raw(
         &app,
@@ -54,7 +54,7 @@ async fn a_body_that_is_not_declared_json_is_415(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn wrong_missing_or_unknown_fields_are_422(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
 
     for body in [
         r#"{"name": 42, "email": "ada@example.com"}"#,
@@ -71,7 +71,7 @@ async fn wrong_missing_or_unknown_fields_are_422(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn an_oversized_body_is_413(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let huge = format!(
         r#"{{"name": "{}", "email": "a@b.co"}}"#,
         "x".repeat(100 * 1024)
@@ -85,7 +85,7 @@ async fn an_oversized_body_is_413(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn unknown_routes_and_methods_are_problems_too(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
 
     let response = app.http.get(app.url("/nope")).send().await.unwrap();
     assert_problem(response, 404).await;

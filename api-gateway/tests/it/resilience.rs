@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::helpers::{TestApp, UNVERIFIABLE_TOKEN, assert_problem, client, gateway_config};
+use crate::helpers::{TestApp, UNVERIFIABLE_TOKEN, assert_problem, client};
 
 /// An address nothing listens on: bind a port, then release it.
 async fn closed_port_url() -> String {
@@ -19,7 +19,9 @@ async fn closed_port_url() -> String {
 
 #[tokio::test]
 async fn user_service_down_is_503() {
-    let app = TestApp::spawn_gateway(gateway_config(&closed_port_url().await)).await;
+    let app = TestApp::gateway_only(&closed_port_url().await)
+        .start()
+        .await;
 
     // A token cannot be verified without the issuer's keys: 503 too.
     let get = client(Some(UNVERIFIABLE_TOKEN))
@@ -49,9 +51,10 @@ async fn user_service_that_accepts_but_never_answers_is_504() {
             sockets.push(socket);
         }
     });
-    let mut config = gateway_config(&url);
-    config.user_service_timeout = Duration::from_millis(300);
-    let app = TestApp::spawn_gateway(config).await;
+    let app = TestApp::gateway_only(&url)
+        .gateway(|gateway| gateway.user_service_timeout = Duration::from_millis(300))
+        .start()
+        .await;
 
     let response = client(Some(UNVERIFIABLE_TOKEN))
         .get(app.url(&format!("/users/{}", uuid::Uuid::now_v7())))
@@ -68,7 +71,11 @@ async fn user_service_that_accepts_but_never_answers_is_504() {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn health_is_200_naming_each_dependency_when_all_are_up(pool: PgPool) {
-    let app = TestApp::spawn_everything(pool).await;
+    let app = TestApp::builder(pool)
+        .with_orders()
+        .with_notifications()
+        .start()
+        .await;
 
     let response = app.http.get(app.url("/health")).send().await.unwrap();
 
@@ -91,7 +98,7 @@ async fn health_is_200_naming_each_dependency_when_all_are_up(pool: PgPool) {
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn health_reports_a_service_with_no_consumer_on_its_queue_as_down(pool: PgPool) {
     // user-service only: nobody consumes the orders and notifications queues.
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
 
     let response = app.http.get(app.url("/health")).send().await.unwrap();
 
@@ -107,7 +114,9 @@ async fn health_reports_a_service_with_no_consumer_on_its_queue_as_down(pool: Pg
 
 #[tokio::test]
 async fn health_is_503_naming_the_dependency_that_is_down() {
-    let app = TestApp::spawn_gateway(gateway_config(&closed_port_url().await)).await;
+    let app = TestApp::gateway_only(&closed_port_url().await)
+        .start()
+        .await;
 
     let response = app.http.get(app.url("/health")).send().await.unwrap();
 

@@ -6,7 +6,7 @@ use crate::helpers::{TestApp, assert_problem, count_users};
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn post_users_creates_201_with_location_then_get_returns_it(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
 
     let response = app.create_user("Ada Lovelace", "ada@example.com").await;
 
@@ -27,7 +27,7 @@ async fn post_users_creates_201_with_location_then_get_returns_it(pool: PgPool) 
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn get_unknown_user_is_404(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
 
     let response = app
         .http
@@ -45,7 +45,7 @@ async fn get_unknown_user_is_404(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn get_user_with_a_non_uuid_id_is_400(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
 
     let response = app.http.get(app.url("/users/42")).send().await.unwrap();
 
@@ -55,7 +55,7 @@ async fn get_user_with_a_non_uuid_id_is_400(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn invalid_fields_are_400_listing_each_field(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
 
     let response = app.create_user("   ", "not-an-email").await;
 
@@ -72,7 +72,7 @@ async fn invalid_fields_are_400_listing_each_field(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn duplicate_email_is_409_whatever_its_case(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     assert_eq!(
         app.create_user("Ada", "ada@example.com").await.status(),
         201
@@ -86,7 +86,7 @@ async fn duplicate_email_is_409_whatever_its_case(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn concurrent_sign_ups_with_one_email_give_exactly_one_201(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
 
     let (a, b) = tokio::join!(
         app.create_user("First", "race@example.com"),
@@ -101,7 +101,7 @@ async fn concurrent_sign_ups_with_one_email_give_exactly_one_201(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn list_users_pages_with_limit_and_offset(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
     for i in 0..3 {
         let response = app
             .create_user(&format!("User {i}"), &format!("u{i}@example.com"))
@@ -140,7 +140,7 @@ async fn list_users_pages_with_limit_and_offset(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn list_users_with_a_malformed_query_is_400(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
 
     for query in ["?limit=abc", "?offset=-1", "?limit=5000000000"] {
         let response = app
@@ -155,7 +155,7 @@ async fn list_users_with_a_malformed_query_is_400(pool: PgPool) {
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn credit_top_ups_show_in_the_balance_and_count_once_per_key(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let user: Value = app
         .create_user("Ada", "ada@example.com")
         .await
@@ -239,7 +239,7 @@ async fn credit_top_ups_show_in_the_balance_and_count_once_per_key(pool: PgPool)
 
 #[sqlx::test(migrator = "user_service::MIGRATOR")]
 async fn me_is_the_signed_in_user(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let created: Value = app
         .create_user("Ada", "ada@example.com")
         .await
