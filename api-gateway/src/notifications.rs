@@ -1,12 +1,9 @@
-//! `/users/{id}/notifications`: RabbitMQ request-response to
-//! notification-service, whose queue also carries the events it consumes.
+//! `/users/{id}/notifications`: request-response to notification-service
+//! (a typed call, `contracts::requests`), over the transport configured.
 //! A customer reads their own; another's are 404.
 
 use axum::extract::State;
-use contracts::{
-    notifications::{GetNotifications, NotificationList},
-    patterns::GET_NOTIFICATIONS,
-};
+use contracts::notifications::{GetNotifications, NotificationList};
 use utoipa_axum::routes;
 
 use crate::{
@@ -47,7 +44,7 @@ async fn list_for_user(
     let list = state
         .notifications()
         .on_behalf_of(caller)
-        .send(GET_NOTIFICATIONS, &request)
+        .call(&request)
         .await
         .map_err(|e| ApiError::from_rpc("notification-service", e))?;
     Ok(axum::Json(list))

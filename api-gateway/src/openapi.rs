@@ -72,7 +72,7 @@ const BEARER: &str = "bearer";
     tags(
         (name = "auth", description = "Log-in and the keys that verify its tokens."),
         (name = "users", description = "Accounts and store credit (user-service, over gRPC)."),
-        (name = "orders", description = "The catalogue and orders (order-service, over RabbitMQ)."),
+        (name = "orders", description = "The catalogue and orders (order-service, over RabbitMQ by default, or NATS, Redis or TCP)."),
         (name = "notifications", description = "What notification-service sent a user."),
         (name = "health", description = "The whole system's health."),
     ),

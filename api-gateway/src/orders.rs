@@ -1,5 +1,6 @@
-//! `/orders`, `/users/{id}/orders` and `/products`: RabbitMQ request-response
-//! to order-service, in the NestJS wire format.
+//! `/orders`, `/users/{id}/orders` and `/products`: request-response to
+//! order-service, in the NestJS wire format, over the transport configured
+//! (`ORDERS_TRANSPORT`); each a typed call (`contracts::requests`).
 
 use axum::{
     extract::State,
@@ -9,11 +10,11 @@ use axum::{
 use contracts::{
     identity::Caller,
     orders::{
-        CreateOrder, CreateOrderRequest, GetOrder, ListOrders, Order, OrderList, ProductList,
+        CreateOrder, CreateOrderRequest, GetOrder, ListOrders, ListProducts, Order, OrderList,
+        ProductList,
     },
-    patterns::{CREATE_ORDER, GET_ORDER, LIST_ORDERS, LIST_PRODUCTS},
+    requests::Request,
 };
-use serde::{Serialize, de::DeserializeOwned};
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -83,7 +84,7 @@ async fn create(
         items: body.items,
         idempotency_key,
     };
-    let order: Order = send(&state, &caller, CREATE_ORDER, &request).await?;
+    let order: Order = call(&state, &caller, &request).await?;
     let location = format!("/orders/{}", order.id);
     Ok((
         StatusCode::CREATED,
@@ -112,7 +113,7 @@ async fn find_one(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Order>, ApiError> {
     let id = parse_uuid("order id", &id)?;
-    let order: Order = send(&state, &caller, GET_ORDER, &GetOrder { id }).await?;
+    let order: Order = call(&state, &caller, &GetOrder { id }).await?;
     // order-service checked already; checked again here, so a service that
     // forgot to cannot leak an order.
     if !caller.may_act_for(order.user_id) {
@@ -141,7 +142,7 @@ async fn list_for_user(
     Path(id): Path<String>,
 ) -> Result<axum::Json<OrderList>, ApiError> {
     let user_id = own_user(&caller, &id)?;
-    let orders = send(&state, &caller, LIST_ORDERS, &ListOrders { user_id }).await?;
+    let orders = call(&state, &caller, &ListOrders { user_id }).await?;
     Ok(axum::Json(orders))
 }
 
@@ -158,23 +159,22 @@ async fn list_for_user(
 async fn list_products(State(state): State<AppState>) -> Result<axum::Json<ProductList>, ApiError> {
     let products = state
         .orders()
-        .send(LIST_PRODUCTS, &serde_json::json!({}))
+        .call(&ListProducts)
         .await
         .map_err(|e| ApiError::from_rpc(SERVICE, e))?;
     Ok(axum::Json(products))
 }
 
 /// A request to order-service made for `caller`.
-async fn send<D: Serialize, R: DeserializeOwned>(
+async fn call<R: Request>(
     state: &AppState,
     caller: &Caller,
-    pattern: &str,
-    data: &D,
-) -> Result<R, ApiError> {
+    request: &R,
+) -> Result<R::Reply, ApiError> {
     state
         .orders()
         .on_behalf_of(*caller)
-        .send(pattern, data)
+        .call(request)
         .await
         .map_err(|e| ApiError::from_rpc(SERVICE, e))
 }

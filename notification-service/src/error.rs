@@ -26,9 +26,6 @@ pub enum Error {
     /// requeued for the next run.
     #[error("the service is stopping")]
     Stopping,
-    /// Our own reply would not encode: a bug of ours, not the request's.
-    #[error("cannot encode the reply: {0}")]
-    Encode(serde_json::Error),
 }
 
 impl From<Error> for HandlerError {
@@ -54,9 +51,6 @@ impl From<Error> for HandlerError {
             // dead-lettered with the cause.
             Error::Database(source) => HandlerError::Internal(format!("database: {source}")),
             Error::Stopping => HandlerError::Transient(e.to_string()),
-            Error::Encode(source) => {
-                HandlerError::Internal(format!("encoding the reply: {source}"))
-            }
         }
     }
 }

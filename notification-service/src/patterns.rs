@@ -7,9 +7,8 @@
 use contracts::{
     events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED},
     notifications::{GetNotifications, NotificationList},
-    patterns::GET_NOTIFICATIONS,
 };
-use messaging::{Message, Router};
+use messaging::{Call, Message, Router};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -32,9 +31,10 @@ pub fn events(pool: PgPool, publishers: &Publishers) -> Router {
         .event_with(ORDER_REJECTED, orders, &recorder, order_rejected)
 }
 
-/// The requests.
+/// The requests, typed (`contracts::requests::Request`): the router
+/// decodes each and dead-letters what does not decode.
 pub fn requests(pool: PgPool) -> Router {
-    Router::new().route_with(GET_NOTIFICATIONS, &pool, get_notifications)
+    Router::new().request(&pool, get_notifications)
 }
 
 async fn user_created(pool: PgPool, message: Message) -> Result<Value, Error> {
@@ -52,16 +52,20 @@ async fn order_rejected(recorder: Recorder, message: Message) -> Result<Value, E
     Ok(Value::Null)
 }
 
-async fn get_notifications(pool: PgPool, message: Message) -> Result<Value, Error> {
-    let caller = message.caller;
-    let GetNotifications { user_id } = decode(message.data)?;
-    let caller = caller.ok_or(Error::Unauthenticated("this request needs a caller"))?;
+async fn get_notifications(
+    pool: PgPool,
+    call: Call<GetNotifications>,
+) -> Result<NotificationList, Error> {
+    let GetNotifications { user_id } = call.request;
+    let caller = call
+        .caller
+        .ok_or(Error::Unauthenticated("this request needs a caller"))?;
     // Only the user's own (an admin: anyone's); another's look absent.
     if !caller.may_act_for(user_id) {
         return Err(Error::NotFound(user_id));
     }
     let notifications = notifications::list(&pool, user_id).await?;
-    serde_json::to_value(NotificationList { notifications }).map_err(Error::Encode)
+    Ok(NotificationList { notifications })
 }
 
 fn decode<T: DeserializeOwned>(data: Value) -> Result<T, Error> {

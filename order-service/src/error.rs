@@ -1,5 +1,7 @@
 //! order-service's one error type, and its one mapping onto the settlement
-//! of a message: a business answer, a retry, or the dead-letter queue.
+//! of a message: a business answer, a retry, or the dead-letter queue. (A
+//! request whose data does not decode never reaches a handler: the router
+//! dead-letters it as poison, `messaging::Router::request`.)
 
 use contracts::{ErrorCode, ServiceError, orders::OrderStatus};
 use messaging::HandlerError;
@@ -7,11 +9,6 @@ use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The request's data does not even have the expected shape: nothing a
-    /// retry can fix, and no client of ours sends it (the gateway checks
-    /// shapes), so it is dead-lettered for a human to look at.
-    #[error("malformed request data: {0}")]
-    Malformed(String),
     #[error("{0}")]
     Invalid(String),
     #[error("no user with id {0}")]
@@ -44,16 +41,12 @@ pub enum Error {
     PermissionDenied,
     #[error("database error")]
     Database(#[from] sqlx::Error),
-    /// Our own reply would not encode: a bug of ours, not the request's.
-    #[error("cannot encode the reply: {0}")]
-    Encode(serde_json::Error),
 }
 
 impl From<Error> for HandlerError {
     fn from(e: Error) -> Self {
         let reply = |code| HandlerError::Reply(ServiceError::new(code, e.to_string()));
         match &e {
-            Error::Malformed(reason) => HandlerError::Poison(reason.clone()),
             Error::Invalid(_) => reply(ErrorCode::InvalidArgument),
             Error::UnknownUser(_) | Error::OrderNotFound(_) => reply(ErrorCode::NotFound),
             Error::Unauthenticated => reply(ErrorCode::Unauthenticated),
@@ -84,9 +77,6 @@ impl From<Error> for HandlerError {
             // Anything else is ours: INTERNAL, and nothing of the cause
             // (no SQL) leaves the service.
             Error::Database(source) => HandlerError::Internal(format!("database: {source}")),
-            Error::Encode(source) => {
-                HandlerError::Internal(format!("encoding the reply: {source}"))
-            }
         }
     }
 }

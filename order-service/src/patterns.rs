@@ -1,17 +1,19 @@
 //! The message patterns order-service answers, like a NestJS controller's
-//! `@MessagePattern`s: each checks its caller, decodes its `data`, calls the
-//! domain, and returns the reply. Access: `list_products` is public; the
+//! `@MessagePattern`s: each takes its typed request
+//! (`contracts::requests::Request`: decoded by the router, which
+//! dead-letters what does not decode), checks its caller, calls the domain,
+//! and returns the typed reply. Access: `list_products` is public; the
 //! others need a caller (the `x-caller-*` headers), who reads and orders
-//! for themselves — an admin for anyone. Errors become settlements through `From<Error> for HandlerError`.
+//! for themselves — an admin for anyone. Errors become settlements through
+//! `From<Error> for HandlerError`.
 
 use contracts::{
     ErrorCode,
-    orders::{CreateOrder, GetOrder, ListOrders, Order, OrderList, OrderStatus, ProductList},
-    patterns::{CREATE_ORDER, GET_ORDER, LIST_ORDERS, LIST_PRODUCTS},
+    orders::{
+        CreateOrder, GetOrder, ListOrders, ListProducts, Order, OrderList, OrderStatus, ProductList,
+    },
 };
-use messaging::{Message, Router};
-use serde::{Serialize, de::DeserializeOwned};
-use serde_json::Value;
+use messaging::{Call, Router};
 use sqlx::PgPool;
 
 use crate::{error::Error, new_order::NewOrder, orders, placing, products, saga::Saga};
@@ -28,24 +30,23 @@ pub struct State {
 
 pub fn router(state: State) -> Router {
     Router::new()
-        .route_with(CREATE_ORDER, &state, create_order)
-        .route_with(GET_ORDER, &state, get_order)
-        .route_with(LIST_ORDERS, &state, list_orders)
-        .route_with(LIST_PRODUCTS, &state, list_products)
+        .request(&state, create_order)
+        .request(&state, get_order)
+        .request(&state, list_orders)
+        .request(&state, list_products)
 }
 
 /// Records the order (or finds it, for a retry or a redelivery), drives its
 /// saga as far as it goes, and answers with the outcome: the confirmed order,
 /// or an error naming the order and why it was rejected or is still pending.
-async fn create_order(state: State, message: Message) -> Result<Value, Error> {
-    // Decoded first: a malformed message is poison whoever sent it.
-    let caller = message.caller;
-    let request: CreateOrder = decode(message.data)?;
-    let caller = caller.ok_or(Error::Unauthenticated)?;
-    if !caller.may_act_for(request.user_id) {
+async fn create_order(state: State, call: Call<CreateOrder>) -> Result<Order, Error> {
+    // Decoded first (by the router): a malformed message is poison whoever
+    // sent it.
+    let caller = call.caller.ok_or(Error::Unauthenticated)?;
+    if !caller.may_act_for(call.request.user_id) {
         return Err(Error::PermissionDenied);
     }
-    let new = NewOrder::parse(request, &message.message_id)?;
+    let new = NewOrder::parse(call.request, &call.message_id)?;
     let order = placing::place(&state.pool, new).await?;
     // A rejection at placement recorded an event: let the relay know.
     state.saga.events.notify_one();
@@ -53,10 +54,10 @@ async fn create_order(state: State, message: Message) -> Result<Value, Error> {
     outcome(&state.pool, order).await
 }
 
-async fn outcome(pool: &PgPool, order: Order) -> Result<Value, Error> {
+async fn outcome(pool: &PgPool, order: Order) -> Result<Order, Error> {
     let id = order.id;
     match order.status {
-        OrderStatus::Confirmed => encode(order),
+        OrderStatus::Confirmed => Ok(order),
         OrderStatus::Rejected => {
             let code: Option<String> =
                 sqlx::query_scalar("SELECT reason_code FROM orders WHERE id = $1")
@@ -76,39 +77,29 @@ async fn outcome(pool: &PgPool, order: Order) -> Result<Value, Error> {
     }
 }
 
-async fn get_order(state: State, message: Message) -> Result<Value, Error> {
-    let caller = message.caller;
-    let GetOrder { id } = decode(message.data)?;
-    let caller = caller.ok_or(Error::Unauthenticated)?;
+async fn get_order(state: State, call: Call<GetOrder>) -> Result<Order, Error> {
+    let GetOrder { id } = call.request;
+    let caller = call.caller.ok_or(Error::Unauthenticated)?;
     let order = orders::find(&state.pool, id).await?;
     // Another customer's order is as absent as one that does not exist.
     if !caller.may_act_for(order.user_id) {
         return Err(Error::OrderNotFound(id));
     }
-    encode(order)
+    Ok(order)
 }
 
-async fn list_orders(state: State, message: Message) -> Result<Value, Error> {
-    let caller = message.caller;
-    let ListOrders { user_id } = decode(message.data)?;
-    let caller = caller.ok_or(Error::Unauthenticated)?;
+async fn list_orders(state: State, call: Call<ListOrders>) -> Result<OrderList, Error> {
+    let ListOrders { user_id } = call.request;
+    let caller = call.caller.ok_or(Error::Unauthenticated)?;
     if !caller.may_act_for(user_id) {
         return Err(Error::UnknownUser(user_id));
     }
     let orders = orders::list_for_user(&state.pool, user_id, ORDER_LIST_LIMIT).await?;
-    encode(OrderList { orders })
+    Ok(OrderList { orders })
 }
 
-async fn list_products(state: State, _message: Message) -> Result<Value, Error> {
-    encode(ProductList {
+async fn list_products(state: State, _call: Call<ListProducts>) -> Result<ProductList, Error> {
+    Ok(ProductList {
         products: products::list(&state.pool).await?,
     })
-}
-
-fn decode<T: DeserializeOwned>(data: Value) -> Result<T, Error> {
-    serde_json::from_value(data).map_err(|e| Error::Malformed(e.to_string()))
-}
-
-fn encode<T: Serialize>(value: T) -> Result<Value, Error> {
-    serde_json::to_value(value).map_err(Error::Encode)
 }

@@ -12,6 +12,8 @@
 //! - [`users`]: the gateway's JSON request/response bodies for users, with
 //!   conversions from the gRPC messages.
 //! - [`patterns`]: RabbitMQ message pattern names and queue names.
+//! - [`requests`]: [`requests::Request`], each request's pattern and reply
+//!   named once, for typed handlers and calls.
 //! - [`events`]: domain events (`user_created`, `order_confirmed`, …).
 //! - [`notifications`]: what notification-service recorded.
 //! - [`orders`]: order and product shapes, shared by the gateway's JSON and
@@ -31,6 +33,7 @@ pub mod integer;
 pub mod notifications;
 pub mod orders;
 pub mod patterns;
+pub mod requests;
 pub mod timestamp;
 pub mod users;
 

@@ -108,6 +108,15 @@ impl RpcClient {
         self.send_value_within(pattern, data, self.timeout).await
     }
 
+    /// Sends the typed `request` to its pattern and decodes its reply
+    /// ([`contracts::requests::Request`]), within the client's deadline.
+    pub async fn call<R: contracts::requests::Request>(
+        &self,
+        request: &R,
+    ) -> Result<R::Reply, RpcError> {
+        self.send(R::PATTERN, request).await
+    }
+
     /// [`Self::send_value`] with a deadline of its own instead of the
     /// client's, e.g. a short one for a health check. Counted and timed,
     /// by queue, pattern and outcome (`messaging_client_*`): `pattern` must

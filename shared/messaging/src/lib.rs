@@ -107,7 +107,7 @@ pub use link::Link;
 pub use listeners::Listeners;
 pub use listeners::Serving;
 pub use publisher::EventPublisher;
-pub use router::{HandlerError, Message, Router};
+pub use router::{Call, HandlerError, Message, Router};
 pub use server::{Connected, serve};
 pub use transport::{Client, Transport};
 

@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 
-use contracts::ServiceError;
+use contracts::{ServiceError, requests::Request};
 use serde_json::Value;
 
 /// What a handler receives.
@@ -48,6 +48,31 @@ pub enum HandlerError {
     /// logged, and the message dead-lettered with it for a human.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A request as a typed handler receives it ([`Router::request`]): its
+/// decoded `data`, and what the [`Message`] says about it.
+#[derive(Debug, Clone)]
+pub struct Call<R> {
+    pub request: R,
+    /// Who the request is made for ([`Message::caller`]).
+    pub caller: Option<contracts::identity::Caller>,
+    /// Stable across redeliveries ([`Message::message_id`]).
+    pub message_id: String,
+    pub redelivered: bool,
+}
+
+impl<R: Request> Call<R> {
+    fn decode(message: Message) -> Result<Self, HandlerError> {
+        let request = serde_json::from_value(message.data)
+            .map_err(|e| HandlerError::Poison(e.to_string()))?;
+        Ok(Self {
+            request,
+            caller: message.caller,
+            message_id: message.message_id,
+            redelivered: message.redelivered,
+        })
+    }
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -103,6 +128,32 @@ impl Router {
             let state = state.clone();
             async move { handler(state, message).await.map_err(Into::into) }
         })
+    }
+
+    /// Routes the request type `R` ([`contracts::requests::Request`]: its
+    /// pattern and its reply, named once) to `handler(state, call)`: the
+    /// `data` decoded into an `R` first — one that does not decode is
+    /// poison, dead-lettered with serde's reason and answered
+    /// INVALID_ARGUMENT — and the handler's `R::Reply` encoded as the
+    /// response. No handler decodes or encodes JSON itself.
+    pub fn request<R, S, F, Fut, E>(self, state: &S, handler: F) -> Self
+    where
+        R: Request,
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, Call<R>) -> Fut + Copy + Send + Sync + 'static,
+        Fut: Future<Output = Result<R::Reply, E>> + Send + 'static,
+        E: Into<HandlerError>,
+    {
+        self.route_with(
+            R::PATTERN,
+            state,
+            move |state: S, message: Message| async move {
+                let call = Call::decode(message)?;
+                let reply = handler(state, call).await.map_err(Into::into)?;
+                serde_json::to_value(reply)
+                    .map_err(|e| HandlerError::Internal(format!("encoding the reply: {e}")))
+            },
+        )
     }
 
     /// Routes event `pattern` to `handler(state, message)` like

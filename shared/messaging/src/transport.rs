@@ -6,7 +6,7 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use contracts::identity::Caller;
+use contracts::{identity::Caller, requests::Request};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
@@ -128,6 +128,12 @@ impl Client {
 
     pub async fn send_value(&self, pattern: &str, data: Value) -> Result<Value, RpcError> {
         self.send_value_within(pattern, data, self.timeout()).await
+    }
+
+    /// Sends the typed `request` to its pattern and decodes its reply
+    /// ([`contracts::requests::Request`]), within the client's deadline.
+    pub async fn call<R: Request>(&self, request: &R) -> Result<R::Reply, RpcError> {
+        self.send(R::PATTERN, request).await
     }
 
     /// [`Self::send_value`] with a deadline of its own, e.g. a short one for

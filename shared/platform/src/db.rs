@@ -68,7 +68,7 @@ pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// first (HikariCP's `aliveBypassWindowMs`, same value). sqlx pings every
 /// connection it hands out by default: a round trip to Postgres before every
 /// statement or transaction, which under load was a third of Postgres's
-/// wake-ups per order for nothing (docs/benchmarks.md). A connection idle
+/// wake-ups per order for nothing (docs/benchmarks-log.md). A connection idle
 /// longer (the database may have restarted meanwhile) is still pinged, and
 /// replaced when the ping fails; one that died within the window fails its
 /// statement, which callers already treat as transient (retried in place).
