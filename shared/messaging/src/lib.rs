@@ -54,6 +54,7 @@
 //! - `outbox` (feature `outbox`): the transactional outbox and its relay.
 //! - `publish`: publishing with confirms.
 //! - `topology`, `connection`: declarations, connecting, backoff.
+//! - `error`: [`RpcError`], why a `send` or `emit` failed, on any transport.
 //!
 //! shared/messaging/README.md shows a NestJS-compatible server and client
 //! in a few lines; its examples compile with the crate's doctests.
@@ -64,6 +65,7 @@ mod connection;
 pub mod connections;
 mod depth;
 mod dispatch;
+mod error;
 mod handling;
 pub mod headers;
 pub mod link;
@@ -88,8 +90,6 @@ mod trace;
 pub mod transport;
 pub mod wire;
 
-use std::time::Duration;
-
 /// The README's examples, compiled by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -99,6 +99,7 @@ pub use client::RpcClient;
 pub use config::ServerConfig;
 pub use connection::AmqpConfig;
 pub use connections::{Brokers, ConnectError, Connections, Target};
+pub use error::RpcError;
 pub use headers::{
     ORIGINAL_EXCHANGE_HEADER, ORIGINAL_QUEUE_HEADER, ORIGINAL_USER_HEADER, REASON_HEADER,
     REDELIVERIES_HEADER,
@@ -110,37 +111,3 @@ pub use publisher::EventPublisher;
 pub use router::{Call, HandlerError, Message, Router};
 pub use server::{Connected, serve};
 pub use transport::{Client, Transport};
-
-/// Why a `send` or `emit` failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RpcError {
-    /// Not connected to the broker (RabbitMQ, NATS) right now: it is down or
-    /// restarting, and the client reconnects in the background. Fail fast
-    /// rather than queue up.
-    #[error("not connected to the broker")]
-    NotConnected,
-    /// The connection was lost while waiting for the reply: the outcome is
-    /// unknown (the request may or may not have run).
-    #[error("the connection to the broker was lost before the reply arrived")]
-    ConnectionLost,
-    /// Nobody serves the pattern (NATS: no responders). The request was not
-    /// run: safe to retry.
-    #[error("no server is listening for this pattern")]
-    NoServer,
-    /// No reply within the deadline: the outcome is unknown.
-    #[error("no reply within {0:?}")]
-    Timeout(Duration),
-    /// The broker refused the message (publisher confirm nack).
-    #[error("RabbitMQ refused the message")]
-    Rejected,
-    /// The remote handler answered with an error (the reply's `err`).
-    #[error("remote error: {0}")]
-    Remote(serde_json::Value),
-    #[error("AMQP error: {0}")]
-    Amqp(#[from] lapin::Error),
-    /// Another transport's client failed (NATS); the outcome is unknown.
-    #[error("transport error: {0}")]
-    Transport(String),
-    #[error("cannot encode or decode JSON: {0}")]
-    Codec(#[from] serde_json::Error),
-}
