@@ -10,8 +10,6 @@ use messaging::HandlerError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("malformed event: {0}")]
-    Malformed(String),
     #[error("invalid request: {0}")]
     Invalid(String),
     /// A request without a caller, or for another user's notifications
@@ -32,8 +30,6 @@ impl From<Error> for HandlerError {
     fn from(e: Error) -> Self {
         let reply = |code| HandlerError::Reply(ServiceError::new(code, e.to_string()));
         match &e {
-            // A message that can never be processed: dead-lettered.
-            Error::Malformed(reason) => HandlerError::Poison(reason.clone()),
             Error::Invalid(reason) => HandlerError::Reply(ServiceError::new(
                 ErrorCode::InvalidArgument,
                 reason.clone(),

@@ -5,12 +5,10 @@
 //! request queue.
 
 use contracts::{
-    events::{ORDER_CONFIRMED, ORDER_REJECTED, USER_CREATED},
+    events::{Event, OrderConfirmed, OrderRejected, UserCreated},
     notifications::{GetNotifications, NotificationList},
 };
-use messaging::{Call, Message, Router};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use messaging::{Call, Router};
 use sqlx::PgPool;
 
 use crate::{
@@ -26,9 +24,9 @@ pub fn events(pool: PgPool, publishers: &Publishers) -> Router {
     let (users, orders) = (&publishers.user_events, &publishers.order_events);
     let recorder = notifications::recorder(&pool);
     Router::new()
-        .event_with(USER_CREATED, users, &pool, user_created)
-        .event_with(ORDER_CONFIRMED, orders, &recorder, order_confirmed)
-        .event_with(ORDER_REJECTED, orders, &recorder, order_rejected)
+        .event(users, &pool, user_created)
+        .event(orders, &recorder, order_confirmed)
+        .event(orders, &recorder, order_rejected)
 }
 
 /// The requests, typed (`contracts::requests::Request`): the router
@@ -37,19 +35,16 @@ pub fn requests(pool: PgPool) -> Router {
     Router::new().request(&pool, get_notifications)
 }
 
-async fn user_created(pool: PgPool, message: Message) -> Result<Value, Error> {
-    notifications::user_created(&pool, decode(message.data)?).await?;
-    Ok(Value::Null)
+async fn user_created(pool: PgPool, event: Event<UserCreated>) -> Result<(), Error> {
+    notifications::user_created(&pool, event).await
 }
 
-async fn order_confirmed(recorder: Recorder, message: Message) -> Result<Value, Error> {
-    notifications::order_confirmed(&recorder, decode(message.data)?).await?;
-    Ok(Value::Null)
+async fn order_confirmed(recorder: Recorder, event: Event<OrderConfirmed>) -> Result<(), Error> {
+    notifications::order_confirmed(&recorder, event).await
 }
 
-async fn order_rejected(recorder: Recorder, message: Message) -> Result<Value, Error> {
-    notifications::order_rejected(&recorder, decode(message.data)?).await?;
-    Ok(Value::Null)
+async fn order_rejected(recorder: Recorder, event: Event<OrderRejected>) -> Result<(), Error> {
+    notifications::order_rejected(&recorder, event).await
 }
 
 async fn get_notifications(
@@ -66,8 +61,4 @@ async fn get_notifications(
     }
     let notifications = notifications::list(&pool, user_id).await?;
     Ok(NotificationList { notifications })
-}
-
-fn decode<T: DeserializeOwned>(data: Value) -> Result<T, Error> {
-    serde_json::from_value(data).map_err(|e| Error::Malformed(e.to_string()))
 }

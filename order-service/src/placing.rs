@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use contracts::{
-    events::{ORDER_REJECTED, OrderRejected},
+    events::OrderRejected,
     orders::{Order, OrderItem, OrderStatus},
 };
 use messaging::outbox;
@@ -212,7 +212,7 @@ async fn in_transaction(pool: &PgPool, new: &NewOrder) -> Result<Order, Error> {
             total_cents: total,
             reason: reason.clone(),
         };
-        outbox::enqueue(&mut tx, ORDER_REJECTED, event).await?;
+        outbox::record(&mut tx, event).await?;
     }
     tx.commit().await?;
 

@@ -21,7 +21,7 @@ use std::{sync::Arc, time::Duration};
 
 use contracts::{
     ErrorCode,
-    events::{ORDER_CONFIRMED, ORDER_REJECTED, OrderConfirmed, OrderRejected},
+    events::{EventBody, OrderConfirmed, OrderRejected},
     orders::{Order, OrderStatus},
 };
 use messaging::outbox;
@@ -227,7 +227,7 @@ impl Saga {
                 total_cents,
                 reason: reason.unwrap_or_default(),
             };
-            outbox::enqueue(&mut tx, ORDER_REJECTED, event).await?;
+            outbox::record(&mut tx, event).await?;
             metrics::counter!("saga_outcomes_total", "outcome" => OrderStatus::Rejected.as_str())
                 .increment(1);
             sqlx::query(
@@ -253,7 +253,7 @@ impl Saga {
     /// user and total never change.
     async fn confirm(&self, id: Uuid, state: &State) -> Result<bool, Error> {
         let event = outbox::Row::new(
-            ORDER_CONFIRMED,
+            OrderConfirmed::NAME,
             OrderConfirmed {
                 order_id: id,
                 user_id: state.user_id,

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use std::sync::Arc;
 
-use contracts::events::{USER_CREATED, UserCreated};
+use contracts::events::UserCreated;
 use messaging::outbox;
 use tokio::sync::Notify;
 
@@ -89,9 +89,7 @@ impl UserService for UserGrpc {
             name: user.name.clone(),
             email: user.email.clone(),
         };
-        outbox::enqueue(&mut tx, USER_CREATED, event)
-            .await
-            .map_err(Error::from)?;
+        outbox::record(&mut tx, event).await.map_err(Error::from)?;
         tx.commit().await.map_err(Error::from)?;
         self.events.notify_one();
         tracing::info!(user_id = %user.id, "user created");

@@ -6,7 +6,7 @@
 //! happened, and a schema version (consumers can tell old shapes from new).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
 /// The topic exchange every event is published to.
@@ -21,6 +21,26 @@ pub const ORDER_EVENTS_PUBLISHER: &str = crate::identity::ORDER_SERVICE;
 pub const USER_CREATED: &str = "user_created";
 pub const ORDER_CONFIRMED: &str = "order_confirmed";
 pub const ORDER_REJECTED: &str = "order_rejected";
+
+/// An event's body, naming itself: the routing key and envelope `pattern`
+/// it travels under. A producer records one with
+/// `messaging::outbox::record`, a consumer routes it with
+/// `messaging::Router::event`; neither writes the name.
+pub trait EventBody: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+impl EventBody for UserCreated {
+    const NAME: &'static str = USER_CREATED;
+}
+
+impl EventBody for OrderConfirmed {
+    const NAME: &'static str = ORDER_CONFIRMED;
+}
+
+impl EventBody for OrderRejected {
+    const NAME: &'static str = ORDER_REJECTED;
+}
 
 /// The schema version of the event shapes below.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -27,7 +27,7 @@ use std::{
 };
 
 use chrono::Utc;
-use contracts::events::{Event, SCHEMA_VERSION};
+use contracts::events::{Event, EventBody, SCHEMA_VERSION};
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 use serde_json::Value;
@@ -37,6 +37,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{EventPublisher, RpcError, publisher::OutgoingEvent, wire};
+
+/// Records the event `body`, under the name it gives itself
+/// (`contracts::events::EventBody`), in the caller's transaction: see
+/// [`enqueue`].
+pub async fn record<T: EventBody>(tx: &mut PgConnection, body: T) -> Result<Uuid, sqlx::Error> {
+    enqueue(tx, T::NAME, body).await
+}
 
 /// Records event `name` with `body` in the caller's transaction, stamped
 /// with a new event id, the time and the schema version, and the current

@@ -5,7 +5,11 @@
 
 use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 
-use contracts::{ServiceError, requests::Request};
+use contracts::{
+    ServiceError,
+    events::{Event, EventBody},
+    requests::Request,
+};
 use serde_json::Value;
 
 /// What a handler receives.
@@ -152,6 +156,32 @@ impl Router {
                 let reply = handler(state, call).await.map_err(Into::into)?;
                 serde_json::to_value(reply)
                     .map_err(|e| HandlerError::Internal(format!("encoding the reply: {e}")))
+            },
+        )
+    }
+
+    /// Routes the event type `T` (`contracts::events::EventBody`: it names
+    /// itself) to `handler(state, event)` like [`Router::event_with`] — only
+    /// from `publisher`, through a bound exchange — with its envelope
+    /// decoded first: one that does not decode is poison, dead-lettered with
+    /// serde's reason.
+    pub fn event<T, S, F, Fut, E>(self, publisher: &str, state: &S, handler: F) -> Self
+    where
+        T: EventBody,
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, Event<T>) -> Fut + Copy + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<HandlerError>,
+    {
+        self.event_with(
+            T::NAME,
+            publisher,
+            state,
+            move |state: S, message: Message| async move {
+                let event: Event<T> = serde_json::from_value(message.data)
+                    .map_err(|e| HandlerError::Poison(e.to_string()))?;
+                handler(state, event).await.map_err(Into::into)?;
+                Ok::<_, HandlerError>(Value::Null)
             },
         )
     }
