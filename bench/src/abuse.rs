@@ -11,11 +11,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::json;
 use system_tests::{
     Options, System,
     attack::{
-        ATTACKER, CUSTOMER, client_from, percentile, slow_bodies, status_line, withheld_streams,
+        ATTACKER, CUSTOMER, client_from, customer_request, percentile, slow_bodies, status_line,
+        withheld_streams,
     },
 };
 use tokio::task::JoinSet;
@@ -106,16 +106,7 @@ async fn phase(
     let mut statuses = BTreeMap::new();
     for i in 0..requests {
         let started = Instant::now();
-        let response = if i % 2 == 0 {
-            customer.get(system.url("/products")).send().await
-        } else {
-            let order = json!({"items": [{"sku": "STICKER-PACK", "quantity": 1}]});
-            customer
-                .post(system.url("/orders"))
-                .json(&order)
-                .send()
-                .await
-        };
+        let response = customer_request(system, customer, i).await;
         latencies.push(started.elapsed());
         let status = match response {
             Ok(r) => r.status().as_u16().to_string(),

@@ -118,6 +118,25 @@ pub async fn withheld_streams(
     statuses.unwrap_or_default()
 }
 
+/// The `i`-th of a customer's requests: a product read for even `i`, a
+/// one-item order for odd — what the customer under attack keeps doing.
+pub async fn customer_request(
+    system: &crate::System,
+    customer: &reqwest::Client,
+    i: usize,
+) -> reqwest::Result<reqwest::Response> {
+    if i.is_multiple_of(2) {
+        customer.get(system.url("/products")).send().await
+    } else {
+        let order = serde_json::json!({"items": [{"sku": "STICKER-PACK", "quantity": 1}]});
+        customer
+            .post(system.url("/orders"))
+            .json(&order)
+            .send()
+            .await
+    }
+}
+
 /// The `p` quantile (0–1) of `sorted`, which is not empty.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;

@@ -76,22 +76,10 @@ pub struct ListOrders {
 }
 
 /// `data` of [`crate::patterns::LIST_PRODUCTS`]: nothing. Sent as `{}`;
-/// whatever a sender puts there is ignored, as it always was.
+/// whatever a sender puts there is ignored, as it always was (its serde
+/// impls: `requests::without_data!`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ListProducts;
-
-impl Serialize for ListProducts {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        serializer.serialize_map(Some(0))?.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for ListProducts {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Self)
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

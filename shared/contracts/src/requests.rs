@@ -19,6 +19,27 @@ use crate::{
     patterns,
 };
 
+/// A request without data (`ListProducts`, `HealthCheck`): sent as `{}`,
+/// and whatever a sender puts there is ignored, as it always was.
+macro_rules! without_data {
+    ($($request:ty),*) => {$(
+        impl serde::Serialize for $request {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                serializer.serialize_map(Some(0))?.end()
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $request {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                serde::de::IgnoredAny::deserialize(deserializer).map(|_| Self)
+            }
+        }
+    )*};
+}
+
+without_data!(ListProducts, HealthCheck);
+
 /// The `data` of a request some service answers: its pattern, and what the
 /// reply holds.
 pub trait Request: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -56,18 +77,6 @@ impl Request for GetNotifications {
 /// [`patterns::HEALTH_CHECK`]: `{}` in, the service's checks out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HealthCheck;
-
-impl serde::Serialize for HealthCheck {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serde_json::Map::new().serialize(serializer)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for HealthCheck {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Self)
-    }
-}
 
 impl Request for HealthCheck {
     const PATTERN: &'static str = patterns::HEALTH_CHECK;

@@ -263,12 +263,10 @@ fn validity(params: &mut CertificateParams) {
 /// Whether the certificate in the PEM file at `path` carries the SPIFFE ID
 /// `id`; false when there is no such file.
 pub fn carries_id(path: &Path, id: &str) -> std::io::Result<bool> {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
     let Some(pem) = read_if_present(path)? else {
         return Ok(false);
     };
-    Ok(CertificateDer::from_pem_slice(pem.as_bytes())
-        .is_ok_and(|der| spiffe::uris(&der).iter().any(|uri| uri == id)))
+    Ok(spiffe::pem_uris(&pem).iter().any(|uri| uri == id))
 }
 
 fn read_if_present(path: &Path) -> std::io::Result<Option<String>> {

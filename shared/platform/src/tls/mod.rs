@@ -104,7 +104,7 @@ impl GrpcTls {
             ));
         }
         let spiffe = Spiffe::from_env()?;
-        let own = spiffe::uris(&first_der(cert.expose_secret()));
+        let own = spiffe::pem_uris(cert.expose_secret());
         let id = spiffe.id(service);
         if !own.contains(&id) {
             return Err(invalid(
@@ -209,14 +209,6 @@ pub fn peer(extensions: &http::Extensions, spiffe: &Spiffe) -> Option<Peer> {
         .get::<TlsConnectInfo<TcpConnectInfo>>()
         .and_then(TlsConnectInfo::peer_certs)?;
     certs.first().map(|leaf| spiffe.peer(leaf.as_ref()))
-}
-
-/// The first certificate of a PEM text, as DER; empty when there is none.
-fn first_der(pem: &str) -> Vec<u8> {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .map(|der| der.to_vec())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -111,6 +111,15 @@ pub struct Peer {
     pub services: Vec<String>,
 }
 
+/// The URI subject alternative names of the first certificate of a PEM
+/// text; empty when there is none or it does not parse.
+pub fn pem_uris(pem: &str) -> Vec<String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map(|der| uris(&der))
+        .unwrap_or_default()
+}
+
 /// The URI subject alternative names of a DER certificate; empty when it
 /// does not parse or has none.
 pub fn uris(der: &[u8]) -> Vec<String> {

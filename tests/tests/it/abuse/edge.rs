@@ -7,7 +7,9 @@ use serde_json::json;
 use system_tests::{Options, System};
 use tokio::{io::AsyncReadExt, task::JoinSet};
 
-use system_tests::attack::{percentile, slow_bodies, status_line, withheld_streams};
+use system_tests::attack::{
+    customer_request, percentile, slow_bodies, status_line, withheld_streams,
+};
 
 use super::{ATTACKER, CUSTOMER, client_from, connect_from};
 
@@ -65,16 +67,7 @@ async fn slow_bodies_and_withheld_streams_from_one_address_leave_others_their_sh
     let mut failures = Vec::new();
     for i in 0..60 {
         let started = Instant::now();
-        let response = if i % 2 == 0 {
-            customer.get(system.url("/products")).send().await
-        } else {
-            let order = json!({"items": [{"sku": "STICKER-PACK", "quantity": 1}]});
-            customer
-                .post(system.url("/orders"))
-                .json(&order)
-                .send()
-                .await
-        };
+        let response = customer_request(&system, &customer, i).await;
         latencies.push(started.elapsed());
         match response {
             Ok(r) if r.status().is_success() => {}
