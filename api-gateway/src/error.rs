@@ -216,7 +216,6 @@ impl ApiError {
             | RpcError::ConnectionLost
             | RpcError::Rejected
             | RpcError::NoServer
-            | RpcError::Amqp(_)
             | RpcError::Transport(_)) => Self::from_code(
                 service,
                 ErrorCode::Unavailable,

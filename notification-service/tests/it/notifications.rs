@@ -6,7 +6,7 @@ use lapin::{
     options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions},
     types::FieldTable,
 };
-use messaging::{AmqpConfig, EventPublisher, RpcClient, wire};
+use messaging::{AmqpConfig, Client, EventPublisher, Link, wire};
 use notification_service::{App, Config};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 struct TestApp {
     admin_addr: std::net::SocketAddr,
     events: EventPublisher,
-    requests: RpcClient,
+    requests: Client,
     queue: String,
     events_queue: String,
     exchange: String,
@@ -56,12 +56,15 @@ impl TestApp {
             Duration::from_secs(5),
         );
         // Requests as an admin, who may read anyone's notifications.
-        let requests =
-            RpcClient::start(AmqpConfig::new(amqp_url()), &queue, Duration::from_secs(10))
-                .on_behalf_of(Caller {
-                    user_id: uuid::Uuid::now_v7(),
-                    role: Role::Admin,
-                });
+        let requests = Client::amqp(
+            &Link::start(AmqpConfig::new(amqp_url())),
+            &queue,
+            Duration::from_secs(10),
+        )
+        .on_behalf_of(Caller {
+            user_id: uuid::Uuid::now_v7(),
+            role: Role::Admin,
+        });
         assert!(events.wait_connected(Duration::from_secs(5)).await);
         assert!(requests.wait_connected(Duration::from_secs(5)).await);
         let app = Self {
@@ -325,8 +328,8 @@ async fn a_customer_reads_only_their_own_notifications(pool: PgPool) {
         user_id: ada,
         role: Role::Customer,
     });
-    let anonymous = RpcClient::start(
-        AmqpConfig::new(amqp_url()),
+    let anonymous = Client::amqp(
+        &Link::start(AmqpConfig::new(amqp_url())),
         &app.queue,
         Duration::from_secs(10),
     );
@@ -349,6 +352,5 @@ async fn a_customer_reads_only_their_own_notifications(pool: PgPool) {
     };
     assert_eq!(code(bobs), "NOT_FOUND");
     assert_eq!(code(nobodys), "UNAUTHENTICATED");
-    anonymous.close();
     app.cleanup().await;
 }

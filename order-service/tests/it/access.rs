@@ -53,8 +53,8 @@ async fn a_customer_orders_and_reads_only_for_themselves(pool: PgPool) {
 async fn without_a_caller_only_the_catalogue_answers(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let user = app.user().await;
-    let anonymous = messaging::RpcClient::start(
-        messaging::AmqpConfig::new(crate::helpers::amqp_url()),
+    let anonymous = messaging::Client::amqp(
+        &messaging::Link::start(messaging::AmqpConfig::new(crate::helpers::amqp_url())),
         &app.queue,
         std::time::Duration::from_secs(10),
     );
@@ -77,6 +77,5 @@ async fn without_a_caller_only_the_catalogue_answers(pool: PgPool) {
     assert_eq!(error_code(listed), "UNAUTHENTICATED");
     assert!(products.unwrap()["products"].is_array());
     assert_eq!(app.balance(user).await, 100_000, "nothing was charged");
-    anonymous.close();
     app.cleanup().await;
 }

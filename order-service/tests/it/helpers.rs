@@ -3,7 +3,7 @@ use std::time::Duration;
 use user_service::dev_pki::DevPki;
 
 use lapin::{Channel, Connection, ConnectionProperties, options::QueueDeleteOptions};
-use messaging::{AmqpConfig, RpcClient};
+use messaging::{AmqpConfig, Client, Link};
 use order_service::{App, Config};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -33,7 +33,7 @@ pub(crate) async fn user_service_channel(url: &str) -> tonic::transport::Channel
 pub(crate) use test_support::amqp_url;
 
 pub(crate) struct TestApp {
-    pub(crate) client: RpcClient,
+    pub(crate) client: Client,
     /// order-service's database (the one `#[sqlx::test]` made).
     pub(crate) pool: PgPool,
     /// user-service's, beside it.
@@ -86,11 +86,15 @@ impl TestApp {
 
         // Requests are made as an admin, who may act for any user: these
         // tests are about orders; tests/it/access.rs is about who may ask.
-        let client = RpcClient::start(AmqpConfig::new(amqp_url()), &queue, Duration::from_secs(10))
-            .on_behalf_of(Caller {
-                user_id: Uuid::now_v7(),
-                role: Role::Admin,
-            });
+        let client = Client::amqp(
+            &Link::start(AmqpConfig::new(amqp_url())),
+            &queue,
+            Duration::from_secs(10),
+        )
+        .on_behalf_of(Caller {
+            user_id: Uuid::now_v7(),
+            role: Role::Admin,
+        });
         assert!(client.wait_connected(Duration::from_secs(5)).await);
         let admin_connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
             .await

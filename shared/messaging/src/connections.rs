@@ -5,11 +5,9 @@
 use std::time::Duration;
 
 use crate::{
-    AmqpConfig, Link, RpcClient,
-    nats::{self, NatsClient, NatsConfig, NatsError},
-    redis::{RedisClient, RedisConfig, RedisError, client::RedisLink},
-    tcp::TcpClient,
-    transport::{Client, Transport},
+    AmqpConfig, Client, Link, RpcError, Transport,
+    nats::{self, NatsConfig, NatsError},
+    redis::{RedisConfig, RedisError, RedisLink},
 };
 
 /// Why a connection could not even be attempted (a malformed URL, mostly).
@@ -24,7 +22,7 @@ pub enum ConnectError {
     #[error(transparent)]
     Tls(#[from] platform::tls::streams::StreamTlsError),
     #[error("TCP: {0}")]
-    Tcp(String),
+    Tcp(#[from] RpcError),
     #[error("binding {0}: {1}")]
     Bind(std::net::SocketAddr, std::io::Error),
 }
@@ -85,21 +83,21 @@ impl Connections {
                 let link = self
                     .link
                     .get_or_insert_with(|| Link::start(self.brokers.amqp.clone()));
-                Client::Amqp(RpcClient::on(link, queue, timeout))
+                Client::amqp(link, queue, timeout)
             }
             Transport::Nats => {
                 if self.nats_client.is_none() {
                     self.nats_client = Some(nats::connect(&self.brokers.nats).await?);
                 }
                 let connection = self.nats_client.as_ref().expect("connected above");
-                Client::Nats(NatsClient::new(connection, queue, timeout))
+                Client::nats(connection, queue, timeout)
             }
             Transport::Redis => {
                 if self.redis.is_none() {
                     self.redis = Some(RedisLink::start(&self.brokers.redis)?);
                 }
                 let link = self.redis.as_ref().expect("started above");
-                Client::Redis(RedisClient::new(link, queue, timeout))
+                Client::redis(link, queue, timeout)
             }
             Transport::Tcp => {
                 let tls = self
@@ -107,10 +105,12 @@ impl Connections {
                     .tls
                     .as_ref()
                     .ok_or(ConnectError::TcpWithoutTls)?;
-                let client = TcpClient::new(target.tcp_addr, timeout)
-                    .with_tls(tls.stream_client()?, target.service)
-                    .map_err(|e| ConnectError::Tcp(e.to_string()))?;
-                Client::Tcp(client)
+                Client::tcp_tls(
+                    target.tcp_addr,
+                    timeout,
+                    tls.stream_client()?,
+                    target.service,
+                )?
             }
         })
     }

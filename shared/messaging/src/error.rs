@@ -29,11 +29,38 @@ pub enum RpcError {
     /// The remote handler answered with an error (the reply's `err`).
     #[error("remote error: {0}")]
     Remote(serde_json::Value),
-    #[error("AMQP error: {0}")]
-    Amqp(#[from] lapin::Error),
-    /// Another transport's client failed (NATS); the outcome is unknown.
-    #[error("transport error: {0}")]
-    Transport(String),
+    /// The transport itself failed; the outcome is unknown.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("cannot encode or decode JSON: {0}")]
     Codec(#[from] serde_json::Error),
+}
+
+/// How a transport failed under a call, by transport: a caller maps them
+/// all alike (503), a log line tells them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("AMQP: {0}")]
+    Amqp(#[from] lapin::Error),
+    /// The NATS client's own error, as text (its kinds are generic).
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error("Redis: {0}")]
+    Redis(String),
+    /// The TLS handshake failed: a certificate refused, either way.
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
+    /// A server name no certificate can carry.
+    #[error("{0:?} is not a valid server name")]
+    ServerName(String),
+    /// Not published: an event before it in the batch failed, and events
+    /// are published in order.
+    #[error("not published: an event before it in the batch failed")]
+    AfterFailure,
+}
+
+impl From<lapin::Error> for RpcError {
+    fn from(error: lapin::Error) -> Self {
+        Self::Transport(error.into())
+    }
 }

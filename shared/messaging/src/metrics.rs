@@ -1,7 +1,7 @@
 //! What this crate records, each metric described once here and recorded
 //! where it happens: deliveries and handling time (`dispatch`), the
 //! outbox's backlog (`outbox`), the request-response calls an
-//! [`RpcClient`](crate::RpcClient) makes ([`record_call`]), and the depth
+//! [`Client`](crate::Client) makes ([`record_call`]), and the depth
 //! and consumers of the queues a server consumes (`depth`).
 //!
 //! Labels are bounded: queues are configuration, patterns the callers'
@@ -74,7 +74,6 @@ pub(crate) fn outcome<T>(result: &Result<T, RpcError>) -> &'static str {
             | RpcError::ConnectionLost
             | RpcError::Rejected
             | RpcError::NoServer
-            | RpcError::Amqp(_)
             | RpcError::Transport(_),
         ) => "unavailable",
     }
@@ -141,9 +140,9 @@ mod tests {
             (Err(RpcError::ConnectionLost), "unavailable"),
             (Err(RpcError::Rejected), "unavailable"),
             (
-                Err(RpcError::Amqp(
-                    lapin::ErrorKind::ChannelsLimitReached.into(),
-                )),
+                Err(RpcError::from(lapin::Error::from(
+                    lapin::ErrorKind::ChannelsLimitReached,
+                ))),
                 "unavailable",
             ),
         ];

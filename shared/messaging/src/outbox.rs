@@ -36,7 +36,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{EventPublisher, RpcError, publisher::OutgoingEvent, wire};
+use crate::{EventPublisher, RpcError, amqp::publisher::OutgoingEvent, wire};
 
 /// Records the event `body`, under the name it gives itself
 /// (`contracts::events::EventBody`), in the caller's transaction: see

@@ -104,7 +104,7 @@ impl Router {
     }
 
     /// Routes `pattern` (a string, or the canonical JSON of an object
-    /// pattern, see [`wire::route`]) to `handler`. Requests get the handler's
+    /// pattern, see [`crate::wire::route`]) to `handler`. Requests get the handler's
     /// result as their reply; events (no `reply_to`) only run it.
     pub fn route<F, Fut>(mut self, pattern: &str, handler: F) -> Self
     where
@@ -188,7 +188,7 @@ impl Router {
 
     /// Routes event `pattern` to `handler(state, message)` like
     /// [`Router::route_with`], but runs it only for deliveries that came
-    /// through an exchange the queue is bound to ([`ServerConfig::bindings`])
+    /// through an exchange the queue is bound to ([`crate::ServerConfig::bindings`])
     /// and that RabbitMQ attributes to the broker account `publisher` (the
     /// AMQP `user_id`, which the broker checks against the publisher's login).
     /// Anything else — the same envelope published straight to the queue

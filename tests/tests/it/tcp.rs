@@ -8,17 +8,17 @@
 use std::time::Duration;
 
 use contracts::identity::{Caller, Role};
-use messaging::{RpcError, Transport, tcp::TcpClient};
+use messaging::{Client, RpcError, Transport};
 use platform::tls::GrpcTls;
 use serde_json::json;
 use system_tests::{Options, System};
 
 /// A TCP client of order-service holding `service`'s certificate (or none).
-fn client_as(system: &System, service: Option<&str>) -> TcpClient {
+fn client_as(system: &System, service: Option<&str>) -> Client {
     let addr = system.order_service_tcp.expect("requests over TCP");
-    let client = TcpClient::new(addr.to_string(), Duration::from_secs(5));
+    let timeout = Duration::from_secs(5);
     let Some(service) = service else {
-        return client;
+        return Client::tcp(addr.to_string(), timeout);
     };
     let read = |file: String| std::fs::read_to_string(system.certs.join(file)).unwrap();
     let tls = GrpcTls::from_pem(
@@ -26,9 +26,13 @@ fn client_as(system: &System, service: Option<&str>) -> TcpClient {
         read(format!("{service}.pem")),
         read(format!("{service}.key")).into(),
     );
-    client
-        .with_tls(tls.stream_client().unwrap(), "order-service")
-        .unwrap()
+    Client::tcp_tls(
+        addr.to_string(),
+        timeout,
+        tls.stream_client().unwrap(),
+        "order-service",
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -44,7 +48,7 @@ async fn over_tcp_only_the_gateways_certificate_may_send_requests() {
         user_id: user.parse().unwrap(),
         role: Role::Customer,
     };
-    let place = |client: TcpClient| {
+    let place = |client: Client| {
         let order = order.clone();
         async move {
             let client = client.on_behalf_of(caller);

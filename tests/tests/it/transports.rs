@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use messaging::{
     Client, RpcError, Transport,
-    nats::{NatsClient, NatsConfig},
-    redis::{RedisClient, RedisConfig, client::RedisLink},
+    nats::NatsConfig,
+    redis::{RedisConfig, RedisLink},
 };
 use serde_json::{Value, json};
 use system_tests::{Options, System};
@@ -212,11 +212,11 @@ async fn client(transport: Transport, url: String, timeout: Duration) -> Client 
             let connection = messaging::nats::connect(&NatsConfig::new(url, "test"))
                 .await
                 .unwrap();
-            Client::Nats(NatsClient::new(&connection, "orders_queue", timeout))
+            Client::nats(&connection, "orders_queue", timeout)
         }
         Transport::Redis => {
             let link = RedisLink::start(&RedisConfig::new(url)).unwrap();
-            Client::Redis(RedisClient::new(&link, "orders_queue", timeout))
+            Client::redis(&link, "orders_queue", timeout)
         }
         Transport::Amqp | Transport::Tcp => unreachable!("tested in security.rs, tcp.rs"),
     }

@@ -15,8 +15,8 @@
 //! its idempotency key. Replicas of a service share its subjects in one
 //! queue group (the service's queue name), so each request runs once.
 //!
-//! - [`client`]: [`NatsClient`], request-response and events to NestJS or
-//!   Rust servers.
+//! - [`client`]: the carrier of [`crate::Client::nats`], request-response
+//!   and events to NestJS or Rust servers.
 //! - [`server`]: [`serve`], a [`crate::Router`] on NATS.
 
 pub mod client;
@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-pub use self::{client::NatsClient, server::serve};
+pub use self::server::serve;
 
 /// Where NATS is and who this process is to it.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ pub(crate) fn is_connected(client: &async_nats::Client) -> bool {
 
 /// Waits (bounded) until `client` is connected.
 pub(crate) async fn wait_connected(client: &async_nats::Client, within: Duration) -> bool {
-    crate::connection::wait_until(within, || is_connected(client)).await
+    crate::connected::wait_until(within, || is_connected(client)).await
 }
 
 /// A readiness check named `name` that passes while `client` is connected.

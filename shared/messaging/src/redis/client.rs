@@ -1,5 +1,4 @@
-//! The client face on Redis: what [`crate::RpcClient`] does on RabbitMQ,
-//! to a NestJS `@MessagePattern` on `Transport.REDIS` or to
+//! The Redis carrier of a [`Client`], over a [`RedisLink`], to a NestJS `@MessagePattern` on `Transport.REDIS` or to
 //! [`super::serve`] — NestJS's `ClientRedis`: requests published on the
 //! pattern's channel, replies read from `<channel>.reply` (subscribed on
 //! first use) and matched to their request by id.
@@ -10,15 +9,15 @@ use std::{
     time::Duration,
 };
 
-use contracts::identity::Caller;
-use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{RedisConfig, RedisError, subscriber::Subscription};
 use crate::{
-    Connected, RpcError,
+    Carrier, Client, Connected, RpcError, Transport,
+    client::Outgoing,
+    error::TransportError,
     pending::Waiting,
     router::subject,
     text_headers::{self, HeaderMembers},
@@ -93,7 +92,7 @@ impl RedisLink {
 
     /// Waits (bounded) until connected; for start-up and tests.
     pub async fn wait_connected(&self, within: Duration) -> bool {
-        crate::connection::wait_until(within, || self.is_connected()).await
+        crate::connected::wait_until(within, || self.is_connected()).await
     }
 
     /// A readiness check named `name` that passes while connected.
@@ -130,78 +129,53 @@ impl RedisLink {
                 if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
                     RpcError::NotConnected
                 } else {
-                    RpcError::Transport(e.to_string())
+                    TransportError::Redis(e.to_string()).into()
                 }
             })
     }
 }
 
 /// Requests and events for one service (`group`: its queue name, which
-/// names its health-check channel) over a shared [`RedisLink`]. Cheap to
-/// clone.
-#[derive(Debug, Clone)]
-pub struct RedisClient {
+/// names its health-check channel) over a shared [`RedisLink`].
+#[derive(Debug)]
+struct RedisCarrier {
     link: RedisLink,
     group: String,
-    timeout: Duration,
-    caller: Option<Caller>,
 }
 
-impl RedisClient {
-    pub fn new(link: &RedisLink, group: impl Into<String>, timeout: Duration) -> Self {
-        Self {
+impl Client {
+    /// A client for the service `group` names (its queue name) on `link`,
+    /// whose requests wait at most `timeout`.
+    pub fn redis(link: &RedisLink, group: impl Into<String>, timeout: Duration) -> Self {
+        let carrier = RedisCarrier {
             link: link.clone(),
             group: group.into(),
-            timeout,
-            caller: None,
-        }
+        };
+        Self::new(carrier, timeout)
+    }
+}
+
+impl Carrier for RedisCarrier {
+    const TRANSPORT: Transport = Transport::Redis;
+
+    fn destination(&self) -> &str {
+        &self.group
     }
 
-    /// This client sending its requests for `caller` (envelope headers
-    /// `x-caller-id`, `x-caller-role`; see [`crate::RpcClient::on_behalf_of`]).
-    #[must_use]
-    pub fn on_behalf_of(&self, caller: Caller) -> Self {
-        Self {
-            caller: Some(caller),
-            ..self.clone()
-        }
-    }
-
-    pub fn is_connected(&self) -> bool {
+    fn is_connected(&self) -> bool {
         self.link.is_connected()
     }
 
-    /// The client's own deadline.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// A request and its reply, within `timeout`. Counted and timed like
-    /// every client's calls (`messaging_client_*`, `queue` = the group).
-    pub async fn send_value_within(
-        &self,
-        pattern: &str,
-        data: Value,
-        timeout: Duration,
-    ) -> Result<Value, RpcError> {
-        let call = self.request(pattern, data, timeout);
-        crate::metrics::timed_call_within(&self.group, pattern, timeout, call).await
-    }
-
-    async fn request(
-        &self,
-        pattern: &str,
-        data: Value,
-        timeout: Duration,
-    ) -> Result<Value, RpcError> {
+    async fn request(&self, request: Outgoing<'_>) -> Result<Value, RpcError> {
         if !self.is_connected() {
             return Err(RpcError::NotConnected);
         }
-        let channel = subject(&self.group, pattern);
+        let channel = subject(&self.group, request.pattern);
         self.link.listen_on(&super::reply_channel(&channel)).await?;
         let id = uuid::Uuid::new_v4().to_string();
-        let headers: HeaderMembers = text_headers::request(timeout, self.caller.as_ref());
-        let body = wire::encode_with_headers(pattern, &data, Some(&id), Some(&headers))?;
+        let headers: HeaderMembers = text_headers::request(request.timeout, request.caller);
+        let body =
+            wire::encode_with_headers(request.pattern, request.data, Some(&id), Some(&headers))?;
         let (reply, _forget) = self.link.inner.waiting.register(&id);
         if self.link.publish(&channel, body).await? == 0 {
             return Err(RpcError::NoServer);
@@ -213,13 +187,11 @@ impl RedisClient {
     /// Publishes an event (the envelope without `id`) on the pattern's
     /// channel, to every subscribed replica of every service. At most once:
     /// Redis keeps nothing for a subscriber that is not there.
-    pub async fn emit<D: Serialize>(&self, pattern: &str, data: &D) -> Result<(), RpcError> {
+    async fn emit(&self, pattern: &str, data: &RawValue) -> Result<(), RpcError> {
         let headers: HeaderMembers = text_headers::event();
-        let body = wire::encode_with_headers(pattern, data, None, Some(&headers))?;
+        let body = wire::encode_with_headers(pattern, &data, None, Some(&headers))?;
         let channel = subject(&self.group, pattern);
-        tokio::time::timeout(self.timeout, self.link.publish(&channel, body))
-            .await
-            .map_err(|_| RpcError::Timeout(self.timeout))??;
+        self.link.publish(&channel, body).await?;
         Ok(())
     }
 }

@@ -20,8 +20,9 @@
 //! keeps the first answer. Run one replica per service on Redis, or handlers
 //! that are idempotent (ours are: a repeated order is found by its key).
 //!
-//! - [`client`]: [`RedisClient`], requests and events to NestJS or Rust
-//!   servers.
+//! - [`client`]: [`RedisLink`], the connections a process's clients share,
+//!   and the carrier of [`crate::Client::redis`] — requests and events to
+//!   NestJS or Rust servers.
 //! - [`server`]: [`serve`], a [`crate::Router`] on Redis.
 
 pub mod client;
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-pub use self::{client::RedisClient, server::serve};
+pub use self::{client::RedisLink, server::serve};
 
 /// How long connecting to Redis may take before it counts as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

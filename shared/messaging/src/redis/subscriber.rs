@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use platform::backoff::Backoff;
 
-use crate::{Connected, RpcError};
+use crate::{Connected, RpcError, error::TransportError};
 
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
@@ -73,7 +73,7 @@ impl Subscription {
         confirmed
             .await
             .map_err(|_| RpcError::ConnectionLost)?
-            .map_err(RpcError::Transport)
+            .map_err(|e| TransportError::Redis(e).into())
     }
 }
 

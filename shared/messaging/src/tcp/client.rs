@@ -1,17 +1,16 @@
-//! The client face on NestJS's TCP transport: one connection to a server,
-//! opened on first use and again after it drops, requests matched to
-//! replies by their id — as NestJS's `ClientTCP` does it. With
-//! [`TcpClient::with_tls`] the connection is mutual TLS (the services'
+//! The carrier of a [`Client`] on NestJS's TCP transport: one connection
+//! to a server, opened on first use and again after it drops, requests
+//! matched to replies by their id — as NestJS's `ClientTCP` does it. With
+//! [`Client::tcp_tls`] the connection is mutual TLS (the services'
 //! certificates), which is what lets the server believe the caller the
 //! request names.
 
 use std::{sync::Arc, time::Duration};
 
-use contracts::identity::Caller;
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::ServerName;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
@@ -24,7 +23,9 @@ use tokio_util::{
 
 use super::framing::JsonFrames;
 use crate::{
-    RpcError,
+    Carrier, Client, RpcError, Transport,
+    client::Outgoing,
+    error::TransportError,
     pending::Waiting,
     text_headers::{self, HeaderMembers},
     wire::{self, Reply},
@@ -36,20 +37,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The largest reply read, in UTF-16 units.
 const MAX_REPLY_UNITS: usize = 4 * 1024 * 1024;
 
-/// Requests and events to one TCP server. Cheap to clone.
-#[derive(Clone)]
-pub struct TcpClient {
+/// Requests and events to one TCP server, over one connection at a time.
+struct TcpCarrier {
     /// `host:port`, resolved at each connection.
     addr: String,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
-    timeout: Duration,
-    caller: Option<Caller>,
-    connection: Arc<tokio::sync::Mutex<Option<Connection>>>,
+    connection: tokio::sync::Mutex<Option<Connection>>,
 }
 
-impl std::fmt::Debug for TcpClient {
+impl std::fmt::Debug for TcpCarrier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TcpClient")
+        f.debug_struct("TcpCarrier")
             .field("addr", &self.addr)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
@@ -65,81 +63,49 @@ struct Connection {
     closed: CancellationToken,
 }
 
-impl TcpClient {
-    /// A client of the server at `addr` (`host:port`), whose requests wait
-    /// at most `timeout`. Plain TCP, as NestJS's default; connects on
+impl Client {
+    /// A client of the TCP server at `addr` (`host:port`), whose requests
+    /// wait at most `timeout`. Plain TCP, as NestJS's default; connects on
     /// first use.
-    pub fn new(addr: impl Into<String>, timeout: Duration) -> Self {
-        Self {
-            addr: addr.into(),
-            tls: None,
-            timeout,
-            caller: None,
-            connection: Arc::default(),
-        }
+    pub fn tcp(addr: impl Into<String>, timeout: Duration) -> Self {
+        Self::new(TcpCarrier::new(addr.into(), None), timeout)
     }
 
-    /// This client over mutual TLS (`config`, e.g.
+    /// [`Client::tcp`] over mutual TLS (`config`, e.g.
     /// `GrpcTls::stream_client`), accepting only a server whose certificate
-    /// names `server_name` (the service, e.g. `order-service`).
-    pub fn with_tls(
-        self,
+    /// names `server_name` (the service, e.g. `order-service`): what lets
+    /// the server believe the caller a request names.
+    pub fn tcp_tls(
+        addr: impl Into<String>,
+        timeout: Duration,
         config: Arc<rustls::ClientConfig>,
         server_name: &str,
     ) -> Result<Self, RpcError> {
         let name = ServerName::try_from(server_name.to_owned())
-            .map_err(|e| RpcError::Transport(format!("{server_name}: {e}")))?;
-        Ok(Self {
-            tls: Some((config.into(), name)),
-            connection: Arc::default(),
-            ..self
-        })
+            .map_err(|_| TransportError::ServerName(server_name.to_owned()))?;
+        let carrier = TcpCarrier::new(addr.into(), Some((config.into(), name)));
+        Ok(Self::new(carrier, timeout))
     }
+}
 
-    /// This client sending its requests for `caller` (envelope headers
-    /// `x-caller-id`, `x-caller-role`; believed by a server only over
-    /// mutual TLS).
-    #[must_use]
-    pub fn on_behalf_of(&self, caller: Caller) -> Self {
-        Self {
-            caller: Some(caller),
-            ..self.clone()
-        }
-    }
+impl Carrier for TcpCarrier {
+    const TRANSPORT: Transport = Transport::Tcp;
 
-    /// The client's own deadline.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
+    fn destination(&self) -> &str {
+        &self.addr
     }
 
     /// Whether a connection is open now (one is opened by the next call).
-    pub fn is_connected(&self) -> bool {
+    fn is_connected(&self) -> bool {
         self.connection
             .try_lock()
             .is_ok_and(|c| c.as_ref().is_some_and(|c| !c.closed.is_cancelled()))
     }
 
-    /// A request and its reply, within `timeout`. Counted and timed like
-    /// every client's calls (`messaging_client_*`, `queue` = the address).
-    pub async fn send_value_within(
-        &self,
-        pattern: &str,
-        data: Value,
-        timeout: Duration,
-    ) -> Result<Value, RpcError> {
-        let call = self.request(pattern, data, timeout);
-        crate::metrics::timed_call_within(&self.addr, pattern, timeout, call).await
-    }
-
-    async fn request(
-        &self,
-        pattern: &str,
-        data: Value,
-        timeout: Duration,
-    ) -> Result<Value, RpcError> {
+    async fn request(&self, request: Outgoing<'_>) -> Result<Value, RpcError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let headers: HeaderMembers = text_headers::request(timeout, self.caller.as_ref());
-        let frame = envelope(pattern, &data, Some(&id), &headers)?;
+        let headers: HeaderMembers = text_headers::request(request.timeout, request.caller);
+        let frame = envelope(request.pattern, request.data, Some(&id), &headers)?;
         let connection = self.open().await?;
         let (reply, _forget) = connection.waiting.register(&id);
         connection.send(frame).await?;
@@ -150,12 +116,19 @@ impl TcpClient {
 
     /// Sends an event (no `id`, no reply). At most once: written to the
     /// socket, not acknowledged by anyone.
-    pub async fn emit<D: Serialize>(&self, pattern: &str, data: &D) -> Result<(), RpcError> {
-        let frame = envelope(pattern, data, None, &text_headers::event())?;
-        let send = async { self.open().await?.send(frame).await };
-        tokio::time::timeout(self.timeout, send)
-            .await
-            .map_err(|_| RpcError::Timeout(self.timeout))?
+    async fn emit(&self, pattern: &str, data: &RawValue) -> Result<(), RpcError> {
+        let frame = envelope(pattern, &data, None, &text_headers::event())?;
+        self.open().await?.send(frame).await
+    }
+}
+
+impl TcpCarrier {
+    fn new(addr: String, tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>) -> Self {
+        Self {
+            addr,
+            tls,
+            connection: tokio::sync::Mutex::default(),
+        }
     }
 
     /// The open connection, made first when there is none or it ended.
@@ -182,7 +155,7 @@ impl TcpClient {
                 let stream = connector
                     .connect(name.clone(), stream)
                     .await
-                    .map_err(|e| RpcError::Transport(format!("TLS: {e}")))?;
+                    .map_err(TransportError::Tls)?;
                 Connection::start(stream)
             }
         })

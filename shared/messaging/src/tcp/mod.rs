@@ -1,5 +1,5 @@
 //! NestJS's TCP transport (`Transport.TCP`): JSON frames over a connection
-//! ([`framing`]), a [`TcpClient`] and a [`serve`]r — plain, as NestJS's
+//! ([`framing`]), a carrier for [`crate::Client::tcp`] and a [`serve`]r — plain, as NestJS's
 //! default, or mutual TLS with the services' certificates, which is how a
 //! service serving `TRANSPORTS=tcp` knows its caller is the gateway
 //! (docs/transports.md).
@@ -8,7 +8,4 @@ pub mod client;
 pub mod framing;
 pub mod server;
 
-pub use self::{
-    client::TcpClient,
-    server::{TcpTrust, serve},
-};
+pub use self::server::{TcpTrust, serve};

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use messaging::{
     AmqpConfig, Client, Connected, Router, ServerConfig, Transport,
-    nats::{NatsClient, NatsConfig},
-    redis::{RedisClient, RedisConfig, client::RedisLink},
+    nats::NatsConfig,
+    redis::{RedisConfig, RedisLink},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -29,11 +29,11 @@ impl Bus {
         let client = match transport {
             Transport::Nats => {
                 let connection = messaging::nats::connect(&nats_config()).await.unwrap();
-                Client::Nats(NatsClient::new(&connection, &config.queue, timeout))
+                Client::nats(&connection, &config.queue, timeout)
             }
             Transport::Redis => {
                 let link = RedisLink::start(&redis_config()).unwrap();
-                Client::Redis(RedisClient::new(&link, &config.queue, timeout))
+                Client::redis(&link, &config.queue, timeout)
             }
             Transport::Amqp | Transport::Tcp => unreachable!("they have helpers of their own"),
         };

@@ -12,7 +12,7 @@ use lapin::{
     options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions},
     types::FieldTable,
 };
-use messaging::{AmqpConfig, Router, RpcClient, ServerConfig};
+use messaging::{AmqpConfig, Client, Link, Router, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use test_support::amqp_url;
@@ -96,9 +96,13 @@ impl Bus {
     }
 
     /// A client of the bus's queue, once its servers consume.
-    pub(crate) async fn client(&self, timeout: Duration) -> RpcClient {
+    pub(crate) async fn client(&self, timeout: Duration) -> Client {
         self.wait_serving().await;
-        let client = RpcClient::start(self.config.amqp.clone(), &self.config.queue, timeout);
+        let client = Client::amqp(
+            &Link::start(self.config.amqp.clone()),
+            &self.config.queue,
+            timeout,
+        );
         assert!(
             client.wait_connected(Duration::from_secs(5)).await,
             "client never connected"

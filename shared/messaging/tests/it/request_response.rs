@@ -1,7 +1,9 @@
 use std::time::{Duration, Instant};
 
 use contracts::{ErrorCode, ServiceError};
-use messaging::{AmqpConfig, HandlerError, Router, RpcClient, RpcError, wire::NO_MESSAGE_HANDLER};
+use messaging::{
+    AmqpConfig, Client, HandlerError, Link, Router, RpcError, wire::NO_MESSAGE_HANDLER,
+};
 use serde_json::{Value, json};
 
 use crate::helpers::{Bus, Counter};
@@ -130,8 +132,8 @@ async fn a_send_with_no_server_times_out_and_the_request_is_never_executed_later
         }
     }));
     bus.wait_serving().await;
-    let client = RpcClient::start(
-        bus.config.amqp.clone(),
+    let client = Client::amqp(
+        &Link::start(bus.config.amqp.clone()),
         &bus.config.queue,
         Duration::from_secs(5),
     );
@@ -146,8 +148,10 @@ async fn a_send_while_the_broker_is_unreachable_fails_fast() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let client = RpcClient::start(
-        AmqpConfig::new(format!("amqp://guest:guest@127.0.0.1:{port}/%2f")),
+    let client = Client::amqp(
+        &Link::start(AmqpConfig::new(format!(
+            "amqp://guest:guest@127.0.0.1:{port}/%2f"
+        ))),
         "nowhere",
         Duration::from_secs(30),
     );

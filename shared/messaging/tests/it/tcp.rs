@@ -6,8 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use contracts::{ErrorCode, ServiceError};
 use messaging::{
-    AmqpConfig, Connected, HandlerError, Router, RpcError, ServerConfig,
-    tcp::{self, TcpClient},
+    AmqpConfig, Client, Connected, HandlerError, Router, RpcError, ServerConfig, tcp,
     wire::NO_MESSAGE_HANDLER,
 };
 use serde_json::{Value, json};
@@ -64,7 +63,7 @@ async fn start(events: mpsc::UnboundedSender<Value>) -> (SocketAddr, Cancellatio
 async fn our_client_gets_replies_errors_and_non_ascii_from_our_server() {
     let (events, mut received) = mpsc::unbounded_channel();
     let (addr, shutdown) = start(events).await;
-    let client = TcpClient::new(addr.to_string(), Duration::from_secs(5));
+    let client = Client::tcp(addr.to_string(), Duration::from_secs(5));
     let call = |pattern: &'static str, data: Value| {
         let client = client.clone();
         async move {
@@ -108,7 +107,7 @@ async fn a_server_that_is_not_there_is_a_fast_not_connected() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let client = TcpClient::new(addr.to_string(), Duration::from_secs(10));
+    let client = Client::tcp(addr.to_string(), Duration::from_secs(10));
 
     let result = client
         .send_value_within("sum", json!([1]), client.timeout())
@@ -149,7 +148,7 @@ async fn our_client_sends_to_and_emits_events_at_a_nestjs_server() {
     };
     let mut server =
         nestjs::Server::start_over(&Transport::Tcp(port), "", "sum", "order_placed", None).await;
-    let client = TcpClient::new(format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    let client = Client::tcp(format!("127.0.0.1:{port}"), Duration::from_secs(10));
 
     let nine = client
         .send_value_within("sum", json!([4, 5]), client.timeout())
@@ -187,7 +186,7 @@ async fn shutdown_answers_the_request_in_flight_and_a_restarted_server_is_reache
         Connected::default(),
         shutdown.clone(),
     ));
-    let client = TcpClient::new(addr.to_string(), Duration::from_secs(5));
+    let client = Client::tcp(addr.to_string(), Duration::from_secs(5));
 
     let call = {
         let client = client.clone();

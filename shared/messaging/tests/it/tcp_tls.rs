@@ -7,8 +7,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use contracts::identity::{Caller, Role};
 use messaging::{
-    AmqpConfig, Connected, Router, RpcError, ServerConfig,
-    tcp::{self, TcpClient, TcpTrust},
+    AmqpConfig, Client, Connected, Router, RpcError, ServerConfig, TransportError,
+    tcp::{self, TcpTrust},
 };
 use platform::tls::{GrpcTls, Spiffe, dev_pki::DevPki};
 use serde_json::{Value, json};
@@ -56,13 +56,18 @@ async fn start(service: &str) -> (SocketAddr, CancellationToken) {
     (addr, shutdown)
 }
 
-fn client(addr: SocketAddr, holder: &str, server: &str) -> TcpClient {
-    TcpClient::new(addr.to_string(), Duration::from_secs(5))
-        .with_tls(tls(holder).stream_client().unwrap(), server)
-        .unwrap()
+fn client(addr: SocketAddr, holder: &str, server: &str) -> Client {
+    let timeout = Duration::from_secs(5);
+    Client::tcp_tls(
+        addr.to_string(),
+        timeout,
+        tls(holder).stream_client().unwrap(),
+        server,
+    )
+    .unwrap()
 }
 
-async fn whoami(client: &TcpClient, caller: Caller) -> Result<Value, RpcError> {
+async fn whoami(client: &Client, caller: Caller) -> Result<Value, RpcError> {
     let client = client.on_behalf_of(caller);
     client
         .send_value_within("whoami", json!({}), client.timeout())
@@ -107,12 +112,13 @@ async fn another_services_certificate_is_refused_whoever_it_names() {
 #[tokio::test]
 async fn the_gateways_name_minted_in_another_namespace_is_refused() {
     let (addr, shutdown) = start("order-service").await;
-    let impostor = TcpClient::new(addr.to_string(), Duration::from_secs(5))
-        .with_tls(
-            pki().stranger(ELSEWHERE).unwrap().stream_client().unwrap(),
-            "order-service",
-        )
-        .unwrap();
+    let impostor = Client::tcp_tls(
+        addr.to_string(),
+        Duration::from_secs(5),
+        pki().stranger(ELSEWHERE).unwrap().stream_client().unwrap(),
+        "order-service",
+    )
+    .unwrap();
 
     let forged = whoami(&impostor, customer()).await;
 
@@ -129,7 +135,7 @@ async fn the_gateways_name_minted_in_another_namespace_is_refused() {
 #[tokio::test]
 async fn without_a_certificate_there_is_no_connection() {
     let (addr, shutdown) = start("order-service").await;
-    let plain = TcpClient::new(addr.to_string(), Duration::from_secs(2));
+    let plain = Client::tcp(addr.to_string(), Duration::from_secs(2));
 
     let refused = whoami(&plain, customer()).await;
 
@@ -148,7 +154,9 @@ async fn the_client_accepts_only_the_server_it_meant() {
     let result = whoami(&client(addr, "api-gateway", "order-service"), customer()).await;
 
     match result {
-        Err(RpcError::Transport(reason)) => assert!(reason.contains("TLS"), "{reason}"),
+        Err(RpcError::Transport(TransportError::Tls(reason))) => {
+            assert!(reason.to_string().contains("certificate"), "{reason}")
+        }
         other => panic!("expected a TLS failure, got {other:?}"),
     }
     shutdown.cancel();

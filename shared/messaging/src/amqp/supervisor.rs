@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     AmqpConfig, RpcError,
-    connection::{backoff, connect},
-    topology::declare_exchange,
+    amqp::connection::{backoff, connect},
+    amqp::topology::declare_exchange,
     wire::{DIRECT_REPLY_TO, Reply},
 };
 

@@ -1,8 +1,8 @@
 //! The server face: consumes one durable queue with manual ack and a prefetch
 //! limit, routes each delivery by pattern to a handler of the
-//! [`Router`](crate::Router), replies when the sender asked for a reply, and
+//! [`crate::Router`], replies when the sender asked for a reply, and
 //! settles every delivery exactly once. How one delivery is handled and
-//! settled is in [`crate::dispatch`]; the queue's depth is sampled beside
+//! settled is in `amqp/dispatch.rs`; the queue's depth is sampled beside
 //! it (`crate::depth`).
 
 use std::sync::Arc;
@@ -16,36 +16,11 @@ use tokio_stream::StreamExt;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    Router, ServerConfig,
-    connection::{backoff, connect},
-    dispatch::{self, Context},
-    topology::{bind, declare_queue},
+    Connected, Router, ServerConfig,
+    amqp::connection::{backoff, connect},
+    amqp::dispatch::{self, Context},
+    amqp::topology::{bind, declare_queue},
 };
-
-/// A shared flag: is the consumer connected and consuming? Clones share it.
-#[derive(Debug, Clone, Default)]
-pub struct Connected(Arc<std::sync::atomic::AtomicBool>);
-
-impl Connected {
-    pub fn get(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// A readiness check that passes while the consumer is connected.
-    pub fn readiness_check(&self) -> platform::admin::Check {
-        let connected = self.clone();
-        platform::admin::Check::flag(
-            "rabbitmq",
-            move || connected.get(),
-            "not consuming; reconnecting",
-        )
-    }
-
-    pub(crate) fn set(&self, connected: bool) {
-        self.0
-            .store(connected, std::sync::atomic::Ordering::Relaxed);
-    }
-}
 
 /// Serves `router` on the configured queue until `shutdown` is cancelled,
 /// reconnecting with backoff whenever the connection is lost. On shutdown
@@ -146,7 +121,7 @@ impl Session {
         // Ends with this session: the next one samples on its own connection.
         let sampling = shutdown.child_token();
         let _stop_sampling = sampling.clone().drop_guard();
-        tokio::spawn(crate::depth::sample(
+        tokio::spawn(crate::amqp::depth::sample(
             self.connection.clone(),
             vec![
                 context.config.queue.clone(),

@@ -1,5 +1,5 @@
 //! One connection to RabbitMQ, kept up in the background and shared by the
-//! request clients ([`RpcClient::on`](crate::RpcClient::on)) and event
+//! request clients ([`Client::amqp`](crate::Client::amqp)) and event
 //! publishers ([`EventPublisher::on`](crate::EventPublisher::on)) made on it: one TCP connection, one confirm
 //! channel and one direct reply-to consumer per process, however many
 //! queues it sends to — the gateway talks to order-service and
@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     AmqpConfig,
-    supervisor::{self, Declared, Inner},
-    topology::declare_exchange,
+    amqp::supervisor::{self, Declared, Inner},
+    amqp::topology::declare_exchange,
 };
 
 /// A supervised connection. Cheap to clone; the connection closes when the
@@ -67,7 +67,7 @@ impl Link {
 
     /// Waits (bounded) until the link is connected; for start-up and tests.
     pub async fn wait_connected(&self, within: Duration) -> bool {
-        crate::connection::wait_until(within, || self.is_connected()).await
+        crate::connected::wait_until(within, || self.is_connected()).await
     }
 
     /// Stops reconnecting and closes the connection, for every client and

@@ -69,20 +69,6 @@ pub(crate) fn backoff(config: &AmqpConfig) -> Backoff {
     Backoff::new(config.reconnect_min, config.reconnect_max)
 }
 
-/// Polls `up` (bounded by `within`) until it is true; whether it became so.
-/// For start-up and tests waiting on a connection that comes up in the
-/// background.
-pub(crate) async fn wait_until(within: Duration, up: impl Fn() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if up() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    up()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

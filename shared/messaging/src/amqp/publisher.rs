@@ -7,7 +7,8 @@ use lapin::{BasicProperties, types::FieldTable};
 
 use crate::{
     AmqpConfig, Link, RpcError,
-    publish::{PERSISTENT, confirmed, send_to_exchange},
+    amqp::publish::{PERSISTENT, confirmed, send_to_exchange},
+    error::TransportError,
 };
 
 /// An event to publish: its routing key, its pre-encoded envelope, its id
@@ -117,11 +118,7 @@ impl EventPublisher {
         }
         results.extend(failure.map(Err));
         // Those never sent, after the one that failed.
-        results.resize_with(count, || {
-            Err(RpcError::Transport(
-                "not published: an event before it in the batch failed".into(),
-            ))
-        });
+        results.resize_with(count, || Err(TransportError::AfterFailure.into()));
         results
     }
 

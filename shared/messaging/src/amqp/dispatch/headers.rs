@@ -47,7 +47,7 @@ pub(super) fn redeliveries(properties: &BasicProperties) -> u32 {
 }
 
 /// Who the request is made for, from the headers the gateway's client sets
-/// ([`crate::RpcClient::on_behalf_of`]); `None` when absent or malformed.
+/// ([`crate::Client::on_behalf_of`]); `None` when absent or malformed.
 pub(super) fn caller(properties: &BasicProperties) -> Option<Caller> {
     let headers = properties.headers().as_ref()?;
     let text = |name: &str| match headers.inner().get(name) {

@@ -32,12 +32,12 @@ use serde_json::Value;
 
 use self::headers::{caller, deadline, message_id, redeliveries};
 use crate::{
+    amqp::provenance::is_direct_reply_to,
+    amqp::publish::publish_confirmed,
+    amqp::settle::Unsettled,
     config::ServerConfig,
     handling::{self, Outcome, count, error_reply},
-    provenance::is_direct_reply_to,
-    publish::publish_confirmed,
     router::{Message, Router},
-    settle::Unsettled,
     wire::{self, Incoming, NO_MESSAGE_HANDLER, Reply},
 };
 
@@ -189,7 +189,7 @@ async fn handle(
         redeliveries,
         trace_id = tracing::field::Empty
     );
-    crate::trace::set_parent(&span, properties.headers().as_ref());
+    crate::amqp::trace::set_parent(&span, properties.headers().as_ref());
     let outcome = handling::execute(handler, message, config, deadline, &route, span).await;
     (outcome, correlation_id)
 }

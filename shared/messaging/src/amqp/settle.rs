@@ -12,9 +12,9 @@ use lapin::{
 };
 
 use crate::{
+    amqp::provenance::Origin,
+    amqp::publish::publish_confirmed,
     headers::{ORIGINAL_QUEUE_HEADER, REASON_HEADER, REDELIVERIES_HEADER},
-    provenance::Origin,
-    publish::publish_confirmed,
 };
 
 #[derive(Debug)]
