@@ -114,7 +114,7 @@ pub struct Query<T>(pub T);
 #[derive(Debug)]
 pub struct IdempotencyKey(pub Option<String>);
 
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+use contracts::limits::MAX_IDEMPOTENCY_KEY_CHARS;
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
@@ -128,13 +128,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         match value.to_str() {
             Ok(key)
                 if !key.is_empty()
-                    && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+                    && key.len() <= MAX_IDEMPOTENCY_KEY_CHARS
                     && key.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) =>
             {
                 Ok(Self(Some(key.to_owned())))
             }
             _ => Err(ApiError::bad_request(format!(
-                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
             ))),
         }
     }

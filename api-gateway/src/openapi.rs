@@ -24,6 +24,7 @@ use axum::{
     Router,
     http::{HeaderValue, Method, header},
 };
+use contracts::limits::MAX_IDEMPOTENCY_KEY_CHARS;
 use std::collections::BTreeSet;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -45,10 +46,14 @@ use crate::{
     AppState,
     auth::Access,
     error::FieldError,
-    extract::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN},
+    extract::IdempotencyKey,
     problem::{PROBLEM_JSON, Problem},
     text,
 };
+
+mod limits;
+
+pub(crate) use limits::describe_limits;
 
 /// Where the document and the reference page are served.
 pub const DOCUMENT_PATH: &str = "/openapi.json";
@@ -313,7 +318,7 @@ impl utoipa::IntoParams for IdempotencyKey {
                     ObjectBuilder::new()
                         .schema_type(Type::String)
                         .min_length(Some(1))
-                        .max_length(Some(MAX_IDEMPOTENCY_KEY_LEN))
+                        .max_length(Some(MAX_IDEMPOTENCY_KEY_CHARS))
                         // Visible ASCII with spaces inside (HTTP strips
                         // whitespace around a header value).
                         .pattern(Some("^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$")),

@@ -87,6 +87,7 @@ impl Routes {
     pub fn into_parts(self) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         let (router, mut document) = self.router.split_for_parts();
         openapi::describe_text(&mut document);
+        openapi::describe_limits(&mut document);
         (router, document)
     }
 }

@@ -37,7 +37,7 @@ pub fn routes(routes: Routes) -> Routes {
 }
 
 /// Query of `GET /users`. `limit` above the server's maximum is capped;
-/// `offset` is at most user-service's `MAX_OFFSET`.
+/// `offset` is at most `contracts::limits::MAX_OFFSET`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -47,9 +47,8 @@ struct Page {
     // A u32 is documented as int32 by default, which the maximum exceeds.
     #[param(value_type = u64, maximum = 4_294_967_295_u64)]
     limit: u32,
-    /// Users to skip, at most 10,000.
+    /// Users to skip.
     #[serde(default)]
-    #[param(maximum = 10_000)]
     offset: u64,
 }
 

@@ -8,10 +8,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
-pub const MAX_LINES: usize = 50;
-pub const MAX_QUANTITY: i64 = 1_000;
-pub const MAX_SKU_CHARS: usize = 64;
-pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+use contracts::limits::{MAX_IDEMPOTENCY_KEY_CHARS, MAX_LINES, MAX_QUANTITY, MAX_SKU_CHARS};
 
 /// A validated order request. Lines are merged by SKU and sorted, which is
 /// also the order rows are locked in, so concurrent orders cannot deadlock.

@@ -14,9 +14,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
-/// One million dollars: larger amounts are a bug or an attack.
-pub const MAX_AMOUNT_CENTS: i64 = 100_000_000;
-pub const MAX_KEY_CHARS: usize = 255;
+use contracts::limits::{MAX_AMOUNT_CENTS, MAX_KEY_CHARS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -27,8 +27,7 @@ use crate::{
     hash_pool::{HashPool, Purpose},
 };
 
-pub const PASSWORD_MIN_CHARS: usize = 12;
-pub const PASSWORD_MAX_CHARS: usize = 128;
+use contracts::limits::{PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
 
 /// OWASP Password Storage Cheat Sheet, Argon2id: m = 19 MiB, t = 2, p = 1.
 const MEMORY_KIB: u32 = 19 * 1024;

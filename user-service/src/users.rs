@@ -10,11 +10,9 @@ use uuid::Uuid;
 
 use crate::error::{Error, FieldViolation};
 
-pub const NAME_MAX_CHARS: usize = 100;
-/// RFC 5321 limits a forward path to 256 octets including the angle brackets.
-pub const EMAIL_MAX_CHARS: usize = 254;
+use contracts::limits::{EMAIL_MAX_CHARS, MAX_OFFSET, MAX_PAGE_SIZE, NAME_MAX_CHARS};
+
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
-pub const MAX_PAGE_SIZE: u32 = 100;
 
 /// A stored user.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,10 +25,6 @@ pub struct User {
     #[sqlx(try_from = "String")]
     pub role: Role,
 }
-
-/// A page of at most this many users is skipped over: deep `OFFSET`s cost
-/// the database a scan of every row before them.
-pub const MAX_OFFSET: u64 = 10_000;
 
 impl From<User> for pb::User {
     fn from(u: User) -> Self {

@@ -30,6 +30,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod integer;
+pub mod limits;
 pub mod notifications;
 pub mod orders;
 pub mod patterns;

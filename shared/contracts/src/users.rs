@@ -22,16 +22,14 @@ pub struct CreateUserRequest {
     #[cfg_attr(
         feature = "openapi",
         schema(
-            min_length = 1,
-            max_length = 100,
             pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
             example = "Ada Lovelace"
         )
     )]
     pub name: String,
-    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254, example = "ada@example.com"))]
+    #[cfg_attr(feature = "openapi", schema(format = Email, example = "ada@example.com"))]
     pub email: String,
-    #[cfg_attr(feature = "openapi", schema(format = Password, min_length = 12, max_length = 128, example = "correct horse battery"))]
+    #[cfg_attr(feature = "openapi", schema(format = Password, example = "correct horse battery"))]
     pub password: String,
 }
 
@@ -78,12 +76,9 @@ pub struct UserResponse {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TopUpRequest {
-    /// Cents to add: 1 to 100,000,000 (user-service's `MAX_AMOUNT_CENTS`).
+    /// Cents to add, from 1 to the `maximum` (`MAX_AMOUNT_CENTS`).
     #[serde(deserialize_with = "crate::integer::deserialize")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(minimum = 1, maximum = 100_000_000, example = 5000)
-    )]
+    #[cfg_attr(feature = "openapi", schema(example = 5000))]
     pub amount_cents: i64,
 }
 
