@@ -52,7 +52,7 @@ const LEEWAY: Duration = Duration::from_secs(30);
 const MAX_TOKEN_BYTES: usize = 4096;
 
 /// Shared by every request (`Arc`): one key set, one cache.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     keys: KeySet,
     config: AuthConfig,
     /// Verified tokens and their callers, with their expiry.
@@ -79,7 +79,7 @@ struct Claims {
 }
 
 impl Authenticator {
-    pub fn new(keys: KeySet, config: AuthConfig) -> Self {
+    pub(crate) fn new(keys: KeySet, config: AuthConfig) -> Self {
         Self {
             keys,
             config,
@@ -88,7 +88,7 @@ impl Authenticator {
     }
 
     /// The caller a bearer token proves, or why it proves nothing.
-    pub async fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         // Before the cache: a megabyte of header is never hashed as a key.
         if token.len() > MAX_TOKEN_BYTES {
             return Err(invalid("the token is too long"));
@@ -153,7 +153,7 @@ impl Authenticator {
 /// Enforces a route's [`Access`]: installed by [`crate::routes`] on every
 /// route that is not public, so a route cannot be added without saying who
 /// may call it. Puts the [`Caller`] in the request for [`Authenticated`].
-pub async fn require(access: Access, mut req: Request, next: Next) -> Response {
+pub(crate) async fn require(access: Access, mut req: Request, next: Next) -> Response {
     let Some(auth) = req.extensions().get::<Arc<Authenticator>>().cloned() else {
         return ApiError::Internal("no authenticator installed".into()).into_response();
     };
@@ -195,7 +195,7 @@ pub async fn require(access: Access, mut req: Request, next: Next) -> Response {
 /// Requests in flight per signed-in user (`MAX_CONCURRENT_REQUESTS_PER_CLIENT`),
 /// in the request's extensions for [`require`].
 #[derive(Debug, Clone)]
-pub struct PerUser(pub Arc<crate::fair_share::PerClient<Uuid>>);
+pub(crate) struct PerUser(pub Arc<crate::fair_share::PerClient<Uuid>>);
 
 /// Counts a refused request by why (`auth_refusals_total{reason}`: missing,
 /// invalid, forbidden, unavailable — a bounded label): a rise in `invalid`
@@ -229,7 +229,7 @@ fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
 
 /// The verified caller of a request, as [`require`] left it.
 #[derive(Debug, Clone, Copy)]
-pub struct Authenticated(pub Caller);
+pub(crate) struct Authenticated(pub Caller);
 
 impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;

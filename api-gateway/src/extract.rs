@@ -27,7 +27,7 @@ use crate::{error::ApiError, text};
 /// accepted: serde would otherwise also read a struct from a positional
 /// array (`["Ada", "ada@example.com"]`), a form no client should rely on.
 #[derive(Debug)]
-pub struct Json<T>(pub T);
+pub(crate) struct Json<T>(pub T);
 
 impl<S, T> FromRequest<S> for Json<T>
 where
@@ -64,9 +64,9 @@ where
 /// twice a 400, a wrong shape (a missing field) 422, another content type
 /// 415, a body over the limit 413.
 #[derive(Debug)]
-pub struct Form<T>(pub T);
+pub(crate) struct Form<T>(pub T);
 
-pub const FORM_URLENCODED: &str = "application/x-www-form-urlencoded";
+pub(crate) const FORM_URLENCODED: &str = "application/x-www-form-urlencoded";
 
 impl<S, T> FromRequest<S> for Form<T>
 where
@@ -91,7 +91,7 @@ where
 
 /// Whether `content_type` is a form's (`application/x-www-form-urlencoded`,
 /// with or without parameters such as `charset`).
-pub fn is_form(content_type: Option<&axum::http::HeaderValue>) -> bool {
+pub(crate) fn is_form(content_type: Option<&axum::http::HeaderValue>) -> bool {
     content_type
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
@@ -101,18 +101,18 @@ pub fn is_form(content_type: Option<&axum::http::HeaderValue>) -> bool {
 /// `axum::extract::Path` with problem+json rejections (400).
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct Path<T>(pub T);
+pub(crate) struct Path<T>(pub T);
 
 /// `axum::extract::Query` with problem+json rejections (400).
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct Query<T>(pub T);
+pub(crate) struct Query<T>(pub T);
 
 /// The optional `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header):
 /// with it, a retried request is applied once. A present but unusable key is
 /// a 400, not silently ignored — the client is counting on it.
 #[derive(Debug)]
-pub struct IdempotencyKey(pub Option<String>);
+pub(crate) struct IdempotencyKey(pub Option<String>);
 
 use contracts::limits::MAX_IDEMPOTENCY_KEY_CHARS;
 

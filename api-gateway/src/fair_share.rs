@@ -39,20 +39,20 @@ use crate::{clients::TrustedProxies, error::ApiError, problem::Problem};
 /// refuses a key at its limit. A key is forgotten when it holds nothing, so
 /// the map is as large as the number of clients active right now.
 #[derive(Debug)]
-pub struct PerClient<K> {
+pub(crate) struct PerClient<K> {
     limit: usize,
     held: Mutex<HashMap<K, usize>>,
 }
 
 /// One unit a key holds; given back when dropped.
 #[derive(Debug)]
-pub struct Held<K: Hash + Eq + Copy> {
+pub(crate) struct Held<K: Hash + Eq + Copy> {
     counts: Arc<PerClient<K>>,
     key: K,
 }
 
 impl<K: Hash + Eq + Copy> PerClient<K> {
-    pub fn new(limit: usize) -> Arc<Self> {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self {
             limit: limit.max(1),
             held: Mutex::default(),
@@ -60,7 +60,7 @@ impl<K: Hash + Eq + Copy> PerClient<K> {
     }
 
     /// One more for `key`, or `None` when it holds its limit already.
-    pub fn try_take(self: &Arc<Self>, key: K) -> Option<Held<K>> {
+    pub(crate) fn try_take(self: &Arc<Self>, key: K) -> Option<Held<K>> {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let count = held.entry(key).or_insert(0);
         if *count >= self.limit {
@@ -73,8 +73,9 @@ impl<K: Hash + Eq + Copy> PerClient<K> {
         })
     }
 
-    /// What `key` holds right now.
-    pub fn held_by(&self, key: K) -> usize {
+    /// What `key` holds right now (for the tests).
+    #[cfg(test)]
+    fn held_by(&self, key: K) -> usize {
         let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         held.get(&key).copied().unwrap_or(0)
     }
@@ -98,7 +99,7 @@ impl<K: Hash + Eq + Copy> Drop for Held<K> {
 
 /// What [`admit`] needs, built once from the configuration.
 #[derive(Debug, Clone)]
-pub struct Admission {
+pub(crate) struct Admission {
     pub proxies: TrustedProxies,
     pub per_address: Arc<PerClient<std::net::IpAddr>>,
     pub body_timeout: Duration,
@@ -108,7 +109,11 @@ pub struct Admission {
 /// Resolves the client ([`ClientAddr`], into the request's extensions),
 /// takes one of its slots, and reads the whole body within the body
 /// timeout — all before the request reaches the global limit.
-pub async fn admit(State(admission): State<Admission>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn admit(
+    State(admission): State<Admission>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
@@ -127,7 +132,7 @@ pub async fn admit(State(admission): State<Admission>, mut req: Request, next: N
 }
 
 /// 429 for a client at its share.
-pub fn too_many_in_flight() -> Response {
+pub(crate) fn too_many_in_flight() -> Response {
     ApiError::TooManyRequests {
         detail: "too many requests in flight from this client; wait for some to finish".into(),
         retry_after: Duration::from_secs(1),

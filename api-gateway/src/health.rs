@@ -32,7 +32,7 @@ use crate::{
     routing::{Access, Routes},
 };
 
-pub fn routes(routes: Routes) -> Routes {
+pub(crate) fn routes(routes: Routes) -> Routes {
     routes.route(Access::Public, routes!(health))
 }
 

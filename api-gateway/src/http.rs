@@ -30,7 +30,7 @@ use crate::{
     problem::{PROBLEM_JSON, Problem},
 };
 
-pub fn layers(router: Router, config: &Config) -> Router {
+pub(crate) fn layers(router: Router, config: &Config) -> Router {
     // Outermost first: the request id exists before the span that logs it,
     // and the problem rewrite sees what the timeout and panic layers produce.
     let stack = ServiceBuilder::new()

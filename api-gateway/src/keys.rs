@@ -34,17 +34,17 @@ use crate::{error::ApiError, user_client::UserClient};
 /// Short, so a token signed with a key published a moment ago is refused for
 /// at most this long; long enough that made-up `kid`s cannot turn into more
 /// than one fetch a second.
-pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
-pub const MAX_AGE: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(5 * 60);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// A key set is a few keys; anything larger is not one.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 /// An HTTP(S) client for an issuer's `jwks_uri`: TLS by rustls with the
 /// ring provider and the platform's trust store.
-pub type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+pub(crate) type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
-pub fn https_client() -> std::io::Result<HttpsClient> {
+pub(crate) fn https_client() -> std::io::Result<HttpsClient> {
     let connector = HttpsConnectorBuilder::new()
         .with_provider_and_platform_verifier(rustls::crypto::ring::default_provider())?
         .https_or_http()
@@ -55,7 +55,7 @@ pub fn https_client() -> std::io::Result<HttpsClient> {
 
 /// Where the key set comes from.
 #[derive(Debug, Clone)]
-pub enum KeySource {
+pub(crate) enum KeySource {
     /// user-service's `GetJwks`.
     UserService(UserClient),
     /// An external issuer's JWKS document.
@@ -64,7 +64,7 @@ pub enum KeySource {
 
 /// A verification key and the one algorithm it may be used with.
 #[derive(Clone)]
-pub struct Key {
+pub(crate) struct Key {
     pub key: DecodingKey,
     pub algorithm: Algorithm,
 }
@@ -102,7 +102,7 @@ impl Cached {
 
 /// Why no key could be found.
 #[derive(Debug, thiserror::Error)]
-pub enum KeyError {
+pub(crate) enum KeyError {
     #[error("the token's key is not one the issuer publishes")]
     UnknownKid,
     /// The issuer did not answer (as user-service's client reports it:
@@ -112,7 +112,7 @@ pub enum KeyError {
 }
 
 #[derive(Clone)]
-pub struct KeySet {
+pub(crate) struct KeySet {
     source: KeySource,
     cached: Arc<RwLock<Cached>>,
     /// One fetch at a time; the others wait for its result.
@@ -128,7 +128,7 @@ impl std::fmt::Debug for KeySet {
 }
 
 impl KeySet {
-    pub fn new(source: KeySource) -> Self {
+    pub(crate) fn new(source: KeySource) -> Self {
         Self {
             source,
             cached: Arc::default(),
@@ -137,7 +137,7 @@ impl KeySet {
     }
 
     /// The key `kid` names, fetching the set when it is missing or stale.
-    pub async fn get(&self, kid: &str) -> Result<Key, KeyError> {
+    pub(crate) async fn get(&self, kid: &str) -> Result<Key, KeyError> {
         if let Some(key) = self.cached.read().await.fresh(kid) {
             return Ok(key);
         }

@@ -2,62 +2,62 @@
 //! and gRPC and RabbitMQ to the services behind it.
 //!
 //! Every error a client sees is RFC 9457 `application/problem+json`: handler
-//! errors through [`error::ApiError`], extractor rejections through
-//! [`extract`], and anything else the stack produces (unknown route, timeout,
-//! panic) through the fallback in [`http`].
+//! errors through `error::ApiError`, extractor rejections through
+//! `extract`, and anything else the stack produces (unknown route, timeout,
+//! panic) through the fallback in `http`.
 //!
 //! # Layout
-//! - [`config`]: [`Config`] from environment variables.
+//! - `config`: [`Config`] from environment variables.
 //! - [`routes`]: every route with who may call it ([`routes::Access`]);
-//!   [`routing`]: the builder each resource registers its handlers with.
-//! - [`openapi`]: the OpenAPI 3.1 document built from the routes, and the
+//!   `routing`: the builder each resource registers its handlers with.
+//! - `openapi`: the OpenAPI 3.1 document built from the routes, and the
 //!   reference page (`/openapi.json`, `/docs`).
-//! - [`auth`]: bearer tokens verified into a caller, and the access check.
-//! - [`keys`]: the issuer's public keys (JWKS), fetched and cached.
-//! - [`tokens`]: `POST /auth/token` (log-in) and `/.well-known/jwks.json`.
-//! - [`login_limit`]: log-in attempts per client address and per account
+//! - `auth`: bearer tokens verified into a caller, and the access check.
+//! - `keys`: the issuer's public keys (JWKS), fetched and cached.
+//! - `tokens`: `POST /auth/token` (log-in) and `/.well-known/jwks.json`.
+//! - `login_limit`: log-in attempts per client address and per account
 //!   from it; sign-ups per address.
-//! - [`clients`]: who a client is (its address, through trusted proxies);
-//!   [`fair_share`]: requests in flight per client, bodies read in time.
-//! - [`users`]: `/users` routes (gRPC to user-service).
-//! - [`orders`]: `/orders`, `/users/{id}/orders`, `/products` (RabbitMQ
+//! - `clients`: who a client is (its address, through trusted proxies);
+//!   `fair_share`: requests in flight per client, bodies read in time.
+//! - `users`: `/users` routes (gRPC to user-service).
+//! - `orders`: `/orders`, `/users/{id}/orders`, `/products` (RabbitMQ
 //!   request-response to order-service).
-//! - [`notifications`]: `/users/{id}/notifications` (RabbitMQ
+//! - `notifications`: `/users/{id}/notifications` (RabbitMQ
 //!   request-response to notification-service).
-//! - [`health`]: `GET /health`; [`recent`]: its report and the JWKS,
+//! - `health`: `GET /health`; `recent`: its report and the JWKS,
 //!   fetched at most once a period.
-//! - [`user_client`]: the gRPC client for user-service, with deadlines.
-//! - [`error`]: [`error::ApiError`] and the one code→HTTP mapping.
-//! - [`problem`]: RFC 9457 problem+json.
-//! - [`extract`]: JSON/form/path/query extractors with problem+json
+//! - `user_client`: the gRPC client for user-service, with deadlines.
+//! - `error`: `error::ApiError` and the one code→HTTP mapping.
+//! - `problem`: RFC 9457 problem+json.
+//! - `extract`: JSON/form/path/query extractors with problem+json
 //!   rejections; [`text`]: the text every body field may hold (UTF-8, no
 //!   control characters).
-//! - [`http`]: the middleware stack, applied once.
-//! - [`serve`]: the server loop (header-read and idle timeouts, connection
+//! - `http`: the middleware stack, applied once.
+//! - `serve`: the server loop (header-read and idle timeouts, connection
 //!   caps, peer addresses).
 
-pub mod auth;
-pub mod clients;
+mod auth;
+mod clients;
 pub mod config;
-pub mod error;
-pub mod extract;
-pub mod fair_share;
-pub mod health;
-pub mod http;
-pub mod keys;
-pub mod login_limit;
-pub mod notifications;
-pub mod openapi;
-pub mod orders;
-pub mod problem;
-pub mod recent;
+mod error;
+mod extract;
+mod fair_share;
+mod health;
+mod http;
+mod keys;
+mod login_limit;
+mod notifications;
+mod openapi;
+mod orders;
+mod problem;
+mod recent;
 pub mod routes;
-pub mod routing;
-pub mod serve;
+mod routing;
+mod serve;
 pub mod text;
-pub mod tokens;
-pub mod user_client;
-pub mod users;
+mod tokens;
+mod user_client;
+mod users;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 

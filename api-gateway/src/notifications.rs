@@ -15,7 +15,7 @@ use crate::{
     users::own_user,
 };
 
-pub fn routes(routes: Routes) -> Routes {
+pub(crate) fn routes(routes: Routes) -> Routes {
     routes.route(Access::User, routes!(list_for_user))
 }
 

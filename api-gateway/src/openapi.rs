@@ -56,8 +56,8 @@ mod limits;
 pub(crate) use limits::describe_limits;
 
 /// Where the document and the reference page are served.
-pub const DOCUMENT_PATH: &str = "/openapi.json";
-pub const REFERENCE_PATH: &str = "/docs";
+pub(crate) const DOCUMENT_PATH: &str = "/openapi.json";
+pub(crate) const REFERENCE_PATH: &str = "/docs";
 
 /// The name of the bearer scheme in `components.securitySchemes`.
 const BEARER: &str = "bearer";

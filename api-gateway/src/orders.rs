@@ -29,7 +29,7 @@ use crate::{
 
 const SERVICE: &str = "order-service";
 
-pub fn routes(routes: Routes) -> Routes {
+pub(crate) fn routes(routes: Routes) -> Routes {
     routes
         .route(Access::User, routes!(create))
         .route(Access::User, routes!(find_one))

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::{ApiError, FieldError};
 
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An RFC 9457 problem details object. `type` is `about:blank` (the status
 /// says what kind of problem it is, `title` is the status's reason phrase);
@@ -18,7 +18,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// `dependencies`, a rejected order's `order_id`, a failed log-in's
 /// `error`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// `about:blank`.
     #[serde(rename = "type")]
     #[schema(value_type = String, example = "about:blank")]
@@ -42,7 +42,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             kind: "about:blank",
             title: status.canonical_reason().unwrap_or("Error"),
@@ -53,12 +53,12 @@ impl Problem {
         }
     }
 
-    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+    pub(crate) fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
         self
     }
 
-    pub fn with_extensions(
+    pub(crate) fn with_extensions(
         mut self,
         extensions: serde_json::Map<String, serde_json::Value>,
     ) -> Self {

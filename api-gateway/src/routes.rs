@@ -17,7 +17,7 @@ pub fn api() -> Routes {
 
 /// Every route of the API, with its access. (Besides these the gateway
 /// serves only its description, `GET /openapi.json` and `GET /docs`, to
-/// anyone: [`openapi::reference`].)
+/// anyone: `openapi::reference`.)
 pub fn table() -> Vec<Route> {
     api().table().to_vec()
 }

@@ -52,11 +52,11 @@ use crate::{
 
 /// Requests at once on one HTTP/2 connection: above what a browser uses,
 /// far below what would let one connection take a client's whole share.
-pub const MAX_CONCURRENT_STREAMS: u32 = 100;
+pub(crate) const MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// The server loop's limits, from the configuration.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// `HEADER_READ_TIMEOUT`, also the idle timeout.
     pub header_read_timeout: Duration,
     pub max_connections: usize,
@@ -75,7 +75,7 @@ impl From<&Config> for Limits {
     }
 }
 
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,

@@ -27,7 +27,7 @@ use crate::error::{ApiError, FieldError};
 
 /// The rule as a JSON Schema `pattern` (ECMA-262), which the OpenAPI
 /// document gives every string a request body may hold
-/// ([`crate::openapi`]).
+/// (`openapi.rs`).
 pub const PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 
 const CONTROL: &str = "must not contain control characters";

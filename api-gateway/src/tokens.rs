@@ -34,7 +34,7 @@ use crate::{
     routing::{Access, Routes},
 };
 
-pub fn routes(routes: Routes) -> Routes {
+pub(crate) fn routes(routes: Routes) -> Routes {
     routes
         .route(Access::Public, routes!(issue))
         .route(Access::Public, routes!(jwks))
