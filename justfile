@@ -14,8 +14,8 @@ default:
 run *cargo_flags: check-deps
     scripts/run.sh {{cargo_flags}}
 
-# Everything CI runs: format check, clippy with -D warnings, the dependency policy (deny.toml), unit, integration and system tests, then the restart tests.
-test: (check-deps "tests") tools fmt-check lint deny && test-restarts
+# Everything CI runs: format check, clippy with -D warnings, the dependency policy (deny.toml), the SQL against each crate's schema, unit, integration and system tests, then the restart tests.
+test: (check-deps "tests") tools fmt-check lint deny sqlx-check && test-restarts
     DATABASE_URL={{test_database_url}} cargo test --workspace --locked
 
 # Only the system tests (the four binaries as processes), then the restart tests.
@@ -64,6 +64,14 @@ deny: tools
 # Known vulnerabilities (RustSec advisories, deny.toml's accepted ones with their reasons): needs GitHub for the database.
 audit: tools
     cargo deny --locked check advisories
+
+# Every `query!` statement against its crate's schema, in throw-away databases, and the committed .sqlx/ query data against them (scripts/sqlx-prepare.sh).
+sqlx-check: tools
+    TEST_DATABASE_URL={{test_database_url}} scripts/sqlx-prepare.sh --check
+
+# Regenerate each crate's .sqlx/ query data after changing a statement or a migration (commit it).
+sqlx-prepare: tools
+    TEST_DATABASE_URL={{test_database_url}} scripts/sqlx-prepare.sh
 
 # Format the code.
 fmt:

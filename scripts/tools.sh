@@ -13,7 +13,10 @@
 #     actionlint runs on the workflows' `run:` scripts);
 #   - cargo-deny (deny.toml: licences, bans, sources; advisories in `just
 #     audit`), the pinned version, built into target/tools once (a few
-#     minutes) unless that version is already on PATH.
+#     minutes) unless that version is already on PATH;
+#   - sqlx-cli (scripts/sqlx-prepare.sh: the query data `query!` checks
+#     against), at the sqlx version Cargo.lock pins, Postgres only, built
+#     the same way.
 # `just test` runs it and puts target/tools/bin first on PATH; a test whose
 # tool is missing fails and names this script. Idempotent, and quick when
 # everything is there. Needs root (or sudo) only to install Debian packages.
@@ -62,5 +65,20 @@ if ! has_deny "$tools/bin/cargo-deny"; then
     else
         echo "tools: building cargo-deny $deny_version into $tools (a few minutes, once)" >&2
         cargo install --locked --quiet --root "$tools" cargo-deny --version "$deny_version"
+    fi
+fi
+
+# sqlx-cli, at exactly the sqlx of Cargo.lock: `prepare` writes the query
+# data that version's macros read.
+sqlx_version=$(awk '/^name = "sqlx"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+has_sqlx() { "$1" --version 2>/dev/null | grep -qx "sqlx-cli $sqlx_version"; }
+if ! has_sqlx "$tools/bin/sqlx"; then
+    if found=$(command -v sqlx) && has_sqlx "$found" && found_cargo=$(command -v cargo-sqlx); then
+        ln -sf "$found" "$tools/bin/sqlx"
+        ln -sf "$found_cargo" "$tools/bin/cargo-sqlx"
+    else
+        echo "tools: building sqlx-cli $sqlx_version into $tools (a few minutes, once)" >&2
+        cargo install --locked --quiet --root "$tools" sqlx-cli --version "$sqlx_version" \
+            --no-default-features --features rustls,postgres
     fi
 fi

@@ -9,6 +9,9 @@
 //! it commits only when the claim succeeded. A redelivered or republished
 //! event (the outbox relay publishes at least once) claims nothing and
 //! changes nothing.
+//!
+//! Every statement on the service's tables (`recipients`, `notifications`,
+//! `processed_events`) is here, checked at compile time by `query!`.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -30,15 +33,15 @@ use crate::Error;
 pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<(), Error> {
     let user = event.body;
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         r#"
         INSERT INTO recipients (user_id, name, email) VALUES ($1, $2, $3)
         ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email
         "#,
+        user.user_id,
+        user.name,
+        user.email,
     )
-    .bind(user.user_id)
-    .bind(&user.name)
-    .bind(&user.email)
     .execute(&mut *tx)
     .await?;
     let welcome = Pending::new(
@@ -181,7 +184,7 @@ async fn record_all(db: impl PgExecutor<'_>, batch: &[Pending]) -> Result<Vec<bo
         columns.4.push(n.subject.as_str());
         columns.5.push(n.body.as_str());
     }
-    let claimed: Vec<(Uuid,)> = sqlx::query_as(
+    let claimed = sqlx::query_scalar!(
         r#"
         WITH input AS (
             SELECT DISTINCT ON (event_id) *
@@ -203,37 +206,37 @@ async fn record_all(db: impl PgExecutor<'_>, batch: &[Pending]) -> Result<Vec<bo
         JOIN claim c ON c.event_id = i.event_id
         RETURNING event_id
         "#,
+        &columns.0,
+        &columns.1,
+        &columns.2 as &[&str],
+        &columns.3,
+        &columns.4 as &[&str],
+        &columns.5 as &[&str],
     )
-    .bind(columns.0)
-    .bind(columns.1)
-    .bind(columns.2)
-    .bind(columns.3)
-    .bind(columns.4)
-    .bind(columns.5)
     .fetch_all(db)
     .await?;
-    let mut new: HashSet<Uuid> = claimed.into_iter().map(|(id,)| id).collect();
+    let mut new: HashSet<Uuid> = claimed.into_iter().collect();
     // `remove`: only an event's first occurrence in the batch is new.
     Ok(batch.iter().map(|n| new.remove(&n.event_id)).collect())
 }
 
 /// The user's notifications, newest first.
 pub async fn list(pool: &PgPool, user_id: Uuid) -> Result<Vec<Notification>, Error> {
-    let rows: Vec<NotificationRow> = sqlx::query_as(
+    let rows = sqlx::query_as!(
+        NotificationRow,
         r#"
         SELECT id, user_id, event, event_id, recipient, subject, body, created_at
         FROM notifications WHERE user_id = $1
         ORDER BY created_at DESC, id DESC
         LIMIT 100
         "#,
+        user_id,
     )
-    .bind(user_id)
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-#[derive(sqlx::FromRow)]
 struct NotificationRow {
     id: Uuid,
     user_id: Uuid,

@@ -9,8 +9,10 @@
 //! - [`new_order`]: validating an order request and keying it.
 //! - [`placing`]: idempotent placement (reserve and record, one statement
 //!   in the common case).
-//! - [`orders`]: the orders' rows, queries.
-//! - [`products`]: the catalogue.
+//! - [`orders`]: the `orders` table and its `order_items`, every statement
+//!   on them.
+//! - [`products`]: the `products` table (the catalogue and its stock), every
+//!   statement on it.
 //! - [`saga`]: reserve → charge → confirm, compensation; `recovery` resumes
 //!   the sagas a crash left behind.
 //! - [`users`]: the gRPC client to user-service (charges and refunds).
@@ -27,14 +29,13 @@ mod recovery;
 pub mod saga;
 pub mod users;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, time::Duration};
 
 use anyhow::Context;
 use contracts::identity::ORDER_SERVICE;
-use messaging::{AmqpConfig, EventPublisher, Listeners, ServerConfig, outbox::Relay};
+use messaging::{AmqpConfig, EventPublisher, Listeners, ServerConfig, outbox::Outbox};
 use platform::admin::AdminServer;
 use sqlx::{PgPool, migrate::Migrator};
-use tokio::sync::Notify;
 
 pub use config::Config;
 pub use error::Error;
@@ -75,7 +76,7 @@ impl App {
             users,
             attempts: config.saga_attempts,
             retry_delay: config.saga_retry_delay,
-            events: Arc::new(Notify::new()),
+            outbox: Outbox::new(),
         };
         let listeners = Listeners::new(&config.serving, ORDER_SERVICE, config.tls.as_ref()).await?;
         // Ready when the database answers and every transport serves.
@@ -136,11 +137,10 @@ impl App {
                 exchange,
                 Duration::from_secs(5),
             );
-            let relay = Relay::new(
+            let relay = self.state.saga.outbox.relay(
                 self.state.pool.clone(),
                 publisher,
                 self.config.outbox_poll_interval,
-                self.state.saga.events.clone(),
             );
             tokio::spawn(relay.run(token.clone()))
         });

@@ -47,9 +47,7 @@ async fn create_order(state: State, call: Call<CreateOrder>) -> Result<Order, Er
         return Err(Error::PermissionDenied);
     }
     let new = NewOrder::parse(call.request, &call.message_id)?;
-    let order = placing::place(&state.pool, new).await?;
-    // A rejection at placement recorded an event: let the relay know.
-    state.saga.events.notify_one();
+    let order = placing::place(&state.pool, &state.saga.outbox, new).await?;
     let order = state.saga.advance(order).await?;
     outcome(&state.pool, order).await
 }
@@ -59,11 +57,7 @@ async fn outcome(pool: &PgPool, order: Order) -> Result<Order, Error> {
     match order.status {
         OrderStatus::Confirmed => Ok(order),
         OrderStatus::Rejected => {
-            let code: Option<String> =
-                sqlx::query_scalar("SELECT reason_code FROM orders WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?;
+            let code = orders::reason_code(pool, id).await?;
             Err(Error::Rejected {
                 order_id: id,
                 code: code

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-use crate::{error::Error, saga::Saga};
+use crate::{error::Error, orders, saga::Saga};
 
 /// Sagas one recovery pass drives at once: enough that a pass finishes
 /// within a few seconds once user-service answers, few enough not to
@@ -21,26 +20,13 @@ impl Saga {
     /// crashed, or a refund waited for user-service). Returns how many it
     /// drove.
     pub async fn recover(&self, stale_after: Duration) -> Result<usize, Error> {
-        // `'pending'` stays a literal: it is the predicate of the partial
-        // index `orders_pending`, which a bound parameter could not use once
-        // Postgres switches to a generic plan.
-        let stale: Vec<(Uuid,)> = sqlx::query_as(
-            r#"
-            SELECT id FROM orders
-            WHERE status = 'pending' AND updated_at < now() - make_interval(secs => $1)
-            ORDER BY updated_at
-            LIMIT 100
-            "#,
-        )
-        .bind(stale_after.as_secs_f64())
-        .fetch_all(&self.pool)
-        .await?;
+        let stale = orders::stale(&self.pool, stale_after).await?;
         // Side by side: one order's refund waiting out its retries must not
         // hold back the others (a pass over a hundred orders one at a time
         // took tens of seconds after user-service came back).
         let count = stale.len();
         futures_util::stream::iter(stale)
-            .for_each_concurrent(RECOVERY_CONCURRENCY, |(id,)| async move {
+            .for_each_concurrent(RECOVERY_CONCURRENCY, |id| async move {
                 match self.drive(id).await {
                     Ok(order) => {
                         tracing::info!(order_id = %id, status = %order.status, "saga recovered")

@@ -17,22 +17,22 @@
 //! pending/compensating --refund, release stock--> rejected
 //! ```
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use contracts::{
     ErrorCode,
-    events::{EventBody, OrderConfirmed, OrderRejected},
+    events::{OrderConfirmed, OrderRejected},
     orders::{Order, OrderStatus},
 };
-use messaging::outbox;
+use messaging::outbox::Outbox;
 use sqlx::PgPool;
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 pub use crate::orders::SagaStep;
 use crate::{
     error::Error,
-    orders,
+    orders::{self, SagaState as State},
+    products,
     users::{Charge, UserClient},
 };
 
@@ -46,16 +46,9 @@ pub struct Saga {
     pub attempts: u32,
     /// Delay before the second call; doubles after each.
     pub retry_delay: Duration,
-    /// Wakes the outbox relay after a commit that recorded an event.
-    pub events: Arc<Notify>,
-}
-
-#[derive(sqlx::FromRow)]
-struct State {
-    user_id: Uuid,
-    total_cents: i64,
-    status: OrderStatus,
-    saga_step: SagaStep,
+    /// Where the transitions that end an order record their events (and
+    /// which wakes the relay after each).
+    pub outbox: Outbox,
 }
 
 /// The debit of an order is keyed by the order: one order, one charge.
@@ -69,13 +62,9 @@ impl Saga {
     /// wait for user-service (recovery finishes it).
     pub async fn drive(&self, id: Uuid) -> Result<Order, Error> {
         loop {
-            let state: State = sqlx::query_as(
-                "SELECT user_id, total_cents, status, saga_step FROM orders WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::OrderNotFound(id))?;
+            let state = orders::saga_state(&self.pool, id)
+                .await?
+                .ok_or(Error::OrderNotFound(id))?;
             match (state.status, state.saga_step) {
                 (OrderStatus::Pending, SagaStep::Charging) => {
                     self.charge(id, &state).await?;
@@ -184,65 +173,26 @@ impl Saga {
         to: SagaStep,
         reason: Option<(ErrorCode, &str)>,
     ) -> Result<(), Error> {
-        sqlx::query(
-            r#"
-            UPDATE orders
-            SET saga_step = $4,
-                reason = COALESCE($5, reason), reason_code = COALESCE($6, reason_code), updated_at = now()
-            WHERE id = $1 AND status = $3 AND saga_step = $2
-            "#,
-        )
-        .bind(id)
-        .bind(from)
-        .bind(OrderStatus::Pending)
-        .bind(to)
-        .bind(reason.map(|(_, text)| text))
-        .bind(reason.map(|(code, _)| code.as_str()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        orders::move_step(&self.pool, id, from, to, reason).await
     }
 
     /// Rejects the order and puts its stock back, in one transaction, once.
     async fn release_and_reject(&self, id: Uuid) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await?;
-        let rejected: Option<(Uuid, i64, Option<String>)> = sqlx::query_as(
-            r#"
-            UPDATE orders SET status = $2, saga_step = $3, updated_at = now()
-            WHERE id = $1 AND status = $4 AND saga_step = $5
-            RETURNING user_id, total_cents, reason
-            "#,
-        )
-        .bind(id)
-        .bind(OrderStatus::Rejected)
-        .bind(SagaStep::Done)
-        .bind(OrderStatus::Pending)
-        .bind(SagaStep::Compensating)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((user_id, total_cents, reason)) = rejected {
+        let mut tx = self.outbox.begin(&self.pool).await?;
+        if let Some(rejected) = orders::reject(&mut tx, id).await? {
             let event = OrderRejected {
                 order_id: id,
-                user_id,
-                total_cents,
-                reason: reason.unwrap_or_default(),
+                user_id: rejected.user_id,
+                total_cents: rejected.total_cents,
+                reason: rejected.reason.unwrap_or_default(),
             };
-            outbox::record(&mut tx, event).await?;
+            tx.record(event).await?;
             metrics::counter!("saga_outcomes_total", "outcome" => OrderStatus::Rejected.as_str())
                 .increment(1);
-            sqlx::query(
-                r#"
-                UPDATE products p SET stock = p.stock + i.quantity
-                FROM order_items i
-                WHERE i.order_id = $1 AND p.sku = i.sku
-                "#,
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            products::release(&mut tx, id).await?;
         }
+        // Wakes the relay when an event was recorded.
         tx.commit().await?;
-        self.events.notify_one();
         tracing::info!(order_id = %id, "order rejected; stock released");
         Ok(())
     }
@@ -252,42 +202,20 @@ impl Saga {
     /// this call did it. The event's figures come from `state`: an order's
     /// user and total never change.
     async fn confirm(&self, id: Uuid, state: &State) -> Result<bool, Error> {
-        let event = outbox::Row::new(
-            OrderConfirmed::NAME,
-            OrderConfirmed {
-                order_id: id,
-                user_id: state.user_id,
-                total_cents: state.total_cents,
-            },
-        )?;
-        let recorded = sqlx::query(
-            r#"
-            WITH confirmed AS (
-                UPDATE orders SET status = $6, saga_step = $7, updated_at = now()
-                WHERE id = $1 AND status = $8 AND saga_step = $9
-                RETURNING id
-            )
-            INSERT INTO outbox (id, name, payload, headers)
-            SELECT $2, $3, $4, $5 FROM confirmed
-            "#,
-        )
-        .bind(id)
-        .bind(event.id)
-        .bind(&event.name)
-        .bind(&event.payload)
-        .bind(&event.headers)
-        .bind(OrderStatus::Confirmed)
-        .bind(SagaStep::Done)
-        .bind(OrderStatus::Pending)
-        .bind(SagaStep::Charging)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        let done = recorded == 1;
+        let event = OrderConfirmed {
+            order_id: id,
+            user_id: state.user_id,
+            total_cents: state.total_cents,
+        };
+        let done = self
+            .outbox
+            .write(event, async |row| {
+                orders::confirm(&self.pool, id, &row).await
+            })
+            .await?;
         if done {
             metrics::counter!("saga_outcomes_total", "outcome" => OrderStatus::Confirmed.as_str())
                 .increment(1);
-            self.events.notify_one();
         }
         Ok(done)
     }

@@ -8,6 +8,10 @@
 //! with one key both reach the insert; the unique key lets one win, and the
 //! other rolls back and answers as a retry. A refund that comes before its
 //! debit voids the debit's key, so the debit can no longer land.
+//!
+//! Every statement on `credit_entries`, and on the balance it moves
+//! (`users.balance_cents`), is here; `query!` checks them against the
+//! migrations at compile time.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -80,15 +84,17 @@ pub async fn debit(pool: &PgPool, user: Uuid, amount_cents: i64, key: &str) -> R
 /// unique key, so exactly one of them wins.
 pub async fn refund(pool: &PgPool, user: Uuid, debit_key: &str) -> Result<i64, Error> {
     let debit_key = self::debit_key(debit_key);
-    let voided: Result<Option<Uuid>, sqlx::Error> = sqlx::query_scalar(
-        "INSERT INTO credit_entries (id, user_id, kind, amount_cents, idempotency_key)
-         VALUES ($1, $2, 'void', 0, $3)
-         ON CONFLICT (idempotency_key) DO NOTHING
-         RETURNING id",
+    let voided = sqlx::query_scalar!(
+        r#"
+        INSERT INTO credit_entries (id, user_id, kind, amount_cents, idempotency_key)
+        VALUES ($1, $2, 'void', 0, $3)
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id
+        "#,
+        Uuid::now_v7(),
+        user,
+        debit_key,
     )
-    .bind(Uuid::now_v7())
-    .bind(user)
-    .bind(&debit_key)
     .fetch_optional(pool)
     .await;
     match voided {
@@ -101,15 +107,18 @@ pub async fn refund(pool: &PgPool, user: Uuid, debit_key: &str) -> Result<i64, E
         Err(e) => return Err(e.into()),
     }
     // The key is taken: by the debit (refund it, once), or by an earlier void.
-    let debited: Option<(i64,)> = sqlx::query_as(
-        "SELECT amount_cents FROM credit_entries WHERE idempotency_key = $1 AND user_id = $2 AND kind = 'debit'",
+    let debited = sqlx::query_scalar!(
+        r#"
+        SELECT amount_cents FROM credit_entries
+        WHERE idempotency_key = $1 AND user_id = $2 AND kind = 'debit'
+        "#,
+        debit_key,
+        user,
     )
-    .bind(&debit_key)
-    .bind(user)
     .fetch_optional(pool)
     .await?;
     match debited {
-        Some((amount,)) => {
+        Some(amount) => {
             apply(
                 pool,
                 user,
@@ -124,8 +133,7 @@ pub async fn refund(pool: &PgPool, user: Uuid, debit_key: &str) -> Result<i64, E
 }
 
 pub async fn balance(pool: &PgPool, user: Uuid) -> Result<i64, Error> {
-    sqlx::query_scalar("SELECT balance_cents FROM users WHERE id = $1")
-        .bind(user)
+    sqlx::query_scalar!("SELECT balance_cents FROM users WHERE id = $1", user)
         .fetch_optional(pool)
         .await?
         .ok_or(Error::NotFound(user))
@@ -147,7 +155,7 @@ async fn apply(
     key: &str,
 ) -> Result<i64, Error> {
     let delta = if kind == Kind::Debit { -amount } else { amount };
-    let applied: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
+    let applied = sqlx::query_scalar!(
         r#"
         WITH entry AS (
             INSERT INTO credit_entries (id, user_id, kind, amount_cents, idempotency_key)
@@ -159,15 +167,15 @@ async fn apply(
             WHERE id = (SELECT user_id FROM entry)
             RETURNING balance_cents
         )
-        SELECT balance_cents FROM moved
+        SELECT balance_cents AS "balance_cents!" FROM moved
         "#,
+        Uuid::now_v7(),
+        user,
+        kind.as_str(),
+        amount,
+        key,
+        delta,
     )
-    .bind(Uuid::now_v7())
-    .bind(user)
-    .bind(kind.as_str())
-    .bind(amount)
-    .bind(key)
-    .bind(delta)
     .fetch_optional(pool)
     .await;
     match applied {
@@ -204,12 +212,13 @@ async fn replay(
     amount: i64,
     key: &str,
 ) -> Result<i64, Error> {
-    let existing: Option<(Uuid, String, i64)> = sqlx::query_as(
+    let existing = sqlx::query!(
         "SELECT user_id, kind, amount_cents FROM credit_entries WHERE idempotency_key = $1",
+        key,
     )
-    .bind(key)
     .fetch_optional(pool)
-    .await?;
+    .await?
+    .map(|e| (e.user_id, e.kind, e.amount_cents));
     match existing {
         Some(entry) if entry == (user, kind.as_str().to_owned(), amount) => {
             balance(pool, user).await

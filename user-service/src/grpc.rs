@@ -9,8 +9,7 @@ use tonic::{Request, Response, Status};
 use std::sync::Arc;
 
 use contracts::events::UserCreated;
-use messaging::outbox;
-use tokio::sync::Notify;
+use messaging::outbox::Outbox;
 
 use crate::{
     Error, access, accounts, credit,
@@ -22,22 +21,18 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct UserGrpc {
     pool: PgPool,
-    /// Wakes the outbox relay after a commit that enqueued an event.
-    events: Arc<Notify>,
+    /// Where a new user's `user_created` is recorded (and which wakes the
+    /// relay after the commit).
+    outbox: Outbox,
     passwords: Passwords,
     signer: Arc<Signer>,
 }
 
 impl UserGrpc {
-    pub fn new(
-        pool: PgPool,
-        events: Arc<Notify>,
-        passwords: Passwords,
-        signer: Arc<Signer>,
-    ) -> Self {
+    pub fn new(pool: PgPool, outbox: Outbox, passwords: Passwords, signer: Arc<Signer>) -> Self {
         Self {
             pool,
-            events,
+            outbox,
             passwords,
             signer,
         }
@@ -82,16 +77,16 @@ impl UserService for UserGrpc {
         }
         let hash = self.passwords.hash(&password).await?;
         // The user and its user_created event commit together, or neither.
-        let mut tx = self.pool.begin().await.map_err(Error::from)?;
+        let mut tx = self.outbox.begin(&self.pool).await.map_err(Error::from)?;
         let user = users::insert(&mut *tx, new, &hash).await?;
         let event = UserCreated {
             user_id: user.id,
             name: user.name.clone(),
             email: user.email.clone(),
         };
-        outbox::record(&mut tx, event).await.map_err(Error::from)?;
+        tx.record(event).await.map_err(Error::from)?;
+        // Wakes the relay: the event goes out at once.
         tx.commit().await.map_err(Error::from)?;
-        self.events.notify_one();
         tracing::info!(user_id = %user.id, "user created");
         Ok(Response::new(user.into()))
     }

@@ -40,7 +40,8 @@ async fn probe_and_publish(
 ) -> ServingStatus {
     // The pool's acquire timeout bounds this when Postgres is down, but a
     // half-open connection could still stall: bound it by the interval too.
-    let ping = tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await;
+    let ping = sqlx::query_scalar!("SELECT 1 AS ping").fetch_one(pool);
+    let ping = tokio::time::timeout(timeout, ping).await;
     let status = match ping {
         Ok(Ok(_)) => ServingStatus::Serving,
         _ => ServingStatus::NotServing,

@@ -44,10 +44,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use contracts::user::{FILE_DESCRIPTOR_SET, user_service_server::UserServiceServer};
-use messaging::{AmqpConfig, EventPublisher, outbox::Relay};
+use messaging::{AmqpConfig, EventPublisher, outbox::Outbox};
 use platform::admin::AdminServer;
 use sqlx::PgPool;
-use tokio::{net::TcpListener, sync::Notify};
+use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
@@ -175,7 +175,7 @@ impl App {
         // (none, and no broker connection, when no exchange is configured).
         // It stops after the server, so the events of calls still in flight
         // at shutdown go out too.
-        let events = Arc::new(Notify::new());
+        let outbox = Outbox::new();
         let stop_relay = CancellationToken::new();
         let relay_task = self.config.events_exchange.clone().map(|exchange| {
             let publisher = EventPublisher::start(
@@ -183,11 +183,10 @@ impl App {
                 exchange,
                 Duration::from_secs(5),
             );
-            let relay = Relay::new(
+            let relay = outbox.relay(
                 self.pool.clone(),
                 publisher,
                 self.config.outbox_poll_interval,
-                events.clone(),
             );
             tokio::spawn(relay.run(stop_relay.clone()))
         });
@@ -218,7 +217,7 @@ impl App {
             .add_optional_service(reflection_v1alpha)
             .add_service(UserServiceServer::new(UserGrpc::new(
                 self.pool.clone(),
-                events,
+                outbox,
                 self.passwords,
                 self.signer,
             )))

@@ -1,7 +1,11 @@
-//! Users: validation of new users, and their storage in Postgres.
+//! Users: validation of new users, and the `users` table — every statement
+//! on it but the balance's, which moves with the credit ledger
+//! ([`crate::credit`]). Log-ins ([`crate::accounts`]) read their accounts
+//! here.
 //!
 //! Queries take `impl PgExecutor` so they run on the pool or inside a
-//! transaction alike.
+//! transaction alike; `query!` checks each against the migrations at
+//! compile time.
 
 use chrono::{DateTime, Utc};
 use contracts::{identity::Role, user as pb};
@@ -15,15 +19,23 @@ use contracts::limits::{EMAIL_MAX_CHARS, MAX_OFFSET, MAX_PAGE_SIZE, NAME_MAX_CHA
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// A stored user.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct User {
     pub id: Uuid,
     pub name: String,
     pub email: String,
     pub created_at: DateTime<Utc>,
     pub balance_cents: i64,
-    #[sqlx(try_from = "String")]
     pub role: Role,
+}
+
+/// What a log-in needs of an account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: Uuid,
+    pub role: Role,
+    /// `None` for users created before accounts had passwords.
+    pub password_hash: Option<String>,
 }
 
 impl From<User> for pb::User {
@@ -82,12 +94,10 @@ pub fn parse_id(id: &str) -> Result<Uuid, Error> {
 /// one indexed read, not a hash; [`insert`] still decides between two
 /// sign-ups racing for one email.
 pub async fn email_taken(db: impl PgExecutor<'_>, email: &str) -> Result<bool, Error> {
-    Ok(sqlx::query_scalar(
-        r#"
-        SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))
-        "#,
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1)) AS "taken!""#,
+        email,
     )
-    .bind(email)
     .fetch_one(db)
     .await?)
 }
@@ -100,17 +110,18 @@ pub async fn insert(
     new: NewUser,
     password_hash: &str,
 ) -> Result<User, Error> {
-    sqlx::query_as::<_, User>(
+    sqlx::query_as!(
+        User,
         r#"
         INSERT INTO users (id, name, email, password_hash)
         VALUES ($1, $2, $3, $4)
-        RETURNING id, name, email, created_at, balance_cents, role
+        RETURNING id, name, email, created_at, balance_cents, role AS "role: Role"
         "#,
+        Uuid::now_v7(),
+        new.name,
+        new.email,
+        password_hash,
     )
-    .bind(Uuid::now_v7())
-    .bind(&new.name)
-    .bind(&new.email)
-    .bind(password_hash)
     .fetch_one(db)
     .await
     .map_err(|e| match &e {
@@ -122,14 +133,15 @@ pub async fn insert(
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<User, Error> {
-    sqlx::query_as::<_, User>(
+    sqlx::query_as!(
+        User,
         r#"
-        SELECT id, name, email, created_at, balance_cents, role
+        SELECT id, name, email, created_at, balance_cents, role AS "role: Role"
         FROM users
         WHERE id = $1
         "#,
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
     .await?
     .ok_or(Error::NotFound(id))
@@ -149,17 +161,65 @@ pub async fn list(db: impl PgExecutor<'_>, limit: u32, offset: u64) -> Result<Ve
         ));
     }
     let offset = i64::try_from(offset).expect("bounded above");
-    Ok(sqlx::query_as::<_, User>(
+    Ok(sqlx::query_as!(
+        User,
         r#"
-        SELECT id, name, email, created_at, balance_cents, role
+        SELECT id, name, email, created_at, balance_cents, role AS "role: Role"
         FROM users
         ORDER BY id
         LIMIT $1 OFFSET $2
         "#,
+        i64::from(limit),
+        offset,
     )
-    .bind(i64::from(limit))
-    .bind(offset)
     .fetch_all(db)
+    .await?)
+}
+
+/// The account an email logs in to, if any (emails match whatever their
+/// case, like the unique index).
+pub async fn account(db: impl PgExecutor<'_>, email: &str) -> Result<Option<Account>, Error> {
+    Ok(sqlx::query_as!(
+        Account,
+        r#"SELECT id, role AS "role: Role", password_hash FROM users WHERE lower(email) = lower($1)"#,
+        email.trim(),
+    )
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Makes the account of `email` an admin with this password hash, creating
+/// it when missing. Returns its id.
+pub async fn upsert_admin(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    password_hash: &str,
+) -> Result<Uuid, Error> {
+    Ok(sqlx::query_scalar!(
+        r#"
+        INSERT INTO users (id, name, email, password_hash, role)
+        VALUES ($1, 'Administrator', $2, $3, $4)
+        ON CONFLICT ((lower(email)))
+        DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role
+        RETURNING id
+        "#,
+        Uuid::now_v7(),
+        email.trim(),
+        password_hash,
+        Role::Admin as _,
+    )
+    .fetch_one(db)
+    .await?)
+}
+
+/// How many admins there are besides the account `id`.
+pub async fn other_admins(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM users WHERE role = $1 AND id <> $2"#,
+        Role::Admin as _,
+        id,
+    )
+    .fetch_one(db)
     .await?)
 }
 
@@ -207,75 +267,4 @@ fn check_email(email: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const PASSWORD: &str = "correct horse battery";
-
-    fn fields(err: Error) -> Vec<&'static str> {
-        match err {
-            Error::InvalidArgument(v) => v.into_iter().map(|v| v.field).collect(),
-            other => panic!("expected InvalidArgument, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn trims_valid_input() {
-        let user = NewUser::parse("  Ada Lovelace ", " ada@example.com ", PASSWORD).unwrap();
-        assert_eq!(user.name, "Ada Lovelace");
-        assert_eq!(user.email, "ada@example.com");
-    }
-
-    #[test]
-    fn reports_every_bad_field_at_once() {
-        assert_eq!(
-            fields(NewUser::parse(" ", "nope", "short").unwrap_err()),
-            ["name", "email", "password"]
-        );
-    }
-
-    #[test]
-    fn rejects_oversized_and_control_character_names() {
-        let long = "x".repeat(NAME_MAX_CHARS + 1);
-        assert_eq!(
-            fields(NewUser::parse(&long, "a@b.co", PASSWORD).unwrap_err()),
-            ["name"]
-        );
-        assert_eq!(
-            fields(NewUser::parse("a\u{0}b", "a@b.co", PASSWORD).unwrap_err()),
-            ["name"]
-        );
-        // Multi-byte characters count as one each.
-        assert!(NewUser::parse(&"é".repeat(NAME_MAX_CHARS), "a@b.co", PASSWORD).is_ok());
-    }
-
-    #[test]
-    fn rejects_malformed_emails() {
-        for bad in [
-            "plain",
-            "@example.com",
-            "a@b",
-            "a@@b.co",
-            "a b@c.co",
-            "a@.co",
-            "a@co.",
-        ] {
-            assert_eq!(
-                fields(NewUser::parse("Ada", bad, PASSWORD).unwrap_err()),
-                ["email"],
-                "{bad}"
-            );
-        }
-        let long = format!("{}@example.com", "a".repeat(250));
-        assert_eq!(
-            fields(NewUser::parse("Ada", &long, PASSWORD).unwrap_err()),
-            ["email"]
-        );
-    }
-
-    #[test]
-    fn parses_ids_or_names_the_field() {
-        assert!(parse_id("0191e5f0-7a1e-7cc3-8f0e-8d1f4a2b3c4d").is_ok());
-        assert_eq!(fields(parse_id("42").unwrap_err()), ["id"]);
-    }
-}
+mod tests;

@@ -49,7 +49,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
         users: UserClient::connect_lazy(&config).await.unwrap(),
         attempts: 2,
         retry_delay: Duration::from_millis(10),
-        events: Default::default(),
+        outbox: Default::default(),
     };
     for _ in 0..ORDERS {
         let request = CreateOrder {
@@ -61,7 +61,7 @@ async fn events_recorded_during_a_broker_outage_all_arrive_exactly_once(pool: Pg
             idempotency_key: None,
         };
         let new = NewOrder::parse(request, &Uuid::now_v7().to_string()).unwrap();
-        let order = placing::place(&pool, new).await.unwrap();
+        let order = placing::place(&pool, &saga.outbox, new).await.unwrap();
         let order = saga.drive(order.id).await.unwrap();
         assert_eq!(order.status, OrderStatus::Confirmed);
     }

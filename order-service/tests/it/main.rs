@@ -9,5 +9,6 @@ mod access;
 mod helpers;
 mod nestjs;
 mod orders;
+mod outbox_schema;
 mod reliability;
 mod saga;

@@ -196,7 +196,7 @@ async fn saga(pool: &PgPool, user_service_url: &str) -> Saga {
         users: UserClient::connect_lazy(&config).await.unwrap(),
         attempts: 2,
         retry_delay: Duration::from_millis(10),
-        events: Default::default(),
+        outbox: Default::default(),
     }
 }
 
@@ -212,7 +212,9 @@ async fn reserved_order(pool: &PgPool, user: Uuid) -> Uuid {
         idempotency_key: None,
     };
     let new = NewOrder::parse(request, &Uuid::now_v7().to_string()).unwrap();
-    let order = placing::place(pool, new).await.unwrap();
+    let order = placing::place(pool, &Default::default(), new)
+        .await
+        .unwrap();
     assert_eq!(order.status, OrderStatus::Pending);
     order.id
 }

@@ -24,7 +24,7 @@ pub const ORDER_REJECTED: &str = "order_rejected";
 
 /// An event's body, naming itself: the routing key and envelope `pattern`
 /// it travels under. A producer records one with
-/// `messaging::outbox::record`, a consumer routes it with
+/// `messaging::outbox::Transaction::record`, a consumer routes it with
 /// `messaging::Router::event`; neither writes the name.
 pub trait EventBody: Serialize + DeserializeOwned + Send + Sync + 'static {
     const NAME: &'static str;

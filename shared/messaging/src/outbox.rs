@@ -7,66 +7,159 @@
 //! confirmed but before the row is marked can repeat an event: consumers
 //! de-duplicate by event id (docs/outbox.md).
 //!
-//! Each service's migrations create the table:
+//! This module owns the table: its definition is [`SCHEMA`]
+//! (`outbox/schema.sql`), which each publishing service's migrations apply
+//! and its tests compare with, and its statements are here, checked at
+//! compile time against that definition.
 //!
-//! ```sql
-//! CREATE TABLE outbox (
-//!     id           uuid PRIMARY KEY,            -- the event id
-//!     name         text NOT NULL,               -- routing key and pattern
-//!     payload      jsonb NOT NULL,              -- the event
-//!     headers      jsonb NOT NULL DEFAULT '{}', -- W3C trace context
-//!     created_at   timestamptz NOT NULL DEFAULT now(),
-//!     published_at timestamptz
-//! );
-//! ```
+//! A writer cannot forget to wake the relay: events are written only
+//! through an [`Outbox`] — in a [`Transaction`] whose `commit` wakes it, or
+//! by [`Outbox::write`], which wakes it once the caller's statement has
+//! run — and the relay a service runs is made from the same `Outbox`.
+//!
+//! # Layout
+//! - here: [`Outbox`], [`Transaction`] and [`Row`], writing events.
+//! - `relay`: [`Relay`], publishing them; pruning; the backlog gauges.
+
+mod relay;
 
 use std::{
     collections::HashMap,
+    ops::{Deref, DerefMut},
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use chrono::Utc;
 use contracts::events::{Event, EventBody, SCHEMA_VERSION};
-use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{EventPublisher, RpcError, amqp::publisher::OutgoingEvent, wire};
+pub use relay::{DEFAULT_RETENTION, Relay, RelayError, backlog_sampler};
 
-/// Records the event `body`, under the name it gives itself
-/// (`contracts::events::EventBody`), in the caller's transaction: see
-/// [`enqueue`].
-pub async fn record<T: EventBody>(tx: &mut PgConnection, body: T) -> Result<Uuid, sqlx::Error> {
-    enqueue(tx, T::NAME, body).await
+/// The `outbox` table this module reads and writes. Schema changes are new
+/// migrations in every service with an outbox, and a change here.
+pub const SCHEMA: &str = include_str!("outbox/schema.sql");
+
+/// A service's outbox: how it writes events, and the relay they wake. Cheap
+/// to clone; every clone wakes the same relay.
+///
+/// Rejected: Postgres `LISTEN`/`NOTIFY` as the wake-up. A transaction that
+/// notifies takes a database-wide lock at commit, so every order's commit
+/// would queue behind every other's — on the write path a later issue
+/// makes faster (docs/outbox.md#waking-the-relay).
+#[derive(Debug, Clone, Default)]
+pub struct Outbox {
+    wake: Arc<Notify>,
 }
 
-/// Records event `name` with `body` in the caller's transaction, stamped
-/// with a new event id, the time and the schema version, and the current
-/// trace context (so the consumer's span joins the request's trace).
-pub async fn enqueue<T: Serialize>(
-    tx: &mut PgConnection,
-    name: &str,
-    body: T,
-) -> Result<Uuid, sqlx::Error> {
-    let row = Row::new(name, body)?;
-    sqlx::query("INSERT INTO outbox (id, name, payload, headers) VALUES ($1, $2, $3, $4)")
-        .bind(row.id)
-        .bind(row.name)
-        .bind(row.payload)
-        .bind(row.headers)
-        .execute(tx)
+impl Outbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Begins a transaction to write a change and its events in: see
+    /// [`Transaction`].
+    pub async fn begin(&self, pool: &PgPool) -> Result<Transaction, sqlx::Error> {
+        Ok(Transaction {
+            tx: pool.begin().await?,
+            wake: self.wake.clone(),
+            recorded: false,
+        })
+    }
+
+    /// Event `body` as its row, for a caller whose one statement both makes
+    /// the change and inserts the row (`INSERT INTO outbox … SELECT … FROM
+    /// changed`): no transaction around them, one round trip and one commit
+    /// instead of four. `statement` must run outside a transaction — it has
+    /// committed when it returns — and the relay is woken when it succeeds.
+    pub async fn write<B, T, E, F>(&self, body: B, statement: F) -> Result<T, E>
+    where
+        B: EventBody,
+        E: From<sqlx::Error>,
+        F: AsyncFnOnce(Row) -> Result<T, E>,
+    {
+        let written = statement(Row::new(B::NAME, body)?).await?;
+        self.wake.notify_one();
+        Ok(written)
+    }
+
+    /// The relay that publishes what this outbox writes to `pool`, woken at
+    /// once after each write (and polling every `poll_interval` besides).
+    pub fn relay(
+        &self,
+        pool: PgPool,
+        publisher: crate::EventPublisher,
+        poll_interval: std::time::Duration,
+    ) -> Relay {
+        Relay::new(pool, publisher, poll_interval, self.clone())
+    }
+}
+
+/// A transaction of the service's database that may record events. It
+/// dereferences to the connection, for the change's own statements;
+/// [`Transaction::commit`] commits and, when an event was recorded, wakes
+/// the relay. Dropped without a commit, it rolls back, events and all.
+#[derive(Debug)]
+pub struct Transaction {
+    tx: sqlx::Transaction<'static, Postgres>,
+    wake: Arc<Notify>,
+    recorded: bool,
+}
+
+impl Transaction {
+    /// Records the event `body`, under the name it gives itself
+    /// (`contracts::events::EventBody`), stamped with a new event id, the
+    /// time and the schema version, and the current trace context (so the
+    /// consumer's span joins the request's trace). Returns the event id.
+    pub async fn record<T: EventBody>(&mut self, body: T) -> Result<Uuid, sqlx::Error> {
+        let row = Row::new(T::NAME, body)?;
+        sqlx::query!(
+            "INSERT INTO outbox (id, name, payload, headers) VALUES ($1, $2, $3, $4)",
+            row.id,
+            row.name,
+            row.payload,
+            row.headers,
+        )
+        .execute(&mut *self.tx)
         .await?;
-    Ok(row.id)
+        self.recorded = true;
+        Ok(row.id)
+    }
+
+    /// Commits, then wakes the relay if an event was recorded.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        if self.recorded {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Rolls back the change and its events.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
-/// An event as its `outbox` row, for a statement that writes the row
-/// itself: a state change and its event in one statement need no
-/// transaction around them — one round trip and one commit instead of four.
+impl Deref for Transaction {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for Transaction {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+/// An event as its `outbox` row, handed by [`Outbox::write`] to the
+/// statement that inserts it:
 ///
 /// ```sql
 /// WITH changed AS (UPDATE ... RETURNING 1)
@@ -85,8 +178,9 @@ pub struct Row {
 
 impl Row {
     /// Event `name` with `body`, stamped with a new event id, the time, the
-    /// schema version and the current trace context.
-    pub fn new<T: Serialize>(name: &str, body: T) -> Result<Self, sqlx::Error> {
+    /// schema version and the current trace context. Private: a row made
+    /// anywhere else could be written without waking the relay.
+    fn new<T: Serialize>(name: &str, body: T) -> Result<Self, sqlx::Error> {
         let id = Uuid::now_v7();
         let event = Event {
             event_id: id,
@@ -103,252 +197,5 @@ impl Row {
             payload,
             headers: serde_json::to_value(trace).unwrap_or_default(),
         })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("broker: {0}")]
-    Broker(#[from] RpcError),
-}
-
-/// Publishes pending outbox rows. Several replicas may run one each: rows are
-/// claimed with `FOR UPDATE SKIP LOCKED`, so each row is published by one.
-#[derive(Debug, Clone)]
-pub struct Relay {
-    pool: PgPool,
-    publisher: EventPublisher,
-    wake: Arc<Notify>,
-    poll_interval: Duration,
-    retention: Duration,
-}
-
-/// Rows claimed per transaction.
-const BATCH: usize = 100;
-/// How long published rows are kept (for an operator to look at) before the
-/// relay deletes them; without pruning the table grows by a row per event
-/// forever. Consumers de-duplicate by event id, so deleting never causes a
-/// repeat.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(60 * 60);
-/// How often the relay prunes, and the most rows one pass deletes.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-const PRUNE_BATCH: i64 = 10_000;
-
-impl Relay {
-    /// `wake` is notified by the service after it commits a transaction that
-    /// enqueued events: the relay then publishes at once instead of at its
-    /// next poll.
-    pub fn new(
-        pool: PgPool,
-        publisher: EventPublisher,
-        poll_interval: Duration,
-        wake: Arc<Notify>,
-    ) -> Self {
-        Self {
-            pool,
-            publisher,
-            wake,
-            poll_interval,
-            retention: DEFAULT_RETENTION,
-        }
-    }
-
-    /// Keeps published rows for `retention` instead of [`DEFAULT_RETENTION`].
-    pub fn with_retention(mut self, retention: Duration) -> Self {
-        self.retention = retention;
-        self
-    }
-
-    /// Publishes until `shutdown`: whenever woken, and every poll interval
-    /// (which also drains what waited out a broker outage).
-    pub async fn run(self, shutdown: CancellationToken) {
-        let mut pruned_at = tokio::time::Instant::now();
-        loop {
-            if pruned_at.elapsed() >= PRUNE_EVERY {
-                pruned_at = tokio::time::Instant::now();
-                if let Err(e) = self.prune().await {
-                    tracing::warn!(error = %e, "outbox relay: pruning failed; retried later");
-                }
-            }
-            // Right after start-up (or a broker outage) the publisher is
-            // still connecting: wait for it, bounded, rather than fail the
-            // batch and sit out a whole poll interval.
-            self.publisher.wait_connected(self.poll_interval).await;
-            // A partial batch means nothing else was pending when it was
-            // claimed; whatever commits after that notified `wake`, which
-            // keeps the permit, so the select below returns at once. (An
-            // extra pass to find nothing cost four statements per wake.)
-            loop {
-                match self.publish_pending().await {
-                    Ok(BATCH) => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "outbox relay: events wait for the next attempt");
-                        break;
-                    }
-                }
-            }
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.poll_interval) => {}
-                () = shutdown.cancelled() => return,
-            }
-        }
-    }
-
-    /// Publishes one batch of pending rows, oldest first; returns how many.
-    pub async fn publish_pending(&self) -> Result<usize, RelayError> {
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<(Uuid, String, Value, Value)> = sqlx::query_as(
-            r#"
-            SELECT id, name, payload, headers FROM outbox
-            WHERE published_at IS NULL
-            ORDER BY created_at, id
-            LIMIT $1
-            FOR UPDATE SKIP LOCKED
-            "#,
-        )
-        .bind(BATCH as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        // Encoded first, then published as one pipelined batch: one round
-        // trip for the lot, and the broker confirms runs of them at once.
-        let encoded = rows
-            .iter()
-            .map(|(id, name, payload, _)| Ok((id.to_string(), wire::encode(name, payload, None)?)))
-            .collect::<Result<Vec<_>, serde_json::Error>>()
-            .map_err(RpcError::from)?;
-        let events = rows
-            .iter()
-            .zip(&encoded)
-            .map(
-                |((_, name, _, headers), (message_id, body))| OutgoingEvent {
-                    routing_key: name,
-                    body,
-                    message_id,
-                    headers: field_table(headers),
-                },
-            )
-            .collect();
-        let results = self.publisher.publish_all(events).await;
-        let mut published = Vec::with_capacity(rows.len());
-        let mut failure = None;
-        for ((id, ..), result) in rows.iter().zip(results) {
-            match result {
-                // Marked only once the broker confirmed it.
-                Ok(()) => published.push(*id),
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        if !published.is_empty() {
-            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-                .bind(&published)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(published.len()),
-        }
-    }
-}
-
-impl Relay {
-    /// Deletes published rows older than the retention (at most
-    /// `PRUNE_BATCH` per call); returns how many. Event ids are UUIDv7,
-    /// time-ordered, so "older than" is a range on the primary key: no
-    /// extra index, and no scan of the rows kept.
-    pub async fn prune(&self) -> Result<u64, sqlx::Error> {
-        let cutoff = SystemTime::now()
-            .checked_sub(self.retention)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .unwrap_or_default();
-        let deleted = sqlx::query(
-            r#"
-            DELETE FROM outbox WHERE id IN (
-                SELECT id FROM outbox
-                WHERE id < $1 AND published_at IS NOT NULL
-                ORDER BY id
-                LIMIT $2
-            )
-            "#,
-        )
-        .bind(v7_floor(cutoff))
-        .bind(PRUNE_BATCH)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(deleted)
-    }
-}
-
-/// The smallest UUIDv7 of the millisecond `since_epoch`: its top 48 bits are
-/// the Unix time in milliseconds, everything else zero.
-fn v7_floor(since_epoch: Duration) -> Uuid {
-    let millis = since_epoch.as_millis() & ((1 << 48) - 1);
-    Uuid::from_u128(millis << 80)
-}
-
-fn field_table(headers: &Value) -> FieldTable {
-    let mut table = FieldTable::default();
-    if let Some(map) = headers.as_object() {
-        for (key, value) in map {
-            if let Some(value) = value.as_str() {
-                table.insert(key.as_str().into(), AMQPValue::LongString(value.into()));
-            }
-        }
-    }
-    table
-}
-
-/// The relay's backlog on `/metrics`: `outbox_pending` (rows not published
-/// yet) and `outbox_oldest_pending_seconds`. Both stay near zero while the
-/// broker is up; a growing backlog means events wait on an outage.
-pub fn backlog_sampler(pool: &PgPool) -> platform::admin::Sampler {
-    crate::metrics::describe();
-    let pool = pool.clone();
-    platform::admin::Sampler::new(move || {
-        let pool = pool.clone();
-        async move {
-            let backlog: Result<(i64, Option<f64>), _> = sqlx::query_as(
-                r#"
-                SELECT count(*),
-                       EXTRACT(EPOCH FROM now() - min(created_at))::float8
-                FROM outbox WHERE published_at IS NULL
-                "#,
-            )
-            .fetch_one(&pool)
-            .await;
-            // Unreadable (database down): the gauges keep their last values
-            // and the readiness check says why.
-            if let Ok((pending, oldest)) = backlog {
-                #[allow(clippy::cast_precision_loss)] // a count far below 2^52
-                metrics::gauge!("outbox_pending").set(pending as f64);
-                metrics::gauge!("outbox_oldest_pending_seconds").set(oldest.unwrap_or(0.0));
-            }
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_v7_floor_sorts_below_every_id_of_its_millisecond_and_above_earlier_ones() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let floor = v7_floor(now);
-        let later = Uuid::now_v7();
-        assert!(floor <= later, "{floor} > {later}");
-        let earlier = v7_floor(now - Duration::from_millis(1));
-        assert!(earlier < floor);
-        let (secs, nanos) = later.get_timestamp().unwrap().to_unix();
-        let id_ms = u128::from(secs) * 1000 + u128::from(nanos / 1_000_000);
-        assert!(id_ms >= now.as_millis());
     }
 }

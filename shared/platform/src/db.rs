@@ -150,8 +150,8 @@ pub fn readiness_check(pool: &PgPool) -> crate::admin::Check {
     crate::admin::Check::new("database", move || {
         let pool = pool.clone();
         async move {
-            sqlx::query("SELECT 1")
-                .execute(&pool)
+            sqlx::query_scalar!("SELECT 1 AS ping")
+                .fetch_one(&pool)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())

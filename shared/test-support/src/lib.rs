@@ -12,6 +12,7 @@
 //! - [`repo`]: the repository's root, files and workspace members.
 //! - [`databases`]: a database of its own for each further service a test
 //!   starts.
+//! - [`schema`]: whether a migrated table is the one a module defines.
 
 // A panic is how a test helper reports failure.
 #![allow(clippy::unwrap_used)]
@@ -20,6 +21,7 @@ pub mod broker_accounts;
 pub mod databases;
 pub mod nestjs;
 pub mod repo;
+pub mod schema;
 pub mod tools;
 
 /// `AMQP_URL`, or the local RabbitMQ the README asks for.

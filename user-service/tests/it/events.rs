@@ -4,6 +4,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
+use contracts::events::UserCreated;
 use contracts::user as pb;
 use lapin::{
     Channel, Connection, ConnectionProperties, ExchangeKind,
@@ -14,7 +15,10 @@ use lapin::{
     },
     types::FieldTable,
 };
-use messaging::{AmqpConfig, EventPublisher, outbox::Relay};
+use messaging::{
+    AmqpConfig, EventPublisher,
+    outbox::{Outbox, Relay},
+};
 use serde_json::Value;
 use sqlx::PgPool;
 use test_support::amqp_url;
@@ -244,11 +248,14 @@ async fn a_nestjs_event_pattern_handler_receives_user_created(pool: PgPool) {
 async fn two_relays_share_the_outbox_and_publish_each_event_once(pool: PgPool) {
     const EVENTS: usize = 150;
     let tap = Tap::new("#").await;
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = Outbox::new().begin(&pool).await.unwrap();
     for i in 0..EVENTS {
-        messaging::outbox::enqueue(&mut tx, "user_created", serde_json::json!({"n": i}))
-            .await
-            .unwrap();
+        let event = UserCreated {
+            user_id: uuid::Uuid::now_v7(),
+            name: format!("user {i}"),
+            email: format!("user{i}@example.com"),
+        };
+        tx.record(event).await.unwrap();
     }
     tx.commit().await.unwrap();
 

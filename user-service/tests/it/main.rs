@@ -12,4 +12,5 @@ mod hashing;
 mod helpers;
 mod ops;
 mod outbox_pruning;
+mod outbox_schema;
 mod users;
