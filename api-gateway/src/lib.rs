@@ -204,9 +204,9 @@ impl App {
         // each connects in the background: the gateway starts, and answers
         // 503 for orders, while the broker is still coming up.
         let mut connections = Connections::new(Brokers {
-            amqp: AmqpConfig::new(config.amqp_url.clone()),
-            nats: NatsConfig::new(config.nats_url.clone(), "api-gateway"),
-            redis: RedisConfig::new(config.redis_url.clone()),
+            amqp: AmqpConfig::new(config.amqp.url.clone()),
+            nats: NatsConfig::new(config.nats.url.clone(), "api-gateway"),
+            redis: RedisConfig::new(config.redis.url.clone()),
             tls: config.tls.clone(),
         });
         let orders = connections

@@ -9,8 +9,9 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", api_gateway::routes::document().to_pretty_json()?);
         return Ok(());
     }
-    let config = Config::from_env().context("reading configuration")?;
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+    let (healthcheck, args) = platform::config::command("healthcheck");
+    let config: Config = platform::config::parse_from(args).context("reading configuration")?;
+    if healthcheck {
         // The container HEALTHCHECK: is this gateway ready? (Its `/health`
         // is the whole system's, not a reason to mark the gateway unhealthy.)
         return platform::admin::probe(config.admin_addr, "/readyz").await;

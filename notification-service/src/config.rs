@@ -1,123 +1,119 @@
-//! notification-service configuration, from environment variables (see the
-//! table in docs/configuration.md and `.env.example`).
+//! notification-service configuration: every variable declared once, here
+//! and in the groups flattened in (`notification-service --help` lists
+//! them; the table in docs/configuration.md and `.env.example` are checked
+//! against this).
 
 use std::{net::SocketAddr, time::Duration};
 
+use clap::ArgMatches;
 use contracts::{
     events::{EVENTS_EXCHANGE, ORDER_EVENTS_PUBLISHER, USER_EVENTS_PUBLISHER},
+    identity::{API_GATEWAY, NOTIFICATION_SERVICE},
     patterns::{NOTIFICATION_EVENTS_QUEUE, NOTIFICATIONS_QUEUE},
 };
 use messaging::Serving;
 use platform::{
+    config::{AmqpUrl, Resolve, duration},
     db::DbConfig,
-    env::{ConfigError, duration_or, invalid, parse_or, string_or},
+    env::ConfigError,
+    tls::{GrpcTls, TlsConfig},
 };
-use secrecy::SecretString;
 
-/// The service's own role and database as `just run` creates them
-/// (deploy/postgres/roles.sql, with the development password of dev.env).
-pub const DEFAULT_DATABASE_URL: &str = "postgres://notification_service:dev-notification-service-db@localhost:5432/notifications?sslmode=disable";
-pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
-/// `TCP_LISTEN_ADDR` unless set: where requests come over TCP.
-pub const DEFAULT_TCP_LISTEN_ADDR: &str = "127.0.0.1:4002";
-
-fn default_tcp_addr() -> SocketAddr {
-    DEFAULT_TCP_LISTEN_ADDR
-        .parse()
-        .expect("a valid default address")
-}
-
-/// Who may publish the events this service handles.
-#[derive(Debug, Clone)]
+/// Who may publish the events this service handles: the broker accounts
+/// whose events are trusted (their AMQP `user_id`); any other is
+/// dead-lettered.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Publishers {
+    /// The broker account whose `user_created` events are trusted.
+    #[arg(long, env = "USER_EVENTS_PUBLISHER", default_value = USER_EVENTS_PUBLISHER)]
     pub user_events: String,
+    /// The broker account whose `order_*` events are trusted.
+    #[arg(long, env = "ORDER_EVENTS_PUBLISHER", default_value = ORDER_EVENTS_PUBLISHER)]
     pub order_events: String,
 }
 
-impl Default for Publishers {
-    fn default() -> Self {
-        Self {
-            user_events: USER_EVENTS_PUBLISHER.to_owned(),
-            order_events: ORDER_EVENTS_PUBLISHER.to_owned(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "notification-service",
+    version,
+    about = "Records notifications from events and serves them on request.",
+    // The service's own role and database as `just run` creates them
+    // (deploy/postgres/roles.sql, with the development password of dev.env).
+    mut_arg("database_url", |arg| arg.default_value(
+        "postgres://notification_service:dev-notification-service-db@localhost:5432/notifications?sslmode=disable"
+    )),
+    mut_arg("tcp_listen_addr", |arg| arg.default_value("127.0.0.1:4002")),
+    // Requests come from the gateway only (docs/security.md).
+    mut_arg("request_callers", |arg| arg.default_value(API_GATEWAY)),
+)]
 pub struct Config {
-    /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT`.
+    #[command(flatten)]
     pub database: DbConfig,
-    /// `AMQP_URL`.
-    pub amqp_url: SecretString,
-    /// `TRANSPORTS`, `NATS_URL`, `REDIS_URL`, `TCP_LISTEN_ADDR`: where
-    /// requests are served. Events always come over RabbitMQ
+    #[command(flatten)]
+    pub amqp: AmqpUrl,
+    /// Where requests are served. Events always come over RabbitMQ
     /// (docs/transports.md).
+    #[command(flatten)]
     pub serving: Serving,
-    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY`: this service's
-    /// certificate, for mutual TLS on TCP (required there).
-    pub tls: Option<platform::tls::GrpcTls>,
-    /// `NOTIFICATIONS_QUEUE`: the queue of requests; replicas share it.
+    #[command(flatten)]
+    grpc_tls: TlsConfig,
+    /// This service's certificate, for mutual TLS on TCP (required there),
+    /// from `grpc_tls`.
+    #[arg(skip)]
+    pub tls: Option<GrpcTls>,
+    /// notification-service's request queue, addressed directly by
+    /// `get_notifications`; replicas share it.
+    #[arg(long = "notifications-queue", env = "NOTIFICATIONS_QUEUE", default_value = NOTIFICATIONS_QUEUE)]
     pub queue: String,
-    /// `NOTIFICATION_EVENTS_QUEUE`: this service's own queue of events,
-    /// bound to the events it handles; replicas share it.
+    /// Its own queue of events, bound to the events it handles; replicas
+    /// share it.
+    #[arg(long = "notification-events-queue", env = "NOTIFICATION_EVENTS_QUEUE", default_value = NOTIFICATION_EVENTS_QUEUE)]
     pub events_queue: String,
-    /// `EVENTS_EXCHANGE`: the exchange events are published to.
+    /// The topic exchange events are published to, which the events queue
+    /// is bound to.
+    #[arg(long, env = "EVENTS_EXCHANGE", default_value = EVENTS_EXCHANGE)]
     pub events_exchange: String,
-    /// `USER_EVENTS_PUBLISHER`, `ORDER_EVENTS_PUBLISHER`: the broker
-    /// accounts whose events are trusted (their AMQP `user_id`).
+    #[command(flatten)]
     pub publishers: Publishers,
-    /// `NOTIFICATIONS_PREFETCH`: deliveries in flight at once.
+    /// Deliveries in flight at once (AMQP basic.qos).
+    #[arg(
+        long = "notifications-prefetch",
+        env = "NOTIFICATIONS_PREFETCH",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
     pub prefetch: u16,
-    /// `SHUTDOWN_GRACE_PERIOD`: time for in-flight deliveries at shutdown.
+    /// How long in-flight deliveries get to finish and ack at shutdown.
+    #[arg(long = "shutdown-grace-period", env = "SHUTDOWN_GRACE_PERIOD", default_value = "10s", value_parser = duration)]
     pub grace_period: Duration,
-    /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`).
+    /// The admin HTTP port: /livez, /readyz (database and broker), /metrics.
+    #[arg(
+        long = "admin-listen-addr",
+        env = "ADMIN_LISTEN_ADDR",
+        default_value = "127.0.0.1:9102"
+    )]
     pub admin_addr: SocketAddr,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let amqp_url = platform::env::amqp_url()?;
-        let prefetch = parse_or("NOTIFICATIONS_PREFETCH", 10u16)?;
-        if prefetch == 0 {
-            return Err(invalid("NOTIFICATIONS_PREFETCH", 0, "must be at least 1"));
-        }
-        let tls = platform::tls::GrpcTls::from_env(contracts::identity::NOTIFICATION_SERVICE)?;
-        Ok(Self {
-            database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
-            serving: Serving::from_env(default_tcp_addr(), tls.is_some())?,
-            tls,
-            queue: string_or("NOTIFICATIONS_QUEUE", NOTIFICATIONS_QUEUE),
-            events_queue: string_or("NOTIFICATION_EVENTS_QUEUE", NOTIFICATION_EVENTS_QUEUE),
-            events_exchange: string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE),
-            publishers: Publishers {
-                user_events: string_or("USER_EVENTS_PUBLISHER", USER_EVENTS_PUBLISHER),
-                order_events: string_or("ORDER_EVENTS_PUBLISHER", ORDER_EVENTS_PUBLISHER),
-            },
-            prefetch,
-            grace_period: duration_or("SHUTDOWN_GRACE_PERIOD", Duration::from_secs(10))?,
-            admin_addr: parse_or(
-                "ADMIN_LISTEN_ADDR",
-                DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
-            )?,
-            amqp_url,
-        })
+impl Resolve for Config {
+    fn resolve(&mut self, matches: &ArgMatches) -> Result<(), ConfigError> {
+        self.database.resolve(matches)?;
+        self.amqp.resolve(matches)?;
+        self.tls = self.grpc_tls.identity(NOTIFICATION_SERVICE)?;
+        self.serving.check(matches, self.tls.is_some())
     }
+}
 
-    /// Defaults around a database and a broker; for tests and embedding.
-    pub fn new(database_url: &str, amqp_url: impl Into<SecretString>) -> Self {
-        Self {
-            database: DbConfig::new(database_url),
-            amqp_url: amqp_url.into(),
-            serving: Serving::new(default_tcp_addr()),
-            tls: None,
-            queue: NOTIFICATIONS_QUEUE.to_owned(),
-            events_queue: NOTIFICATION_EVENTS_QUEUE.to_owned(),
-            events_exchange: EVENTS_EXCHANGE.to_owned(),
-            publishers: Publishers::default(),
-            prefetch: 10,
-            grace_period: Duration::from_secs(10),
-            // Any free port: embedded and test instances must not collide.
-            admin_addr: "127.0.0.1:0".parse().expect("valid address"),
-        }
+impl Config {
+    /// The declared defaults around a database and a broker — nothing read
+    /// from the environment — with an admin port the OS chooses; for tests
+    /// and embedding.
+    pub fn new(database_url: &str, amqp_url: impl Into<secrecy::SecretString>) -> Self {
+        let mut config: Self = platform::config::defaults();
+        config.database.url = database_url.to_owned().into();
+        config.amqp.url = amqp_url.into();
+        // Any free port: embedded and test instances must not collide.
+        config.admin_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
     }
 }

@@ -105,10 +105,10 @@ impl App {
 
     /// One consumer's configuration, on `queue`.
     fn server_config(&self, queue: &str) -> ServerConfig {
-        let mut server = ServerConfig::new(AmqpConfig::new(self.config.amqp_url.clone()), queue);
+        let amqp = AmqpConfig::new(self.config.amqp.url.clone());
+        let mut server = ServerConfig::new(amqp, queue, self.config.serving.callers.clone());
         server.prefetch = self.config.prefetch;
         server.grace_period = self.config.grace_period;
-        server.callers = self.config.serving.callers.clone();
         server
     }
 }

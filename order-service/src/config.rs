@@ -1,155 +1,193 @@
-//! order-service configuration, from environment variables (see the table in
-//! docs/configuration.md and `.env.example`).
+//! order-service configuration: every variable declared once, here and in
+//! the groups flattened in (`order-service --help` lists them; the table
+//! in docs/configuration.md and `.env.example` are checked against this).
 
 use std::{net::SocketAddr, time::Duration};
 
-use contracts::{events::EVENTS_EXCHANGE, patterns::ORDERS_QUEUE};
+use clap::ArgMatches;
+use contracts::{
+    events::EVENTS_EXCHANGE,
+    identity::{API_GATEWAY, ORDER_SERVICE},
+    patterns::ORDERS_QUEUE,
+};
 use messaging::Serving;
 use platform::{
+    config::{AmqpUrl, Resolve, duration},
     db::DbConfig,
-    env::{ConfigError, duration_or, invalid, parse_or, string_or},
+    env::ConfigError,
+    tls::{GrpcTls, TlsConfig},
 };
-use secrecy::SecretString;
 
-/// The service's own role and database as `just run` creates them
-/// (deploy/postgres/roles.sql, with the development password of dev.env).
-pub const DEFAULT_DATABASE_URL: &str =
-    "postgres://order_service:dev-order-service-db@localhost:5432/orders?sslmode=disable";
-pub const DEFAULT_USER_SERVICE_URL: &str = "http://127.0.0.1:5000";
-pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9101";
-/// `TCP_LISTEN_ADDR` unless set: where requests come over TCP.
-pub const DEFAULT_TCP_LISTEN_ADDR: &str = "127.0.0.1:4001";
-
-fn default_tcp_addr() -> SocketAddr {
-    DEFAULT_TCP_LISTEN_ADDR
-        .parse()
-        .expect("a valid default address")
-}
-
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "order-service",
+    version,
+    about = "Takes orders over RabbitMQ (or NATS, Redis, TCP) and runs their saga.",
+    // The service's own role and database as `just run` creates them
+    // (deploy/postgres/roles.sql, with the development password of dev.env).
+    mut_arg("database_url", |arg| arg.default_value(
+        "postgres://order_service:dev-order-service-db@localhost:5432/orders?sslmode=disable"
+    )),
+    mut_arg("tcp_listen_addr", |arg| arg.default_value("127.0.0.1:4001")),
+    // Requests come from the gateway only (docs/security.md).
+    mut_arg("request_callers", |arg| arg.default_value(API_GATEWAY)),
+)]
 pub struct Config {
-    /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT`.
+    #[command(flatten)]
     pub database: DbConfig,
-    /// `AMQP_URL`.
-    pub amqp_url: SecretString,
-    /// `TRANSPORTS`, `NATS_URL`, `REDIS_URL`, `TCP_LISTEN_ADDR`: where
-    /// requests are served. Events stay on RabbitMQ whatever this says
-    /// (docs/transports.md).
+    #[command(flatten)]
+    pub amqp: AmqpUrl,
+    /// Where requests are served. Events stay on RabbitMQ whatever this
+    /// says (docs/transports.md).
+    #[command(flatten)]
     pub serving: Serving,
-    /// `ORDERS_QUEUE`: the queue this service consumes; its dead-letter
-    /// queue is `<queue>.dead-letter`.
+    /// The queue order requests go to; dead letters go to
+    /// `<queue>.dead-letter`.
+    #[arg(long = "orders-queue", env = "ORDERS_QUEUE", default_value = ORDERS_QUEUE)]
     pub queue: String,
-    /// `ORDERS_PREFETCH`: deliveries in flight at once.
+    /// Unacked deliveries in flight at once (AMQP basic.qos; 0 would mean
+    /// unlimited).
+    #[arg(
+        long = "orders-prefetch",
+        env = "ORDERS_PREFETCH",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
     pub prefetch: u16,
-    /// `ORDERS_MAX_ATTEMPTS`: runs of a transiently failing request.
+    /// Runs of a transiently failing request before it is dead-lettered
+    /// (0 counts as 1).
+    #[arg(
+        long = "orders-max-attempts",
+        env = "ORDERS_MAX_ATTEMPTS",
+        default_value_t = 3
+    )]
     pub max_attempts: u32,
-    /// `ORDERS_RETRY_DELAY`: before the second run; doubles after.
+    /// Delay before a request's second run; doubles after each, plus up to
+    /// as much again at random.
+    #[arg(long = "orders-retry-delay", env = "ORDERS_RETRY_DELAY", default_value = "100ms", value_parser = duration)]
     pub retry_delay: Duration,
-    /// `USER_SERVICE_URL`: user-service's gRPC servers (charges, refunds).
+    /// user-service's gRPC servers (charges, refunds), comma-separated,
+    /// balanced like the gateway's; https:// with GRPC_TLS_*.
+    #[arg(
+        long,
+        env = "USER_SERVICE_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
     pub user_service_url: String,
-    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY`: this service's
-    /// certificate for mutual TLS with user-service (then every
-    /// `USER_SERVICE_URL` is `https://`) and on TCP; `None`: plaintext, and
-    /// user-service refuses every call.
-    pub tls: Option<platform::tls::GrpcTls>,
-    /// `USER_SERVICE_TIMEOUT`: deadline of each gRPC call.
+    #[command(flatten)]
+    grpc_tls: TlsConfig,
+    /// This service's certificate for mutual TLS with user-service (then
+    /// every `USER_SERVICE_URL` is `https://`) and on TCP, from `grpc_tls`;
+    /// `None`: plaintext, and user-service refuses every call.
+    #[arg(skip)]
+    pub tls: Option<GrpcTls>,
+    /// Deadline of each gRPC call to user-service.
+    #[arg(long, env = "USER_SERVICE_TIMEOUT", default_value = "2s", value_parser = duration)]
     pub user_service_timeout: Duration,
-    /// `SHUTDOWN_GRACE_PERIOD`: time for in-flight messages at shutdown.
+    /// How long in-flight deliveries get to finish and ack at shutdown.
+    #[arg(long = "shutdown-grace-period", env = "SHUTDOWN_GRACE_PERIOD", default_value = "10s", value_parser = duration)]
     pub grace_period: Duration,
-    /// `SAGA_STEP_ATTEMPTS`: calls of a saga's remote step (charge, refund)
-    /// before it compensates, or leaves the order to recovery.
+    /// Calls of a saga step (charge, refund) before it compensates, or
+    /// leaves the order to recovery (0 counts as 1).
+    #[arg(
+        long = "saga-step-attempts",
+        env = "SAGA_STEP_ATTEMPTS",
+        default_value_t = 3
+    )]
     pub saga_attempts: u32,
-    /// `SAGA_RETRY_DELAY`: before a step's second call; doubles after.
+    /// Delay before a step's second call; doubles after each, plus up to as
+    /// much again at random.
+    #[arg(long, env = "SAGA_RETRY_DELAY", default_value = "200ms", value_parser = duration)]
     pub saga_retry_delay: Duration,
-    /// `SAGA_RECOVERY_INTERVAL`: how often sagas left in flight are resumed.
+    /// How often sagas left in flight are resumed (also once at start-up).
+    #[arg(long, env = "SAGA_RECOVERY_INTERVAL", default_value = "2s", value_parser = duration)]
     pub saga_recovery_interval: Duration,
-    /// `SAGA_STALE_AFTER`: a pending order untouched this long has lost its
-    /// driver; recovery takes it over. Longer than a saga's retry budget.
+    /// A pending order untouched this long has lost its driver; recovery
+    /// takes it over.
+    //
+    // Above a live saga's retry budget with the defaults: 3 calls of at
+    // most USER_SERVICE_TIMEOUT (2 s) and 0.2 + 0.4 s between.
+    #[arg(long, env = "SAGA_STALE_AFTER", default_value = "8s", value_parser = duration)]
     pub saga_stale_after: Duration,
-    /// `EVENTS_EXCHANGE`: where the outbox relay publishes events. `None`
-    /// (only from [`Config::new`]) keeps events in the outbox unpublished.
+    /// The topic exchange the outbox relay publishes events to.
+    //
+    // `None` (only from `Config::new`) keeps events in the outbox unpublished.
+    #[arg(long, env = "EVENTS_EXCHANGE", default_value = EVENTS_EXCHANGE)]
     pub events_exchange: Option<String>,
-    /// `OUTBOX_POLL_INTERVAL`: how often the relay looks for events that
-    /// waited out a broker outage.
+    /// How often the outbox relay looks for events that waited out a broker
+    /// outage (new events are published right after their commit).
+    #[arg(long, env = "OUTBOX_POLL_INTERVAL", default_value = "1s", value_parser = duration)]
     pub outbox_poll_interval: Duration,
-    /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`).
+    /// The admin HTTP port: /livez, /readyz (database and broker), /metrics.
+    #[arg(
+        long = "admin-listen-addr",
+        env = "ADMIN_LISTEN_ADDR",
+        default_value = "127.0.0.1:9101"
+    )]
     pub admin_addr: SocketAddr,
 }
 
+impl Resolve for Config {
+    fn resolve(&mut self, matches: &ArgMatches) -> Result<(), ConfigError> {
+        self.database.resolve(matches)?;
+        self.amqp.resolve(matches)?;
+        self.tls = self.grpc_tls.identity(ORDER_SERVICE)?;
+        let tls = self.tls.is_some();
+        platform::tls::check_urls("USER_SERVICE_URL", &self.user_service_url, tls)?;
+        self.serving.check(matches, tls)?;
+        self.max_attempts = self.max_attempts.max(1);
+        self.saga_attempts = self.saga_attempts.max(1);
+        Ok(())
+    }
+}
+
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let amqp_url = platform::env::amqp_url()?;
-        let prefetch = parse_or("ORDERS_PREFETCH", 10u16)?;
-        if prefetch == 0 {
-            return Err(invalid(
-                "ORDERS_PREFETCH",
-                0,
-                "must be at least 1 (0 means unlimited in AMQP)",
-            ));
-        }
-        let defaults = Self::new(DEFAULT_DATABASE_URL, amqp_url);
-        let user_service_url = string_or("USER_SERVICE_URL", &defaults.user_service_url);
-        let tls = platform::tls::GrpcTls::from_env(contracts::identity::ORDER_SERVICE)?;
-        platform::tls::check_urls("USER_SERVICE_URL", &user_service_url, tls.is_some())?;
-        Ok(Self {
-            database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
-            queue: string_or("ORDERS_QUEUE", &defaults.queue),
-            prefetch,
-            max_attempts: parse_or("ORDERS_MAX_ATTEMPTS", defaults.max_attempts)?.max(1),
-            retry_delay: duration_or("ORDERS_RETRY_DELAY", defaults.retry_delay)?,
-            user_service_url,
-            user_service_timeout: duration_or(
-                "USER_SERVICE_TIMEOUT",
-                defaults.user_service_timeout,
-            )?,
-            grace_period: duration_or("SHUTDOWN_GRACE_PERIOD", defaults.grace_period)?,
-            saga_attempts: parse_or("SAGA_STEP_ATTEMPTS", defaults.saga_attempts)?.max(1),
-            saga_retry_delay: duration_or("SAGA_RETRY_DELAY", defaults.saga_retry_delay)?,
-            saga_recovery_interval: duration_or(
-                "SAGA_RECOVERY_INTERVAL",
-                defaults.saga_recovery_interval,
-            )?,
-            saga_stale_after: duration_or("SAGA_STALE_AFTER", defaults.saga_stale_after)?,
-            events_exchange: Some(string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE)),
-            admin_addr: parse_or(
-                "ADMIN_LISTEN_ADDR",
-                DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
-            )?,
-            outbox_poll_interval: duration_or(
-                "OUTBOX_POLL_INTERVAL",
-                defaults.outbox_poll_interval,
-            )?,
-            amqp_url: defaults.amqp_url,
-            serving: Serving::from_env(default_tcp_addr(), tls.is_some())?,
-            tls,
-        })
+    /// The declared defaults around a database and a broker — nothing read
+    /// from the environment — without event publishing and with an admin
+    /// port the OS chooses; for tests and embedding.
+    pub fn new(database_url: &str, amqp_url: impl Into<secrecy::SecretString>) -> Self {
+        let mut config: Self = platform::config::defaults();
+        config.database.url = database_url.to_owned().into();
+        config.amqp.url = amqp_url.into();
+        config.events_exchange = None;
+        // Any free port: embedded and test instances must not collide.
+        config.admin_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn new_starts_from_the_declared_defaults_whatever_the_environment_says() {
+        // `just test` exports DATABASE_URL (and may export more): the
+        // embedded service must not pick it up.
+        let config: Config = platform::config::defaults();
+        let declared = Config::command()
+            .get_arguments()
+            .find(|arg| arg.get_id() == "database_url")
+            .map(|arg| arg.get_default_values()[0].to_string_lossy().into_owned());
+        assert_eq!(
+            Some(config.database.url.expose_secret().to_owned()),
+            declared
+        );
+        assert_eq!(config.serving.callers, [API_GATEWAY]);
+        assert_eq!(config.prefetch, 10);
+        assert!(config.tls.is_none());
+        let embedded = Config::new("postgres://embedded", "amqp://embedded");
+        assert_eq!(embedded.database.url.expose_secret(), "postgres://embedded");
+        assert_eq!(embedded.events_exchange, None);
     }
 
-    /// Defaults around a database and a broker, without event publishing;
-    /// for tests and embedding.
-    pub fn new(database_url: &str, amqp_url: impl Into<SecretString>) -> Self {
-        Self {
-            database: DbConfig::new(database_url),
-            amqp_url: amqp_url.into(),
-            serving: Serving::new(default_tcp_addr()),
-            queue: ORDERS_QUEUE.to_owned(),
-            prefetch: 10,
-            max_attempts: 3,
-            retry_delay: Duration::from_millis(100),
-            user_service_url: DEFAULT_USER_SERVICE_URL.to_owned(),
-            tls: None,
-            user_service_timeout: Duration::from_secs(2),
-            grace_period: Duration::from_secs(10),
-            saga_attempts: 3,
-            saga_retry_delay: Duration::from_millis(200),
-            saga_recovery_interval: Duration::from_secs(2),
-            // Above a live saga's retry budget with the defaults: 3 calls of
-            // at most USER_SERVICE_TIMEOUT (2 s) and 0.2 + 0.4 s between.
-            saga_stale_after: Duration::from_secs(8),
-            events_exchange: None,
-            outbox_poll_interval: Duration::from_secs(1),
-            // Any free port: embedded and test instances must not collide.
-            admin_addr: "127.0.0.1:0".parse().expect("valid address"),
-        }
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = Config::new("postgres://u:db-secret@h/db", "amqp://u:amqp-secret@h/%2f");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("db-secret") && !printed.contains("amqp-secret"));
     }
 }

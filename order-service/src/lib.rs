@@ -111,14 +111,14 @@ impl App {
         let token = platform::shutdown::token_from(shutdown);
 
         let mut server = ServerConfig::new(
-            AmqpConfig::new(self.config.amqp_url.clone()),
+            AmqpConfig::new(self.config.amqp.url.clone()),
             &self.config.queue,
+            self.config.serving.callers.clone(),
         );
         server.prefetch = self.config.prefetch;
         server.max_attempts = self.config.max_attempts;
         server.retry_delay = self.config.retry_delay;
         server.grace_period = self.config.grace_period;
-        server.callers = self.config.serving.callers.clone();
         let admin = self.admin.spawn(token.clone());
 
         // Sagas a crash left in flight are finished (or compensated) at
@@ -133,7 +133,7 @@ impl App {
         // outbox relay (none when no exchange is configured).
         let relay = self.config.events_exchange.clone().map(|exchange| {
             let publisher = EventPublisher::start(
-                AmqpConfig::new(self.config.amqp_url.clone()),
+                AmqpConfig::new(self.config.amqp.url.clone()),
                 exchange,
                 Duration::from_secs(5),
             );

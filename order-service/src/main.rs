@@ -3,9 +3,11 @@ use order_service::{App, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::from_env().context("reading configuration")?;
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        // The container HEALTHCHECK: is this order-service ready?
+    // `order-service healthcheck`: the container HEALTHCHECK, is this
+    // order-service ready? The rest of the command line is the config's.
+    let (healthcheck, args) = platform::config::command("healthcheck");
+    let config: Config = platform::config::parse_from(args).context("reading configuration")?;
+    if healthcheck {
         return platform::admin::probe(config.admin_addr, "/readyz").await;
     }
     let _telemetry = platform::telemetry::init(platform::service!("order-service"));

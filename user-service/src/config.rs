@@ -1,120 +1,74 @@
-//! user-service configuration, from environment variables (see the table in
-//! docs/configuration.md and `.env.example`).
+//! user-service configuration: every variable declared once, here and in
+//! the groups flattened in (`user-service --help` lists them; the table in
+//! docs/configuration.md and `.env.example` are checked against this).
 
-use std::{net::SocketAddr, num::NonZeroUsize, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use contracts::events::EVENTS_EXCHANGE;
+use clap::{ArgAction, ArgMatches};
+use contracts::{
+    events::EVENTS_EXCHANGE,
+    identity::{TOKEN_AUDIENCE, TOKEN_ISSUER, USER_SERVICE},
+};
 use platform::{
+    config::{AmqpUrl, Resolve, duration, secret, secret_or_file},
     db::DbConfig,
-    env::{ConfigError, duration_or, optional, parse_or, secret, string_or},
+    env::{ConfigError, invalid},
+    tls::{GrpcTls, TlsConfig},
 };
 use secrecy::SecretString;
 
-pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
-/// The service's own role and database as `just run` creates them
-/// (deploy/postgres/roles.sql, with the development password of dev.env).
-pub const DEFAULT_DATABASE_URL: &str =
-    "postgres://user_service:dev-user-service-db@localhost:5432/users?sslmode=disable";
-pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
-pub const DEFAULT_OUTBOX_POLL_INTERVAL: Duration = Duration::from_secs(1);
-pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9103";
-pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
-/// The `iss` of the tokens user-service signs (the gateway's `AUTH_ISSUER`
-/// default).
-pub const DEFAULT_TOKEN_ISSUER: &str = contracts::identity::TOKEN_ISSUER;
-/// The `aud` of the tokens user-service signs (the gateway's
-/// `AUTH_AUDIENCE` default).
-pub const DEFAULT_TOKEN_AUDIENCE: &str = contracts::identity::TOKEN_AUDIENCE;
-/// The default number of password hashers is the cores available (the
-/// container's CPU quota, as the standard library reads it), at most this:
-/// two 19 MiB buffers and ~32 MiB idle fit the 128 MiB the deployments
-/// give user-service with room to spare, four would not. More hashers are a
-/// choice made with the memory and CPU limits, in one place
-/// (`PASSWORD_HASH_CONCURRENCY`).
-pub const MAX_DEFAULT_PASSWORD_HASH_CONCURRENCY: usize = 2;
-/// Default places in each queue (sign-ups, log-ins) per hasher: at ~20 ms a
-/// hash, 32 queued per hasher is about 0.6 s of work for log-ins (1.3 s for
-/// sign-ups, which have half the hashers), inside
-/// [`DEFAULT_PASSWORD_HASH_WAIT`] with room for a slower CPU. Past it a call
-/// is refused at once instead of waiting to be refused.
-pub const DEFAULT_PASSWORD_HASH_QUEUE_PER_HASHER: usize = 32;
-/// How long a hash may wait for a hasher before it is refused: with the
-/// hash (~20 ms) and the database, inside the gateway's 3 s deadline
-/// (`USER_SERVICE_TIMEOUT`), so a crowd gets a 503 from the service that
-/// knows rather than a 504 from a gateway that gave up.
-pub const DEFAULT_PASSWORD_HASH_WAIT: Duration = Duration::from_secs(2);
+mod hashing;
+
+pub use hashing::{
+    DEFAULT_PASSWORD_HASH_QUEUE_PER_HASHER, HashingArgs, HashingConfig,
+    MAX_DEFAULT_PASSWORD_HASH_CONCURRENCY,
+};
 
 /// How access tokens are signed (see [`crate::tokens`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct TokenConfig {
-    /// `JWT_SIGNING_KEY` or the file named by `JWT_SIGNING_KEY_FILE`: an
-    /// Ed25519 private key, PKCS#8 PEM. `None`: a development key is
-    /// generated at start-up (and the log says so).
+    /// The Ed25519 private key (PKCS#8 PEM) access tokens are signed with
+    /// (`user-service generate-signing-key` makes one). Unset: a development
+    /// key is generated at start (the log says so) and tokens die with the
+    /// process.
+    #[arg(long, env = "JWT_SIGNING_KEY", value_parser = secret, hide_env_values = true)]
     pub signing_key: Option<SecretString>,
-    /// `JWT_PREVIOUS_KEY` / `JWT_PREVIOUS_KEY_FILE`: the key signing used
-    /// before a rotation, still published so its tokens verify until they
-    /// expire.
+    /// A file holding JWT_SIGNING_KEY, read when it is unset.
+    #[arg(long, env = "JWT_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+    /// The key used before a rotation (private or public PEM); still
+    /// published in the JWKS so its tokens verify until they expire.
+    #[arg(long, env = "JWT_PREVIOUS_KEY", value_parser = secret, hide_env_values = true)]
     pub previous_key: Option<SecretString>,
-    /// `TOKEN_TTL`: how long an access token is valid.
+    /// A file holding JWT_PREVIOUS_KEY, read when it is unset.
+    #[arg(long, env = "JWT_PREVIOUS_KEY_FILE")]
+    pub previous_key_file: Option<PathBuf>,
+    /// Lifetime of an access token (`exp - iat`).
+    #[arg(long = "token-ttl", env = "TOKEN_TTL", default_value = "15m", value_parser = duration)]
     pub ttl: Duration,
-    /// `TOKEN_ISSUER`: the `iss` claim.
+    /// The `iss` of the tokens it signs (the gateway's AUTH_ISSUER).
+    #[arg(long = "token-issuer", env = "TOKEN_ISSUER", default_value = TOKEN_ISSUER)]
     pub issuer: String,
-    /// `TOKEN_AUDIENCE`: the `aud` claim.
+    /// The `aud` of the tokens it signs (the gateway's AUTH_AUDIENCE).
+    #[arg(long = "token-audience", env = "TOKEN_AUDIENCE", default_value = TOKEN_AUDIENCE)]
     pub audience: String,
 }
 
+impl Resolve for TokenConfig {
+    fn resolve(&mut self, _: &ArgMatches) -> Result<(), ConfigError> {
+        let (signing, previous) = (self.signing_key.take(), self.previous_key.take());
+        let signing_file = self.signing_key_file.as_deref();
+        self.signing_key = secret_or_file(signing, "JWT_SIGNING_KEY_FILE", signing_file)?;
+        let previous_file = self.previous_key_file.as_deref();
+        self.previous_key = secret_or_file(previous, "JWT_PREVIOUS_KEY_FILE", previous_file)?;
+        Ok(())
+    }
+}
+
 impl Default for TokenConfig {
+    /// The declared defaults, nothing read from the environment.
     fn default() -> Self {
-        Self {
-            signing_key: None,
-            previous_key: None,
-            ttl: DEFAULT_TOKEN_TTL,
-            issuer: DEFAULT_TOKEN_ISSUER.to_owned(),
-            audience: DEFAULT_TOKEN_AUDIENCE.to_owned(),
-        }
-    }
-}
-
-/// Password hashing, a bounded resource (see [`crate::hash_pool`]).
-#[derive(Debug, Clone)]
-pub struct HashingConfig {
-    /// `PASSWORD_HASH_CONCURRENCY`: hashes that run at once, each on a core
-    /// with 19 MiB of memory. Sign-ups may use half of them (at least one);
-    /// log-ins all of them.
-    pub concurrency: NonZeroUsize,
-    /// `PASSWORD_HASH_QUEUE`: hashes that may wait for a hasher, sign-ups
-    /// and log-ins each; one more is refused at once.
-    pub queue: usize,
-    /// `PASSWORD_HASH_WAIT`: how long a hash may wait for a hasher before
-    /// it is refused.
-    pub wait: Duration,
-}
-
-impl HashingConfig {
-    /// The available cores, at most [`MAX_DEFAULT_PASSWORD_HASH_CONCURRENCY`].
-    pub fn default_concurrency() -> NonZeroUsize {
-        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
-        cores.min(
-            NonZeroUsize::new(MAX_DEFAULT_PASSWORD_HASH_CONCURRENCY).expect("a non-zero constant"),
-        )
-    }
-
-    /// [`DEFAULT_PASSWORD_HASH_QUEUE_PER_HASHER`] per hasher.
-    pub fn default_queue(concurrency: NonZeroUsize) -> usize {
-        concurrency
-            .get()
-            .saturating_mul(DEFAULT_PASSWORD_HASH_QUEUE_PER_HASHER)
-    }
-}
-
-impl Default for HashingConfig {
-    fn default() -> Self {
-        let concurrency = Self::default_concurrency();
-        Self {
-            concurrency,
-            queue: Self::default_queue(concurrency),
-            wait: DEFAULT_PASSWORD_HASH_WAIT,
-        }
+        platform::config::group_defaults(&[])
     }
 }
 
@@ -127,115 +81,123 @@ pub struct AdminAccount {
     pub password: SecretString,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "user-service",
+    version,
+    about = "Accounts, passwords and access tokens, over gRPC.",
+    after_help = "Commands: `user-service generate-signing-key` prints a JWT signing key; \
+                  `user-service generate-dev-certs [--per-service] DIR` writes a development \
+                  CA and every service's certificate; `user-service healthcheck` probes /readyz.",
+    // The service's own role and database as `just run` creates them
+    // (deploy/postgres/roles.sql, with the development password of dev.env).
+    mut_arg("database_url", |arg| arg.default_value(
+        "postgres://user_service:dev-user-service-db@localhost:5432/users?sslmode=disable"
+    )),
+)]
 pub struct Config {
-    /// `USER_SERVICE_LISTEN_ADDR`: where the gRPC server listens.
+    /// gRPC listen address (`0.0.0.0:5000` in containers).
+    #[arg(
+        long = "user-service-listen-addr",
+        env = "USER_SERVICE_LISTEN_ADDR",
+        default_value = "127.0.0.1:5000"
+    )]
     pub listen_addr: SocketAddr,
-    /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT`:
-    /// this service's own database (created at start-up when missing).
+    #[command(flatten)]
     pub database: DbConfig,
-    /// `HEALTH_CHECK_INTERVAL`: how often the database is pinged to keep the
-    /// `grpc.health.v1` status true.
+    /// How often the database is pinged for grpc.health.v1.
+    #[arg(long, env = "HEALTH_CHECK_INTERVAL", default_value = "5s", value_parser = duration)]
     pub health_check_interval: Duration,
-    /// `AMQP_URL`: RabbitMQ, for publishing events.
-    pub amqp_url: SecretString,
-    /// `EVENTS_EXCHANGE`: where the outbox relay publishes events. `None`
-    /// (only from [`Config::new`]) keeps events in the outbox unpublished.
+    /// RabbitMQ, for publishing events.
+    #[command(flatten)]
+    pub amqp: AmqpUrl,
+    /// The topic exchange the outbox relay publishes events to.
+    //
+    // `None` (only from `Config::new`) keeps events in the outbox unpublished.
+    #[arg(long, env = "EVENTS_EXCHANGE", default_value = EVENTS_EXCHANGE)]
     pub events_exchange: Option<String>,
-    /// `OUTBOX_POLL_INTERVAL`: how often the relay looks for events that
-    /// waited out a broker outage (new events are published at once).
+    /// How often the outbox relay looks for events that waited out a broker
+    /// outage (new events are published right after their commit).
+    #[arg(long, env = "OUTBOX_POLL_INTERVAL", default_value = "1s", value_parser = duration)]
     pub outbox_poll_interval: Duration,
-    /// `ADMIN_LISTEN_ADDR`: the admin HTTP port (`/livez`, `/readyz`,
-    /// `/metrics`).
+    /// The admin HTTP port: /livez, /readyz, /metrics.
+    #[arg(
+        long = "admin-listen-addr",
+        env = "ADMIN_LISTEN_ADDR",
+        default_value = "127.0.0.1:9103"
+    )]
     pub admin_addr: SocketAddr,
     /// Access tokens: keys, lifetime, issuer, audience.
+    #[command(flatten)]
     pub tokens: TokenConfig,
-    /// How many passwords are hashed at once, and how many may wait.
+    #[command(flatten)]
+    hashing_args: HashingArgs,
+    /// How many passwords are hashed at once, and how many may wait, from
+    /// `hashing_args`.
+    #[arg(skip)]
     pub hashing: HashingConfig,
-    /// `ADMIN_EMAIL` and `ADMIN_PASSWORD`, both or neither: the first admin.
+    /// The first admin, created — or its password reset and role made admin
+    /// — at every start. Both ADMIN_EMAIL and ADMIN_PASSWORD, or neither.
+    #[arg(long, env = "ADMIN_EMAIL")]
+    admin_email: Option<String>,
+    /// The first admin's password, 12 to 128 characters.
+    #[arg(long, env = "ADMIN_PASSWORD", value_parser = secret, hide_env_values = true)]
+    admin_password: Option<SecretString>,
+    /// A file holding ADMIN_PASSWORD, read when it is unset.
+    #[arg(long, env = "ADMIN_PASSWORD_FILE")]
+    admin_password_file: Option<PathBuf>,
+    /// The first admin, from the three above.
+    #[arg(skip)]
     pub admin_account: Option<AdminAccount>,
-    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY` (or `_FILE`s): mutual
-    /// TLS, which is how callers are known ([`crate::peers`]). `None`:
-    /// plaintext, and every RPC but health is refused UNAUTHENTICATED.
-    pub tls: Option<platform::tls::GrpcTls>,
-    /// `GRPC_REFLECTION`: serve gRPC server reflection (`grpcurl list`).
-    /// Off unless `true`: it describes the API to anyone who connects.
+    #[command(flatten)]
+    grpc_tls: TlsConfig,
+    /// Mutual TLS, which is how callers are known ([`crate::peers`]), from
+    /// `grpc_tls`. `None`: plaintext, and every RPC but health is refused
+    /// UNAUTHENTICATED.
+    #[arg(skip)]
+    pub tls: Option<GrpcTls>,
+    /// Serve gRPC server reflection (`grpcurl list`): it describes the API
+    /// to whoever connects.
+    #[arg(long = "grpc-reflection", env = "GRPC_REFLECTION", default_value_t = false, action = ArgAction::Set)]
     pub reflection: bool,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        // Defaults computed from the machine, which the docs state in words.
-        let cores_at_most_two = HashingConfig::default_concurrency();
-        let hash_concurrency = parse_or("PASSWORD_HASH_CONCURRENCY", cores_at_most_two)?;
-        let per_hasher_queue = HashingConfig::default_queue(hash_concurrency);
-        Ok(Self {
-            listen_addr: parse_or(
-                "USER_SERVICE_LISTEN_ADDR",
-                DEFAULT_LISTEN_ADDR.parse().expect("valid default address"),
-            )?,
-            database: DbConfig::from_env(DEFAULT_DATABASE_URL)?,
-            health_check_interval: duration_or(
-                "HEALTH_CHECK_INTERVAL",
-                DEFAULT_HEALTH_CHECK_INTERVAL,
-            )?,
-            amqp_url: platform::env::amqp_url()?,
-            events_exchange: Some(string_or("EVENTS_EXCHANGE", EVENTS_EXCHANGE)),
-            outbox_poll_interval: duration_or(
-                "OUTBOX_POLL_INTERVAL",
-                DEFAULT_OUTBOX_POLL_INTERVAL,
-            )?,
-            admin_addr: parse_or(
-                "ADMIN_LISTEN_ADDR",
-                DEFAULT_ADMIN_ADDR.parse().expect("valid default address"),
-            )?,
-            tokens: TokenConfig {
-                signing_key: secret("JWT_SIGNING_KEY")?,
-                previous_key: secret("JWT_PREVIOUS_KEY")?,
-                ttl: duration_or("TOKEN_TTL", DEFAULT_TOKEN_TTL)?,
-                issuer: string_or("TOKEN_ISSUER", DEFAULT_TOKEN_ISSUER),
-                audience: string_or("TOKEN_AUDIENCE", DEFAULT_TOKEN_AUDIENCE),
-            },
-            hashing: HashingConfig {
-                concurrency: hash_concurrency,
-                queue: parse_or("PASSWORD_HASH_QUEUE", per_hasher_queue)?,
-                wait: duration_or("PASSWORD_HASH_WAIT", DEFAULT_PASSWORD_HASH_WAIT)?,
-            },
-            admin_account: admin_account()?,
-            tls: platform::tls::GrpcTls::from_env(contracts::identity::USER_SERVICE)?,
-            reflection: parse_or("GRPC_REFLECTION", false)?,
-        })
-    }
-
-    /// Defaults with a chosen listen address, an admin port chosen by the OS,
-    /// and no event publishing; for
-    /// tests and embedding.
-    pub fn new(listen_addr: SocketAddr) -> Self {
-        Self {
-            listen_addr,
-            database: DbConfig::new(DEFAULT_DATABASE_URL),
-            health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
-            amqp_url: platform::env::DEFAULT_AMQP_URL.into(),
-            events_exchange: None,
-            outbox_poll_interval: DEFAULT_OUTBOX_POLL_INTERVAL,
-            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tokens: TokenConfig::default(),
-            hashing: HashingConfig::default(),
-            admin_account: None,
-            tls: None,
-            reflection: false,
-        }
+impl Resolve for Config {
+    fn resolve(&mut self, matches: &ArgMatches) -> Result<(), ConfigError> {
+        self.database.resolve(matches)?;
+        self.amqp.resolve(matches)?;
+        self.tokens.resolve(matches)?;
+        self.hashing = self.hashing_args.config();
+        let password = secret_or_file(
+            self.admin_password.clone(),
+            "ADMIN_PASSWORD_FILE",
+            self.admin_password_file.as_deref(),
+        )?;
+        self.admin_account = match (self.admin_email.clone(), password) {
+            (Some(email), Some(password)) => Some(AdminAccount { email, password }),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "ADMIN_EMAIL",
+                    "<redacted>",
+                    "ADMIN_EMAIL and ADMIN_PASSWORD are set together, or neither",
+                ));
+            }
+        };
+        self.tls = self.grpc_tls.identity(USER_SERVICE)?;
+        Ok(())
     }
 }
 
-fn admin_account() -> Result<Option<AdminAccount>, ConfigError> {
-    match (optional("ADMIN_EMAIL"), secret("ADMIN_PASSWORD")?) {
-        (Some(email), Some(password)) => Ok(Some(AdminAccount { email, password })),
-        (None, None) => Ok(None),
-        _ => Err(platform::env::invalid(
-            "ADMIN_EMAIL",
-            "<redacted>",
-            "ADMIN_EMAIL and ADMIN_PASSWORD are set together, or neither",
-        )),
+impl Config {
+    /// The declared defaults with a chosen listen address — nothing read
+    /// from the environment — an admin port chosen by the OS, and no event
+    /// publishing; for tests and embedding.
+    pub fn new(listen_addr: SocketAddr) -> Self {
+        let mut config: Self = platform::config::defaults();
+        config.listen_addr = listen_addr;
+        config.events_exchange = None;
+        config.admin_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
     }
 }

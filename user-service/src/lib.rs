@@ -179,7 +179,7 @@ impl App {
         let stop_relay = CancellationToken::new();
         let relay_task = self.config.events_exchange.clone().map(|exchange| {
             let publisher = EventPublisher::start(
-                AmqpConfig::new(self.config.amqp_url.clone()),
+                AmqpConfig::new(self.config.amqp.url.clone()),
                 exchange,
                 Duration::from_secs(5),
             );

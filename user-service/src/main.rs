@@ -13,8 +13,11 @@ async fn main() -> anyhow::Result<()> {
         let args: Vec<String> = std::env::args().skip(2).collect();
         return generate_dev_certs(&args);
     }
-    let config = Config::from_env().context("reading configuration")?;
-    if command.as_deref() == Some("healthcheck") {
+    // `user-service healthcheck`: the container HEALTHCHECK. The rest of
+    // the command line is the config's.
+    let (healthcheck, args) = platform::config::command("healthcheck");
+    let config: Config = platform::config::parse_from(args).context("reading configuration")?;
+    if healthcheck {
         return platform::admin::probe(config.admin_addr, "/readyz").await;
     }
 
@@ -33,7 +36,8 @@ async fn main() -> anyhow::Result<()> {
 /// (`dev_pki::write_per_service`).
 fn generate_dev_certs(args: &[String]) -> anyhow::Result<()> {
     use user_service::dev_pki::{DevPki, write_per_service};
-    let spiffe = platform::tls::Spiffe::from_env()?;
+    // SPIFFE_TRUST_DOMAIN and SPIFFE_NAMESPACE, as every service declares them.
+    let spiffe: platform::tls::Spiffe = platform::config::parse_from(["user-service"])?;
     let (per_service, dir) = match args {
         [flag, dir] if flag == "--per-service" => (true, std::path::Path::new(dir)),
         [dir] if !dir.starts_with("--") => (false, std::path::Path::new(dir)),

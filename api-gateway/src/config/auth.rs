@@ -1,54 +1,53 @@
 //! Which access tokens the gateway accepts: `AUTH_*`.
 
-use platform::env::{ConfigError, invalid};
-
-use super::{DEFAULT_AUTH_AUDIENCE, DEFAULT_AUTH_ISSUER};
+use clap::{ArgAction, ArgMatches};
+use contracts::identity::{TOKEN_AUDIENCE, TOKEN_ISSUER};
+use platform::{
+    config::Resolve,
+    env::{ConfigError, invalid},
+};
 
 /// The issuer whose tokens are accepted. By default user-service's own,
 /// with keys fetched from it over gRPC; set `AUTH_JWKS_URL` to accept an
 /// external OpenID Connect provider's instead (Keycloak, Auth0, ...).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct AuthConfig {
-    /// `AUTH_ISSUER`: the `iss` a token must carry.
+    /// The `iss` an access token must carry: user-service's TOKEN_ISSUER,
+    /// or an external provider's (`https://`).
+    #[arg(long = "auth-issuer", env = "AUTH_ISSUER", default_value = TOKEN_ISSUER)]
     pub issuer: String,
-    /// `AUTH_AUDIENCE`: the `aud` a token must carry.
+    /// The `aud` an access token must carry.
+    #[arg(long = "auth-audience", env = "AUTH_AUDIENCE", default_value = TOKEN_AUDIENCE)]
     pub audience: String,
-    /// `AUTH_JWKS_URL`: where the external issuer publishes its keys
-    /// (`None`: user-service's).
+    /// An external OpenID Connect provider's `jwks_uri`, `https://`; unset:
+    /// the keys come from user-service over gRPC.
+    #[arg(long = "auth-jwks-url", env = "AUTH_JWKS_URL")]
     pub jwks_url: Option<String>,
+    /// `true` lets AUTH_JWKS_URL and AUTH_ISSUER be `http://`: for a
+    /// provider on your own machine in development only.
+    #[arg(long = "auth-allow-insecure-http", env = "AUTH_ALLOW_INSECURE_HTTP", default_value_t = false, action = ArgAction::Set)]
+    allow_insecure_http: bool,
 }
 
 impl Default for AuthConfig {
+    /// The declared defaults, nothing read from the environment.
     fn default() -> Self {
-        Self {
-            issuer: DEFAULT_AUTH_ISSUER.to_owned(),
-            audience: DEFAULT_AUTH_AUDIENCE.to_owned(),
-            jwks_url: None,
-        }
+        platform::config::group_defaults(&[])
     }
 }
 
-impl AuthConfig {
-    /// The issuer's settings, checked: with an external issuer's
-    /// `AUTH_JWKS_URL`, it and `AUTH_ISSUER` are https:// — keys fetched
-    /// over plain HTTP can be swapped by anyone on the path, and an OpenID
-    /// Connect issuer is an https URL (OpenID Connect Discovery §3) — unless
-    /// `AUTH_ALLOW_INSECURE_HTTP=true`, for local development only.
-    pub fn external(
-        issuer: String,
-        audience: String,
-        jwks_url: Option<String>,
-        allow_insecure_http: bool,
-    ) -> Result<Self, ConfigError> {
-        if let Some(url) = &jwks_url {
-            https("AUTH_JWKS_URL", url, allow_insecure_http)?;
-            https("AUTH_ISSUER", &issuer, allow_insecure_http)?;
+impl Resolve for AuthConfig {
+    /// With an external issuer's `AUTH_JWKS_URL`, it and `AUTH_ISSUER` are
+    /// https:// — keys fetched over plain HTTP can be swapped by anyone on
+    /// the path, and an OpenID Connect issuer is an https URL (OpenID
+    /// Connect Discovery §3) — unless `AUTH_ALLOW_INSECURE_HTTP=true`, for
+    /// local development only.
+    fn resolve(&mut self, _: &ArgMatches) -> Result<(), ConfigError> {
+        if let Some(url) = &self.jwks_url {
+            https("AUTH_JWKS_URL", url, self.allow_insecure_http)?;
+            https("AUTH_ISSUER", &self.issuer, self.allow_insecure_http)?;
         }
-        Ok(Self {
-            issuer,
-            audience,
-            jwks_url,
-        })
+        Ok(())
     }
 }
 
@@ -69,9 +68,15 @@ fn https(name: &str, url: &str, allow_insecure_http: bool) -> Result<(), ConfigE
 mod tests {
     use super::*;
 
-    fn external(issuer: &str, jwks: Option<&str>, insecure: bool) -> Result<AuthConfig, String> {
-        AuthConfig::external(issuer.into(), "api".into(), jwks.map(Into::into), insecure)
-            .map_err(|e| e.to_string())
+    fn external(issuer: &str, jwks: Option<&str>, insecure: bool) -> Result<(), String> {
+        let mut config = AuthConfig {
+            issuer: issuer.into(),
+            jwks_url: jwks.map(Into::into),
+            allow_insecure_http: insecure,
+            ..AuthConfig::default()
+        };
+        let matches = ArgMatches::default();
+        config.resolve(&matches).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -99,6 +104,6 @@ mod tests {
 
     #[test]
     fn user_services_own_tokens_need_no_url() {
-        assert!(external(DEFAULT_AUTH_ISSUER, None, false).is_ok());
+        assert!(external(TOKEN_ISSUER, None, false).is_ok());
     }
 }

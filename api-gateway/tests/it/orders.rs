@@ -238,7 +238,7 @@ async fn order_service_never_started_is_503_at_once_and_down_is_504_near_the_dea
     assert_problem(response, 503).await;
 
     // It ran before and is down now: the request waits in its queue.
-    let amqp_url = secrecy::ExposeSecret::expose_secret(&app.config.amqp_url).to_owned();
+    let amqp_url = secrecy::ExposeSecret::expose_secret(&app.config.amqp.url).to_owned();
     crate::queues::declare_as_its_service_would(&amqp_url, &app.config.orders_queue).await;
     let started = Instant::now();
     let response = app.http.get(app.url("/products")).send().await.unwrap();
@@ -268,7 +268,7 @@ async fn an_order_that_timed_out_in_the_queue_is_never_placed_later(pool: PgPool
         .await;
     let user = user(&app).await;
     // order-service ran before (its queue exists) and is down now.
-    let amqp_url = secrecy::ExposeSecret::expose_secret(&app.config.amqp_url).to_owned();
+    let amqp_url = secrecy::ExposeSecret::expose_secret(&app.config.amqp.url).to_owned();
     crate::queues::declare_as_its_service_would(&amqp_url, &app.config.orders_queue).await;
 
     let response = post_order(

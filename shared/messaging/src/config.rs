@@ -37,8 +37,8 @@ pub struct ServerConfig {
     /// service gets every event and its replicas share them.
     pub bindings: Vec<(String, String)>,
     /// The broker accounts whose requests run, and whose caller headers
-    /// (`x-caller-id`, `x-caller-role`) are believed: the gateway's unless
-    /// changed. RabbitMQ vouches for the account — a message's AMQP
+    /// (`x-caller-id`, `x-caller-role`) are believed: the service's to say
+    /// (its `REQUEST_CALLERS`), given to [`ServerConfig::new`]. RabbitMQ vouches for the account — a message's AMQP
     /// `user_id`, which it refuses unless it is the publisher's own login.
     /// A request from any other account, or with no `user_id`, is refused
     /// UNAUTHENTICATED and dead-lettered with the reason: another service's
@@ -52,7 +52,9 @@ pub struct ServerConfig {
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 impl ServerConfig {
-    pub fn new(amqp: AmqpConfig, queue: impl Into<String>) -> Self {
+    /// Consuming `queue`, taking requests from `callers` only; the rest at
+    /// the library's defaults.
+    pub fn new(amqp: AmqpConfig, queue: impl Into<String>, callers: Vec<String>) -> Self {
         let queue = queue.into();
         Self {
             amqp,
@@ -65,7 +67,7 @@ impl ServerConfig {
             retry_delay: Duration::from_millis(100),
             grace_period: Duration::from_secs(10),
             bindings: Vec::new(),
-            callers: vec![contracts::identity::API_GATEWAY.to_owned()],
+            callers,
         }
     }
 }

@@ -5,12 +5,12 @@
 
 use std::net::SocketAddr;
 
-use contracts::identity::API_GATEWAY;
+use clap::ArgMatches;
 use platform::{
-    env::{ConfigError, invalid, parse_or, string_or},
+    config::{NatsUrl, RedisUrl, Resolve, trimmed},
+    env::{ConfigError, invalid},
     tls::GrpcTls,
 };
-use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -22,77 +22,85 @@ use crate::{
     tcp::{self, TcpTrust},
 };
 
-/// `TRANSPORTS` unless set: RabbitMQ only.
-pub const DEFAULT_TRANSPORTS: &str = "amqp";
-/// `REQUEST_CALLERS` unless set: the gateway alone sends requests.
-pub const DEFAULT_REQUEST_CALLERS: &str = API_GATEWAY;
-
 /// Where and how a service serves requests — the same variables for every
-/// service that serves, read here once.
-#[derive(Debug, Clone)]
+/// service that serves, declared here once and flattened into its config.
+/// Two have no default here, as they are the service's to say: its own
+/// `TCP_LISTEN_ADDR`, and who may call it (`REQUEST_CALLERS`); the service
+/// declares both (`#[command(mut_arg("tcp_listen_addr", ..))]`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Serving {
-    /// `TRANSPORTS`: a comma list (`amqp,nats` serves both).
+    /// The transports requests are served on, a comma list of amqp, nats,
+    /// redis, tcp (amqp,nats serves both; tcp needs GRPC_TLS_*). Events
+    /// stay on RabbitMQ whatever this says.
+    #[arg(
+        id = "transports",
+        long = "transports",
+        env = "TRANSPORTS",
+        default_value = "amqp",
+        value_delimiter = ',',
+        value_parser = transport
+    )]
     pub transports: Vec<Transport>,
-    /// `NATS_URL`, when `nats` is one of them.
-    pub nats_url: SecretString,
-    /// `REDIS_URL`, when `redis` is one of them.
-    pub redis_url: SecretString,
-    /// `TCP_LISTEN_ADDR`, when `tcp` is one of them.
+    #[command(flatten)]
+    pub nats: NatsUrl,
+    #[command(flatten)]
+    pub redis: RedisUrl,
+    /// Where requests are served when TRANSPORTS has tcp (mutual TLS; only
+    /// the certificates REQUEST_CALLERS names may call).
+    #[arg(
+        id = "tcp_listen_addr",
+        long = "tcp-listen-addr",
+        env = "TCP_LISTEN_ADDR",
+        required = false
+    )]
     pub tcp_listen_addr: SocketAddr,
-    /// `REQUEST_CALLERS`: who may send requests, whose caller headers are
-    /// believed — a comma list of identities the transport proves: the
-    /// broker account on RabbitMQ (`ServerConfig::callers`), the
+    /// Who may send requests, and whose caller headers are believed: a
+    /// comma list of identities the transport proves — the broker account
+    /// (the AMQP user_id) on RabbitMQ (`ServerConfig::callers`), the
     /// certificate's name on TCP. NATS and Redis prove it in the broker's
     /// own permissions (deploy/nats, deploy/redis).
+    #[arg(
+        id = "request_callers",
+        long = "request-callers",
+        env = "REQUEST_CALLERS",
+        required = false,
+        value_delimiter = ',',
+        value_parser = trimmed
+    )]
     pub callers: Vec<String>,
 }
 
 impl Serving {
-    /// RabbitMQ only, the other settings at their defaults.
-    pub fn new(tcp_listen_addr: SocketAddr) -> Self {
-        Self {
-            transports: vec![Transport::Amqp],
-            nats_url: platform::env::DEFAULT_NATS_URL.into(),
-            redis_url: platform::env::DEFAULT_REDIS_URL.into(),
-            tcp_listen_addr,
-            callers: vec![DEFAULT_REQUEST_CALLERS.to_owned()],
+    /// The checks after parsing: the servers' URLs completed, each
+    /// transport listed once, a caller named, and `tcp` only with `tls`
+    /// (the service's mutual-TLS identity): NestJS's TCP envelope says
+    /// nothing about who sends it, the certificate does.
+    pub fn check(&mut self, matches: &ArgMatches, tls: bool) -> Result<(), ConfigError> {
+        self.nats.resolve(matches)?;
+        self.redis.resolve(matches)?;
+        for (i, transport) in self.transports.iter().enumerate() {
+            if self.transports[..i].contains(transport) {
+                let list = self.transports.iter().map(|t| t.name()).collect::<Vec<_>>();
+                let reason = format!("{transport} is listed twice");
+                return Err(invalid("TRANSPORTS", list.join(","), reason));
+            }
         }
-    }
-
-    /// From the environment; `default_tcp_addr` is the service's own.
-    /// `tcp` needs `tls` (the service's mutual-TLS identity): NestJS's TCP
-    /// envelope says nothing about who sends it, the certificate does.
-    pub fn from_env(default_tcp_addr: SocketAddr, tls: bool) -> Result<Self, ConfigError> {
-        let list = string_or("TRANSPORTS", DEFAULT_TRANSPORTS);
-        let transports =
-            Transport::parse_list(&list).map_err(|reason| invalid("TRANSPORTS", &list, reason))?;
-        Transport::check_tls(&transports, "TRANSPORTS", tls)?;
-        Ok(Self {
-            transports,
-            nats_url: platform::env::nats_url()?,
-            redis_url: platform::env::redis_url()?,
-            tcp_listen_addr: parse_or("TCP_LISTEN_ADDR", default_tcp_addr)?,
-            callers: callers()?,
-        })
+        Transport::check_tls(&self.transports, "TRANSPORTS", tls)?;
+        let listed = self.callers.join(",");
+        self.callers.retain(|caller| !caller.is_empty());
+        if self.callers.is_empty() {
+            return Err(invalid(
+                "REQUEST_CALLERS",
+                listed,
+                "name at least one caller",
+            ));
+        }
+        Ok(())
     }
 }
 
-fn callers() -> Result<Vec<String>, ConfigError> {
-    let list = string_or("REQUEST_CALLERS", DEFAULT_REQUEST_CALLERS);
-    let callers: Vec<String> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|caller| !caller.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if callers.is_empty() {
-        return Err(invalid(
-            "REQUEST_CALLERS",
-            &list,
-            "name at least one caller",
-        ));
-    }
-    Ok(callers)
+fn transport(name: &str) -> Result<Transport, String> {
+    name.trim().parse()
 }
 
 /// The transports a service serves on, each with its readiness flag.
@@ -117,11 +125,11 @@ impl Listeners {
     ) -> Result<Self, ConnectError> {
         let on = |transport| serving.transports.contains(&transport);
         let nats = match on(Transport::Nats) {
-            true => Some(nats::connect(&NatsConfig::new(serving.nats_url.clone(), service)).await?),
+            true => Some(nats::connect(&NatsConfig::new(serving.nats.url.clone(), service)).await?),
             false => None,
         };
         let redis = match on(Transport::Redis) {
-            true => Some(RedisConfig::new(serving.redis_url.clone()).client()?),
+            true => Some(RedisConfig::new(serving.redis.url.clone()).client()?),
             false => None,
         };
         let tcp = match on(Transport::Tcp) {

@@ -2,10 +2,14 @@
 //! database when it is missing (database-per-service: a fresh Postgres needs
 //! no init script), connect a bounded pool, apply the service's migrations.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
-use crate::env::{ConfigError, duration_or, invalid, parse_or, url_or};
+use crate::{
+    config::{self, Resolve},
+    env::ConfigError,
+};
 use anyhow::Context;
+use clap::ArgMatches;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
     Connection, PgPool, Postgres,
@@ -13,56 +17,81 @@ use sqlx::{
     postgres::PgPoolOptions,
 };
 
-/// Pool settings every service exposes as configuration.
-#[derive(Debug, Clone)]
+/// The database variables every database-owning service declares, by
+/// flattening this group; each service gives `DATABASE_URL` its own
+/// default (`#[command(mut_arg("database_url", ..))]`): its own role and
+/// database.
+#[derive(Debug, Clone, clap::Args)]
 pub struct DbConfig {
-    /// `DATABASE_URL`: the service's own database. Secret: it may hold a
-    /// password, and `SecretString` never prints it.
+    /// The service's own database, as the service's own role; migrated at
+    /// start-up. Secret: it may hold a password, and `SecretString` never
+    /// prints it.
+    #[arg(
+        id = "database_url",
+        long = "database-url",
+        env = "DATABASE_URL",
+        required = false,
+        value_parser = config::secret,
+        hide_env_values = true
+    )]
     pub url: SecretString,
-    /// `DATABASE_MAX_CONNECTIONS`.
+    /// A file holding the whole `DATABASE_URL`, read when it is unset.
+    #[arg(
+        id = "database_url_file",
+        long = "database-url-file",
+        env = "DATABASE_URL_FILE"
+    )]
+    url_file: Option<PathBuf>,
+    /// A file holding the password of `DATABASE_URL`, which then names only
+    /// its user.
+    #[arg(
+        id = "database_password_file",
+        long = "database-password-file",
+        env = "DATABASE_PASSWORD_FILE"
+    )]
+    password_file: Option<PathBuf>,
+    /// Connection pool size.
+    #[arg(
+        id = "database_max_connections",
+        long = "database-max-connections",
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub max_connections: u32,
-    /// `DATABASE_ACQUIRE_TIMEOUT`: how long a request waits for a pooled
-    /// connection; bounds the answer when the database is down.
+    /// How long a request waits for a pooled connection (or for a refusing
+    /// Postgres to come back) before it is answered UNAVAILABLE.
+    //
+    // Shorter than the deadlines of the callers waiting on a query (the
+    // gateway gives user-service 3 s, order-service 5 s): while Postgres is
+    // down (sqlx keeps retrying a refused connection until this passes), the
+    // service that knows what failed answers UNAVAILABLE — a 503 — before
+    // its caller gives up with a 504 that says less.
+    #[arg(
+        id = "database_acquire_timeout",
+        long = "database-acquire-timeout",
+        env = "DATABASE_ACQUIRE_TIMEOUT",
+        default_value = "2s",
+        value_parser = config::duration
+    )]
     pub acquire_timeout: Duration,
 }
 
-impl DbConfig {
-    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` and
-    /// `DATABASE_ACQUIRE_TIMEOUT`, with `default_url` for the first.
-    pub fn from_env(default_url: &str) -> Result<Self, ConfigError> {
-        let url = url_or(
-            "DATABASE_URL",
-            default_url,
-            ["postgres://", "postgresql://"],
-        )?;
-        let max_connections = parse_or("DATABASE_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)?;
-        if max_connections == 0 {
-            return Err(invalid("DATABASE_MAX_CONNECTIONS", 0, "must be at least 1"));
-        }
-        Ok(Self {
-            url,
-            max_connections,
-            acquire_timeout: duration_or("DATABASE_ACQUIRE_TIMEOUT", DEFAULT_ACQUIRE_TIMEOUT)?,
-        })
-    }
-
-    /// Defaults around `url`; for tests and embedding.
-    pub fn new(url: &str) -> Self {
-        Self {
-            url: url.to_owned().into(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
-        }
+impl Resolve for DbConfig {
+    fn resolve(&mut self, matches: &ArgMatches) -> Result<(), ConfigError> {
+        let files = (self.url_file.as_deref(), self.password_file.as_deref());
+        let id = ("DATABASE_URL", "database_url");
+        let schemes = ["postgres://", "postgresql://"];
+        config::resolve_url(&mut self.url, id, matches, files, schemes)
     }
 }
 
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-/// Shorter than the deadlines of the callers waiting on a query (the
-/// gateway gives user-service 3 s, order-service 5 s): while Postgres is down
-/// (sqlx keeps retrying a refused connection until this passes), the service
-/// that knows what failed answers UNAVAILABLE — a 503 — before its caller
-/// gives up with a 504 that says less.
-pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+impl DbConfig {
+    /// The declared defaults around `url`; for tests and embedding.
+    pub fn new(url: &str) -> Self {
+        config::group_defaults(&["--database-url", url])
+    }
+}
 
 /// A pooled connection used this recently is handed out without a ping
 /// first (HikariCP's `aliveBypassWindowMs`, same value). sqlx pings every

@@ -1,9 +1,7 @@
-//! Typed configuration from environment variables.
-//!
-//! Each service has one `Config` struct built with these helpers. Defaults are
-//! named constants in the service and work against Postgres and RabbitMQ on
-//! localhost; a value that does not parse stops start-up with an error that
-//! names the variable, the value and what was expected.
+//! The configuration error, and what the services' declarations
+//! (`crate::config`) share with the few readers outside them: a secret
+//! file's contents, a password put into a URL, and `parse_or` /
+//! `duration_or` for the bench's own variables (bench/, not a service).
 
 use std::{str::FromStr, time::Duration};
 
@@ -42,35 +40,9 @@ where
     }
 }
 
-/// Reads `name` as a string, or returns `default` when it is unset or empty.
-pub fn string_or(name: &str, default: &str) -> String {
-    raw(name).unwrap_or_else(|| default.to_owned())
-}
-
-/// Reads `name`, `None` when it is unset or empty.
-pub fn optional(name: &str) -> Option<String> {
-    raw(name)
-}
-
-/// A secret: the value of `name`, or else the contents of the file named by
-/// `{name}_FILE` (how Docker and Kubernetes mount secrets), without the line
-/// ending that ends it — as the official images read their `_FILE`s, so
-/// `echo password > file` works. `None` when neither is set; an unreadable
-/// file is an error that names the variable, never the value.
-pub fn secret(name: &str) -> Result<Option<secrecy::SecretString>, ConfigError> {
-    if let Some(value) = raw(name) {
-        return Ok(Some(value.into()));
-    }
-    let file_var = format!("{name}_FILE");
-    let Some(path) = raw(&file_var) else {
-        return Ok(None);
-    };
-    read_secret_file(&file_var, &path).map(|value| Some(value.into()))
-}
-
 /// The contents of the file at `path` (named by `file_var`), without the
 /// line ending that ends it.
-fn read_secret_file(file_var: &str, path: &str) -> Result<String, ConfigError> {
+pub fn read_secret_file(file_var: &str, path: &str) -> Result<String, ConfigError> {
     let mut value = std::fs::read_to_string(path)
         .map_err(|e| invalid(file_var, path, format!("cannot read the file: {e}")))?;
     let end = value.trim_end_matches(['\r', '\n']).len();
@@ -78,61 +50,9 @@ fn read_secret_file(file_var: &str, path: &str) -> Result<String, ConfigError> {
     Ok(value)
 }
 
-/// The broker every service uses unless `AMQP_URL` names another: the
-/// local RabbitMQ `just run` expects, as its default account.
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
-
-/// `AMQP_URL`, or [`DEFAULT_AMQP_URL`]: an `amqp://` or `amqps://` URL, held
-/// as a secret (it carries the broker password), so neither a `Debug` print
-/// of a config nor the error for a bad value shows it.
-pub fn amqp_url() -> Result<SecretString, ConfigError> {
-    url_or("AMQP_URL", DEFAULT_AMQP_URL, ["amqp://", "amqps://"])
-}
-
-/// The NATS server every service uses unless `NATS_URL` names another.
-pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
-
-/// `NATS_URL`, or [`DEFAULT_NATS_URL`]: a `nats://` or `tls://` URL, held as
-/// a secret like `AMQP_URL` (it may carry a password).
-pub fn nats_url() -> Result<SecretString, ConfigError> {
-    url_or("NATS_URL", DEFAULT_NATS_URL, ["nats://", "tls://"])
-}
-
-/// The Redis server every service uses unless `REDIS_URL` names another.
-pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
-
-/// `REDIS_URL`, or [`DEFAULT_REDIS_URL`]: a `redis://` or `rediss://` (TLS)
-/// URL, held as a secret (it may carry a password).
-pub fn redis_url() -> Result<SecretString, ConfigError> {
-    url_or("REDIS_URL", DEFAULT_REDIS_URL, ["redis://", "rediss://"])
-}
-
-/// `name` (e.g. `AMQP_URL`), or the file `{name}_FILE` names ([`secret`]),
-/// or `default`: a URL starting with one of `schemes` — with the password
-/// in the file `{prefix}_PASSWORD_FILE` names put in (`AMQP_PASSWORD_FILE`
-/// for `AMQP_URL`), when it is set. So compose keeps the URL in plain sight
-/// and the password in a secret file, and the password needs no
-/// percent-encoding by hand. (A file only: a plain `DATABASE_PASSWORD` is
-/// too common a name on hosting platforms to be read by surprise.) Held as a secret, as it may
-/// carry a password: the error for a bad value does not show it either.
-/// (The brokers' URLs above, `DATABASE_URL` in `db`.)
-pub fn url_or(name: &str, default: &str, schemes: [&str; 2]) -> Result<SecretString, ConfigError> {
-    use secrecy::ExposeSecret;
-    let url = secret(name)?.unwrap_or_else(|| default.into());
-    let password_var = format!(
-        "{}_PASSWORD_FILE",
-        name.strip_suffix("_URL").unwrap_or(name)
-    );
-    let password = match raw(&password_var) {
-        Some(path) => Some(read_secret_file(&password_var, &path)?.into()),
-        None => None,
-    };
-    with_password(name, url.expose_secret(), &password_var, password, schemes)
-}
-
 /// `url`, checked against `schemes`, with `password` (from `password_var`)
 /// put in when there is one.
-fn with_password(
+pub fn with_password(
     name: &str,
     url: &str,
     password_var: &str,

@@ -9,8 +9,10 @@
 //! - [`backoff`]: the back-off (exponential, jittered) of every retrying loop.
 //! - [`balance`]: gRPC calls spread over every server of a service.
 //! - [`batch`]: group commit — concurrent writes gathered into one.
-//! - [`env`]: typed configuration from environment variables; a bad value
-//!   fails start-up with an error naming the variable.
+//! - [`config`]: configuration declared once with `clap` (each variable's
+//!   name, default, parser and help), the groups several services share,
+//!   and the step after parsing (secret files, checks across fields).
+//! - [`env`]: the configuration error, secret files, URLs with a password.
 //! - [`telemetry`]: one `init()` for structured logs and OpenTelemetry traces.
 //! - [`propagation`]: W3C trace context across HTTP, gRPC and AMQP.
 //! - [`shutdown`]: the SIGINT/SIGTERM future every service runs until.
@@ -21,6 +23,7 @@ pub mod admin;
 pub mod backoff;
 pub mod balance;
 pub mod batch;
+pub mod config;
 #[cfg(feature = "postgres")]
 pub mod db;
 pub mod env;

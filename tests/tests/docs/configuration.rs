@@ -6,7 +6,7 @@ use std::{
 };
 
 use crate::{
-    code::{SERVICES, Value, is_variable_name, reads},
+    code::{SERVICES, is_variable_name, reads, same},
     files, read, root,
 };
 
@@ -14,7 +14,7 @@ use crate::{
 #[derive(Debug)]
 pub(crate) struct Row {
     pub(crate) names: Vec<String>,
-    /// `None`: every service.
+    /// `None`: every service (`all`, `every service…`, `each service…`).
     pub(crate) services: Option<Vec<String>>,
     /// The documented default of each name, for that service (`None`:
     /// every service of the row).
@@ -70,7 +70,10 @@ pub(crate) fn documented_rows(markdown: &str) -> Vec<Row> {
                 .into_iter()
                 .filter(|n| is_variable_name(n))
                 .collect();
-            let services = (!(cells[1] == "all" || cells[1] == "every service")).then(|| {
+            let every = ["all", "every service", "each service"]
+                .iter()
+                .any(|all| cells[1].starts_with(all));
+            let services = (!every).then(|| {
                 SERVICES
                     .iter()
                     .filter(|s| cells[1].contains(*s))
@@ -179,26 +182,7 @@ pub(crate) fn every_variable_read_is_documented_with_its_default_and_nothing_els
         for row in rows_of {
             for (name, service, documented) in &row.defaults {
                 let applies = service.as_ref().is_none_or(|s| *s == read.crate_name);
-                if *name == read.name && applies && !default.matches(documented) {
-                    problems.push(format!(
-                        "{}: {}'s default is {default:?}; configuration.md says `{documented}`",
-                        read.at, read.name
-                    ));
-                }
-            }
-        }
-    }
-    // The shared crates' own defaults hold for every service.
-    for read in reads
-        .iter()
-        .filter(|r| !SERVICES.contains(&r.crate_name.as_str()))
-    {
-        let Some(default) = &read.default else {
-            continue;
-        };
-        for row in &rows {
-            for (name, _, documented) in &row.defaults {
-                if *name == read.name && !default.matches(documented) {
+                if *name == read.name && applies && !same(default, documented) {
                     problems.push(format!(
                         "{}: {}'s default is {default:?}; configuration.md says `{documented}`",
                         read.at, read.name
@@ -217,7 +201,7 @@ fn env_example_lists_what_is_read_with_the_defaults() {
     let configuration = read("docs/configuration.md");
     let reads = reads();
 
-    let mut code_defaults: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    let mut code_defaults: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
     for read in &reads {
         code_defaults
             .entry(&read.name)
@@ -270,7 +254,7 @@ fn env_example_lists_what_is_read_with_the_defaults() {
             continue;
         }
         let ok = match code_defaults.get(name).filter(|d| !d.is_empty()) {
-            Some(defaults) => defaults.iter().any(|d| d.matches(value)),
+            Some(defaults) => defaults.iter().any(|d| same(d, value)),
             None => doc_defaults
                 .get(name)
                 .is_some_and(|d| d.iter().any(|d| d == value)),

@@ -9,31 +9,23 @@
 //!   GitHub slug of one of the target's headings: lower case, spaces to
 //!   `-`, every character but letters, digits, `-` and `_` dropped, the
 //!   second heading of one name `-1`, the third `-2`.
-//! - **Environment variables.** The variables read by the product's code
-//!   (the four services' `src/` and `shared/{platform,messaging,contracts}/src`,
-//!   each file up to its `#[cfg(test)]` module) are found by one rule: a
-//!   call of a reader — `string_or`, `parse_or`, `duration_or`, `optional`,
-//!   `secret` (which also reads `<NAME>_FILE`), `env::var`, `env::var_os`,
-//!   or a function of the same file taking `name: &str` first and passing
-//!   it on to one of those (a wrapper that checks a range) — whose first argument is an ALL_CAPS string
-//!   literal; plus the few
-//!   helpers that read fixed names, listed in `code::NAMED_READERS`. A reader's
-//!   second argument is its default when it is a literal, a
-//!   `Duration::from_secs`/`from_millis` of one, an arithmetic product, a
-//!   `const` (of the same file or of `shared/contracts`), `X.parse()` of
-//!   one, or `defaults.field` (the field's value in the same file's
-//!   `fn new`); a service's default written any other way fails the check,
-//!   asking for a constant. Then, against `docs/configuration.md`'s first
+//! - **Environment variables.** The variables the services read are what
+//!   each service's `clap` command declares (`<service>::Config::command()`,
+//!   walked argument by argument: its variable and its default, as
+//!   `--help` prints them), plus the few read outside it, listed in
+//!   `code::OUTSIDE_CLAP` with the reason; no source is read as text. Each
+//!   declared variable has help, and one that may hold a secret hides its
+//!   value from `--help`. Then, against `docs/configuration.md`'s first
 //!   table: every variable read is documented (in the Variable column, or
 //!   for the standard `OTEL_*` ones named in a row), every variable in the
 //!   Variable column is read, every service reading a variable is in a row
-//!   of that variable, and each default a service's code states is the
-//!   row's (durations compared as durations).
+//!   of that variable, and each declared default is the row's (durations
+//!   compared as durations).
 //! - **`.env.example`.** Every `NAME=` line is read by the code or by
 //!   `docker-compose.yml` and is in `docs/configuration.md`; its value is
-//!   empty or a default the code states (any service's) or, for a variable
-//!   without one in code, a default `docs/configuration.md` states; every
-//!   variable the code reads is named in it.
+//!   empty or a default a service declares (any service's) or, for a
+//!   variable without one, a default `docs/configuration.md` states; every
+//!   variable a service reads is named in it.
 //! - **gRPC.** Every RPC in `proto/*.proto` is listed in `docs/grpc.md`'s
 //!   summary of its service, `service Name { Rpc, … }`.
 //! - **OpenAPI.** In every `description` and `summary` of the gateway's

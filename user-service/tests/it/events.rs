@@ -218,7 +218,7 @@ async fn a_nestjs_event_pattern_handler_receives_user_created(pool: PgPool) {
     let mut listener =
         test_support::nestjs::Server::start(&queue, "user_created", Some(&exchange)).await;
     let mut config = user_service::Config::new("127.0.0.1:0".parse().unwrap());
-    config.amqp_url = amqp_url().into();
+    config.amqp.url = amqp_url().into();
     config.events_exchange = Some(exchange.clone());
     let mut app = TestApp::spawn_config(pool, config).await;
 

@@ -159,7 +159,7 @@ impl TestAppBuilder {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = closed.local_addr().unwrap().port();
         drop(closed);
-        self.gateway.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
+        self.gateway.amqp.url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
         self.wait_for_broker = false;
         self
     }
@@ -203,7 +203,7 @@ impl TestAppBuilder {
                 users_db.insert(own).pool.clone()
             };
             if exchange.is_some() {
-                user_service.amqp_url = amqp_url().into();
+                user_service.amqp.url = amqp_url().into();
                 user_service.events_exchange = publish_to.clone();
             }
             let (url, stop) = services::start_user_service(user_service, users_pool).await;
@@ -294,7 +294,7 @@ async fn start_gateway(config: Config, wait_for_broker: bool) -> (String, onesho
 fn janitor(config: &Config) -> QueueJanitor {
     let (orders, notifications) = (&config.orders_queue, &config.notifications_queue);
     QueueJanitor {
-        amqp_url: secrecy::ExposeSecret::expose_secret(&config.amqp_url).to_owned(),
+        amqp_url: secrecy::ExposeSecret::expose_secret(&config.amqp.url).to_owned(),
         queues: vec![
             orders.clone(),
             format!("{orders}.dead-letter"),

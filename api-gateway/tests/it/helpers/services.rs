@@ -26,7 +26,7 @@ pub(crate) fn pki() -> &'static DevPki {
 pub(super) fn gateway_config(user_service_url: &str) -> Config {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), user_service_url);
     config.tls = pki().tls(API_GATEWAY);
-    config.amqp_url = amqp_url().into();
+    config.amqp.url = amqp_url().into();
     config.orders_queue = format!("test.orders.{}", uuid::Uuid::new_v4());
     config.notifications_queue = format!("test.notifications.{}", uuid::Uuid::new_v4());
     // Tests sign up as many users as they need from 127.0.0.1; the limit
@@ -72,7 +72,7 @@ pub(super) async fn start_order_service(
     prefetch: Option<u16>,
     events_exchange: Option<String>,
 ) -> oneshot::Sender<()> {
-    let mut config = order_service::Config::new("postgres://unused", gateway.amqp_url.clone());
+    let mut config = order_service::Config::new("postgres://unused", gateway.amqp.url.clone());
     if let Some(prefetch) = prefetch {
         config.prefetch = prefetch;
     }
@@ -111,7 +111,7 @@ pub(super) async fn start_notification_service(
 ) -> NotificationService {
     let account = messaging::AmqpConfig::new(amqp_url()).user();
     let mut config =
-        notification_service::Config::new("postgres://unused", gateway.amqp_url.clone());
+        notification_service::Config::new("postgres://unused", gateway.amqp.url.clone());
     config.queue = gateway.notifications_queue.clone();
     let events_queue = format!("test.notification-events.{}", uuid::Uuid::new_v4());
     config.events_queue = events_queue.clone();

@@ -23,7 +23,9 @@ impl Bus {
     pub(crate) async fn new(transport: Transport) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         // The AMQP part of the config is unused here.
-        let mut config = ServerConfig::new(AmqpConfig::new("amqp://unused"), format!("test_{id}"));
+        let callers = vec!["api-gateway".to_owned()];
+        let amqp = AmqpConfig::new("amqp://unused");
+        let mut config = ServerConfig::new(amqp, format!("test_{id}"), callers);
         config.retry_delay = Duration::from_millis(10);
         let timeout = Duration::from_secs(5);
         let client = match transport {

@@ -35,11 +35,12 @@ impl Bus {
 
     pub(crate) async fn with_url(url: String) -> Self {
         let queue = format!("test.{}", uuid::Uuid::new_v4());
-        let mut config = ServerConfig::new(AmqpConfig::new(url.clone()), queue);
-        config.retry_delay = Duration::from_millis(10);
+        let amqp = AmqpConfig::new(url.clone());
         // The test's own account is the one allowed to send requests (the
         // gateway's, in the services).
-        config.callers = vec![config.amqp.user()];
+        let callers = vec![amqp.user()];
+        let mut config = ServerConfig::new(amqp, queue, callers);
+        config.retry_delay = Duration::from_millis(10);
         let connection = Connection::connect(&url, ConnectionProperties::default())
             .await
             .expect("RabbitMQ must run on 127.0.0.1:5672 (see README)");

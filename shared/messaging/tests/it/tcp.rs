@@ -46,6 +46,7 @@ async fn start(events: mpsc::UnboundedSender<Value>) -> (SocketAddr, Cancellatio
     let config = ServerConfig::new(
         AmqpConfig::new("amqp://unused"),
         format!("tcp-{}", addr.port()),
+        vec!["api-gateway".into()],
     );
     let shutdown = CancellationToken::new();
     tokio::spawn(tcp::serve(
@@ -176,7 +177,11 @@ async fn shutdown_answers_the_request_in_flight_and_a_restarted_server_is_reache
         tokio::time::sleep(Duration::from_millis(300)).await;
         Ok(json!("done"))
     });
-    let config = ServerConfig::new(AmqpConfig::new("amqp://unused"), "tcp-shutdown");
+    let config = ServerConfig::new(
+        AmqpConfig::new("amqp://unused"),
+        "tcp-shutdown",
+        vec!["api-gateway".into()],
+    );
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(tcp::serve(
         listener,

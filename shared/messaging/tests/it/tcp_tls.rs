@@ -35,7 +35,7 @@ fn tls(service: &str) -> GrpcTls {
 async fn start(service: &str) -> (SocketAddr, CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = ServerConfig::new(AmqpConfig::new("amqp://unused"), "tls-test");
+    let config = ServerConfig::new(AmqpConfig::new("amqp://unused"), "tls-test", gateway());
     let trust = TcpTrust {
         tls: tls(service).stream_server().unwrap(),
         callers: vec!["api-gateway".into()],
@@ -160,4 +160,8 @@ async fn the_client_accepts_only_the_server_it_meant() {
         other => panic!("expected a TLS failure, got {other:?}"),
     }
     shutdown.cancel();
+}
+
+fn gateway() -> Vec<String> {
+    vec!["api-gateway".into()]
 }

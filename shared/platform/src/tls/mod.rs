@@ -8,15 +8,18 @@
 //!
 //! Configured by `GRPC_TLS_CA`, `GRPC_TLS_CERT` and `GRPC_TLS_KEY` — PEM
 //! values, or files named by the same names with `_FILE` (how Docker and
-//! Kubernetes mount secrets). All three, or none. The same identity secures
+//! Kubernetes mount secrets). All three, or none ([`TlsConfig`], the group
+//! every service declares). The same identity secures
 //! NestJS's TCP transport between the gateway and the services
 //! ([`streams`]: rustls configs for any TLS stream).
 
+mod config;
 #[cfg(feature = "dev-pki")]
 pub mod dev_pki;
 pub mod spiffe;
 pub mod streams;
 
+pub use config::TlsConfig;
 pub use spiffe::{Peer, Spiffe};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -25,7 +28,7 @@ use tonic::transport::{
     server::TlsConnectInfo,
 };
 
-use crate::env::{ConfigError, invalid, secret};
+use crate::env::{ConfigError, invalid};
 
 /// How long a server waits for a client to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -69,66 +72,6 @@ impl GrpcTls {
     /// Where peers must come from to be believed.
     pub fn spiffe(&self) -> &Spiffe {
         &self.spiffe
-    }
-
-    /// `GRPC_TLS_CA`, `GRPC_TLS_CERT`, `GRPC_TLS_KEY` (or their `_FILE`s),
-    /// with `SPIFFE_TRUST_DOMAIN` and `SPIFFE_NAMESPACE`, for `service`:
-    /// `None` when none is set; an error naming what is missing when only
-    /// some are, when one is not PEM, or when the certificate does not carry
-    /// `service`'s SPIFFE ID (its peers would refuse it).
-    pub fn from_env(service: &str) -> Result<Option<Self>, ConfigError> {
-        let ca = secret("GRPC_TLS_CA")?;
-        let cert = secret("GRPC_TLS_CERT")?;
-        let key = secret("GRPC_TLS_KEY")?;
-        let (ca, cert, key) = match (ca, cert, key) {
-            (None, None, None) => return Ok(None),
-            (Some(ca), Some(cert), Some(key)) => (ca, cert, key),
-            _ => {
-                return Err(invalid(
-                    "GRPC_TLS_CA/GRPC_TLS_CERT/GRPC_TLS_KEY",
-                    "(some set)",
-                    "set all three (or their _FILE variants), or none",
-                ));
-            }
-        };
-        for (name, pem) in [("GRPC_TLS_CA", &ca), ("GRPC_TLS_CERT", &cert)] {
-            if !pem.expose_secret().contains("-----BEGIN CERTIFICATE-----") {
-                return Err(invalid(name, "(not shown)", "is not a PEM certificate"));
-            }
-        }
-        if !key.expose_secret().contains("PRIVATE KEY-----") {
-            return Err(invalid(
-                "GRPC_TLS_KEY",
-                "(secret)",
-                "is not a PEM private key",
-            ));
-        }
-        let spiffe = Spiffe::from_env()?;
-        let own = spiffe::pem_uris(cert.expose_secret());
-        let id = spiffe.id(service);
-        if !own.contains(&id) {
-            return Err(invalid(
-                "GRPC_TLS_CERT",
-                "(not shown)",
-                format!(
-                    "names {own:?}, not {id}: issue it again with that URI subject alternative \
-                     name (`user-service generate-dev-certs` re-issues development ones), or set \
-                     SPIFFE_TRUST_DOMAIN / SPIFFE_NAMESPACE to match it"
-                ),
-            ));
-        }
-        let tls = Self::from_pem(ca.expose_secret(), cert.expose_secret(), key).with_spiffe(spiffe);
-        // Parses the PEMs now, so a bad one fails start-up, not every call.
-        Endpoint::from_static("https://check.invalid")
-            .tls_config(tls.client("check.invalid"))
-            .map_err(|e| {
-                invalid(
-                    "GRPC_TLS_CA/GRPC_TLS_CERT/GRPC_TLS_KEY",
-                    "(not shown)",
-                    e.to_string(),
-                )
-            })?;
-        Ok(Some(tls))
     }
 
     fn identity(&self) -> Identity {

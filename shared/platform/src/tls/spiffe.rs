@@ -7,9 +7,10 @@
 //! a mesh sharing the root — names no service here, and is refused.
 //!
 //! `SPIFFE_TRUST_DOMAIN` (default `cluster.local`) and `SPIFFE_NAMESPACE`
-//! (default `rust-shop`; Kubernetes sets it from the pod's namespace).
+//! (default `rust-shop`; Kubernetes sets it from the pod's namespace),
+//! declared in [`Spiffe`].
 
-use crate::env::{ConfigError, invalid, string_or};
+use crate::env::{ConfigError, invalid};
 
 /// The trust domain unless `SPIFFE_TRUST_DOMAIN` names another:
 /// Kubernetes' default cluster domain, as Istio and Linkerd use it.
@@ -18,10 +19,30 @@ pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
 /// Kubernetes manifests deploy into.
 pub const DEFAULT_NAMESPACE: &str = "rust-shop";
 
-/// Where this service's peers must come from to be believed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where this service's peers must come from to be believed: a group every
+/// service declares (through `tls::TlsConfig`), and `user-service
+/// generate-dev-certs` alone.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
 pub struct Spiffe {
+    /// The trust domain of the SPIFFE IDs a peer's certificate must carry
+    /// to be believed.
+    #[arg(
+        id = "spiffe_trust_domain",
+        long = "spiffe-trust-domain",
+        env = "SPIFFE_TRUST_DOMAIN",
+        default_value = DEFAULT_TRUST_DOMAIN,
+        value_parser = plain_name
+    )]
     trust_domain: String,
+    /// The namespace of those SPIFFE IDs; Kubernetes sets it from the pod's
+    /// namespace.
+    #[arg(
+        id = "spiffe_namespace",
+        long = "spiffe-namespace",
+        env = "SPIFFE_NAMESPACE",
+        default_value = DEFAULT_NAMESPACE,
+        value_parser = plain_name
+    )]
     namespace: String,
 }
 
@@ -34,35 +55,30 @@ impl Default for Spiffe {
     }
 }
 
-impl Spiffe {
-    /// `trust_domain` and `namespace`, each checked to be a plain name
-    /// (lower-case letters, digits, `.`, `-`, `_`), as SPIFFE requires.
-    pub fn new(trust_domain: &str, namespace: &str) -> Result<Self, ConfigError> {
-        for (name, value) in [
-            ("SPIFFE_TRUST_DOMAIN", trust_domain),
-            ("SPIFFE_NAMESPACE", namespace),
-        ] {
-            let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
-            if value.is_empty() || !value.chars().all(plain) {
-                return Err(invalid(
-                    name,
-                    value,
-                    "use lower-case letters, digits, '.', '-' and '_' only",
-                ));
-            }
-        }
-        Ok(Self {
-            trust_domain: trust_domain.to_owned(),
-            namespace: namespace.to_owned(),
-        })
+impl crate::config::Resolve for Spiffe {
+    fn resolve(&mut self, _: &clap::ArgMatches) -> Result<(), ConfigError> {
+        Ok(())
     }
+}
 
-    /// `SPIFFE_TRUST_DOMAIN` and `SPIFFE_NAMESPACE`, or their defaults.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::new(
-            &string_or("SPIFFE_TRUST_DOMAIN", DEFAULT_TRUST_DOMAIN),
-            &string_or("SPIFFE_NAMESPACE", DEFAULT_NAMESPACE),
-        )
+/// A plain name (lower-case letters, digits, `.`, `-`, `_`), as SPIFFE
+/// requires of a trust domain and a path segment.
+fn plain_name(value: &str) -> Result<String, &'static str> {
+    let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
+    match !value.is_empty() && value.chars().all(plain) {
+        true => Ok(value.to_owned()),
+        false => Err("use lower-case letters, digits, '.', '-' and '_' only"),
+    }
+}
+
+impl Spiffe {
+    /// `trust_domain` and `namespace`, each checked to be a plain name.
+    pub fn new(trust_domain: &str, namespace: &str) -> Result<Self, ConfigError> {
+        let check = |name, value| plain_name(value).map_err(|reason| invalid(name, value, reason));
+        Ok(Self {
+            trust_domain: check("SPIFFE_TRUST_DOMAIN", trust_domain)?,
+            namespace: check("SPIFFE_NAMESPACE", namespace)?,
+        })
     }
 
     /// `service`'s SPIFFE ID here.
