@@ -1,10 +1,10 @@
-//! How a server consumes its queue: what a service configures, read once
-//! at start. (What changes while it runs — whether it is connected — is
+//! How a server consumes its queue, and where RabbitMQ is: what a service
+//! configures, read once at start. (What changes while it runs — whether it is connected — is
 //! [`crate::Connected`], passed to [`crate::serve`] beside it.)
 
 use std::time::Duration;
 
-use crate::AmqpConfig;
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -69,5 +69,38 @@ impl ServerConfig {
             bindings: Vec::new(),
             callers,
         }
+    }
+}
+
+/// Where the broker is and how hard to retry it.
+#[derive(Debug, Clone)]
+pub struct AmqpConfig {
+    /// `amqp://user:pass@host:port/vhost`. Secret: it holds a password, and
+    /// `SecretString` never prints it.
+    pub url: SecretString,
+    /// First wait after a lost connection; doubles up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+impl AmqpConfig {
+    pub fn new(url: impl Into<SecretString>) -> Self {
+        Self {
+            url: url.into(),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+        }
+    }
+
+    /// The account the URL logs in as (`""` when the URL names none or does
+    /// not parse; connecting then fails with the reason). Published events
+    /// carry it as their AMQP `user_id`, which RabbitMQ checks against the
+    /// connection's login: consumers learn who really published an event.
+    pub fn user(&self) -> String {
+        self.url
+            .expose_secret()
+            .parse::<lapin::uri::AMQPUri>()
+            .map(|uri| uri.authority.userinfo.username)
+            .unwrap_or_default()
     }
 }

@@ -20,7 +20,7 @@
 //! each transport guarantees.
 //!
 //! # What a service uses
-//! About twenty names, of 87 public functions and 35 public types (6.2k
+//! About twenty names, of 90 public functions and 37 public types (6.3k
 //! lines). Before the one client (issue 28) there were 114 public
 //! functions, and four client types each with its own `new`,
 //! `on_behalf_of`, deadline and metered send.
@@ -30,7 +30,7 @@
 //!   [`ServerConfig`], [`Serving`] and [`Listeners`]; [`serve`] and
 //!   [`Connected`] for one RabbitMQ queue.
 //! - Events: [`EventPublisher`] on a [`Link`] from an [`AmqpConfig`], and
-//!   (feature `outbox`) `outbox::{record, Relay, Row, backlog_sampler}`.
+//!   (feature `outbox`) `outbox::{Outbox, Transaction, Row, backlog_sampler}`.
 //!
 //! # Layout
 //! - [`client`]: [`Client`] and [`Carrier`], one client over any transport;
@@ -90,9 +90,9 @@ pub mod wire;
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;
 
-pub use amqp::{AmqpConfig, EventPublisher, Link, serve};
+pub use amqp::{EventPublisher, Link, serve};
 pub use client::{Carrier, Client};
-pub use config::ServerConfig;
+pub use config::{AmqpConfig, ServerConfig};
 pub use connected::Connected;
 pub use connections::{Brokers, ConnectError, Connections, Target};
 pub use error::{RpcError, TransportError};

@@ -16,7 +16,6 @@ pub(crate) mod supervisor;
 pub(crate) mod topology;
 pub(crate) mod trace;
 
-pub use connection::AmqpConfig;
 pub use link::Link;
 pub use publisher::EventPublisher;
 pub use server::serve;
