@@ -6,15 +6,15 @@
 //! queue: a hybrid app, like the seed's, with events and requests kept apart.
 //!
 //! # Layout
-//! - [`config`]: [`Config`] from environment variables.
-//! - [`error`]: [`Error`] and its one mapping onto a message's settlement.
-//! - [`notifications`]: the event handlers, the inbox, the queries.
-//! - [`patterns`]: the [`messaging::Router`] of events and requests.
+//! - `config`: [`Config`] from environment variables.
+//! - `error`: [`Error`] and its one mapping onto a message's settlement.
+//! - `notifications`: the event handlers, the inbox, the queries.
+//! - `patterns`: the [`messaging::Router`] of events and requests.
 
-pub mod config;
-pub mod error;
-pub mod notifications;
-pub mod patterns;
+mod config;
+mod error;
+mod notifications;
+mod patterns;
 
 use std::future::Future;
 

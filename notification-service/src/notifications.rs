@@ -30,7 +30,7 @@ use crate::Error;
 /// The recipient goes in first, in the same transaction, so the welcome is
 /// addressed to the new email; a duplicate event rolls it back with the
 /// claim that found the event already processed.
-pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<(), Error> {
+pub(crate) async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<(), Error> {
     let user = event.body;
     let mut tx = pool.begin().await?;
     sqlx::query!(
@@ -59,7 +59,7 @@ pub async fn user_created(pool: &PgPool, event: Event<UserCreated>) -> Result<()
     Ok(())
 }
 
-pub async fn order_confirmed(
+pub(crate) async fn order_confirmed(
     recorder: &Recorder,
     event: Event<OrderConfirmed>,
 ) -> Result<(), Error> {
@@ -78,7 +78,10 @@ pub async fn order_confirmed(
     record(recorder, notification).await
 }
 
-pub async fn order_rejected(recorder: &Recorder, event: Event<OrderRejected>) -> Result<(), Error> {
+pub(crate) async fn order_rejected(
+    recorder: &Recorder,
+    event: Event<OrderRejected>,
+) -> Result<(), Error> {
     let order = event.body;
     let notification = Pending::new(
         event.event_id,
@@ -118,7 +121,7 @@ fn log_recorded(event_id: Uuid, event: &str, new: bool) {
 
 /// A notification to record once, with its event's claim in the inbox.
 #[derive(Debug, Clone)]
-pub struct Pending {
+pub(crate) struct Pending {
     id: Uuid,
     event_id: Uuid,
     event: &'static str,
@@ -149,13 +152,13 @@ impl Pending {
 /// The group commit of notifications: concurrent deliveries recorded in one
 /// statement (`platform::batch`); each caller learns whether its event was
 /// new.
-pub type Recorder = Batcher<Pending, bool, sqlx::Error>;
+pub(crate) type Recorder = Batcher<Pending, bool, sqlx::Error>;
 
 /// Starts the recorder's task, writing through a pool of its own beside
 /// `pool` whose sessions keep one plan for the statement
 /// (`platform::db::generic_plan_pool`: otherwise Postgres plans it again
 /// at every execution).
-pub fn recorder(pool: &PgPool) -> Recorder {
+pub(crate) fn recorder(pool: &PgPool) -> Recorder {
     let writes = platform::db::generic_plan_pool(pool, WRITER_CONNECTIONS);
     Batcher::spawn("notifications", move |batch: Arc<[Pending]>| {
         let writes = writes.clone();
@@ -221,7 +224,7 @@ async fn record_all(db: impl PgExecutor<'_>, batch: &[Pending]) -> Result<Vec<bo
 }
 
 /// The user's notifications, newest first.
-pub async fn list(pool: &PgPool, user_id: Uuid) -> Result<Vec<Notification>, Error> {
+pub(crate) async fn list(pool: &PgPool, user_id: Uuid) -> Result<Vec<Notification>, Error> {
     let rows = sqlx::query_as!(
         NotificationRow,
         r#"

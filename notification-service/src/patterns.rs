@@ -20,7 +20,7 @@ use crate::{
 /// The events, each run only when it came through the events exchange from
 /// its owner's broker account. The order events — one per order, the bulk —
 /// are recorded through one group commit.
-pub fn events(pool: PgPool, publishers: &Publishers) -> Router {
+pub(crate) fn events(pool: PgPool, publishers: &Publishers) -> Router {
     let (users, orders) = (&publishers.user_events, &publishers.order_events);
     let recorder = notifications::recorder(&pool);
     Router::new()
@@ -31,7 +31,7 @@ pub fn events(pool: PgPool, publishers: &Publishers) -> Router {
 
 /// The requests, typed (`contracts::requests::Request`): the router
 /// decodes each and dead-letters what does not decode.
-pub fn requests(pool: PgPool) -> Router {
+pub(crate) fn requests(pool: PgPool) -> Router {
     Router::new().request(&pool, get_notifications)
 }
 

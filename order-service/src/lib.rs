@@ -3,28 +3,28 @@
 //! Postgres database. It checks users with user-service over gRPC.
 //!
 //! # Layout
-//! - [`config`]: [`Config`] from environment variables.
-//! - [`patterns`]: the message patterns (`create_order`, `get_order`,
+//! - `config`: [`Config`] from environment variables.
+//! - `patterns`: the message patterns (`create_order`, `get_order`,
 //!   `list_orders`, `list_products`) and the [`messaging::Router`].
 //! - [`new_order`]: validating an order request and keying it.
 //! - [`placing`]: idempotent placement (reserve and record, one statement
 //!   in the common case).
 //! - [`orders`]: the `orders` table and its `order_items`, every statement
 //!   on them.
-//! - [`products`]: the `products` table (the catalogue and its stock), every
+//! - `products`: the `products` table (the catalogue and its stock), every
 //!   statement on it.
 //! - [`saga`]: reserve → charge → confirm, compensation; `recovery` resumes
 //!   the sagas a crash left behind.
 //! - [`users`]: the gRPC client to user-service (charges and refunds).
-//! - [`error`]: [`Error`] and its single mapping to a message settlement.
+//! - `error`: [`Error`] and its single mapping to a message settlement.
 
-pub mod config;
-pub mod error;
+mod config;
+mod error;
 pub mod new_order;
 pub mod orders;
-pub mod patterns;
+mod patterns;
 pub mod placing;
-pub mod products;
+mod products;
 mod recovery;
 pub mod saga;
 pub mod users;

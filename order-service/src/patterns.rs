@@ -23,12 +23,12 @@ const ORDER_LIST_LIMIT: i64 = 100;
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
-pub struct State {
+pub(crate) struct State {
     pub pool: PgPool,
     pub saga: Saga,
 }
 
-pub fn router(state: State) -> Router {
+pub(crate) fn router(state: State) -> Router {
     Router::new()
         .request(&state, create_order)
         .request(&state, get_order)

@@ -2,10 +2,10 @@
 //! the stock of every line and record the order, atomically — or, when a
 //! line cannot be reserved, record it `rejected`.
 //!
-//! The common case (every line in stock) is one statement, [`at_once`]:
+//! The common case (every line in stock) is one statement, `at_once`:
 //! one round trip and one commit, no explicit transaction. Anything else —
 //! a shortage, an unknown SKU, a total too large — changes nothing there and
-//! takes the line-by-line path, [`in_transaction`], which finds out which
+//! takes the line-by-line path, `in_transaction`, which finds out which
 //! line failed and why, and records the rejection.
 
 use std::collections::HashMap;
@@ -25,7 +25,7 @@ use crate::{
     products,
 };
 
-/// Records an order (saga step 1, see [`record`]). A request whose key
+/// Records an order (saga step 1, see `record`). A request whose key
 /// already recorded an order gets that order back, whether the first copy
 /// committed long ago or a moment ago in a concurrent transaction; the
 /// caller then drives its saga, which resumes wherever it stands. An order

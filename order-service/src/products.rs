@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
-pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Product>, Error> {
+pub(crate) async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Product>, Error> {
     let rows = sqlx::query!(
         r#"
         SELECT sku, name, price_cents, stock

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::error::Error;
 
 /// The caller named in the metadata; a call without one is refused.
-pub fn caller<T>(request: &Request<T>) -> Result<Caller, Error> {
+pub(crate) fn caller<T>(request: &Request<T>) -> Result<Caller, Error> {
     let metadata = request.metadata();
     let value = |key| metadata.get(key).and_then(|v| v.to_str().ok());
     Caller::from_headers(value(CALLER_ID_HEADER), value(CALLER_ROLE_HEADER))
@@ -18,7 +18,7 @@ pub fn caller<T>(request: &Request<T>) -> Result<Caller, Error> {
 
 /// The caller may read `user`: themselves, or anyone for an admin. Another
 /// customer's user is NOT_FOUND, exactly like one that does not exist.
-pub fn may_read(caller: &Caller, user: Uuid) -> Result<(), Error> {
+pub(crate) fn may_read(caller: &Caller, user: Uuid) -> Result<(), Error> {
     if caller.may_act_for(user) {
         Ok(())
     } else {
@@ -27,7 +27,7 @@ pub fn may_read(caller: &Caller, user: Uuid) -> Result<(), Error> {
 }
 
 /// The caller is an admin.
-pub fn admin_only(caller: &Caller) -> Result<(), Error> {
+pub(crate) fn admin_only(caller: &Caller) -> Result<(), Error> {
     if caller.is_admin() {
         Ok(())
     } else {

@@ -11,13 +11,13 @@ use crate::{
     users::{self, NewUser},
 };
 
-pub use crate::users::Account;
+pub(crate) use crate::users::Account;
 
 /// The account `email` and `password` log in to. A wrong password and an
 /// unknown email are one error, reached after the same work: the password
 /// is verified against a dummy hash when there is no account, so the
 /// answer's time tells nothing either.
-pub async fn log_in(
+pub(crate) async fn log_in(
     pool: &PgPool,
     passwords: &Passwords,
     email: &str,
@@ -34,7 +34,7 @@ pub async fn log_in(
 /// Creates the first admin from `ADMIN_EMAIL` / `ADMIN_PASSWORD`, or makes
 /// that account an admin with that password: every start, idempotently, so
 /// changing the password in the environment and restarting resets it.
-pub async fn bootstrap_admin(
+pub(crate) async fn bootstrap_admin(
     pool: &PgPool,
     passwords: &Passwords,
     admin: &AdminAccount,

@@ -151,7 +151,7 @@ pub struct Config {
     pub admin_account: Option<AdminAccount>,
     #[command(flatten)]
     grpc_tls: TlsConfig,
-    /// Mutual TLS, which is how callers are known ([`crate::peers`]), from
+    /// Mutual TLS, which is how callers are known (`crate::peers`), from
     /// `grpc_tls`. `None`: plaintext, and every RPC but health is refused
     /// UNAUTHENTICATED.
     #[arg(skip)]

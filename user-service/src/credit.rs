@@ -21,7 +21,7 @@ use crate::error::Error;
 use contracts::limits::{MAX_AMOUNT_CENTS, MAX_KEY_CHARS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     TopUp,
     Debit,
     Refund,
@@ -38,7 +38,7 @@ impl Kind {
 }
 
 /// Checks an amount and a caller-chosen key before anything is written.
-pub fn validate(amount_cents: i64, key: &str) -> Result<(), Error> {
+pub(crate) fn validate(amount_cents: i64, key: &str) -> Result<(), Error> {
     if !(1..=MAX_AMOUNT_CENTS).contains(&amount_cents) {
         return Err(Error::invalid(
             "amount_cents",
@@ -54,7 +54,12 @@ pub fn validate(amount_cents: i64, key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn top_up(pool: &PgPool, user: Uuid, amount_cents: i64, key: &str) -> Result<i64, Error> {
+pub(crate) async fn top_up(
+    pool: &PgPool,
+    user: Uuid,
+    amount_cents: i64,
+    key: &str,
+) -> Result<i64, Error> {
     validate(amount_cents, key)?;
     // Without a key, every call is a new top-up.
     let key = if key.is_empty() {
@@ -65,7 +70,12 @@ pub async fn top_up(pool: &PgPool, user: Uuid, amount_cents: i64, key: &str) -> 
     apply(pool, user, Kind::TopUp, amount_cents, &key).await
 }
 
-pub async fn debit(pool: &PgPool, user: Uuid, amount_cents: i64, key: &str) -> Result<i64, Error> {
+pub(crate) async fn debit(
+    pool: &PgPool,
+    user: Uuid,
+    amount_cents: i64,
+    key: &str,
+) -> Result<i64, Error> {
     validate(amount_cents, key)?;
     if key.is_empty() {
         return Err(Error::invalid(
@@ -82,7 +92,7 @@ pub async fn debit(pool: &PgPool, user: Uuid, amount_cents: i64, key: &str) -> R
 /// delayed call can land after that), and it must then be refused, not
 /// charged for an order already rejected. Debit and void race for the same
 /// unique key, so exactly one of them wins.
-pub async fn refund(pool: &PgPool, user: Uuid, debit_key: &str) -> Result<i64, Error> {
+pub(crate) async fn refund(pool: &PgPool, user: Uuid, debit_key: &str) -> Result<i64, Error> {
     let debit_key = self::debit_key(debit_key);
     let voided = sqlx::query_scalar!(
         r#"
@@ -132,7 +142,7 @@ pub async fn refund(pool: &PgPool, user: Uuid, debit_key: &str) -> Result<i64, E
     }
 }
 
-pub async fn balance(pool: &PgPool, user: Uuid) -> Result<i64, Error> {
+pub(crate) async fn balance(pool: &PgPool, user: Uuid) -> Result<i64, Error> {
     sqlx::query_scalar!("SELECT balance_cents FROM users WHERE id = $1", user)
         .fetch_optional(pool)
         .await?

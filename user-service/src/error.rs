@@ -7,7 +7,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use uuid::Uuid;
 
 /// How long a caller refused [`Error::HashersBusy`] is told to wait.
-pub const HASHERS_BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const HASHERS_BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A field that failed validation, and why, in words a client can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]

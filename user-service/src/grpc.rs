@@ -19,7 +19,7 @@ use crate::{
 };
 
 #[derive(Debug, Clone)]
-pub struct UserGrpc {
+pub(crate) struct UserGrpc {
     pool: PgPool,
     /// Where a new user's `user_created` is recorded (and which wakes the
     /// relay after the commit).
@@ -29,7 +29,12 @@ pub struct UserGrpc {
 }
 
 impl UserGrpc {
-    pub fn new(pool: PgPool, outbox: Outbox, passwords: Passwords, signer: Arc<Signer>) -> Self {
+    pub(crate) fn new(
+        pool: PgPool,
+        outbox: Outbox,
+        passwords: Passwords,
+        signer: Arc<Signer>,
+    ) -> Self {
         Self {
             pool,
             outbox,

@@ -2,7 +2,7 @@
 //! sign-ups and log-ins, that refuses what it cannot start soon.
 //!
 //! A hash costs a core for ~20 ms and 19 MiB of memory
-//! ([`crate::passwords`]), and `POST /users` and `POST /auth/token` are
+//! (`crate::passwords`), and `POST /users` and `POST /auth/token` are
 //! public, so hashing is what a flood reaches first. Queueing every hash,
 //! as before, let a burst of sign-ups push log-ins past their deadline; a
 //! call that timed out freed its place while its hash went on running; and
@@ -41,9 +41,9 @@
 //!
 //! # Layout
 //! - this file: the pool, what it admits, the hashes it runs, its stats.
-//! - [`lane`]: permits and a bounded queue for them (a pool has two lanes,
+//! - `lane`: permits and a bounded queue for them (a pool has two lanes,
 //!   one for all hashes and one for sign-ups).
-//! - [`reporting`]: its gauges, and the `# HELP` of each of its metrics.
+//! - `reporting`: its gauges, and the `# HELP` of each of its metrics.
 
 mod lane;
 mod reporting;

@@ -15,7 +15,7 @@ use crate::grpc::UserGrpc;
 /// (`""`) and `user.UserService`: probes once before returning, so the first
 /// health check after start-up already has a true answer, then every
 /// `interval` in a task the caller aborts at shutdown.
-pub async fn watch_database(
+pub(crate) async fn watch_database(
     reporter: HealthReporter,
     pool: PgPool,
     interval: Duration,

@@ -5,40 +5,40 @@
 //! status: NOT_SERVING while the database is down) and, with
 //! `GRPC_REFLECTION=true`, gRPC server reflection, so `grpcurl list` works
 //! without the proto file. Callers are services known by their client
-//! certificates (mutual TLS), each allowed only its RPCs ([`peers`]).
+//! certificates (mutual TLS), each allowed only its RPCs (`peers`).
 //!
 //! # Layout
 //! - [`config`]: [`Config`] from environment variables.
-//! - [`db`]: the migrations ([`MIGRATOR`]), applied at start-up.
-//! - [`users`]: validation and SQL.
-//! - [`credit`]: the store-credit ledger (top-up, debit, refund), idempotent.
-//! - [`grpc`]: the `UserService` implementation.
-//! - [`peers`]: which service calls (its certificate), and which RPCs each
+//! - `db`: the migrations ([`MIGRATOR`]), applied at start-up.
+//! - `users`: validation and SQL.
+//! - `credit`: the store-credit ledger (top-up, debit, refund), idempotent.
+//! - `grpc`: the `UserService` implementation.
+//! - `peers`: which service calls (its certificate), and which RPCs each
 //!   service may call.
-//! - [`access`]: the user a call is made for, and what they may do.
+//! - `access`: the user a call is made for, and what they may do.
 //! - [`dev_pki`]: a development CA and service certificates.
-//! - [`accounts`]: log-in, and the first admin.
-//! - [`passwords`]: Argon2id hashing and verification.
+//! - `accounts`: log-in, and the first admin.
+//! - `passwords`: Argon2id hashing and verification.
 //! - [`hash_pool`]: the bounded pool hashes run in, sign-ups and log-ins
 //!   each with their share.
 //! - [`tokens`]: signed access tokens and the JWK Set that verifies them.
-//! - [`error`]: [`Error`] and its single mapping to `tonic::Status`.
-//! - [`health`]: the database watcher behind `grpc.health.v1`.
+//! - `error`: [`Error`] and its single mapping to `tonic::Status`.
+//! - `health`: the database watcher behind `grpc.health.v1`.
 
-pub mod access;
-pub mod accounts;
+mod access;
+mod accounts;
 pub mod config;
-pub mod credit;
-pub mod db;
+mod credit;
+mod db;
 pub use platform::tls::dev_pki;
-pub mod error;
-pub mod grpc;
+mod error;
+mod grpc;
 pub mod hash_pool;
-pub mod health;
-pub mod passwords;
-pub mod peers;
+mod health;
+mod passwords;
+mod peers;
 pub mod tokens;
-pub mod users;
+mod users;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 

@@ -35,7 +35,7 @@ const PASSES: u32 = 2;
 const LANES: u32 = 1;
 
 #[derive(Clone)]
-pub struct Passwords {
+pub(crate) struct Passwords {
     /// Where every hash and verification runs.
     pool: HashPool,
     /// A hash of a random password: unknown emails are verified against it,
@@ -53,7 +53,7 @@ impl std::fmt::Debug for Passwords {
 
 impl Passwords {
     /// Hashes the dummy password once (tens of milliseconds at start-up).
-    pub async fn new(config: &HashingConfig) -> Result<Self, Error> {
+    pub(crate) async fn new(config: &HashingConfig) -> Result<Self, Error> {
         let mut passwords = Self {
             pool: HashPool::new(config, params().block_count()),
             dummy: Arc::from(""),
@@ -64,14 +64,14 @@ impl Passwords {
     }
 
     /// The hashers this runs on (their stats, their gauges).
-    pub fn pool(&self) -> &HashPool {
+    pub(crate) fn pool(&self) -> &HashPool {
         &self.pool
     }
 
     /// The PHC string of a new password, hashed with a sign-up's place in
     /// the pool. Its length is checked before, with the other fields of the
     /// account ([`crate::users::NewUser::parse`]).
-    pub async fn hash(&self, password: &str) -> Result<String, Error> {
+    pub(crate) async fn hash(&self, password: &str) -> Result<String, Error> {
         let password = password.to_owned();
         self.pool
             .run(Purpose::SignUp, move |memory| {
@@ -104,7 +104,7 @@ impl Passwords {
     /// in the pool; with no stored hash (no such account, or one without a
     /// password) the dummy is verified and the answer is `false`, in the
     /// same time and with the same place (or the same refusal).
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, Error> {
+    pub(crate) async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, Error> {
         let exists = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy).to_owned();
         // Over-long input is hashed too (truncated): its answer must not be
@@ -153,7 +153,7 @@ fn matches(password: &str, stored: &str, memory: &mut [Block]) -> bool {
 /// What is wrong with a new password, if anything. Length in characters, 12
 /// to 128: long passphrases welcome, the upper bound keeps a hash's input
 /// (and an attacker's cost to us) bounded.
-pub fn check(password: &str) -> Option<String> {
+pub(crate) fn check(password: &str) -> Option<String> {
     let chars = password.chars().count();
     (!(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars)).then(|| {
         format!("must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters, got {chars}")

@@ -78,14 +78,14 @@ fn authorize(path: &str, peers: &[String]) -> Result<(), Status> {
 /// `Server::builder().layer(AuthorizeLayer::new(..))`: refuses every call
 /// the table does not grant to its caller.
 #[derive(Debug, Clone, Default)]
-pub struct AuthorizeLayer {
+pub(crate) struct AuthorizeLayer {
     /// Where callers must come from; `None` without TLS (no caller is known).
     spiffe: Option<Arc<Spiffe>>,
 }
 
 impl AuthorizeLayer {
     /// Callers judged by `spiffe` (the service's TLS setting's).
-    pub fn new(spiffe: Option<Spiffe>) -> Self {
+    pub(crate) fn new(spiffe: Option<Spiffe>) -> Self {
         Self {
             spiffe: spiffe.map(Arc::new),
         }
@@ -104,7 +104,7 @@ impl<S> Layer<S> for AuthorizeLayer {
 }
 
 #[derive(Debug, Clone)]
-pub struct Authorize<S> {
+pub(crate) struct Authorize<S> {
     inner: S,
     spiffe: Option<Arc<Spiffe>>,
 }

@@ -16,7 +16,7 @@ use crate::error::{Error, FieldViolation};
 
 use contracts::limits::{EMAIL_MAX_CHARS, MAX_OFFSET, MAX_PAGE_SIZE, NAME_MAX_CHARS};
 
-pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub(crate) const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// A stored user.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct User {
 
 /// What a log-in needs of an account.
 #[derive(Debug, Clone)]
-pub struct Account {
+pub(crate) struct Account {
     pub id: Uuid,
     pub role: Role,
     /// `None` for users created before accounts had passwords.
@@ -53,7 +53,7 @@ impl From<User> for pb::User {
 
 /// A user that passed validation and can be inserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewUser {
+pub(crate) struct NewUser {
     pub name: String,
     pub email: String,
 }
@@ -62,7 +62,7 @@ impl NewUser {
     /// Trims name and email and checks them and the password's length,
     /// reporting every bad field at once so a client can fix its request in
     /// one round trip. (The password is not trimmed: every character counts.)
-    pub fn parse(name: &str, email: &str, password: &str) -> Result<Self, Error> {
+    pub(crate) fn parse(name: &str, email: &str, password: &str) -> Result<Self, Error> {
         let name = name.trim();
         let email = email.trim();
         let violations: Vec<FieldViolation> = [
@@ -85,7 +85,7 @@ impl NewUser {
 }
 
 /// Parses a user id, naming the field when it is not a UUID.
-pub fn parse_id(id: &str) -> Result<Uuid, Error> {
+pub(crate) fn parse_id(id: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id.trim()).map_err(|_| Error::invalid("id", format!("{id:?} is not a UUID")))
 }
 
@@ -93,7 +93,7 @@ pub fn parse_id(id: &str) -> Result<Uuid, Error> {
 /// index compares). A sign-up asks before hashing, so a taken email costs
 /// one indexed read, not a hash; [`insert`] still decides between two
 /// sign-ups racing for one email.
-pub async fn email_taken(db: impl PgExecutor<'_>, email: &str) -> Result<bool, Error> {
+pub(crate) async fn email_taken(db: impl PgExecutor<'_>, email: &str) -> Result<bool, Error> {
     Ok(sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1)) AS "taken!""#,
         email,
@@ -105,7 +105,7 @@ pub async fn email_taken(db: impl PgExecutor<'_>, email: &str) -> Result<bool, E
 /// Inserts a customer with the hash of their password. A taken email is
 /// detected by the unique index, atomically, and reported as
 /// [`Error::EmailTaken`].
-pub async fn insert(
+pub(crate) async fn insert(
     db: impl PgExecutor<'_>,
     new: NewUser,
     password_hash: &str,
@@ -132,7 +132,7 @@ pub async fn insert(
     })
 }
 
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<User, Error> {
+pub(crate) async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<User, Error> {
     sqlx::query_as!(
         User,
         r#"
@@ -149,7 +149,11 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<User, Error> {
 
 /// One page of users in creation order. `limit` 0 means the default page
 /// size; larger limits are capped rather than rejected.
-pub async fn list(db: impl PgExecutor<'_>, limit: u32, offset: u64) -> Result<Vec<User>, Error> {
+pub(crate) async fn list(
+    db: impl PgExecutor<'_>,
+    limit: u32,
+    offset: u64,
+) -> Result<Vec<User>, Error> {
     let limit = match limit {
         0 => DEFAULT_PAGE_SIZE,
         n => n.min(MAX_PAGE_SIZE),
@@ -178,7 +182,10 @@ pub async fn list(db: impl PgExecutor<'_>, limit: u32, offset: u64) -> Result<Ve
 
 /// The account an email logs in to, if any (emails match whatever their
 /// case, like the unique index).
-pub async fn account(db: impl PgExecutor<'_>, email: &str) -> Result<Option<Account>, Error> {
+pub(crate) async fn account(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<Account>, Error> {
     Ok(sqlx::query_as!(
         Account,
         r#"SELECT id, role AS "role: Role", password_hash FROM users WHERE lower(email) = lower($1)"#,
@@ -190,7 +197,7 @@ pub async fn account(db: impl PgExecutor<'_>, email: &str) -> Result<Option<Acco
 
 /// Makes the account of `email` an admin with this password hash, creating
 /// it when missing. Returns its id.
-pub async fn upsert_admin(
+pub(crate) async fn upsert_admin(
     db: impl PgExecutor<'_>,
     email: &str,
     password_hash: &str,
@@ -213,7 +220,7 @@ pub async fn upsert_admin(
 }
 
 /// How many admins there are besides the account `id`.
-pub async fn other_admins(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, Error> {
+pub(crate) async fn other_admins(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, Error> {
     Ok(sqlx::query_scalar!(
         r#"SELECT count(*) AS "count!" FROM users WHERE role = $1 AND id <> $2"#,
         Role::Admin as _,
