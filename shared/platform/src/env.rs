@@ -95,9 +95,9 @@ fn duration_value(
 ) -> Result<Duration, ConfigError> {
     match raw {
         None => Ok(default),
-        Some(value) => humantime::parse_duration(&value).map_err(|e| ConfigError {
+        Some(value) => crate::config::duration(&value).map_err(|reason| ConfigError {
             name: name.to_owned(),
-            reason: format!("{e} (expected a duration such as \"3s\" or \"250ms\")"),
+            reason,
             value,
         }),
     }

@@ -11,7 +11,7 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use serde_json::{Value, value::RawValue};
-use tokio::{sync::oneshot, time::Instant};
+use tokio::sync::oneshot;
 
 use contracts::identity::Caller;
 
@@ -67,7 +67,6 @@ impl Carrier for AmqpCarrier {
             timeout,
             caller,
         } = request;
-        let deadline = Instant::now() + timeout;
         let channel = self.link.channel().ok_or(RpcError::NotConnected)?;
 
         // Any string works as an id; NestJS uses 21-character random ones.
@@ -95,15 +94,11 @@ impl Carrier for AmqpCarrier {
             .with_expiration(timeout.as_millis().max(1).to_string().into())
             .with_headers(request_headers(timeout, caller));
 
-        let publish = publish_mandatory(&channel, &self.queue, &body, properties);
-        tokio::time::timeout_at(deadline, publish)
-            .await
-            .map_err(|_| RpcError::Timeout(timeout))??;
-
-        match tokio::time::timeout_at(deadline, rx).await {
-            Err(_) => Err(RpcError::Timeout(timeout)),
-            Ok(Err(_)) => Err(RpcError::ConnectionLost),
-            Ok(Ok(reply)) => reply?.into_result().map_err(RpcError::Remote),
+        // The Client bounds the whole call, publish and reply, by `timeout`.
+        publish_mandatory(&channel, &self.queue, &body, properties).await?;
+        match rx.await {
+            Err(_) => Err(RpcError::ConnectionLost),
+            Ok(reply) => reply?.into_result().map_err(RpcError::Remote),
         }
     }
 
