@@ -18,7 +18,7 @@
 //! - [`defaults`]: the declared defaults alone, for `Config::new` in tests.
 //! - [`servers`]: the brokers' URL groups.
 
-use std::{ffi::OsString, path::Path, time::Duration};
+use std::{ffi::OsString, path::Path};
 
 use clap::{ArgMatches, Command, CommandFactory, FromArgMatches, parser::ValueSource};
 use secrecy::SecretString;
@@ -28,6 +28,10 @@ use crate::env::{ConfigError, read_secret_file};
 mod servers;
 
 pub use servers::{AmqpUrl, NatsUrl, RedisUrl};
+
+/// A duration variable's `value_parser` (`250ms`, `3s`): the one parser
+/// `platform::env` also reads bench's with.
+pub use crate::env::duration;
 
 /// The step after parsing: files read, URLs completed, fields checked
 /// against each other. `matches` says which values were defaults.
@@ -132,13 +136,6 @@ pub fn defaulted(matches: &ArgMatches, id: &str) -> bool {
         matches.value_source(id),
         None | Some(ValueSource::DefaultValue)
     )
-}
-
-/// A human-readable duration: `250ms`, `3s`, `1m 30s`
-/// (`humantime`, the format every duration here has always taken).
-pub fn duration(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value.trim())
-        .map_err(|e| format!("{e} (expected a duration such as \"3s\" or \"250ms\")"))
 }
 
 /// A secret value: held in a type that never prints it.

@@ -95,12 +95,19 @@ fn duration_value(
 ) -> Result<Duration, ConfigError> {
     match raw {
         None => Ok(default),
-        Some(value) => crate::config::duration(&value).map_err(|reason| ConfigError {
+        Some(value) => duration(&value).map_err(|reason| ConfigError {
             name: name.to_owned(),
             reason,
             value,
         }),
     }
+}
+
+/// A human-readable duration: `250ms`, `3s`, `1m 30s`
+/// (`humantime`, the format every duration here has always taken).
+pub fn duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value.trim())
+        .map_err(|e| format!("{e} (expected a duration such as \"3s\" or \"250ms\")"))
 }
 
 /// Builds a [`ConfigError`] for checks beyond parsing (ranges, URL schemes).
